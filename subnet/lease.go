@@ -1,0 +1,66 @@
+package subnet
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+)
+
+// BackendVXLAN is the only backend type overlayd programs; leases of any
+// other type are ignored as peers.
+const BackendVXLAN = "vxlan"
+
+// LeaseAttrs is the value stored under a lease key. Its JSON form is
+// flannel's (see MarshalLeaseAttrs / UnmarshalLeaseAttrs in leasejson.go).
+type LeaseAttrs struct {
+	// PublicIP is the advertised underlay address: the FDB destination
+	// other nodes use to reach this node.
+	PublicIP netip.Addr
+	// PublicIPv6 is the advertised IPv6 underlay address, invalid when unset
+	// (encoded as JSON null).
+	PublicIPv6  netip.Addr
+	BackendType string
+	// BackendData and BackendV6Data are kept raw; the backend decodes them.
+	BackendData   json.RawMessage
+	BackendV6Data json.RawMessage
+	// PrivateIP is overlayd's extension: the address the VXLAN device binds
+	// (the interface address). Encoded as "OverlaydPrivateIP", omitted when
+	// invalid; flanneld ignores the unknown field.
+	PrivateIP netip.Addr
+}
+
+// Lease is one subnet lease: a key under <prefix>/subnets and its value.
+type Lease struct {
+	Subnet netip.Prefix
+	Attrs  LeaseAttrs
+	// Expiration is when the lease's TTL runs out; zero for a reservation
+	// (a lease without TTL).
+	Expiration time.Time
+}
+
+// IsReservation reports whether the lease has no TTL.
+func (l Lease) IsReservation() bool { return l.Expiration.IsZero() }
+
+// EventType says whether a lease appeared (or changed) or went away.
+type EventType int
+
+const (
+	// EventAdded is a put: a new lease or a changed value.
+	EventAdded EventType = iota
+	// EventRemoved is a delete or an expiry. The event carries the last
+	// attributes seen for the subnet.
+	EventRemoved
+)
+
+func (t EventType) String() string {
+	if t == EventRemoved {
+		return "removed"
+	}
+	return "added"
+}
+
+// Event is one change to the lease set.
+type Event struct {
+	Type  EventType
+	Lease Lease
+}
