@@ -1,0 +1,140 @@
+package subnet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+)
+
+// LeaseForm selects which flannel release's JSON a lease is written in.
+type LeaseForm int
+
+const (
+	// FormV028 is current flannel's form (etcd v3): PublicIPv6 is always
+	// present (null when unset) and BackendData carries the VNI.
+	FormV028 LeaseForm = iota
+	// FormV011 is flannel v0.11's form (etcd v2): no PublicIPv6 field.
+	FormV011
+)
+
+// leaseJSONv028 fixes the field order flanneld v0.28 writes.
+type leaseJSONv028 struct {
+	PublicIP          string          `json:"PublicIP"`
+	PublicIPv6        *string         `json:"PublicIPv6"`
+	BackendType       string          `json:"BackendType"`
+	BackendData       json.RawMessage `json:"BackendData,omitempty"`
+	BackendV6Data     json.RawMessage `json:"BackendV6Data,omitempty"`
+	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
+}
+
+type leaseJSONv011 struct {
+	PublicIP          string          `json:"PublicIP"`
+	BackendType       string          `json:"BackendType"`
+	BackendData       json.RawMessage `json:"BackendData,omitempty"`
+	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
+}
+
+// leaseJSONIn is the decoding side: encoding/json matches field names
+// case-insensitively and ignores unknown fields, as flanneld does.
+type leaseJSONIn struct {
+	PublicIP          string
+	PublicIPv6        *string
+	BackendType       string
+	BackendData       json.RawMessage
+	BackendV6Data     json.RawMessage
+	OverlaydPrivateIP string
+}
+
+// MarshalLeaseAttrs encodes attrs in the given flannel form.
+func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
+	if !attrs.PublicIP.Is4() {
+		return nil, fmt.Errorf("encode lease: PublicIP %q is not an IPv4 address", attrs.PublicIP)
+	}
+	private := ""
+	if attrs.PrivateIP.IsValid() {
+		private = attrs.PrivateIP.String()
+	}
+	if form == FormV011 {
+		return json.Marshal(leaseJSONv011{
+			PublicIP:          attrs.PublicIP.String(),
+			BackendType:       attrs.BackendType,
+			BackendData:       compactRaw(attrs.BackendData),
+			OverlaydPrivateIP: private,
+		})
+	}
+	var v6 *string
+	if attrs.PublicIPv6.IsValid() {
+		s := attrs.PublicIPv6.String()
+		v6 = &s
+	}
+	return json.Marshal(leaseJSONv028{
+		PublicIP:          attrs.PublicIP.String(),
+		PublicIPv6:        v6,
+		BackendType:       attrs.BackendType,
+		BackendData:       compactRaw(attrs.BackendData),
+		BackendV6Data:     compactRaw(attrs.BackendV6Data),
+		OverlaydPrivateIP: private,
+	})
+}
+
+// UnmarshalLeaseAttrs decodes a lease value written by flanneld (any
+// release) or overlayd. Errors name the field and value at fault.
+func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
+	var in leaseJSONIn
+	if err := json.Unmarshal(data, &in); err != nil {
+		return LeaseAttrs{}, fmt.Errorf("decode lease JSON: %w", err)
+	}
+	var attrs LeaseAttrs
+	var err error
+	if attrs.PublicIP, err = parseOptionalIP("PublicIP", in.PublicIP, true); err != nil {
+		return LeaseAttrs{}, err
+	}
+	if in.PublicIPv6 != nil {
+		if attrs.PublicIPv6, err = parseOptionalIP("PublicIPv6", *in.PublicIPv6, false); err != nil {
+			return LeaseAttrs{}, err
+		}
+	}
+	if attrs.PrivateIP, err = parseOptionalIP("OverlaydPrivateIP", in.OverlaydPrivateIP, true); err != nil {
+		return LeaseAttrs{}, err
+	}
+	attrs.BackendType = in.BackendType
+	attrs.BackendData = nullToEmpty(in.BackendData)
+	attrs.BackendV6Data = nullToEmpty(in.BackendV6Data)
+	return attrs, nil
+}
+
+func parseOptionalIP(field, s string, want4 bool) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IP address", field, s)
+	}
+	if want4 && !ip.Is4() {
+		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IPv4 address", field, s)
+	}
+	if !want4 && !ip.Is6() {
+		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IPv6 address", field, s)
+	}
+	return ip, nil
+}
+
+func compactRaw(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return raw
+	}
+	return buf.Bytes()
+}
+
+func nullToEmpty(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
