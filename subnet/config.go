@@ -33,8 +33,8 @@ type Config struct {
 
 // VXLANOptions are the Backend options of the vxlan type.
 type VXLANOptions struct {
-	VNI           int  // default 1
-	Port          int  // 0 = kernel default (8472 in the device we create)
+	VNI           int // default 1
+	Port          int // 0 = kernel default (8472 in the device we create)
 	GBP           bool
 	DirectRouting bool
 	Learning      bool

@@ -62,3 +62,14 @@ type Registry interface {
 	// It closes nothing it was given; it returns when the stream breaks.
 	WatchLeases(ctx context.Context, fromRevision int64, out chan<- WatchBatch) error
 }
+
+// PeerSink receives the peer lease set (the node's own lease excluded).
+// Calls must not block: the backend queues and coalesces them.
+type PeerSink interface {
+	// ReplacePeers delivers the complete current peer set: the first
+	// snapshot, and again after every re-list.
+	ReplacePeers(leases []Lease)
+	// UpdatePeers delivers changes since the previous call. A removal
+	// carries the last attributes seen for that subnet.
+	UpdatePeers(events []Event)
+}
