@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and (as root) the integration tests that use
+# network namespaces, the real kernel, iptables and a throwaway etcd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed on: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 14m "$@" ./...

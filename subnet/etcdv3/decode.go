@@ -1,0 +1,27 @@
+package etcdv3
+
+import (
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// decodeLease turns one key/value into a Lease. Any error names the key;
+// callers report it as a SkippedKey.
+func (r *Registry) decodeLease(key, value []byte, leaseID int64) (subnet.Lease, error) {
+	prefix, err := subnet.ParseLeaseKey(r.prefix, string(key))
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	attrs, err := subnet.UnmarshalLeaseAttrs(value)
+	if err != nil {
+		return subnet.Lease{}, fmt.Errorf("lease %s: %w", key, err)
+	}
+	return subnet.Lease{
+		Subnet:     prefix,
+		Attrs:      attrs,
+		Expiration: r.granted.expiration(clientv3.LeaseID(leaseID)),
+	}, nil
+}
