@@ -1,0 +1,171 @@
+package iptables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultResync is flanneld's default --iptables-resync.
+const DefaultResync = 5 * time.Second
+
+// Options configures a Manager. Prefixes are masked (10.244.99.1/24 is
+// 10.244.99.0/24), as iptables prints them.
+type Options struct {
+	Runner Runner
+	// Network is the cluster network, PodSubnet this node's lease subnet.
+	Network, PodSubnet netip.Prefix
+	// Masquerade (--ip-masq) manages nat FLANNEL-POSTRTG.
+	Masquerade bool
+	// ForwardRules (--iptables-forward-rules) manages filter FLANNEL-FWD.
+	ForwardRules bool
+	// RandomFullyDisabled (--ip-masq-fully-random-disable) leaves
+	// --random-fully off even when iptables supports it.
+	RandomFullyDisabled bool
+	// PrevNetwork and PrevSubnet come from the previous subnet file (zero when
+	// none): flannel v0.11's rules for them are removed too.
+	PrevNetwork, PrevSubnet netip.Prefix
+	// Resync is the check interval of Run (--iptables-resync); 0 means 5s.
+	Resync     time.Duration
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: metrics not exported
+	Now        func() time.Time      // clock for Status; nil: time.Now
+}
+
+// Status is what the last check found.
+type Status struct {
+	LastCheck time.Time // end of the last check; zero before the first
+	InPlace   bool      // the last check left every rule in place
+	Repairs   uint64    // chains found not in place and rewritten, so far
+	LastError error     // what the last check failed to do; nil if nothing
+}
+
+// ruleSet is one of our chains, what it must hold, the built-in chain that
+// jumps to it, and the rules that must not stay in that built-in chain.
+type ruleSet struct {
+	table, parent, chain string
+	jump                 Rule
+	rules                []Rule
+	legacy               []Rule
+}
+
+// Manager keeps the masquerade and forward rules in place.
+type Manager struct {
+	runner  Runner
+	sets    []ruleSet
+	resync  time.Duration
+	log     *slog.Logger
+	metrics *managerMetrics
+	now     func() time.Time
+
+	mu     sync.Mutex
+	status Status
+}
+
+// NewManager validates o and prepares the rule sets; it changes nothing.
+func NewManager(o Options) (*Manager, error) {
+	if err := o.normalize(); err != nil {
+		return nil, err
+	}
+	metrics, err := newManagerMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("iptables manager: %w", err)
+	}
+	return &Manager{
+		runner:  o.Runner,
+		sets:    o.ruleSets(),
+		resync:  o.Resync,
+		log:     o.Logger,
+		metrics: metrics,
+		now:     o.Now,
+	}, nil
+}
+
+// Ensure checks every managed chain once and repairs what is not in place.
+// It returns what failed (all failures, joined); the rest is still repaired.
+func (m *Manager) Ensure() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.metrics.resyncs.Inc()
+	var errs []error
+	repaired := 0
+	for _, s := range m.sets {
+		n, err := m.ensureSet(s)
+		repaired += n
+		errs = append(errs, err)
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		m.metrics.errors.Inc()
+	}
+	m.status = Status{
+		LastCheck: m.now(),
+		InPlace:   err == nil,
+		Repairs:   m.status.Repairs + uint64(repaired),
+		LastError: err,
+	}
+	return err
+}
+
+// Run calls Ensure now and every Resync until ctx ends, then returns nil.
+// Failures are logged when they start, change or end, and retried on the
+// next tick.
+func (m *Manager) Run(ctx context.Context) error {
+	ticker := time.NewTicker(m.resync)
+	defer ticker.Stop()
+	var last error
+	for ctx.Err() == nil {
+		last = m.ensureLogged(last)
+		select {
+		case <-ctx.Done():
+		case <-ticker.C:
+		}
+	}
+	return nil
+}
+
+// Status returns what the last check found.
+func (m *Manager) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.status
+}
+
+func (m *Manager) ensureLogged(last error) error {
+	err := m.Ensure()
+	switch {
+	case err != nil && (last == nil || err.Error() != last.Error()):
+		m.log.Warn("iptables rules not in place; retrying every resync", "resync", m.resync, "err", err)
+	case err == nil && last != nil:
+		m.log.Info("iptables rules in place again")
+	}
+	return err
+}
+
+// ensureSet syncs our chain first, then the jump to it, so the jump never
+// leads to a chain that is missing or half built. It returns the number of
+// chains it had to repair.
+func (m *Manager) ensureSet(s ruleSet) (int, error) {
+	writes, err := syncChain(m.runner, s.table, s.chain, s.rules)
+	repaired := m.noteRepair(s.table, s.chain, writes)
+	if err != nil {
+		return repaired, err
+	}
+	writes, err = syncParent(m.runner, s.table, s.parent, s.jump, s.legacy)
+	return repaired + m.noteRepair(s.table, s.parent, writes), err
+}
+
+func (m *Manager) noteRepair(table, chain string, writes int) int {
+	if writes == 0 {
+		return 0
+	}
+	m.metrics.repairs.WithLabelValues(table, chain).Inc()
+	m.log.Info("iptables chain repaired", "table", table, "chain", chain, "writes", writes)
+	return 1
+}

@@ -1,0 +1,194 @@
+package iptables
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The VXLAN peer filter: the kernel's VXLAN socket accepts packets from
+// anyone, so on a public network anyone could inject packets into the pod
+// network. The filter accepts UDP to the VXLAN port only from peers.
+const (
+	PeerSetName      = "overlayd-vxlan-peers" // IPv4; the IPv6 set adds "6"
+	PeerChain        = "OVERLAYD-VXLAN"
+	DefaultVXLANPort = 8472
+	peerComment      = "overlayd vxlan peer filter"
+	inputChain       = "INPUT"
+	minSetMaxElem    = 65536 // ipset's default maxelem
+)
+
+// PeerFilterOptions configures a PeerFilter.
+type PeerFilterOptions struct {
+	Runner     Runner      // its family decides the set's family
+	IPSet      IPSetRunner // nil: NewIPSetRunner()
+	Port       int         // VXLAN UDP port; 0 means 8472
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// PeerFilter keeps the peer set, the OVERLAYD-VXLAN chain and INPUT's jump to
+// it in place. Nothing is installed before the first SetPeers: an empty set
+// would drop every peer's traffic.
+type PeerFilter struct {
+	runner  Runner
+	ipset   IPSetRunner
+	port    int
+	set     string
+	tmpSet  string
+	family  string // ipset's "inet" / "inet6"
+	log     *slog.Logger
+	metrics *peerMetrics
+
+	mu    sync.Mutex
+	peers []netip.Addr // sorted, unique
+	ready bool         // SetPeers has been called
+}
+
+// NewPeerFilter validates o; it changes nothing.
+func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
+	if o.Runner == nil {
+		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Runner is nil")
+	}
+	if o.Port == 0 {
+		o.Port = DefaultVXLANPort
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
+	}
+	if o.IPSet == nil {
+		o.IPSet = NewIPSetRunner()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	metrics, err := newPeerMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("peer filter: %w", err)
+	}
+	set, family := peerSet(o.Runner.Proto())
+	return &PeerFilter{
+		runner: o.Runner, ipset: o.IPSet, port: o.Port,
+		set: set, tmpSet: set + "-tmp", family: family,
+		log: o.Logger, metrics: metrics,
+	}, nil
+}
+
+// SetPeers replaces the allowed sources with addrs (the peers' underlay
+// addresses as seen on the wire) and brings the filter in place. Addresses of
+// the other family are skipped with a warning.
+func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peers = f.normalizePeers(addrs)
+	f.ready = true
+	f.metrics.peers.Set(float64(len(f.peers)))
+	return f.ensureLocked()
+}
+
+// Ensure checks the set, the chain and the jump and repairs what is not in
+// place. Before the first SetPeers it does nothing.
+func (f *PeerFilter) Ensure() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.ready {
+		return nil
+	}
+	return f.ensureLocked()
+}
+
+// Run calls Ensure now and every interval until ctx ends, then returns nil.
+func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	var last error
+	for ctx.Err() == nil {
+		err := f.Ensure()
+		switch {
+		case err != nil && (last == nil || err.Error() != last.Error()):
+			f.log.Warn("vxlan peer filter not in place; retrying", "every", every, "err", err)
+		case err == nil && last != nil:
+			f.log.Info("vxlan peer filter in place again")
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+		case <-ticker.C:
+		}
+	}
+	return nil
+}
+
+// ensureLocked runs ensureAll and counts its failures.
+func (f *PeerFilter) ensureLocked() error {
+	err := f.ensureAll()
+	if err != nil {
+		f.metrics.errors.Inc()
+	}
+	return err
+}
+
+// ensureAll brings the set in place before the chain that matches on it,
+// and the chain before the jump to it.
+func (f *PeerFilter) ensureAll() error {
+	if err := f.syncSet(); err != nil {
+		return err
+	}
+	writes, err := syncChain(f.runner, filterTable, PeerChain, peerFilterRules(f.port, f.set))
+	f.noteRepair(PeerChain, writes)
+	if err != nil {
+		return err
+	}
+	writes, err = ensureJumpFirst(f.runner, peerJump())
+	f.noteRepair(inputChain, writes)
+	return err
+}
+
+func (f *PeerFilter) noteRepair(chain string, writes int) {
+	if writes == 0 {
+		return
+	}
+	f.metrics.repairs.Inc()
+	f.log.Info("vxlan peer filter chain repaired", "chain", chain, "writes", writes)
+}
+
+// ensureJumpFirst inserts the jump at the top of its chain when it is
+// missing: a filter placed after an ACCEPT it does not see would filter
+// nothing. A jump already present stays where it is.
+func ensureJumpFirst(r Runner, jump Rule) (int, error) {
+	exists, err := r.Exists(jump.Table, jump.Chain, jump.Spec...)
+	if err != nil {
+		return 0, fmt.Errorf("check %q in %s chain %s: %w", jump.String(), jump.Table, jump.Chain, err)
+	}
+	if exists {
+		return 0, nil
+	}
+	if err := r.Insert(jump.Table, jump.Chain, 1, jump.Spec...); err != nil {
+		return 0, fmt.Errorf("insert %q in %s chain %s: %w", jump.String(), jump.Table, jump.Chain, err)
+	}
+	return 1, nil
+}
+
+func peerFilterRules(port int, set string) []Rule {
+	toVXLAN := []string{"-p", "udp", "-m", "udp", "--dport", strconv.Itoa(port)}
+	fromPeer := slices.Concat(toVXLAN, []string{"-m", "set", "--match-set", set, "src"})
+	return []Rule{
+		commented(filterTable, PeerChain, fromPeer, peerComment, []string{"-j", "ACCEPT"}),
+		commented(filterTable, PeerChain, toVXLAN, peerComment, []string{"-j", "DROP"}),
+	}
+}
+
+func peerJump() Rule {
+	return commented(filterTable, inputChain, nil, peerComment, []string{"-j", PeerChain})
+}
