@@ -3,7 +3,6 @@ package subnet
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -27,27 +26,63 @@ func LeaseKey(prefix string, subnet netip.Prefix) string {
 }
 
 // ParseKeyName parses a lease key's last element. The dual-stack form
-// "10.5.34.0-24&fc00:0:0:1::-64" yields the IPv4 part; an IPv6-only key is
-// an error (overlayd programs IPv4). The subnet must be masked.
+// "10.5.34.0-24&fc00:0:0:1::-64" yields the IPv4 part (the IPv6 part must
+// still be a valid masked IPv6 subnet); an IPv6-only key is an error
+// (overlayd programs IPv4). The subnet must be masked and the prefix length
+// written in canonical decimal, so that KeyName gives the name back.
 func ParseKeyName(name string) (netip.Prefix, error) {
-	v4part, _, _ := strings.Cut(name, "&")
-	addrPart, lenPart, ok := strings.Cut(v4part, "-")
+	v4part, v6part, dual := strings.Cut(name, "&")
+	p, err := parseKeyPart(v4part, true)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("lease key %q: %w", name, err)
+	}
+	if dual {
+		if _, err := parseKeyPart(v6part, false); err != nil {
+			return netip.Prefix{}, fmt.Errorf("lease key %q: IPv6 part: %w", name, err)
+		}
+	}
+	return p, nil
+}
+
+// parseKeyPart parses "<ip>-<prefix length>" of one family.
+func parseKeyPart(part string, want4 bool) (netip.Prefix, error) {
+	addrPart, lenPart, ok := strings.Cut(part, "-")
 	if !ok {
-		return netip.Prefix{}, fmt.Errorf("lease key %q: want <ip>-<prefix length>", name)
+		return netip.Prefix{}, fmt.Errorf("%q: want <ip>-<prefix length>", part)
 	}
 	addr, err := netip.ParseAddr(addrPart)
-	if err != nil || !addr.Is4() {
-		return netip.Prefix{}, fmt.Errorf("lease key %q: %q is not an IPv4 address", name, addrPart)
+	family, maxBits := "IPv4", 32
+	if !want4 {
+		family, maxBits = "IPv6", 128
 	}
-	bits, err := strconv.Atoi(lenPart)
-	if err != nil || bits < 0 || bits > 32 || (len(lenPart) > 1 && lenPart[0] == '0') {
-		return netip.Prefix{}, fmt.Errorf("lease key %q: prefix length %q is not 0..32", name, lenPart)
+	if err != nil || addr.Is4() != want4 || addr.Zone() != "" || addr.Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an %s address", addrPart, family)
+	}
+	bits, ok := parseDecimal(lenPart)
+	if !ok || bits > maxBits {
+		return netip.Prefix{}, fmt.Errorf("prefix length %q is not 0..%d", lenPart, maxBits)
 	}
 	p := netip.PrefixFrom(addr, bits)
 	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("lease key %q: %s has host bits set", name, p)
+		return netip.Prefix{}, fmt.Errorf("%s has host bits set", p)
 	}
 	return p, nil
+}
+
+// parseDecimal accepts only canonical unsigned decimals ("0", "24"; not
+// "+24", "024" or "-0"), at most three digits.
+func parseDecimal(s string) (int, bool) {
+	if s == "" || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // ParseLeaseKey parses a full key below SubnetsDir(prefix).

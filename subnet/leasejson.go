@@ -87,6 +87,11 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 	}
 	var attrs LeaseAttrs
 	var err error
+	if in.PublicIP == "" {
+		// A lease nobody can reach is useless, and MarshalLeaseAttrs
+		// refuses it: reject it here so decode/encode round-trips.
+		return LeaseAttrs{}, fmt.Errorf("lease field PublicIP is missing")
+	}
 	if attrs.PublicIP, err = parseOptionalIP("PublicIP", in.PublicIP, true); err != nil {
 		return LeaseAttrs{}, err
 	}

@@ -1,0 +1,207 @@
+package subnet
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrOwnLeaseLost: our subnet was deleted by someone else and another
+// node took it before we could re-create it. The agent must exit: its
+// kernel state and subnet file describe a subnet it no longer owns.
+var ErrOwnLeaseLost = errors.New("own subnet lease lost to another node")
+
+// Defaults of ManagerOptions.
+const (
+	DefaultLeaseTTL    = 24 * time.Hour
+	DefaultRenewMargin = 60 * time.Minute
+	DefaultRenewRetry  = time.Minute
+	defaultBackoffMin  = 100 * time.Millisecond
+	defaultBackoffMax  = 10 * time.Second
+	// maxAcquireAttempts bounds the lost-creation-race retries.
+	maxAcquireAttempts = 10
+)
+
+// ManagerOptions configure a Manager. Registry, Config and Attrs.PublicIP
+// are required.
+type ManagerOptions struct {
+	Registry Registry
+	Config   *Config
+	// Attrs is our lease value: PublicIP, BackendType, BackendData, PrivateIP.
+	Attrs LeaseAttrs
+	// PreviousSubnet is the (masked) FLANNEL_SUBNET of the old subnet file;
+	// invalid if none.
+	PreviousSubnet netip.Prefix
+	TTL            time.Duration // default DefaultLeaseTTL
+	RenewMargin    time.Duration // default DefaultRenewMargin; must be < TTL
+	RenewRetry     time.Duration // pause after a failed renewal; default DefaultRenewRetry
+	Logger         *slog.Logger  // default: discard
+	Clock          Clock         // default: RealClock()
+	Rand           *rand.Rand    // default: seeded randomly
+	// Registerer receives the manager's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Manager owns this node's lease (acquire, renew, keep) and turns the
+// registry's lease stream into peer updates.
+type Manager struct {
+	reg         Registry
+	cfg         *Config
+	attrs       LeaseAttrs
+	prevSubnet  netip.Prefix
+	ttl         time.Duration
+	renewMargin time.Duration
+	renewRetry  time.Duration
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	log         *slog.Logger
+	clock       Clock
+	metrics     *metrics
+
+	randMu sync.Mutex
+	rng    *rand.Rand
+
+	// recreateMu serialises re-creating our lease (renewal and watch can
+	// both notice it vanished).
+	recreateMu sync.Mutex
+
+	mu           sync.Mutex
+	lease        Lease
+	leaseChanged chan struct{} // closed and replaced on every setLease
+}
+
+// NewManager validates o and applies its defaults.
+func NewManager(o ManagerOptions) (*Manager, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	o.applyDefaults()
+	met, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{
+		reg: o.Registry, cfg: o.Config, attrs: o.Attrs, prevSubnet: o.PreviousSubnet.Masked(),
+		ttl: o.TTL, renewMargin: o.RenewMargin, renewRetry: o.RenewRetry,
+		backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
+		log: o.Logger, clock: o.Clock, metrics: met, rng: o.Rand,
+		leaseChanged: make(chan struct{}),
+	}, nil
+}
+
+func (o *ManagerOptions) validate() error {
+	switch {
+	case o.Registry == nil:
+		return errors.New("subnet manager: Registry is nil")
+	case o.Config == nil:
+		return errors.New("subnet manager: Config is nil")
+	case !o.Config.EnableIPv4:
+		return errors.New("subnet manager: config has EnableIPv4 false: overlayd allocates IPv4 subnets only")
+	case !o.Attrs.PublicIP.Is4():
+		return fmt.Errorf("subnet manager: Attrs.PublicIP %q is not an IPv4 address", o.Attrs.PublicIP)
+	case o.TTL < 0 || o.RenewMargin < 0 || o.RenewRetry < 0:
+		return fmt.Errorf("subnet manager: negative duration (TTL %s, RenewMargin %s, RenewRetry %s)", o.TTL, o.RenewMargin, o.RenewRetry)
+	}
+	ttl, margin := o.TTL, o.RenewMargin
+	if ttl == 0 {
+		ttl = DefaultLeaseTTL
+	}
+	if margin == 0 {
+		margin = DefaultRenewMargin
+	}
+	if margin >= ttl {
+		return fmt.Errorf("subnet manager: RenewMargin %s must be shorter than the lease TTL %s", margin, ttl)
+	}
+	return nil
+}
+
+func (o *ManagerOptions) applyDefaults() {
+	if o.TTL == 0 {
+		o.TTL = DefaultLeaseTTL
+	}
+	if o.RenewMargin == 0 {
+		o.RenewMargin = DefaultRenewMargin
+	}
+	if o.RenewRetry == 0 {
+		o.RenewRetry = DefaultRenewRetry
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock()
+	}
+	if o.Rand == nil {
+		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+}
+
+// Lease returns our current lease (zero before Acquire). Goroutine-safe.
+func (m *Manager) Lease() Lease {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lease
+}
+
+// setLease records our lease and wakes RunRenewal.
+func (m *Manager) setLease(l Lease) {
+	m.mu.Lock()
+	m.lease = l
+	close(m.leaseChanged)
+	m.leaseChanged = make(chan struct{})
+	m.mu.Unlock()
+	m.metrics.setExpiration(l)
+}
+
+// leaseAndChange returns our lease and a channel closed when it changes.
+func (m *Manager) leaseAndChange() (Lease, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lease, m.leaseChanged
+}
+
+// intN draws from the injected generator, which is not goroutine-safe.
+func (m *Manager) intN(n int) int {
+	m.randMu.Lock()
+	defer m.randMu.Unlock()
+	return m.rng.IntN(n)
+}
+
+// isOurs reports whether a lease value was written for this node.
+func (m *Manager) isOurs(attrs LeaseAttrs) bool { return attrs.PublicIP == m.attrs.PublicIP }
+
+// AttrsEqual reports whether two lease values are the same, comparing the
+// backend data as JSON (insignificant whitespace ignored).
+func AttrsEqual(a, b LeaseAttrs) bool {
+	return a.PublicIP == b.PublicIP && a.PublicIPv6 == b.PublicIPv6 &&
+		a.BackendType == b.BackendType && a.PrivateIP == b.PrivateIP &&
+		rawEqual(a.BackendData, b.BackendData) && rawEqual(a.BackendV6Data, b.BackendV6Data)
+}
+
+// rawEqual compares JSON values: byte-equal, equal once compacted, or
+// equal as decoded values (key order and escaping ignored).
+func rawEqual(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) || bytes.Equal(compactRaw(a), compactRaw(b)) {
+		return true
+	}
+	va, errA := decodeAny(a)
+	vb, errB := decodeAny(b)
+	return errA == nil && errB == nil && reflect.DeepEqual(va, vb)
+}
+
+func decodeAny(raw json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}

@@ -1,0 +1,222 @@
+package subnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+)
+
+// FindOwnLease returns the lease whose PublicIP is ours, if any, so that
+// the VTEP MAC can be reused before the device is created. A lease that
+// fits the config is preferred, a reservation most.
+func (m *Manager) FindOwnLease(ctx context.Context) (Lease, bool, error) {
+	list, err := m.reg.ListLeases(ctx)
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("find own lease: %w", err)
+	}
+	best, found := Lease{}, false
+	for _, l := range list.Leases {
+		if m.isOurs(l.Attrs) && (!found || m.ownRank(l) > m.ownRank(best)) {
+			best, found = l, true
+		}
+	}
+	return best, found, nil
+}
+
+// ownRank orders our own leases: fitting reservation > fitting > other.
+func (m *Manager) ownRank(l Lease) int {
+	rank := 0
+	if m.cfg.InRange(l.Subnet) {
+		rank += 2
+		if l.IsReservation() {
+			rank++
+		}
+	}
+	return rank
+}
+
+// acquireState carries what earlier attempts of one Acquire learnt.
+type acquireState struct {
+	lost     map[netip.Prefix]bool // creation races lost
+	why      string                // why a new subnet is needed
+	prevDone bool                  // previous subnet considered
+}
+
+// Acquire obtains our subnet lease (spec §3): our existing lease (by
+// PublicIP), else the previous subnet if free, else a random free one.
+// Lost creation races are retried with another candidate.
+func (m *Manager) Acquire(ctx context.Context) (Lease, error) {
+	st := &acquireState{lost: map[netip.Prefix]bool{}}
+	for attempt := 1; attempt <= maxAcquireAttempts; attempt++ {
+		list, err := m.reg.ListLeases(ctx)
+		if err != nil {
+			return Lease{}, fmt.Errorf("acquire subnet: list leases: %w", err)
+		}
+		l, ok, err := m.tryAcquire(ctx, list, st)
+		if err != nil {
+			return Lease{}, err
+		}
+		if ok {
+			m.setLease(l)
+			return l, nil
+		}
+	}
+	return Lease{}, fmt.Errorf("acquire subnet: lost the creation race %d times in a row", maxAcquireAttempts)
+}
+
+// tryAcquire makes one pass over a fresh list; ok false means "re-list
+// and try again".
+func (m *Manager) tryAcquire(ctx context.Context, list LeaseList, st *acquireState) (Lease, bool, error) {
+	others, l, ok, err := m.reuseByPublicIP(ctx, list.Leases)
+	if err != nil || ok {
+		return l, ok, err
+	}
+	if l, ok, err := m.reusePrevious(ctx, others, st); err != nil || ok {
+		return l, ok, err
+	}
+	return m.allocateNew(ctx, takenSubnets(others, list.Skipped, st.lost), st)
+}
+
+// reuseByPublicIP updates our fitting lease with our attributes, deletes
+// our leases that no longer fit, and returns the leases left for others.
+func (m *Manager) reuseByPublicIP(ctx context.Context, leases []Lease) (others []Lease, l Lease, ok bool, err error) {
+	var own []Lease
+	for _, l := range leases {
+		switch {
+		case !m.isOurs(l.Attrs):
+			others = append(others, l)
+		case m.cfg.InRange(l.Subnet):
+			own = append(own, l)
+		default:
+			if err := m.deleteMisfit(ctx, l); err != nil {
+				return nil, Lease{}, false, err
+			}
+		}
+	}
+	if len(own) == 0 {
+		return others, Lease{}, false, nil
+	}
+	best := own[0]
+	for _, l := range own[1:] {
+		if m.ownRank(l) > m.ownRank(best) {
+			best = l
+		}
+	}
+	for _, l := range own {
+		if l.Subnet != best.Subnet {
+			m.log.Warn("another lease also carries our PublicIP; leaving it to expire",
+				"subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "using", best.Subnet)
+			others = append(others, l)
+		}
+	}
+	l, ok, err = m.updateOwn(ctx, best)
+	return others, l, ok, err
+}
+
+func (m *Manager) deleteMisfit(ctx context.Context, l Lease) error {
+	m.log.Info("deleting our old lease: it no longer fits the network config",
+		"subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "subnet_len", m.cfg.SubnetLen,
+		"subnet_min", m.cfg.SubnetMin, "subnet_max", m.cfg.SubnetMax)
+	if err := m.reg.DeleteLease(ctx, l.Subnet); err != nil && !errors.Is(err, ErrLeaseNotFound) {
+		return fmt.Errorf("acquire subnet: delete misfit lease %s: %w", l.Subnet, err)
+	}
+	return nil
+}
+
+func (m *Manager) updateOwn(ctx context.Context, old Lease) (Lease, bool, error) {
+	want := Lease{Subnet: old.Subnet, Attrs: m.attrs, Expiration: old.Expiration}
+	exp, err := m.reg.UpdateLease(ctx, want, m.ttl)
+	if errors.Is(err, ErrLeaseNotFound) {
+		m.log.Info("our lease vanished while reusing it; retrying", "subnet", old.Subnet)
+		return Lease{}, false, nil
+	}
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("acquire subnet: update own lease %s: %w", old.Subnet, err)
+	}
+	want.Expiration = exp
+	m.log.Info("reusing our lease found by PublicIP", "subnet", want.Subnet,
+		"public_ip", m.attrs.PublicIP, "reservation", want.IsReservation(), "expires", exp)
+	return want, true, nil
+}
+
+// reusePrevious re-creates the subnet of the previous subnet file when it
+// fits the config and nobody holds it.
+func (m *Manager) reusePrevious(ctx context.Context, others []Lease, st *acquireState) (Lease, bool, error) {
+	prev := m.prevSubnet
+	if !prev.IsValid() {
+		st.why = "no usable lease carries our PublicIP and there is no previous subnet"
+		return Lease{}, false, nil
+	}
+	if st.prevDone {
+		return Lease{}, false, nil
+	}
+	if !m.cfg.InRange(prev) {
+		st.prevDone = true
+		st.why = fmt.Sprintf("previous subnet %s does not fit the network config", prev)
+		return Lease{}, false, nil
+	}
+	for _, l := range others {
+		if l.Subnet.Overlaps(prev) {
+			st.prevDone = true
+			st.why = fmt.Sprintf("previous subnet %s is held by %s (PublicIP %s)", prev, l.Subnet, l.Attrs.PublicIP)
+			return Lease{}, false, nil
+		}
+	}
+	l, ok, err := m.create(ctx, prev, st)
+	if ok {
+		m.log.Info("reusing the subnet of the previous subnet file", "subnet", prev, "expires", l.Expiration)
+	} else if err == nil {
+		st.prevDone = true
+		st.why = fmt.Sprintf("another node took previous subnet %s first", prev)
+	}
+	return l, ok, err
+}
+
+func (m *Manager) allocateNew(ctx context.Context, taken []netip.Prefix, st *acquireState) (Lease, bool, error) {
+	cands := Candidates(m.cfg, taken, MaxCandidates)
+	if len(cands) == 0 {
+		return Lease{}, false, fmt.Errorf("acquire subnet: out of subnets: every /%d from SubnetMin %s to SubnetMax %s of %s is taken",
+			m.cfg.SubnetLen, m.cfg.SubnetMin, m.cfg.SubnetMax, m.cfg.Network)
+	}
+	pick := cands[m.intN(len(cands))]
+	l, ok, err := m.create(ctx, pick, st)
+	if ok {
+		m.log.Info("allocated a new subnet", "subnet", pick, "why", st.why,
+			"free_candidates", len(cands), "expires", l.Expiration)
+	}
+	return l, ok, err
+}
+
+// create writes a new lease atomically; ok false when the race was lost.
+func (m *Manager) create(ctx context.Context, subnet netip.Prefix, st *acquireState) (Lease, bool, error) {
+	exp, err := m.reg.CreateLease(ctx, subnet, m.attrs, m.ttl)
+	if errors.Is(err, ErrLeaseExists) {
+		m.log.Info("another node created the same subnet first; trying another", "subnet", subnet)
+		st.lost[subnet] = true
+		return Lease{}, false, nil
+	}
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("acquire subnet: create lease %s: %w", subnet, err)
+	}
+	return Lease{Subnet: subnet, Attrs: m.attrs, Expiration: exp}, true, nil
+}
+
+// takenSubnets lists every subnet in use: leases, malformed entries whose
+// key still names a subnet, and subnets we lost a race for.
+func takenSubnets(leases []Lease, skipped []SkippedKey, lost map[netip.Prefix]bool) []netip.Prefix {
+	taken := make([]netip.Prefix, 0, len(leases)+len(skipped)+len(lost))
+	for _, l := range leases {
+		taken = append(taken, l.Subnet)
+	}
+	for _, s := range skipped {
+		if p, err := ParseKeyName(path.Base(s.Key)); err == nil {
+			taken = append(taken, p)
+		}
+	}
+	for p := range lost {
+		taken = append(taken, p)
+	}
+	return taken
+}

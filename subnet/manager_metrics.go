@@ -1,0 +1,54 @@
+package subnet
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the lease manager's Prometheus metrics. They always exist;
+// they are registered only when a Registerer is given.
+type metrics struct {
+	leaseExpiration prometheus.Gauge
+	renewals        *prometheus.CounterVec
+	watchRestarts   *prometheus.CounterVec
+	peers           prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		leaseExpiration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "overlayd_subnet_lease_expiration_timestamp_seconds",
+			Help: "When this node's subnet lease expires (Unix time); 0 for a reservation (no TTL).",
+		}),
+		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "overlayd_subnet_lease_renewals_total",
+			Help: "Lease renewal attempts by result (ok, error, recreated).",
+		}, []string{"result"}),
+		watchRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "overlayd_subnet_watch_restarts_total",
+			Help: "Lease watch restarts (each followed by a re-list) by reason (history_lost, error).",
+		}, []string{"reason"}),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "overlayd_subnet_peers",
+			Help: "Peer leases currently known (own lease excluded).",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.leaseExpiration, m.renewals, m.watchRestarts, m.peers} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("subnet manager: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) setExpiration(l Lease) {
+	if l.IsReservation() {
+		m.leaseExpiration.Set(0)
+		return
+	}
+	m.leaseExpiration.Set(float64(l.Expiration.UnixNano()) / 1e9)
+}

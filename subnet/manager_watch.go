@@ -1,0 +1,299 @@
+package subnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"time"
+)
+
+// RunWatch delivers the peer lease set to sink until ctx ends (then it
+// returns nil) or our lease is lost for good (an error wrapping
+// ErrOwnLeaseLost). It lists, sends ReplacePeers, then watches from the
+// list's revision; lost history means a re-list whose differences are
+// sent as UpdatePeers; other failures reconnect with jittered exponential
+// backoff and re-list. Unchanged re-puts are not forwarded.
+func (m *Manager) RunWatch(ctx context.Context, sink PeerSink) error {
+	w := &peerWatch{m: m, sink: sink, warned: map[string]string{}}
+	failures := 0
+	for {
+		progressed, err := w.cycle(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrOwnLeaseLost) {
+			return err
+		}
+		if progressed {
+			failures = 0
+		}
+		failures++
+		reason := "error"
+		if errors.Is(err, ErrHistoryLost) {
+			reason = "history_lost"
+		}
+		m.metrics.watchRestarts.WithLabelValues(reason).Inc()
+		// Lost history is expected after compaction: re-list at once, but
+		// back off if it keeps happening without progress.
+		if reason == "history_lost" && failures == 1 {
+			m.log.Warn("lease watch history lost; re-listing", "error", err)
+			continue
+		}
+		delay := m.backoff(failures)
+		m.log.Warn("lease watch failed; reconnecting", "error", err, "retry_in", delay)
+		if sleep(ctx, m.clock, delay) != nil {
+			return nil
+		}
+	}
+}
+
+// backoff is the jittered exponential delay after n consecutive failures:
+// backoffMin doubling up to backoffMax, each drawn from [d/2, d].
+func (m *Manager) backoff(n int) time.Duration {
+	d := m.backoffMin
+	for i := 1; i < n && d < m.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, m.backoffMax)
+	return d/2 + time.Duration(m.intN(int(d/2)+1))
+}
+
+// peerWatch is RunWatch's state: the peers the sink knows about.
+type peerWatch struct {
+	m      *Manager
+	sink   PeerSink
+	known  map[netip.Prefix]Lease // nil until the first snapshot
+	warned map[string]string      // malformed key → reason already logged
+}
+
+// cycle lists and watches once; progressed reports that the list
+// succeeded and the watch then delivered a batch or ran for a while.
+func (w *peerWatch) cycle(ctx context.Context) (progressed bool, err error) {
+	rev, err := w.relist(ctx)
+	if err != nil {
+		return false, err
+	}
+	return w.watch(ctx, rev)
+}
+
+func (w *peerWatch) relist(ctx context.Context) (int64, error) {
+	list, err := w.m.reg.ListLeases(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list leases: %w", err)
+	}
+	w.warnSkipped(list.Skipped)
+	own := w.m.Lease().Subnet
+	peers := make(map[netip.Prefix]Lease, len(list.Leases))
+	var ownLease *Lease
+	for i, l := range list.Leases {
+		if own.IsValid() && l.Subnet == own {
+			ownLease = &list.Leases[i]
+			continue
+		}
+		peers[l.Subnet] = l
+	}
+	w.deliverSnapshot(peers, skippedSubnets(list.Skipped))
+	if !own.IsValid() {
+		return list.Revision, nil
+	}
+	if ownLease == nil {
+		err = w.m.recreateOwnLease(ctx, own, "it is missing from the lease list")
+	} else if !w.m.isOurs(ownLease.Attrs) {
+		err = w.ownTaken(*ownLease)
+	}
+	return list.Revision, err
+}
+
+// deliverSnapshot sends the first snapshot whole, and later ones as the
+// difference from what the sink knows. A known peer whose entry became
+// malformed is kept: a bad value never removes a peer.
+func (w *peerWatch) deliverSnapshot(peers map[netip.Prefix]Lease, malformed map[netip.Prefix]bool) {
+	if w.known == nil {
+		w.known = peers
+		all := sortedLeases(peers)
+		for _, l := range all {
+			w.logPeer("peer added", l)
+		}
+		w.sink.ReplacePeers(all)
+		w.m.metrics.peers.Set(float64(len(peers)))
+		return
+	}
+	for s, l := range w.known {
+		if _, ok := peers[s]; !ok && malformed[s] {
+			peers[s] = l
+		}
+	}
+	events := diffPeers(w.known, peers)
+	w.known = peers
+	w.send(events)
+}
+
+// watch streams changes after rev until the stream breaks.
+func (w *peerWatch) watch(ctx context.Context, rev int64) (progressed bool, err error) {
+	start := w.m.clock.Now()
+	defer func() {
+		// A quiet watch that held up for a while was healthy too.
+		progressed = progressed || w.m.clock.Now().Sub(start) >= w.m.backoffMax
+	}()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make(chan WatchBatch)
+	done := make(chan error, 1)
+	go func() { done <- w.m.reg.WatchLeases(wctx, rev, out) }()
+	for {
+		select {
+		case b := <-out:
+			progressed = true
+			if err := w.apply(ctx, b); err != nil {
+				cancel()
+				drain(out, done)
+				return progressed, err
+			}
+		case err := <-done:
+			if err == nil {
+				err = errors.New("lease watch ended")
+			}
+			return progressed, fmt.Errorf("watch leases from revision %d: %w", rev+1, err)
+		}
+	}
+}
+
+// drain lets a canceled WatchLeases return even if it is sending.
+func drain(out <-chan WatchBatch, done <-chan error) {
+	for {
+		select {
+		case <-out:
+		case <-done:
+			return
+		}
+	}
+}
+
+func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
+	w.warnSkipped(b.Skipped)
+	own := w.m.Lease().Subnet
+	var events []Event
+	for _, ev := range b.Events {
+		if own.IsValid() && ev.Lease.Subnet == own {
+			if err := w.ownEvent(ctx, ev); err != nil {
+				return err
+			}
+			continue
+		}
+		if e, ok := w.applyPeerEvent(ev); ok {
+			events = append(events, e)
+		}
+	}
+	w.send(events)
+	return nil
+}
+
+// applyPeerEvent updates the known set; ok false when nothing changed
+// for the sink (an identical re-put, or the removal of an unknown peer).
+func (w *peerWatch) applyPeerEvent(ev Event) (Event, bool) {
+	s := ev.Lease.Subnet
+	old, known := w.known[s]
+	if ev.Type == EventRemoved {
+		if !known {
+			return Event{}, false
+		}
+		delete(w.known, s)
+		return Event{Type: EventRemoved, Lease: old}, true
+	}
+	w.known[s] = ev.Lease
+	if known && AttrsEqual(old.Attrs, ev.Lease.Attrs) {
+		return Event{}, false
+	}
+	return Event{Type: EventAdded, Lease: ev.Lease}, true
+}
+
+func (w *peerWatch) ownEvent(ctx context.Context, ev Event) error {
+	if ev.Type == EventRemoved {
+		return w.m.recreateOwnLease(ctx, ev.Lease.Subnet, "it was deleted by someone else or expired")
+	}
+	if w.m.isOurs(ev.Lease.Attrs) {
+		return nil // our own write
+	}
+	return w.ownTaken(ev.Lease)
+}
+
+func (w *peerWatch) ownTaken(l Lease) error {
+	w.m.log.Error("our subnet's lease now carries another node's PublicIP", "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP)
+	return fmt.Errorf("%w: %s now carries PublicIP %s", ErrOwnLeaseLost, l.Subnet, l.Attrs.PublicIP)
+}
+
+func (w *peerWatch) send(events []Event) {
+	if len(events) == 0 {
+		return
+	}
+	for _, e := range events {
+		if e.Type == EventRemoved {
+			w.logPeer("peer removed", e.Lease)
+		} else {
+			w.logPeer("peer added", e.Lease)
+		}
+	}
+	w.sink.UpdatePeers(events)
+	w.m.metrics.peers.Set(float64(len(w.known)))
+}
+
+func (w *peerWatch) logPeer(msg string, l Lease) {
+	w.m.log.Info(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
+}
+
+// warnSkipped logs each malformed entry once per reason.
+func (w *peerWatch) warnSkipped(skipped []SkippedKey) {
+	for _, s := range skipped {
+		reason := fmt.Sprint(s.Reason)
+		if w.warned[s.Key] == reason {
+			continue
+		}
+		w.warned[s.Key] = reason
+		w.m.log.Warn("ignoring malformed lease entry", "key", s.Key, "reason", reason)
+	}
+}
+
+// diffPeers returns the events that turn old into cur: additions and
+// changes, then removals carrying the last attributes seen.
+func diffPeers(old, cur map[netip.Prefix]Lease) []Event {
+	var events []Event
+	for _, l := range sortedLeases(cur) {
+		if o, ok := old[l.Subnet]; !ok || !AttrsEqual(o.Attrs, l.Attrs) {
+			events = append(events, Event{Type: EventAdded, Lease: l})
+		}
+	}
+	for _, o := range sortedLeases(old) {
+		if _, ok := cur[o.Subnet]; !ok {
+			events = append(events, Event{Type: EventRemoved, Lease: o})
+		}
+	}
+	return events
+}
+
+func sortedLeases(m map[netip.Prefix]Lease) []Lease {
+	out := make([]Lease, 0, len(m))
+	for _, l := range m {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b Lease) int {
+		if c := a.Subnet.Addr().Compare(b.Subnet.Addr()); c != 0 {
+			return c
+		}
+		return a.Subnet.Bits() - b.Subnet.Bits()
+	})
+	return out
+}
+
+// skippedSubnets are the subnets named by malformed entries' keys.
+func skippedSubnets(skipped []SkippedKey) map[netip.Prefix]bool {
+	out := make(map[netip.Prefix]bool, len(skipped))
+	for _, s := range skipped {
+		if p, err := ParseKeyName(path.Base(s.Key)); err == nil {
+			out[p] = true
+		}
+	}
+	return out
+}
