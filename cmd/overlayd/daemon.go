@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/vishvananda/netlink"
+
+	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/internal/sdnotify"
+	"github.com/overlayd/overlayd/iptables"
+	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/etcdv3"
+	"github.com/overlayd/overlayd/underlay"
+)
+
+func daemonMain(args []string) int {
+	o, err := parseOptions(args, os.Getenv, os.Stderr)
+	if err != nil {
+		if code := exitCodeFor(err); code == 0 {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "overlayd: %v\n", err)
+		return 2
+	}
+	if o.showVersion {
+		fmt.Println(versionString())
+		return 0
+	}
+	log := newLogger(o.logLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("overlayd stopped with an error", "err", err)
+		return 1
+	}
+	log.Info("stopped; device, kernel entries, iptables rules, lease and subnet file are left in place")
+	return 0
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// daemon holds what run wires together, for /status.
+type daemon struct {
+	// mu guards the fields below it that /status reads while run sets them.
+	mu     sync.Mutex
+	opts   options
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	ready  readiness
+	choice underlay.Choice
+	device backend.Device
+	mgr    *subnet.Manager
+	rec    *backend.Reconciler
+	ipt    *iptables.Manager
+	// peerFilter is nil unless --vxlan-peer-filter.
+	peerFilter *iptables.PeerFilter
+	public     netip.Addr
+}
+
+// run starts the daemon in flannel's order: config, interface, device,
+// lease, iptables, subnet file, peer sync, READY=1, renewal. It returns nil
+// when ctx ends (SIGTERM) and tears nothing down.
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	d := &daemon{opts: o, log: log, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(d.reg)
+	if err := d.startHTTP(ctx); err != nil {
+		return err
+	}
+	reg, err := etcdv3.New(ctx, etcdv3.Options{
+		Endpoints: o.etcdEndpoints, Prefix: o.etcdPrefix,
+		CAFile: o.etcdCAFile, CertFile: o.etcdCertFile, KeyFile: o.etcdKeyFile,
+		Username: o.etcdUsername, Password: o.etcdPassword, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer reg.Close()
+	clock := subnet.RealClock()
+	cfg, err := subnet.WaitForConfig(ctx, reg, clock, log)
+	if err != nil {
+		return ignoreCanceled(ctx, err)
+	}
+	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
+	if cfg.EnableIPv6 {
+		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("open netlink: %w", err)
+	}
+	defer h.Close()
+	if err := d.selectUnderlay(h); err != nil {
+		return err
+	}
+	prev := readPreviousSubnetFile(o.subnetFile, log)
+	if err := d.setupDevice(ctx, h, reg, cfg); err != nil {
+		return err
+	}
+	lease, err := d.acquireLease(ctx, reg, cfg, prev, clock)
+	if err != nil {
+		return ignoreCanceled(ctx, err)
+	}
+	if err := backend.EnsureDeviceAddress(h, d.device, lease.Subnet, cfg.Network, log); err != nil {
+		return fmt.Errorf("address on %s: %w", d.device.Name, err)
+	}
+	if err := d.setupIPTables(cfg, lease, prev); err != nil {
+		return err
+	}
+	env := subnet.SubnetEnv{Network: cfg.Network, Subnet: lease.Subnet, MTU: d.device.MTU, IPMasq: o.ipMasq}
+	if err := subnet.WriteSubnetFile(o.subnetFile, env); err != nil {
+		return fmt.Errorf("write subnet file: %w", err)
+	}
+	d.ready.set()
+	log.Info("subnet file written", "path", o.subnetFile, "subnet", lease.Subnet, "mtu", d.device.MTU)
+	return d.runLoops(ctx, h, cfg, lease)
+}
+
+func (d *daemon) startHTTP(ctx context.Context) error {
+	o := d.opts
+	if o.healthzAddr != "" {
+		if err := serveHTTP(ctx, o.healthzAddr, healthMux(&d.ready), d.log); err != nil {
+			return fmt.Errorf("--healthz-ip/--healthz-port %s: %w", o.healthzAddr, err)
+		}
+	}
+	if o.metricsAddr != "" {
+		mux := metricsMux(&d.ready, d.reg, d.status, o.healthzAddr == "")
+		if err := serveHTTP(ctx, o.metricsAddr, mux, d.log); err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", o.metricsAddr, err)
+		}
+	}
+	return nil
+}
+
+func (d *daemon) selectUnderlay(h *netlink.Handle) error {
+	spec := underlay.Spec{Ifaces: d.opts.ifaces, IfaceRegex: d.opts.ifaceRegex, IfaceCanReach: d.opts.ifaceCanReach}
+	choice, err := underlay.Select(underlay.NetlinkHost{H: h}, spec)
+	if err != nil {
+		return fmt.Errorf("choose the external interface: %w", err)
+	}
+	public := choice.Addr
+	if d.opts.publicIP.IsValid() {
+		public = d.opts.publicIP
+	}
+	d.mu.Lock()
+	d.choice, d.public = choice, public
+	d.mu.Unlock()
+	d.log.Info("underlay chosen", "iface", choice.Iface.Name, "bind", choice.Addr, "advertise", d.public, "mtu", choice.Iface.MTU, "why", choice.Reason)
+	if d.public != choice.Addr {
+		onHost, _ := addressOnHost(h, d.public)
+		if onHost {
+			d.log.Info("the advertised address is on this host; the VXLAN device still binds the interface address", "advertise", d.public, "bind", choice.Addr)
+		} else {
+			d.log.Info("the advertised address is on no interface: normal behind 1:1 NAT; peers send VXLAN to it and the NAT forwards to the bind address",
+				"advertise", d.public, "bind", choice.Addr)
+		}
+	}
+	return nil
+}
+
+func addressOnHost(h *netlink.Handle, ip netip.Addr) (bool, error) {
+	ifaces, err := underlay.NetlinkHost{H: h}.Interfaces()
+	if err != nil {
+		return false, err
+	}
+	for _, ifc := range ifaces {
+		for _, a := range ifc.Addrs {
+			if a.Addr() == ip {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.Registry, cfg *subnet.Config) error {
+	mtu := cfg.VXLAN.MTU
+	if mtu == 0 {
+		mtu = d.choice.Iface.MTU - 50
+	}
+	spec := backend.DeviceSpec{
+		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
+		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu,
+		MAC: d.previousVtepMAC(ctx, reg),
+	}
+	dev, err := backend.EnsureDevice(h, spec, d.log)
+	if err != nil {
+		return fmt.Errorf("vxlan device: %w", err)
+	}
+	d.mu.Lock()
+	d.device = dev
+	d.mu.Unlock()
+	if !d.opts.txChecksumOffload {
+		if err := backend.DisableTxChecksumOffload(dev.Name); err != nil {
+			d.log.Warn("could not turn off tx checksum offload on the VXLAN device", "dev", dev.Name, "err", err)
+		}
+	}
+	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC, "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
+	return nil
+}
+
+// previousVtepMAC finds the MAC in our own existing lease (by PublicIP) so
+// that a recreated device keeps the MAC peers already have.
+func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry) []byte {
+	list, err := reg.ListLeases(ctx)
+	if err != nil {
+		d.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
+		return nil
+	}
+	for _, l := range list.Leases {
+		if l.Attrs.PublicIP != d.public || l.Attrs.BackendType != subnet.BackendVXLAN {
+			continue
+		}
+		if data, err := backend.UnmarshalVXLANData(l.Attrs.BackendData); err == nil {
+			return data.VtepMAC
+		}
+	}
+	return nil
+}
+
+func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, prev subnet.SubnetEnv, clock subnet.Clock) (subnet.Lease, error) {
+	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC}, true)
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	attrs := subnet.LeaseAttrs{
+		PublicIP: d.public, PublicIPv6: d.opts.publicIPv6, BackendType: subnet.BackendVXLAN,
+		BackendData: data, PrivateIP: d.choice.Addr,
+	}
+	mgr, err := subnet.NewManager(subnet.ManagerOptions{
+		Registry: reg, Config: cfg, Attrs: attrs, PreviousSubnet: prev.Subnet,
+		RenewMargin: d.opts.renewMargin, Logger: d.log, Clock: clock,
+		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: d.reg,
+	})
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	d.mu.Lock()
+	d.mgr = mgr
+	d.mu.Unlock()
+	lease, err := mgr.Acquire(ctx)
+	if err != nil {
+		return subnet.Lease{}, fmt.Errorf("acquire a subnet lease: %w", err)
+	}
+	return lease, nil
+}
+
+func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {
+	runner, err := iptables.NewRunner(false)
+	if err != nil {
+		return fmt.Errorf("iptables: %w", err)
+	}
+	ipt, err := iptables.NewManager(iptables.Options{
+		Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
+		Masquerade: d.opts.ipMasq, ForwardRules: d.opts.forwardRules,
+		RandomFullyDisabled: d.opts.randomFullyOff,
+		PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
+		Resync: d.opts.iptablesResync, Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("iptables: %w", err)
+	}
+	if err := ipt.Ensure(); err != nil {
+		// Keep going: the resync loop retries, and routes matter more.
+		d.log.Error("iptables rules not in place yet; retrying every resync", "err", err)
+	}
+	d.mu.Lock()
+	d.ipt = ipt
+	d.mu.Unlock()
+	return nil
+}
+
+// runLoops starts peer sync, READY=1, lease renewal and the iptables
+// resync, and waits until ctx ends or one of them fails for good.
+func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) error {
+	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
+		Kernel: h, LinkName: d.device.Name, LinkIndex: d.device.Index,
+		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
+		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
+		Logger: d.log, Registerer: d.reg,
+		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
+	})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.rec = rec
+	d.mu.Unlock()
+	g := newGroup(ctx)
+	g.go_("sync", rec.Run)
+	var sink subnet.PeerSink = rec
+	if feed, err := d.setupPeerFilter(cfg, rec); err != nil {
+		return err
+	} else if feed != nil {
+		sink = feed
+		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
+			return feed.run(ctx, d.peerFilter, d.opts.iptablesResync, d.log)
+		})
+	}
+	g.go_("watch", func(ctx context.Context) error { return d.mgr.RunWatch(ctx, sink) })
+	g.go_("renew", d.mgr.RunRenewal)
+	g.go_("iptables", d.ipt.Run)
+	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
+		d.log.Warn("sd_notify failed", "err", err)
+	}
+	return ignoreCanceled(ctx, g.wait())
+}
+
+// recreateDevice is called by the reconciler when the device vanished.
+func (d *daemon) recreateDevice(h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) (int, error) {
+	spec := backend.DeviceSpec{
+		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
+		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: d.device.MTU, MAC: d.device.MAC,
+	}
+	dev, err := backend.EnsureDevice(h, spec, d.log)
+	if err != nil {
+		return 0, err
+	}
+	if err := backend.EnsureDeviceAddress(h, dev, lease.Subnet, cfg.Network, d.log); err != nil {
+		return 0, err
+	}
+	if !d.opts.txChecksumOffload {
+		backend.DisableTxChecksumOffload(dev.Name)
+	}
+	d.log.Warn("vxlan device was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC)
+	return dev.Index, nil
+}
+
+func readPreviousSubnetFile(path string, log *slog.Logger) subnet.SubnetEnv {
+	env, err := subnet.ReadSubnetFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return subnet.SubnetEnv{}
+	case err != nil:
+		log.Warn("ignoring unreadable previous subnet file", "path", path, "err", err)
+		return subnet.SubnetEnv{}
+	}
+	log.Info("previous subnet file", "path", path, "network", env.Network, "subnet", env.Subnet)
+	return env
+}
+
+func ignoreCanceled(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	if ctx.Err() != nil && err != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// setupPeerFilter installs the VXLAN peer filter when asked, and removes a
+// filter left by an earlier run when not.
+func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*filterFeed, error) {
+	runner, err := iptables.NewRunner(false)
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	ipset := iptables.NewIPSetRunner()
+	if !d.opts.vxlanPeerFilter {
+		if err := iptables.RemovePeerFilter(runner, ipset); err != nil {
+			d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
+		}
+		return nil, nil
+	}
+	port := cfg.VXLAN.Port
+	if port == 0 {
+		port = backend.DeviceDefaultPort
+	}
+	filter, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
+		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
+	}
+	d.peerFilter = filter
+	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
+	return newFilterFeed(next), nil
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// options are the daemon's settings after flags, FLANNELD_* environment
+// and validation.
+type options struct {
+	etcdEndpoints []string
+	etcdPrefix    string
+	etcdCAFile    string
+	etcdCertFile  string
+	etcdKeyFile   string
+	etcdUsername  string
+	etcdPassword  string
+
+	ifaces        []string
+	ifaceRegex    []string
+	ifaceCanReach netip.Addr
+	publicIP      netip.Addr
+	publicIPv6    netip.Addr
+
+	subnetFile        string
+	renewMargin       time.Duration
+	ipMasq            bool
+	randomFullyOff    bool
+	iptablesResync    time.Duration
+	forwardRules      bool
+	healthzAddr       string // "" when --healthz-port is 0
+	metricsAddr       string
+	resyncInterval    time.Duration
+	vxlanPeerFilter   bool
+	txChecksumOffload bool // keep the kernel's tx checksum offload on the device
+	logLevel          string
+	showVersion       bool
+}
+
+// rawFlags holds the strings as given, before validation.
+type rawFlags struct {
+	etcdEndpoints, etcdPrefix, etcdCAFile, etcdCertFile, etcdKeyFile string
+	etcdUsername, etcdPassword                                       string
+	ifaces, ifaceRegex                                               listFlag
+	ifaceCanReach, publicIP, publicIPv6, subnetFile                  string
+	renewMargin, iptablesResync, healthzPort                         int
+	healthzIP, metricsAddr, logLevel                                 string
+	resyncInterval                                                   time.Duration
+	ipMasq, randomFullyOff, forwardRules, vxlanPeerFilter            bool
+	keepTxChecksum, showVersion, kubeSubnetMgr                       bool
+}
+
+// listFlag is a repeatable flag; the environment form is comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func newFlagSet(r *rawFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("overlayd", flag.ContinueOnError)
+	fs.StringVar(&r.etcdEndpoints, "etcd-endpoints", "http://127.0.0.1:4001,http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	fs.StringVar(&r.etcdPrefix, "etcd-prefix", "/coreos.com/network", "etcd prefix of the flannel network")
+	fs.StringVar(&r.etcdCAFile, "etcd-cafile", "", "CA bundle that signed the etcd server certificate")
+	fs.StringVar(&r.etcdCertFile, "etcd-certfile", "", "client certificate for etcd (mutual TLS)")
+	fs.StringVar(&r.etcdKeyFile, "etcd-keyfile", "", "client key for etcd (mutual TLS)")
+	fs.StringVar(&r.etcdUsername, "etcd-username", "", "etcd user name")
+	fs.StringVar(&r.etcdPassword, "etcd-password", "", "etcd password")
+	fs.Var(&r.ifaces, "iface", "interface name or IP to use for the underlay (repeatable; first usable wins)")
+	fs.Var(&r.ifaceRegex, "iface-regex", "regex matched against interface IPs, then names (repeatable)")
+	fs.StringVar(&r.ifaceCanReach, "iface-can-reach", "", "pick the interface that routes to this IP")
+	fs.StringVar(&r.publicIP, "public-ip", "", "IPv4 address advertised to peers (default: the interface address); may be a 1:1 NAT address that is on no interface")
+	fs.StringVar(&r.publicIPv6, "public-ipv6", "", "IPv6 address advertised to peers (IPv6 data path not supported yet)")
+	fs.StringVar(&r.subnetFile, "subnet-file", "/run/flannel/subnet.env", "file the lease is written to for the CNI plugin and Docker")
+	fs.IntVar(&r.renewMargin, "subnet-lease-renew-margin", 60, "renew the lease this many minutes before it expires (1..1439)")
+	fs.BoolVar(&r.ipMasq, "ip-masq", false, "masquerade traffic leaving the pod network")
+	fs.BoolVar(&r.randomFullyOff, "ip-masq-fully-random-disable", false, "do not use --random-fully in masquerade rules")
+	fs.IntVar(&r.iptablesResync, "iptables-resync", 5, "seconds between iptables rule checks")
+	fs.BoolVar(&r.forwardRules, "iptables-forward-rules", true, "accept forwarded pod traffic in FLANNEL-FWD")
+	fs.StringVar(&r.healthzIP, "healthz-ip", "0.0.0.0", "address for /healthz and /readyz")
+	fs.IntVar(&r.healthzPort, "healthz-port", 0, "port for /healthz and /readyz (0 = off; then they are served on --metrics-addr)")
+	fs.StringVar(&r.metricsAddr, "metrics-addr", "127.0.0.1:9473", "host:port for /metrics, /status, /healthz, /readyz (empty = off)")
+	fs.DurationVar(&r.resyncInterval, "resync-interval", 60*time.Second, "full kernel resync period (jittered)")
+	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
+	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "keep tx-checksum-ip-generic on the VXLAN device (default: turned off, see docs/public-cloud.md)")
+	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&r.showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&r.kubeSubnetMgr, "kube-subnet-mgr", false, "Kubernetes subnet manager mode (not supported yet)")
+	return fs
+}
+
+// parseOptions parses args, then fills every flag not given on the command
+// line from FLANNELD_<FLAG> (upper case, '-' as '_'), then validates.
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var r rawFlags
+	fs := newFlagSet(&r)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return options{}, err
+	}
+	return validate(r)
+}
+
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		env := EnvName(f.Name)
+		if v := getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q (for --%s): %w", env, v, f.Name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// EnvName maps a flag name to its FLANNELD_* environment variable.
+func EnvName(flagName string) string {
+	return "FLANNELD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func validate(r rawFlags) (options, error) {
+	o := options{
+		etcdPrefix: r.etcdPrefix, etcdCAFile: r.etcdCAFile, etcdCertFile: r.etcdCertFile,
+		etcdKeyFile: r.etcdKeyFile, etcdUsername: r.etcdUsername, etcdPassword: r.etcdPassword,
+		ifaces: r.ifaces, ifaceRegex: r.ifaceRegex, subnetFile: r.subnetFile,
+		ipMasq: r.ipMasq, randomFullyOff: r.randomFullyOff, forwardRules: r.forwardRules,
+		metricsAddr: r.metricsAddr, resyncInterval: r.resyncInterval, vxlanPeerFilter: r.vxlanPeerFilter,
+		txChecksumOffload: r.keepTxChecksum, logLevel: r.logLevel, showVersion: r.showVersion,
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if r.kubeSubnetMgr {
+		bad("--kube-subnet-mgr: Kubernetes subnet manager mode is not supported yet; use etcd mode (--etcd-endpoints)")
+	}
+	for _, e := range strings.Split(r.etcdEndpoints, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			bad("--etcd-endpoints: %q is not an http:// or https:// URL", e)
+		}
+		o.etcdEndpoints = append(o.etcdEndpoints, e)
+	}
+	if len(o.etcdEndpoints) == 0 {
+		bad("--etcd-endpoints: %q names no endpoint", r.etcdEndpoints)
+	}
+	if !strings.HasPrefix(r.etcdPrefix, "/") {
+		bad("--etcd-prefix: %q must start with /", r.etcdPrefix)
+	}
+	if (r.etcdCertFile == "") != (r.etcdKeyFile == "") {
+		bad("--etcd-certfile %q and --etcd-keyfile %q must be given together", r.etcdCertFile, r.etcdKeyFile)
+	}
+	o.ifaceCanReach = parseIPFlag("--iface-can-reach", r.ifaceCanReach, 4, bad)
+	o.publicIP = parseIPFlag("--public-ip", r.publicIP, 4, bad)
+	o.publicIPv6 = parseIPFlag("--public-ipv6", r.publicIPv6, 6, bad)
+	if r.subnetFile == "" {
+		bad("--subnet-file: must not be empty")
+	}
+	if r.renewMargin < 1 || r.renewMargin > 1439 {
+		bad("--subnet-lease-renew-margin: %d is out of range 1..1439 minutes", r.renewMargin)
+	}
+	o.renewMargin = time.Duration(r.renewMargin) * time.Minute
+	if r.iptablesResync < 1 {
+		bad("--iptables-resync: %d must be at least 1 second", r.iptablesResync)
+	}
+	o.iptablesResync = time.Duration(r.iptablesResync) * time.Second
+	if r.resyncInterval < time.Second {
+		bad("--resync-interval: %s must be at least 1s", r.resyncInterval)
+	}
+	if r.healthzPort < 0 || r.healthzPort > 65535 {
+		bad("--healthz-port: %d is out of range 0..65535", r.healthzPort)
+	} else if r.healthzPort > 0 {
+		ip := parseIPFlag("--healthz-ip", r.healthzIP, 0, bad)
+		if ip.IsValid() {
+			o.healthzAddr = netip.AddrPortFrom(ip, uint16(r.healthzPort)).String()
+		}
+	}
+	if r.metricsAddr != "" {
+		if _, err := netip.ParseAddrPort(r.metricsAddr); err != nil {
+			bad("--metrics-addr: %q is not host:port with an IP host (e.g. 127.0.0.1:9473)", r.metricsAddr)
+		}
+	}
+	switch r.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level: %q is not one of debug, info, warn, error", r.logLevel)
+	}
+	return o, errors.Join(errs...)
+}
+
+// parseIPFlag parses an optional IP flag; family is 4, 6 or 0 (either).
+func parseIPFlag(name, v string, family int, bad func(string, ...any)) netip.Addr {
+	if v == "" {
+		return netip.Addr{}
+	}
+	ip, err := netip.ParseAddr(v)
+	switch {
+	case err != nil:
+		bad("%s: %q is not an IP address", name, v)
+	case family == 4 && !ip.Is4():
+		bad("%s: %q is not an IPv4 address", name, v)
+	case family == 6 && !ip.Is6():
+		bad("%s: %q is not an IPv6 address", name, v)
+	default:
+		return ip
+	}
+	return netip.Addr{}
+}
+
+// exitCodeFor maps a flag error to an exit code: 0 for --help, else 2.
+func exitCodeFor(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
