@@ -211,7 +211,7 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 			d.log.Warn("could not turn off tx checksum offload on the VXLAN device", "dev", dev.Name, "err", err)
 		}
 	}
-	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC, "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
+	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC.String(), "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
 	return nil
 }
 
@@ -241,7 +241,12 @@ func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *sub
 	}
 	attrs := subnet.LeaseAttrs{
 		PublicIP: d.public, PublicIPv6: d.opts.publicIPv6, BackendType: subnet.BackendVXLAN,
-		BackendData: data, PrivateIP: d.choice.Addr,
+		BackendData: data,
+	}
+	if d.choice.Addr != d.public {
+		// Only behind NAT: same-site peers can then reach us directly. Without
+		// NAT the lease stays byte-for-byte what flanneld writes.
+		attrs.PrivateIP = d.choice.Addr
 	}
 	mgr, err := subnet.NewManager(subnet.ManagerOptions{
 		Registry: reg, Config: cfg, Attrs: attrs, PreviousSubnet: prev.Subnet,
@@ -338,7 +343,7 @@ func (d *daemon) recreateDevice(h *netlink.Handle, cfg *subnet.Config, lease sub
 	if !d.opts.txChecksumOffload {
 		backend.DisableTxChecksumOffload(dev.Name)
 	}
-	d.log.Warn("vxlan device was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC)
+	d.log.Warn("vxlan device was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC.String())
 	return dev.Index, nil
 }
 
