@@ -54,6 +54,9 @@ type DeviceSpec struct {
 	// MAC is given to the device when it has to be created; nil means keep
 	// the MAC of a device being recreated, else DefaultDeviceMAC.
 	MAC net.HardwareAddr
+	// MACSeed is mixed into a derived MAC (the advertised address), so that
+	// cloned nodes sharing a machine-id and a private address differ.
+	MACSeed []string
 }
 
 // Device is the VXLAN device as the kernel has it after EnsureDevice.
@@ -115,7 +118,7 @@ func obtainDevice(k DeviceKernel, spec DeviceSpec, log *slog.Logger) (netlink.Li
 	if link == nil {
 		mac := spec.MAC
 		if mac == nil {
-			mac = DefaultDeviceMAC(spec.VNI, spec.LocalIP)
+			mac = DefaultDeviceMAC(spec.VNI, spec.LocalIP, spec.MACSeed...)
 		}
 		if link, err = createDevice(k, spec, mac); err != nil {
 			return nil, err
@@ -227,7 +230,7 @@ func recreateDevice(k DeviceKernel, old netlink.Link, spec DeviceSpec) (netlink.
 		mac = old.Attrs().HardwareAddr
 	}
 	if mac == nil {
-		mac = DefaultDeviceMAC(spec.VNI, spec.LocalIP)
+		mac = DefaultDeviceMAC(spec.VNI, spec.LocalIP, spec.MACSeed...)
 	}
 	if err := k.LinkDel(old); err != nil && !deviceNotFound(err) {
 		return nil, fmt.Errorf("delete incompatible device %s: %w", old.Attrs().Name, err)

@@ -44,8 +44,11 @@ func StableMAC(seed ...string) net.HardwareAddr {
 // entries collide on every peer. machine-id is hashed, never exposed, as
 // systemd asks of applications that derive identifiers from it. Callers
 // that know better (the MAC in the node's own lease) pass DeviceSpec.MAC.
-func DefaultDeviceMAC(vni int, local netip.Addr) net.HardwareAddr {
-	return StableMAC("overlayd-vtep", deviceHostIdentity(), DeviceName(vni), local.String())
+// extra (DeviceSpec.MACSeed: the advertised address) separates cloned VMs
+// that share a machine-id and a private address behind different NATs.
+func DefaultDeviceMAC(vni int, local netip.Addr, extra ...string) net.HardwareAddr {
+	seed := append([]string{"overlayd-vtep", deviceHostIdentity(), DeviceName(vni), local.String()}, extra...)
+	return StableMAC(seed...)
 }
 
 // deviceHostIdentity returns the machine id, or the hostname when the machine id

@@ -197,7 +197,7 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 	spec := backend.DeviceSpec{
 		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
 		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu,
-		MAC: d.previousVtepMAC(ctx, reg),
+		MAC: d.previousVtepMAC(ctx, reg), MACSeed: []string{d.public.String()},
 	}
 	dev, err := backend.EnsureDevice(h, spec, d.log)
 	if err != nil {

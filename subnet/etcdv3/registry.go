@@ -76,9 +76,11 @@ func New(ctx context.Context, o Options) (*Registry, error) {
 		Context:              context.WithoutCancel(ctx),
 		Logger:               zap.New(newSlogCore(o.Logger.With("component", "etcd-client"))),
 	})
+	probe := newConnProbe(o, tlsConfig)
 	if err != nil {
-		return nil, fmt.Errorf("etcd v3 client for %s: %w", strings.Join(o.Endpoints, ","), err)
+		return nil, fmt.Errorf("etcd v3 client for %s: %w", strings.Join(o.Endpoints, ","), probe.explain(ctx, err))
 	}
+	client.KV = explainingKV{KV: client.KV, probe: probe}
 	return newRegistry(client, o), nil
 }
 

@@ -1,0 +1,201 @@
+package backend
+
+import (
+	"log/slog"
+	"net/netip"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// neighWant is the desired neighbour for one IP (a peer subnet's network
+// address). claims counts the peers asking for it: two leases with the
+// same network address are a broken cluster, but removing one of them must
+// not take the other's entry away.
+type neighWant struct {
+	mac    [6]byte
+	owner  *peer
+	claims int32
+}
+
+// fdbWant is the desired FDB destination for one VTEP MAC. Peers sharing
+// a MAC (cloned VMs) cannot both be reached; the latest one wins.
+type fdbWant struct {
+	dst    netip.Addr
+	owner  *peer
+	claims int32
+}
+
+// keySet is a set of entry keys.
+type keySet[K comparable] map[K]struct{}
+
+func (s keySet[K]) add(k K)              { s[k] = struct{}{} }
+func (s keySet[K]) has(k K) bool         { _, ok := s[k]; return ok }
+func (s keySet[K]) remove(k K)           { delete(s, k) }
+func newKeySet[K comparable]() keySet[K] { return keySet[K]{} }
+
+// reset empties the set after it held peak keys. A set that was large is
+// replaced rather than cleared, because ranging over a cleared map still
+// walks all of its old capacity: after the first sync of 10,000 peers,
+// every later one-event pass would pay for it.
+func (s *keySet[K]) reset(peak int) {
+	if peak > smallSet {
+		*s = keySet[K]{}
+		return
+	}
+	clear(*s)
+}
+
+// smallSet is the size up to which a key set is cleared and reused.
+const smallSet = 64
+
+// dirtyKeys are the entries whose desired state changed since the last
+// pass: only they are compared and written by an incremental pass.
+type dirtyKeys struct {
+	neigh keySet[netip.Addr]
+	fdb   keySet[[6]byte]
+	route keySet[netip.Prefix]
+}
+
+func newDirtyKeys() dirtyKeys {
+	return dirtyKeys{neigh: newKeySet[netip.Addr](), fdb: newKeySet[[6]byte](), route: newKeySet[netip.Prefix]()}
+}
+
+func (d dirtyKeys) len() int { return len(d.neigh) + len(d.fdb) + len(d.route) }
+
+// reset empties the keys after a pass that started with peak of them.
+func (d *dirtyKeys) reset(peak int) {
+	d.neigh.reset(peak)
+	d.fdb.reset(peak)
+	d.route.reset(peak)
+}
+
+// desiredState is the pure function of the peer set: the peers keyed by
+// subnet (which also gives the desired route per destination), the
+// neighbour per IP and the FDB destination per MAC. Every change marks the
+// keys it touches dirty, so an event costs O(1) here.
+type desiredState struct {
+	log   *slog.Logger
+	peers map[netip.Prefix]*peer
+	neigh map[netip.Addr]neighWant
+	fdb   map[[6]byte]fdbWant
+	dirty dirtyKeys
+}
+
+func newDesiredState(log *slog.Logger) *desiredState {
+	return &desiredState{
+		log:   log,
+		peers: map[netip.Prefix]*peer{},
+		neigh: map[netip.Addr]neighWant{},
+		fdb:   map[[6]byte]fdbWant{},
+		dirty: newDirtyKeys(),
+	}
+}
+
+// add inserts a peer that is not in the set yet.
+func (d *desiredState) add(p *peer) {
+	d.peers[p.subnet] = p
+	d.claim(p)
+}
+
+// remove takes a peer out of the set.
+func (d *desiredState) remove(p *peer) {
+	d.unclaim(p)
+	delete(d.peers, p.subnet)
+}
+
+// replace swaps the entries of old (in the set) for those of p, keeping
+// old's identity.
+func (d *desiredState) replace(old, p *peer) {
+	d.unclaim(old)
+	old.publicIP, old.mac, old.dst, old.direct = p.publicIP, p.mac, p.dst, p.direct
+	d.claim(old)
+}
+
+func (d *desiredState) claim(p *peer) {
+	d.dirty.route.add(p.subnet)
+	if p.direct {
+		return
+	}
+	ip := p.subnet.Addr()
+	n := d.neigh[ip]
+	if n.claims > 0 && n.owner != p {
+		d.log.Warn("two peer leases share a neighbour address; the newer one wins",
+			"address", ip, "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(n.owner.subnet))
+	}
+	d.neigh[ip] = neighWant{mac: p.mac, owner: p, claims: n.claims + 1}
+	d.dirty.neigh.add(ip)
+
+	f := d.fdb[p.mac]
+	if f.claims > 0 && f.owner != p {
+		d.log.Warn("two peer leases share a VTEP MAC; the FDB entry follows the newer one",
+			"mac", macString(p.mac), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(f.owner.subnet))
+	}
+	d.fdb[p.mac] = fdbWant{dst: p.dst, owner: p, claims: f.claims + 1}
+	d.dirty.fdb.add(p.mac)
+}
+
+func (d *desiredState) unclaim(p *peer) {
+	d.dirty.route.add(p.subnet)
+	if p.direct {
+		return
+	}
+	ip := p.subnet.Addr()
+	if n, ok := d.neigh[ip]; ok {
+		d.dirty.neigh.add(ip)
+		n.claims--
+		if n.claims <= 0 {
+			delete(d.neigh, ip)
+		} else {
+			if n.owner == p {
+				if q := d.otherClaimant(p, func(q *peer) bool { return q.subnet.Addr() == ip }); q != nil {
+					n.mac, n.owner = q.mac, q
+				}
+			}
+			d.neigh[ip] = n
+		}
+	}
+	if f, ok := d.fdb[p.mac]; ok {
+		d.dirty.fdb.add(p.mac)
+		f.claims--
+		if f.claims <= 0 {
+			delete(d.fdb, p.mac)
+		} else {
+			if f.owner == p {
+				if q := d.otherClaimant(p, func(q *peer) bool { return q.mac == p.mac }); q != nil {
+					f.dst, f.owner = q.dst, q
+				}
+			}
+			d.fdb[p.mac] = f
+		}
+	}
+}
+
+// otherClaimant finds another non-direct peer matching; O(N), but only
+// reached when two leases collide on a key.
+func (d *desiredState) otherClaimant(p *peer, match func(*peer) bool) *peer {
+	for _, q := range d.peers {
+		if q != p && !q.direct && match(q) {
+			return q
+		}
+	}
+	return nil
+}
+
+// routeWant describes the desired route to a peer subnet.
+type routeWant struct {
+	gw     netip.Addr
+	direct bool
+}
+
+// route returns the desired route for dst and the peer wanting it.
+func (d *desiredState) route(dst netip.Prefix) (routeWant, *peer) {
+	p, ok := d.peers[dst]
+	switch {
+	case !ok:
+		return routeWant{}, nil
+	case p.direct:
+		return routeWant{gw: p.dst, direct: true}, p
+	default:
+		return routeWant{gw: p.subnet.Addr()}, p
+	}
+}

@@ -1,0 +1,78 @@
+package backend
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// passKind indexes the kind label of passes_total.
+type passKind uint8
+
+const (
+	passIncremental passKind = iota
+	passFull
+)
+
+func passKindName(full bool) string {
+	if full {
+		return "full"
+	}
+	return "incremental"
+}
+
+// syncMetrics are the reconciler's overlayd_sync_* metrics. Every labelled
+// child is resolved once here, so that the hot path does no label lookup.
+// Without a Registerer they are updated but never exported.
+type syncMetrics struct {
+	passes        [2]prometheus.Counter
+	writes        [numKinds][numOps]prometheus.Counter
+	errors        [numKinds][numOps]prometheus.Counter
+	drift         [numKinds]prometheus.Counter
+	kernelEntries [numKinds]prometheus.Gauge
+	passDuration  prometheus.Histogram
+	peers         prometheus.Gauge
+	inSync        prometheus.Gauge
+}
+
+func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
+	const ns, sub = "overlayd", "sync"
+	passes := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "passes_total",
+		Help: "Reconciler passes by kind: incremental (dirty entries only) or full (kernel dump and diff)."}, []string{"kind"})
+	writes := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "writes_total",
+		Help: "Netlink writes by entry kind and operation."}, []string{"entry", "op"})
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total",
+		Help: "Failed netlink writes and dumps by entry kind and operation (add, del, dump)."}, []string{"entry", "op"})
+	drift := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "drift_repaired_total",
+		Help: "Entries a full resync found missing, altered or stale and repaired."}, []string{"entry"})
+	kernel := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "kernel_entries",
+		Help: "Entries of ours the kernel holds, as last read and written."}, []string{"entry"})
+	m := &syncMetrics{
+		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "pass_duration_seconds", Help: "Duration of reconciler passes.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "peers",
+			Help: "Peers the reconciler programs."}),
+		inSync: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "in_sync",
+			Help: "1 when every desired entry is in the kernel and nothing is failing."}),
+	}
+	m.passes[passIncremental] = passes.WithLabelValues("incremental")
+	m.passes[passFull] = passes.WithLabelValues("full")
+	for k := range numKinds {
+		for op := range numOps {
+			m.writes[k][op] = writes.WithLabelValues(k.String(), op.String())
+			m.errors[k][op] = errs.WithLabelValues(k.String(), op.String())
+		}
+		m.drift[k] = drift.WithLabelValues(k.String())
+		m.kernelEntries[k] = kernel.WithLabelValues(k.String())
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{passes, writes, errs, drift, kernel, m.passDuration, m.peers, m.inSync} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register sync metrics: %w", err)
+		}
+	}
+	return m, nil
+}

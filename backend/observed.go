@@ -1,0 +1,220 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// seenNeigh is a neighbour on our device as the kernel reported it.
+type seenNeigh struct {
+	mac   [6]byte // zero when the entry has no link-layer address
+	state uint16
+}
+
+// seenFDB is an FDB entry on our device. A VXLAN FDB entry can hold
+// several remote destinations (`bridge fdb append`); all but the first
+// are in extra, allocated only when they exist.
+type seenFDB struct {
+	dst   netip.Addr
+	state uint16
+	flags uint8
+	vni   uint32
+	extra []netip.Addr
+}
+
+// routeKey identifies a route in the main table the way the kernel does
+// (the table is always main for our routes).
+type routeKey struct {
+	dst      netip.Prefix
+	priority int
+}
+
+// seenRoute is one of our routes as the kernel reported it; scope is kept
+// because a delete must repeat it to match.
+type seenRoute struct {
+	link   int
+	gw     netip.Addr
+	onlink bool
+	scope  netlink.Scope
+}
+
+// believedState is what the reconciler believes the kernel holds of ours:
+// loaded from a dump, then updated by every successful write.
+type believedState struct {
+	neigh map[netip.Addr]seenNeigh
+	fdb   map[[6]byte]seenFDB
+	route map[routeKey]seenRoute
+}
+
+func newBelievedState() *believedState {
+	return &believedState{
+		neigh: map[netip.Addr]seenNeigh{},
+		fdb:   map[[6]byte]seenFDB{},
+		route: map[routeKey]seenRoute{},
+	}
+}
+
+// ownership says which kernel entries are ours: every neighbour (of our
+// family) and permanent unicast FDB entry on our device, and the main-table routes
+// inside the cluster network that are on our device, or on the external
+// link with a gateway (DirectRouting routes). Routes to the network itself,
+// to our own subnet, and kernel-made routes are never ours.
+type ownership struct {
+	family    int
+	network   netip.Prefix
+	ownSubnet netip.Prefix
+	link      int
+	extLink   int
+}
+
+func (o ownership) route(r *netlink.Route) (routeKey, seenRoute, bool) {
+	if r.Table != unix.RT_TABLE_MAIN || r.Dst == nil || r.Protocol == unix.RTPROT_KERNEL {
+		return routeKey{}, seenRoute{}, false
+	}
+	dst := prefixFromIPNet(r.Dst)
+	if !dst.IsValid() || dst.Bits() <= o.network.Bits() || !o.network.Contains(dst.Addr()) || dst == o.ownSubnet {
+		return routeKey{}, seenRoute{}, false
+	}
+	gw := addrFromIP(r.Gw)
+	onDevice := r.LinkIndex == o.link
+	direct := o.extLink != 0 && r.LinkIndex == o.extLink && gw.IsValid()
+	if !onDevice && !direct {
+		return routeKey{}, seenRoute{}, false
+	}
+	seen := seenRoute{link: r.LinkIndex, gw: gw, onlink: r.Flags&int(netlink.FLAG_ONLINK) != 0, scope: r.Scope}
+	return routeKey{dst: dst, priority: r.Priority}, seen, true
+}
+
+// maxDumpAttempts bounds the retries of a dump the kernel interrupted
+// (the table changed while it was being read).
+const maxDumpAttempts = 5
+
+// dumpError is a dump that failed, with the kind of entry it was for.
+type dumpError struct {
+	kind entryKind
+	err  error
+}
+
+func (e *dumpError) Error() string { return e.err.Error() }
+func (e *dumpError) Unwrap() error { return e.err }
+
+// dumpRetrying runs dump until it completes without
+// netlink.ErrDumpInterrupted; partial results are never returned.
+func dumpRetrying[T any](kind entryKind, dump func() ([]T, error)) ([]T, error) {
+	for attempt := 1; ; attempt++ {
+		list, err := dump()
+		switch {
+		case err == nil:
+			return list, nil
+		case !errors.Is(err, netlink.ErrDumpInterrupted):
+			return nil, &dumpError{kind: kind, err: fmt.Errorf("dump %s entries: %w", kind, err)}
+		case attempt == maxDumpAttempts:
+			return nil, &dumpError{kind: kind, err: fmt.Errorf("dump %s entries: interrupted %d times in a row: %w", kind, attempt, err)}
+		}
+	}
+}
+
+// load replaces the believed state with a fresh dump of the kernel.
+func (b *believedState) load(k Kernel, o ownership) error {
+	neighs, err := dumpRetrying(kindNeigh, func() ([]netlink.Neigh, error) { return k.NeighList(o.link, o.family) })
+	if err != nil {
+		return err
+	}
+	fdb, err := dumpRetrying(kindFDB, func() ([]netlink.Neigh, error) { return k.NeighList(o.link, unix.AF_BRIDGE) })
+	if err != nil {
+		return err
+	}
+	routes, err := dumpRetrying(kindRoute, func() ([]netlink.Route, error) {
+		return k.RouteListFiltered(o.family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return err
+	}
+	b.loadNeighs(neighs, o)
+	b.loadFDB(fdb, o.link)
+	b.loadRoutes(routes, o)
+	return nil
+}
+
+func (b *believedState) loadNeighs(list []netlink.Neigh, o ownership) {
+	clear(b.neigh)
+	for i := range list {
+		n := &list[i]
+		ip := addrFromIP(n.IP)
+		if n.LinkIndex != o.link || !ip.IsValid() || ip.Is4() != (o.family == unix.AF_INET) {
+			continue
+		}
+		var mac [6]byte
+		if len(n.HardwareAddr) == len(mac) {
+			copy(mac[:], n.HardwareAddr)
+		}
+		b.neigh[ip] = seenNeigh{mac: mac, state: uint16(n.State)}
+	}
+}
+
+// loadFDB keeps the permanent unicast entries: learned ones (a device
+// configured with learning) are the kernel's and age out by themselves.
+func (b *believedState) loadFDB(list []netlink.Neigh, link int) {
+	clear(b.fdb)
+	for i := range list {
+		n := &list[i]
+		mac, ok := unicastMAC(n.HardwareAddr)
+		if n.LinkIndex != link || !ok || n.State&netlink.NUD_PERMANENT == 0 {
+			continue
+		}
+		dst := addrFromIP(n.IP)
+		if seen, dup := b.fdb[mac]; dup {
+			seen.extra = append(seen.extra, dst)
+			b.fdb[mac] = seen
+			continue
+		}
+		b.fdb[mac] = seenFDB{dst: dst, state: uint16(n.State), flags: uint8(n.Flags), vni: uint32(n.VNI)}
+	}
+}
+
+func (b *believedState) loadRoutes(list []netlink.Route, o ownership) {
+	clear(b.route)
+	for i := range list {
+		if key, seen, ours := o.route(&list[i]); ours {
+			if _, dup := b.route[key]; !dup {
+				b.route[key] = seen
+			}
+		}
+	}
+}
+
+// unicastMAC returns the 6-byte MAC as a key. The all-zero default
+// destination and multicast entries are not peers' and never ours.
+func unicastMAC(hw net.HardwareAddr) ([6]byte, bool) {
+	var mac [6]byte
+	if len(hw) != len(mac) || hw[0]&1 == 1 {
+		return mac, false
+	}
+	copy(mac[:], hw)
+	return mac, mac != [6]byte{}
+}
+
+func addrFromIP(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func prefixFromIPNet(n *net.IPNet) netip.Prefix {
+	a := addrFromIP(n.IP)
+	ones, bits := n.Mask.Size()
+	if !a.IsValid() || bits == 0 {
+		return netip.Prefix{}
+	}
+	if a.Is4() && bits == 128 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(a, ones).Masked()
+}

@@ -1,0 +1,285 @@
+package backend
+
+// Design note: the reconciler.
+//
+// Why level-triggered. flannel programs the kernel per event and never
+// reads it back: an entry someone deleted stays missing, an entry of a peer
+// whose removal event was lost stays forever. Here inputs only change the
+// desired state (a pure function of the peer set) and mark the keys they
+// touch dirty; a pass then compares desired with believed state for the
+// dirty keys and writes the difference. Believed state is a dump of the
+// kernel (at start, on the periodic jittered resync, after write errors and
+// when the device reappears) kept current by our own successful writes, so
+// an event pass is O(changes) and costs no dump, and a full pass is O(N)
+// and repairs any drift. A burst of events coalesces into one pass: inputs
+// go to a queue and a cap-1 channel wakes the single goroutine that owns
+// all state. Failures never sleep in the loop: failed keys are remembered
+// and a timer with exponential backoff schedules a full pass that retries
+// them; other peers' events keep flowing meanwhile.
+//
+// What is ours to delete (see ownership): on our VXLAN device, every
+// neighbour of our family and every permanent unicast FDB entry, and main-table
+// routes inside the cluster network (not to the network itself, not to our
+// own subnet, not made by the kernel); with DirectRouting also such routes
+// on the external link that have a gateway. Nothing on any other device
+// is touched, and nothing is deleted before the first complete peer
+// snapshot (ReplacePeers): a restart over a correct kernel writes nothing.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// Defaults of ReconcilerOptions.
+const (
+	DefaultResyncInterval = 60 * time.Second
+	DefaultRetryMin       = 100 * time.Millisecond
+	DefaultRetryMax       = 30 * time.Second
+)
+
+// ReconcilerOptions configure a Reconciler. Kernel, LinkName and Network
+// are required; ExtLinkIndex too with DirectRouting.
+type ReconcilerOptions struct {
+	Kernel Kernel
+	// LinkName and LinkIndex name our VXLAN device (LinkIndex 0: look it
+	// up by name on the first pass).
+	LinkName  string
+	LinkIndex int
+	// ExtLinkIndex is the external interface, used by DirectRouting routes.
+	ExtLinkIndex int
+	// Network is the cluster network: routes on our device (or our
+	// DirectRouting routes on ExtLink) inside it are ours.
+	Network netip.Prefix
+	// OwnSubnet is never programmed as a peer.
+	OwnSubnet     netip.Prefix
+	DirectRouting bool
+	// PeerDst is a peer's underlay address (FDB destination); default the
+	// lease's PublicIP.
+	PeerDst func(subnet.Lease) netip.Addr
+	// ResyncInterval is the period of full resyncs, jittered by ±10%.
+	ResyncInterval time.Duration
+	// RetryMin and RetryMax bound the exponential backoff after failures.
+	RetryMin, RetryMax time.Duration
+	Logger             *slog.Logger
+	// Registerer receives the overlayd_sync_* metrics; nil: none.
+	Registerer prometheus.Registerer
+	// OnDeviceMissing is called from the loop when the device is gone or
+	// its index changed; it recreates the device and returns its index.
+	// Nil: an index change is adopted, a missing device is an error.
+	OnDeviceMissing func(ctx context.Context) (int, error)
+}
+
+func (o *ReconcilerOptions) withDefaults() error {
+	switch {
+	case o.Kernel == nil:
+		return errors.New("reconciler options: Kernel is nil")
+	case o.LinkName == "":
+		return errors.New("reconciler options: LinkName is empty")
+	case !o.Network.IsValid() || o.Network != o.Network.Masked():
+		return fmt.Errorf("reconciler options: Network %s is not a masked prefix", o.Network)
+	case o.DirectRouting && o.ExtLinkIndex <= 0:
+		return fmt.Errorf("reconciler options: DirectRouting needs ExtLinkIndex, have %d", o.ExtLinkIndex)
+	}
+	if o.PeerDst == nil {
+		o.PeerDst = publicIPOf
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Reconciler keeps the kernel's per-peer VXLAN entries equal to what the
+// peer leases ask for. ReplacePeers, UpdatePeers, Synced and Status may be
+// called from any goroutine; Run is the one goroutine that owns the state.
+type Reconciler struct {
+	opts    ReconcilerOptions
+	k       Kernel
+	log     *slog.Logger
+	metrics *syncMetrics
+	rules   peerRules
+	own     ownership
+
+	inMu    sync.Mutex
+	pending pendingInputs
+	kick    chan struct{}
+	running atomic.Bool
+	synced  chan struct{}
+	board   statusBoard
+
+	// Owned by the Run goroutine.
+	want         *desiredState
+	seen         *believedState
+	failing      failedKeys
+	prevFailing  failedKeys
+	skipped      map[netip.Prefix]string
+	directCache  map[netip.Addr]bool
+	spareEvents  []subnet.Event
+	haveSnapshot bool
+	// loaded: believed state has come from a dump at least once; before,
+	// only full passes run.
+	loaded       bool
+	nextFull     time.Time
+	failStreak   int
+	fullErr      error
+	syncState    syncState
+	everInSync   bool
+	syncedClosed bool
+	programmed   int
+	touched      keySet[netip.Prefix]
+	scratch      writeScratch
+}
+
+// NewReconciler validates the options and registers the metrics.
+func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
+	if err := o.withDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newSyncMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	family := unix.AF_INET
+	if o.Network.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	own := ownership{family: family, network: o.Network, ownSubnet: o.OwnSubnet, link: o.LinkIndex}
+	if o.DirectRouting {
+		own.extLink = o.ExtLinkIndex
+	}
+	return &Reconciler{
+		opts:        o,
+		k:           o.Kernel,
+		log:         o.Logger,
+		metrics:     m,
+		rules:       peerRules{network: o.Network, ownSubnet: o.OwnSubnet, peerDst: o.PeerDst},
+		own:         own,
+		kick:        make(chan struct{}, 1),
+		synced:      make(chan struct{}),
+		want:        newDesiredState(o.Logger),
+		seen:        newBelievedState(),
+		failing:     newFailedKeys(),
+		prevFailing: newFailedKeys(),
+		skipped:     map[netip.Prefix]string{},
+		directCache: map[netip.Addr]bool{},
+		touched:     newKeySet[netip.Prefix](),
+		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
+	}, nil
+}
+
+// pendingInputs is the queue between the callers and the loop. A snapshot
+// supersedes everything queued before it.
+type pendingInputs struct {
+	replace    []subnet.Lease
+	hasReplace bool
+	events     []subnet.Event
+}
+
+// ReplacePeers delivers the complete peer set (subnet.PeerSink). It never
+// blocks; the leases are copied.
+func (r *Reconciler) ReplacePeers(leases []subnet.Lease) {
+	cp := slices.Clone(leases)
+	r.inMu.Lock()
+	r.pending.replace, r.pending.hasReplace = cp, true
+	clear(r.pending.events)
+	r.pending.events = r.pending.events[:0]
+	r.inMu.Unlock()
+	r.wake()
+}
+
+// UpdatePeers delivers changes since the previous call (subnet.PeerSink).
+// It never blocks; events queue and coalesce into one pass.
+func (r *Reconciler) UpdatePeers(events []subnet.Event) {
+	if len(events) == 0 {
+		return
+	}
+	r.inMu.Lock()
+	r.pending.events = append(r.pending.events, events...)
+	r.inMu.Unlock()
+	r.wake()
+}
+
+func (r *Reconciler) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takePending hands the queue to the loop, leaving the loop's spare event
+// buffer in its place so that steady event traffic does not allocate.
+func (r *Reconciler) takePending() pendingInputs {
+	r.inMu.Lock()
+	defer r.inMu.Unlock()
+	in := r.pending
+	r.pending = pendingInputs{events: r.spareEvents[:0]}
+	return in
+}
+
+// Synced is closed after the first complete, error-free pass.
+func (r *Reconciler) Synced() <-chan struct{} { return r.synced }
+
+// Run owns the reconciler's state until ctx ends; it returns nil then.
+// Nothing is written before the first ReplacePeers.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("reconciler: Run called twice")
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		r.step(ctx)
+		timer.Stop()
+		if r.haveSnapshot {
+			timer.Reset(time.Until(r.nextFull))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// step applies queued inputs and runs the pass that is due, if any.
+func (r *Reconciler) step(ctx context.Context) {
+	r.applyPending()
+	if !r.haveSnapshot {
+		return
+	}
+	switch {
+	case !time.Now().Before(r.nextFull):
+		r.runPass(ctx, true)
+	case r.loaded && r.want.dirty.len() > 0:
+		r.runPass(ctx, false)
+	}
+	r.flushStatus()
+	// Closed only after the status is published, so that a caller woken
+	// by Synced reads a Status that shows the sync.
+	if r.everInSync && !r.syncedClosed {
+		close(r.synced)
+		r.syncedClosed = true
+	}
+}

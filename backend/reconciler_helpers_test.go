@@ -1,0 +1,275 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayd/overlayd/backend/backendtest"
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// fixture is a reconciler over a fake kernel with lo, ul0 and flannel.1,
+// driven step by step (no Run goroutine) unless a test starts Run.
+type fixture struct {
+	t   testing.TB
+	k   *backendtest.FakeKernel
+	r   *Reconciler
+	reg *prometheus.Registry
+	log *logBuffer
+	dev int
+	ext int
+}
+
+func newFixture(t testing.TB, modify ...func(*ReconcilerOptions)) *fixture {
+	t.Helper()
+	return newFixtureOn(t, nil, modify...)
+}
+
+// newFixtureOn builds a fixture over an existing fake kernel (a restart),
+// or a new one with ul0 and flannel.1 when k is nil.
+func newFixtureOn(t testing.TB, k *backendtest.FakeKernel, modify ...func(*ReconcilerOptions)) *fixture {
+	t.Helper()
+	if k == nil {
+		k = backendtest.New()
+		k.AddLink(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "ul0"}})
+		k.AddLink(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "flannel.1"}, VxlanId: 1})
+	}
+	f := &fixture{t: t, k: k, reg: prometheus.NewRegistry(), log: &logBuffer{}}
+	f.ext = linkIndex(t, k, "ul0")
+	f.dev = linkIndex(t, k, "flannel.1")
+	o := ReconcilerOptions{
+		Kernel:       k,
+		LinkName:     "flannel.1",
+		LinkIndex:    f.dev,
+		ExtLinkIndex: f.ext,
+		Network:      netip.MustParsePrefix("10.244.0.0/16"),
+		OwnSubnet:    netip.MustParsePrefix("10.244.99.0/24"),
+		Logger:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registerer:   f.reg,
+	}
+	for _, m := range modify {
+		m(&o)
+	}
+	r, err := NewReconciler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r = r
+	return f
+}
+
+func linkIndex(t testing.TB, k Kernel, name string) int {
+	t.Helper()
+	l, err := k.LinkByName(name)
+	if err != nil {
+		t.Fatalf("link %s: %v", name, err)
+	}
+	return l.Attrs().Index
+}
+
+// step runs one loop iteration: apply inputs, then the pass that is due;
+// then it checks the bookkeeping invariants.
+func (f *fixture) step() {
+	f.t.Helper()
+	f.r.step(context.Background())
+	programmed := 0
+	for _, p := range f.r.want.peers {
+		if p.programmed() {
+			programmed++
+		}
+		if p.pending&^p.kinds() != 0 {
+			f.t.Errorf("peer %s pending %b outside its kinds %b", p.subnet, p.pending, p.kinds())
+		}
+	}
+	if programmed != f.r.programmed {
+		f.t.Errorf("programmed count %d, but %d peers are programmed", f.r.programmed, programmed)
+	}
+	if s := f.r.Status(); s.Counts.PeersProgrammed != programmed || len(s.Peers) != len(f.r.want.peers) {
+		f.t.Errorf("status shows %d programmed of %d, want %d of %d", s.Counts.PeersProgrammed, len(s.Peers), programmed, len(f.r.want.peers))
+	}
+}
+
+// full forces a full resync pass.
+func (f *fixture) full() {
+	f.r.nextFull = time.Time{}
+	f.step()
+}
+
+// run starts the Run loop until the test ends.
+func (f *fixture) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(ctx) }()
+	f.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func (f *fixture) neighLines() []string { return f.k.NeighLines(f.dev) }
+func (f *fixture) fdbLines() []string   { return f.k.FDBLines(f.dev) }
+
+// state renders the kernel as `ip neigh`, `bridge fdb` and `ip route`
+// would, one block each.
+func (f *fixture) state() string {
+	return strings.Join(f.neighLines(), "\n") + "\n--\n" + strings.Join(f.fdbLines(), "\n") +
+		"\n--\n" + strings.Join(f.k.RouteLines(), "\n")
+}
+
+// value reads one of the reconciler's counters or gauges.
+func value(m prometheus.Metric) float64 {
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		panic(err)
+	}
+	if out.Counter != nil {
+		return out.Counter.GetValue()
+	}
+	return out.Gauge.GetValue()
+}
+
+// metricNames lists the metric families the registry exposes.
+func (f *fixture) metricNames() []string {
+	f.t.Helper()
+	families, err := f.reg.Gather()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range families {
+		names = append(names, mf.GetName())
+	}
+	return names
+}
+
+func (f *fixture) waitFor(what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("timed out waiting for %s; kernel:\n%s\nlog:\n%s", what, f.state(), f.log)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// lease builds a vxlan lease in the v0.28 JSON form.
+func lease(sub, publicIP, mac string) subnet.Lease {
+	return subnet.Lease{
+		Subnet: netip.MustParsePrefix(sub),
+		Attrs: subnet.LeaseAttrs{
+			PublicIP:    netip.MustParseAddr(publicIP),
+			BackendType: "vxlan",
+			BackendData: []byte(fmt.Sprintf(`{"VNI":1,"VtepMAC":%q}`, mac)),
+		},
+	}
+}
+
+func added(l subnet.Lease) subnet.Event   { return subnet.Event{Type: subnet.EventAdded, Lease: l} }
+func removed(l subnet.Lease) subnet.Event { return subnet.Event{Type: subnet.EventRemoved, Lease: l} }
+
+// manyLeases returns n peers 10.<1+i/250>.<i%250>.0/24 (inside
+// bigNetwork's 10.0.0.0/8) with distinct MACs and underlay addresses.
+func manyLeases(n int) []subnet.Lease {
+	out := make([]subnet.Lease, 0, n)
+	for i := range n {
+		sub := fmt.Sprintf("10.%d.%d.0/24", 1+i/250, i%250)
+		ip := fmt.Sprintf("198.51.%d.%d", i/250, 1+i%250)
+		mac := fmt.Sprintf("0e:00:00:00:%02x:%02x", i>>8, i&0xff)
+		out = append(out, lease(sub, ip, mac))
+	}
+	return out
+}
+
+// bigNetwork widens the cluster network to 10.0.0.0/8 for manyLeases.
+func bigNetwork(o *ReconcilerOptions) {
+	o.Network = netip.MustParsePrefix("10.0.0.0/8")
+	o.OwnSubnet = netip.MustParsePrefix("10.250.0.0/24")
+}
+
+// errNoBufs is the failure injected into writes: the kernel's answer when
+// a socket buffer overflows.
+var errNoBufs error = unix.ENOBUFS
+
+// recordingKernel records the order of writes.
+type recordingKernel struct {
+	*backendtest.FakeKernel
+	ops []string
+}
+
+func (k *recordingKernel) NeighSet(n *netlink.Neigh) error {
+	k.ops = append(k.ops, opName(n, "add"))
+	return k.FakeKernel.NeighSet(n)
+}
+
+func (k *recordingKernel) NeighDel(n *netlink.Neigh) error {
+	k.ops = append(k.ops, opName(n, "del"))
+	return k.FakeKernel.NeighDel(n)
+}
+
+func (k *recordingKernel) RouteReplace(r *netlink.Route) error {
+	k.ops = append(k.ops, "route-add")
+	return k.FakeKernel.RouteReplace(r)
+}
+
+func (k *recordingKernel) RouteDel(r *netlink.Route) error {
+	k.ops = append(k.ops, "route-del")
+	return k.FakeKernel.RouteDel(r)
+}
+
+func opName(n *netlink.Neigh, op string) string {
+	if n.Family == unix.AF_BRIDGE {
+		return "fdb-" + op
+	}
+	return "neighbour-" + op
+}
+
+// logBuffer is a goroutine-safe log sink.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the log lines at or above level that contain substr.
+func (b *logBuffer) lines(level, substr string) []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "level="+level) && strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func sameLines(got, want []string) bool {
+	return slices.Equal(got, want) || (len(got) == 0 && len(want) == 0)
+}
+
+func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,314 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// passStats is what one pass did.
+type passStats struct {
+	full  bool
+	adds  [numKinds]int
+	dels  [numKinds]int
+	drift [numKinds]int
+	// kept counts wanted keys that are in the believed state after their
+	// sync (found there, or written).
+	kept     [numKinds]int
+	failed   int
+	firstErr error
+}
+
+func (s *passStats) count(kind entryKind, op writeOp) {
+	if op == opAdd {
+		s.adds[kind]++
+	} else {
+		s.dels[kind]++
+	}
+}
+
+func (s *passStats) writes() (adds, dels, drift int) {
+	for k := range numKinds {
+		adds += s.adds[k]
+		dels += s.dels[k]
+		drift += s.drift[k]
+	}
+	return adds, dels, drift
+}
+
+func (r *Reconciler) failed(st *passStats, err error) {
+	st.failed++
+	if st.firstErr == nil {
+		st.firstErr = err
+	}
+}
+
+func (r *Reconciler) runPass(ctx context.Context, full bool) {
+	start := time.Now()
+	st := passStats{full: full}
+	var err error
+	if full {
+		err = r.fullPass(ctx, &st)
+		r.fullErr = err
+	} else {
+		r.incrementalPass(&st)
+	}
+	r.afterPass(&st, err, start, time.Since(start))
+}
+
+// fullPass re-reads the kernel and diffs everything. Adds go first
+// (neighbour, FDB, route), then deletes (route, FDB, neighbour): per peer
+// that is the safe order both ways, and keys of different peers never
+// depend on each other. The delete scans run only when the kernel holds
+// more of our entries than the wanted ones found there.
+func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
+	if err := r.ensureDevice(ctx); err != nil {
+		return err
+	}
+	r.refreshDirect()
+	if err := r.seen.load(r.k, r.own); err != nil {
+		var de *dumpError
+		if errors.As(err, &de) {
+			r.metrics.errors[de.kind][opDump].Inc()
+		}
+		return err
+	}
+	r.loaded = true
+	peakDirty := r.want.dirty.len()
+	r.prevFailing, r.failing = r.failing, r.prevFailing
+	r.failing.clearAll()
+	for ip := range r.want.neigh {
+		r.syncNeigh(ip, st)
+	}
+	for mac := range r.want.fdb {
+		r.syncFDB(mac, st)
+	}
+	for dst := range r.want.peers {
+		r.syncRoute(routeKey{dst: dst}, st)
+	}
+	if len(r.seen.route) > st.kept[kindRoute] {
+		for key := range r.seen.route {
+			if _, p := r.want.route(key.dst); p == nil || key.priority != 0 {
+				r.syncRoute(key, st)
+			}
+		}
+	}
+	if len(r.seen.fdb) > st.kept[kindFDB] {
+		for mac := range r.seen.fdb {
+			if _, ok := r.want.fdb[mac]; !ok {
+				r.syncFDB(mac, st)
+			}
+		}
+	}
+	if len(r.seen.neigh) > st.kept[kindNeigh] {
+		for ip := range r.seen.neigh {
+			if _, ok := r.want.neigh[ip]; !ok {
+				r.syncNeigh(ip, st)
+			}
+		}
+	}
+	r.want.dirty.reset(peakDirty)
+	r.prevFailing.clearAll()
+	return nil
+}
+
+// incrementalPass writes the dirty keys against the believed state, in
+// the same order as a full pass.
+func (r *Reconciler) incrementalPass(st *passStats) {
+	d := &r.want.dirty
+	peak := d.len()
+	for dst := range d.route {
+		if _, p := r.want.route(dst); p == nil {
+			r.syncRoute(routeKey{dst: dst}, st)
+			d.route.remove(dst)
+		}
+	}
+	for mac := range d.fdb {
+		if _, ok := r.want.fdb[mac]; !ok {
+			r.syncFDB(mac, st)
+			d.fdb.remove(mac)
+		}
+	}
+	for ip := range d.neigh {
+		if _, ok := r.want.neigh[ip]; !ok {
+			r.syncNeigh(ip, st)
+			d.neigh.remove(ip)
+		}
+	}
+	for ip := range d.neigh {
+		r.syncNeigh(ip, st)
+	}
+	for mac := range d.fdb {
+		r.syncFDB(mac, st)
+	}
+	for dst := range d.route {
+		r.syncRoute(routeKey{dst: dst}, st)
+	}
+	d.reset(peak)
+}
+
+// ensureDevice checks that our device still has the index we program,
+// and recreates or adopts it otherwise (believed state is re-read right
+// after, so every entry is rewritten on a new device).
+func (r *Reconciler) ensureDevice(ctx context.Context) error {
+	if r.own.link != 0 {
+		if l, err := r.k.LinkByIndex(r.own.link); err == nil && l.Attrs().Name == r.opts.LinkName {
+			return nil
+		}
+	}
+	l, err := r.k.LinkByName(r.opts.LinkName)
+	missing := linkMissing(err)
+	if err != nil && !missing {
+		return fmt.Errorf("look up device %s: %w", r.opts.LinkName, err)
+	}
+	idx := 0
+	if err == nil {
+		idx = l.Attrs().Index
+	}
+	if idx != 0 && idx == r.own.link {
+		return nil
+	}
+	if r.own.link == 0 && idx != 0 {
+		r.own.link = idx
+		return nil
+	}
+	switch {
+	case r.opts.OnDeviceMissing != nil:
+		newIdx, err := r.opts.OnDeviceMissing(ctx)
+		if err != nil {
+			return fmt.Errorf("device %s (index %d) is gone; recreate it: %w", r.opts.LinkName, r.own.link, err)
+		}
+		idx = newIdx
+	case missing:
+		return fmt.Errorf("device %s is missing", r.opts.LinkName)
+	}
+	r.log.Warn("device reappeared; reprogramming every entry", "device", r.opts.LinkName,
+		"old_index", r.own.link, "new_index", idx)
+	r.own.link = idx
+	return nil
+}
+
+func linkMissing(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV)
+}
+
+// syncState is the edge-triggered "in sync" / "out of sync" state.
+type syncState uint8
+
+const (
+	syncUnknown syncState = iota
+	syncIn
+	syncOut
+)
+
+func (r *Reconciler) inSync() bool {
+	return r.fullErr == nil && r.failing.len() == 0 && r.want.dirty.len() == 0
+}
+
+func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took time.Duration) {
+	kind := passIncremental
+	if st.full {
+		kind = passFull
+	}
+	r.metrics.passes[kind].Inc()
+	r.metrics.passDuration.Observe(took.Seconds())
+	r.schedule(st, err)
+	r.logPass(st, err, took)
+	r.setSyncState(r.inSync(), st, err)
+	r.board.setPass(start, took, st.full, firstNonNil(err, st.firstErr))
+	r.metrics.peers.Set(float64(len(r.want.peers)))
+	r.metrics.kernelEntries[kindNeigh].Set(float64(len(r.seen.neigh)))
+	r.metrics.kernelEntries[kindFDB].Set(float64(len(r.seen.fdb)))
+	r.metrics.kernelEntries[kindRoute].Set(float64(len(r.seen.route)))
+}
+
+// schedule sets the next full pass: the jittered resync after a clean full
+// pass, an exponential backoff after any failure (the full pass re-reads
+// the kernel and retries every failed entry).
+func (r *Reconciler) schedule(st *passStats, err error) {
+	now := time.Now()
+	switch {
+	case err != nil || st.failed > 0:
+		r.failStreak++
+		retry := now.Add(r.backoff())
+		if st.full || retry.Before(r.nextFull) {
+			r.nextFull = retry
+		}
+	case st.full:
+		// A clean full pass leaves nothing failing.
+		r.failStreak = 0
+		r.nextFull = now.Add(jitter(r.opts.ResyncInterval))
+	}
+}
+
+func (r *Reconciler) backoff() time.Duration {
+	d := r.opts.RetryMin
+	for i := 1; i < r.failStreak && d < r.opts.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, r.opts.RetryMax)
+}
+
+// jitter spreads d by ±10% so that many nodes do not resync in step.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+func (r *Reconciler) logPass(st *passStats, err error, took time.Duration) {
+	if err != nil {
+		r.log.Warn("sync pass failed; will retry", "error", err, "retry_in", time.Until(r.nextFull).Round(time.Millisecond))
+	}
+	if st.failed > 0 {
+		r.log.Warn("sync writes failed; will retry", "failed", st.failed, "first_error", st.firstErr,
+			"retry_in", time.Until(r.nextFull).Round(time.Millisecond))
+	}
+	adds, dels, drift := st.writes()
+	if adds+dels == 0 {
+		return
+	}
+	level := slog.LevelDebug
+	if st.full || adds+dels > 3*maxPeerLines || drift > 0 {
+		level = slog.LevelInfo
+	}
+	r.log.Log(context.Background(), level, "programmed kernel entries", "pass", passKindName(st.full),
+		"written", adds, "deleted", dels, "drift_repaired", drift, "peers", len(r.want.peers),
+		"peers_programmed", r.programmed, "took", took.Round(time.Microsecond))
+}
+
+func (r *Reconciler) setSyncState(in bool, st *passStats, err error) {
+	next := syncOut
+	if in {
+		next = syncIn
+	}
+	if next != r.syncState {
+		if in {
+			r.log.Info("in sync", "peers", len(r.want.peers), "neighbours", len(r.seen.neigh),
+				"fdb", len(r.seen.fdb), "routes", len(r.seen.route))
+		} else {
+			r.log.Warn("out of sync", "failing", r.failing.len(), "error", firstNonNil(err, st.firstErr))
+		}
+		r.syncState = next
+	}
+	if in {
+		r.metrics.inSync.Set(1)
+		r.everInSync = true
+	} else {
+		r.metrics.inSync.Set(0)
+	}
+}
+
+func firstNonNil(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package backend
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Status is a snapshot of the reconciler, safe to take from any goroutine.
+// A harness knows all 3N entries are in the kernel when InSync is true and
+// Counts.PeersProgrammed == Counts.Peers == N (then Counts.Kernel equals
+// Counts.Desired).
+type Status struct {
+	// Synced: the first complete, error-free pass is done.
+	Synced bool
+	// InSync: the last pass left nothing failing or pending.
+	InSync           bool
+	LastPass         time.Time
+	LastPassDuration time.Duration
+	LastPassKind     string // "full" or "incremental"
+	LastFullPass     time.Time
+	// LastError is the first error of the last pass, "" if it had none.
+	LastError string
+	Counts    StatusCounts
+	// Peers, sorted by subnet.
+	Peers []PeerStatus
+}
+
+// StatusCounts are the reconciler's totals.
+type StatusCounts struct {
+	Peers           int
+	PeersProgrammed int
+	// SkippedLeases are malformed peer leases (ignored ones not counted).
+	SkippedLeases int
+	// Desired entries for the current peers; Kernel entries of ours as
+	// last read and written (stale ones included until deleted).
+	Desired EntryCounts
+	Kernel  EntryCounts
+	// Failing entries wait for a retry.
+	Failing int
+}
+
+// EntryCounts counts entries by kind.
+type EntryCounts struct {
+	Neighbours, FDB, Routes int
+}
+
+// PeerStatus is one peer as programmed.
+type PeerStatus struct {
+	Subnet   netip.Prefix
+	PublicIP netip.Addr
+	MAC      net.HardwareAddr
+	// Dst is the FDB destination (or the direct route's gateway).
+	Dst    netip.Addr
+	Direct bool
+	// Programmed: every entry of the peer is in the kernel.
+	Programmed bool
+	Error      string
+}
+
+type peerStatusEntry struct {
+	publicIP   netip.Addr
+	mac        [6]byte
+	dst        netip.Addr
+	direct     bool
+	programmed bool
+	err        error
+}
+
+// statusBoard is the mutex-guarded copy of the loop's state that Status
+// reads; the loop updates only the peers that changed.
+type statusBoard struct {
+	mu      sync.Mutex
+	peers   map[netip.Prefix]peerStatusEntry
+	summary Status
+}
+
+func (b *statusBoard) setPass(start time.Time, took time.Duration, full bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.summary.LastPass, b.summary.LastPassDuration = start, took
+	b.summary.LastPassKind = passKindName(full)
+	if full {
+		b.summary.LastFullPass = start
+	}
+	b.summary.LastError = ""
+	if err != nil {
+		b.summary.LastError = err.Error()
+	}
+}
+
+// flushStatus publishes the peers touched since the last flush and the
+// totals.
+func (r *Reconciler) flushStatus() {
+	b := &r.board
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	peak := len(r.touched)
+	for s := range r.touched {
+		p, ok := r.want.peers[s]
+		if !ok {
+			delete(b.peers, s)
+			continue
+		}
+		b.peers[s] = peerStatusEntry{publicIP: p.publicIP, mac: p.mac, dst: p.dst, direct: p.direct,
+			programmed: p.programmed(), err: p.err}
+	}
+	r.touched.reset(peak)
+	b.summary.InSync = r.syncState == syncIn
+	b.summary.Synced = r.everInSync
+	b.summary.Counts = StatusCounts{
+		Peers:           len(r.want.peers),
+		PeersProgrammed: r.programmed,
+		SkippedLeases:   len(r.skipped),
+		Desired:         EntryCounts{Neighbours: len(r.want.neigh), FDB: len(r.want.fdb), Routes: len(r.want.peers)},
+		Kernel:          EntryCounts{Neighbours: len(r.seen.neigh), FDB: len(r.seen.fdb), Routes: len(r.seen.route)},
+		Failing:         r.failing.len(),
+	}
+}
+
+// Status returns a snapshot; it copies the peer list (O(N)).
+func (r *Reconciler) Status() Status {
+	b := &r.board
+	b.mu.Lock()
+	s := b.summary
+	s.Peers = make([]PeerStatus, 0, len(b.peers))
+	for subnet, e := range b.peers {
+		ps := PeerStatus{Subnet: subnet, PublicIP: e.publicIP, MAC: net.HardwareAddr(slices.Clone(e.mac[:])),
+			Dst: e.dst, Direct: e.direct, Programmed: e.programmed}
+		if e.err != nil {
+			ps.Error = e.err.Error()
+		}
+		s.Peers = append(s.Peers, ps)
+	}
+	b.mu.Unlock()
+	slices.SortFunc(s.Peers, func(a, b PeerStatus) int {
+		if c := a.Subnet.Addr().Compare(b.Subnet.Addr()); c != 0 {
+			return c
+		}
+		return a.Subnet.Bits() - b.Subnet.Bits()
+	})
+	return s
+}

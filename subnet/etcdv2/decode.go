@@ -1,0 +1,58 @@
+package etcdv2
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	client "go.etcd.io/etcd/client/v2"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// encodeLease returns the value to store: the v0.11 form, or the v0.28
+// form when attrs carry IPv6 attributes that v0.11 cannot express.
+func encodeLease(attrs subnet.LeaseAttrs) ([]byte, error) {
+	form := subnet.FormV011
+	if attrs.PublicIPv6.IsValid() || len(attrs.BackendV6Data) > 0 {
+		form = subnet.FormV028
+	}
+	return subnet.MarshalLeaseAttrs(attrs, form)
+}
+
+// decodeNode turns one v2 node into a Lease. Any error names the key;
+// callers report it as a SkippedKey.
+func (r *Registry) decodeNode(node *client.Node) (subnet.Lease, error) {
+	if node == nil {
+		return subnet.Lease{}, errors.New("event without node")
+	}
+	if node.Dir {
+		return subnet.Lease{}, fmt.Errorf("lease key %s is a directory", node.Key)
+	}
+	prefix, err := subnet.ParseLeaseKey(r.prefix, node.Key)
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	attrs, err := subnet.UnmarshalLeaseAttrs([]byte(node.Value))
+	if err != nil {
+		return subnet.Lease{}, fmt.Errorf("lease %s: %w", node.Key, err)
+	}
+	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(node)}, nil
+}
+
+// expiration is the node's expiry time, zero for a key without TTL.
+func expiration(node *client.Node) time.Time {
+	if node == nil || node.Expiration == nil {
+		return time.Time{}
+	}
+	return *node.Expiration
+}
+
+// ttlSeconds rounds ttl up to whole seconds (v2 TTLs are whole seconds and
+// the client would round down).
+func ttlSeconds(ttl time.Duration) (time.Duration, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("TTL %s: must be positive", ttl)
+	}
+	return (ttl + time.Second - 1).Truncate(time.Second), nil
+}

@@ -1,0 +1,369 @@
+package etcdv2_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	client "go.etcd.io/etcd/client/v2"
+
+	"github.com/overlayd/overlayd/internal/etcdtest"
+	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/etcdv2"
+	"github.com/overlayd/overlayd/subnet/registrytest"
+)
+
+// Values flanneld v0.11.0 wrote on the v2 API (flannel-observed.md).
+const (
+	observedNode1Value = `{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"5a:8e:b7:a6:d8:a1"}}`
+	observedNode2Value = `{"PublicIP":"192.0.2.2","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:0a:46:7c:72:f9"}}`
+)
+
+var (
+	observedNode1Subnet = netip.MustParsePrefix("10.244.15.0/24")
+	observedNode2Subnet = netip.MustParsePrefix("10.244.7.0/24")
+)
+
+// eventHistory is how many events etcd v2 keeps for watches (keyspace-wide).
+const eventHistory = 1000
+
+// fixture is a registry on its own prefix of a shared etcd, plus a raw v2
+// client to look behind its back.
+type fixture struct {
+	reg    *etcdv2.Registry
+	raw    client.KeysAPI
+	prefix string
+}
+
+func (f fixture) key(sn netip.Prefix) string { return subnet.LeaseKey(f.prefix, sn) }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func rawKeys(t *testing.T, endpoint string) client.KeysAPI {
+	t.Helper()
+	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
+	if err != nil {
+		t.Fatalf("raw etcd v2 client: %v", err)
+	}
+	return client.NewKeysAPI(c)
+}
+
+// TestRegistry runs every etcd-backed test on one server, each on its own
+// prefix, one after another (the v2 event history is server-wide).
+func TestRegistry(t *testing.T) {
+	server := etcdtest.StartT(t, etcdtest.Options{EnableV2: true})
+	raw := rawKeys(t, server.Endpoint())
+	var seq atomic.Int64
+	newFixture := func(t *testing.T) fixture {
+		prefix := fmt.Sprintf("/overlayd-test/%d", seq.Add(1))
+		reg, err := etcdv2.New(context.Background(), etcdv2.Options{Endpoints: []string{server.Endpoint()}, Prefix: prefix})
+		if err != nil {
+			t.Fatalf("etcdv2.New: %v", err)
+		}
+		t.Cleanup(func() { reg.Close() })
+		return fixture{reg: reg, raw: raw, prefix: prefix}
+	}
+
+	t.Run("Conformance", func(t *testing.T) {
+		registrytest.Run(t, func(t *testing.T) registrytest.Env {
+			f := newFixture(t)
+			return registrytest.Env{
+				Registry:    f.reg,
+				Prefix:      f.prefix,
+				PutRaw:      func(key, value string) error { _, err := raw.Set(ctxT(t), key, value, nil); return err },
+				LoseHistory: func() error { return pushOutHistory(ctxT(t), raw) },
+			}
+		})
+	})
+	tests := []struct {
+		name string
+		run  func(t *testing.T, f fixture)
+	}{
+		{"StoredValueIsV011JSON", testStoredValueIsV011JSON},
+		{"IPv6AttrsUseV028Form", testIPv6AttrsUseV028Form},
+		{"ReadsFlanneldValues", testReadsFlanneldValues},
+		{"ExpirationIsExact", testExpirationIsExact},
+		{"UpdateRestartsTTL", testUpdateRestartsTTL},
+		{"UpdateLosesRaceRetries", testUpdateLosesRaceRetries},
+		{"ListEmptyGivesWatchableIndex", testListEmptyGivesWatchableIndex},
+		{"DirectoryRemovalLosesHistory", testDirectoryRemovalLosesHistory},
+		{"HistoryLostWhileWatching", testHistoryLostWhileWatching},
+		{"ErrorsNameTheSubnet", testErrorsNameTheSubnet},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newFixture(t)) })
+	}
+}
+
+// pushOutHistory writes more unrelated events than etcd v2 keeps, outside
+// any test prefix: the history is keyspace-wide, so every earlier index of
+// every directory is then gone.
+func pushOutHistory(ctx context.Context, raw client.KeysAPI) error {
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range eventHistory/writers + 2 {
+				if _, err := raw.Set(ctx, fmt.Sprintf("/overlayd-noise/%d", w), fmt.Sprint(i), nil); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func observedAttrs(t *testing.T, value string) subnet.LeaseAttrs {
+	t.Helper()
+	attrs, err := subnet.UnmarshalLeaseAttrs([]byte(value))
+	if err != nil {
+		t.Fatalf("decode %s: %v", value, err)
+	}
+	return attrs
+}
+
+func rawNode(t *testing.T, f fixture, sn netip.Prefix) *client.Node {
+	t.Helper()
+	resp, err := f.raw.Get(ctxT(t), f.key(sn), nil)
+	if err != nil {
+		t.Fatalf("raw get %s: %v", f.key(sn), err)
+	}
+	return resp.Node
+}
+
+func testStoredValueIsV011JSON(t *testing.T, f fixture) {
+	attrs := observedAttrs(t, observedNode2Value)
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	node := rawNode(t, f, observedNode2Subnet)
+	if node.Value != observedNode2Value {
+		t.Errorf("stored value\n got %s\nwant %s", node.Value, observedNode2Value)
+	}
+	if node.TTL < 3590 || node.TTL > 3600 {
+		t.Errorf("stored key TTL = %ds, want 3600", node.TTL)
+	}
+}
+
+func testIPv6AttrsUseV028Form(t *testing.T, f fixture) {
+	attrs := observedAttrs(t, observedNode2Value)
+	attrs.PublicIPv6 = netip.MustParseAddr("2001:db8::2")
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	const want = `{"PublicIP":"192.0.2.2","PublicIPv6":"2001:db8::2","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:0a:46:7c:72:f9"}}`
+	if got := rawNode(t, f, observedNode2Subnet).Value; got != want {
+		t.Errorf("stored value\n got %s\nwant %s", got, want)
+	}
+}
+
+func testReadsFlanneldValues(t *testing.T, f fixture) {
+	if _, err := f.raw.Set(ctxT(t), f.key(observedNode1Subnet), observedNode1Value, &client.SetOptions{TTL: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.raw.Set(ctxT(t), f.key(observedNode2Subnet), observedNode2Value, nil); err != nil {
+		t.Fatal(err)
+	}
+	list, err := f.reg.ListLeases(ctxT(t))
+	if err != nil || len(list.Leases) != 2 || len(list.Skipped) != 0 {
+		t.Fatalf("ListLeases = %+v, %v; want 2 leases", list, err)
+	}
+	bySubnet := map[netip.Prefix]subnet.Lease{}
+	for _, l := range list.Leases {
+		bySubnet[l.Subnet] = l
+	}
+	peer := bySubnet[observedNode1Subnet]
+	if peer.Attrs.PublicIP != netip.MustParseAddr("192.0.2.1") || peer.Attrs.BackendType != "vxlan" ||
+		string(peer.Attrs.BackendData) != `{"VtepMAC":"5a:8e:b7:a6:d8:a1"}` {
+		t.Errorf("flanneld lease attrs = %+v", peer.Attrs)
+	}
+	if until := time.Until(peer.Expiration); until < 23*time.Hour || until > 24*time.Hour {
+		t.Errorf("flanneld lease expires in %s, want about 24h", until)
+	}
+	if again, err := subnet.MarshalLeaseAttrs(peer.Attrs, subnet.FormV011); err != nil || string(again) != observedNode1Value {
+		t.Errorf("re-encoded flanneld value = %s, %v; want %s", again, err, observedNode1Value)
+	}
+	if !bySubnet[observedNode2Subnet].IsReservation() {
+		t.Errorf("TTL-less flanneld key = %+v, want a reservation", bySubnet[observedNode2Subnet])
+	}
+}
+
+func testExpirationIsExact(t *testing.T, f fixture) {
+	expires, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, observedAttrs(t, observedNode2Value), time.Hour)
+	if err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	node := rawNode(t, f, observedNode2Subnet)
+	if node.Expiration == nil || !node.Expiration.Equal(expires) {
+		t.Fatalf("CreateLease expiration %s, etcd says %v", expires, node.Expiration)
+	}
+	list, err := f.reg.ListLeases(ctxT(t))
+	if err != nil || len(list.Leases) != 1 || !list.Leases[0].Expiration.Equal(expires) {
+		t.Fatalf("ListLeases = %+v, %v; want our lease expiring at %s", list.Leases, err, expires)
+	}
+}
+
+func testUpdateRestartsTTL(t *testing.T, f fixture) {
+	attrs := observedAttrs(t, observedNode2Value)
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	attrs.PrivateIP = netip.MustParseAddr("198.51.100.2")
+	expires, err := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: observedNode2Subnet, Attrs: attrs}, 1500*time.Millisecond+2*time.Hour)
+	if err != nil {
+		t.Fatalf("UpdateLease: %v", err)
+	}
+	node := rawNode(t, f, observedNode2Subnet)
+	if node.TTL < 7190 || node.TTL > 7202 || node.Expiration == nil || !node.Expiration.Equal(expires) {
+		t.Errorf("after update: TTL %ds expiring %v, want 2h (rounded up) expiring %s", node.TTL, node.Expiration, expires)
+	}
+	if !strings.Contains(node.Value, `"OverlaydPrivateIP":"198.51.100.2"`) {
+		t.Errorf("after update: value %s, want the new attrs", node.Value)
+	}
+}
+
+// racingKeys changes the key between the registry's read and its write
+// the first time, so the compare-and-swap fails once.
+type racingKeys struct {
+	client.KeysAPI
+	raced atomic.Bool
+}
+
+func (k *racingKeys) Get(ctx context.Context, key string, opts *client.GetOptions) (*client.Response, error) {
+	resp, err := k.KeysAPI.Get(ctx, key, opts)
+	if err == nil && !k.raced.Swap(true) {
+		if _, err := k.KeysAPI.Set(ctx, key, resp.Node.Value, &client.SetOptions{TTL: time.Hour}); err != nil {
+			return nil, err
+		}
+	}
+	return resp, err
+}
+
+func testUpdateLosesRaceRetries(t *testing.T, f fixture) {
+	attrs := observedAttrs(t, observedNode2Value)
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	before := rawNode(t, f, observedNode2Subnet).ModifiedIndex
+	keys := &racingKeys{KeysAPI: f.raw}
+	reg := etcdv2.NewWithKeysAPI(keys, f.prefix, nil)
+	if _, err := reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: observedNode2Subnet, Attrs: attrs}, time.Hour); err != nil {
+		t.Fatalf("UpdateLease with one lost race: %v", err)
+	}
+	if after := rawNode(t, f, observedNode2Subnet).ModifiedIndex; !keys.raced.Load() || after < before+2 {
+		t.Errorf("modified index %d -> %d (raced %v), want the racing write and ours", before, after, keys.raced.Load())
+	}
+}
+
+func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
+	list, err := f.reg.ListLeases(ctxT(t))
+	if err != nil || len(list.Leases) != 0 || list.Revision <= 0 {
+		t.Fatalf("ListLeases of a missing directory = %+v, %v; want empty with an index", list, err)
+	}
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode1Subnet, observedAttrs(t, observedNode1Value), time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+	defer cancel()
+	out := make(chan subnet.WatchBatch, 1)
+	go f.reg.WatchLeases(ctx, list.Revision, out)
+	select {
+	case batch := <-out:
+		if len(batch.Events) != 1 || batch.Events[0].Lease.Subnet != observedNode1Subnet || batch.Revision <= list.Revision {
+			t.Fatalf("watch batch = %+v, want the creation of %s after %d", batch, observedNode1Subnet, list.Revision)
+		}
+	case <-ctx.Done():
+		t.Fatal("creation after an empty list not seen by the watch")
+	}
+}
+
+func testDirectoryRemovalLosesHistory(t *testing.T, f fixture) {
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode1Subnet, observedAttrs(t, observedNode1Value), time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	list, err := f.reg.ListLeases(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.raw.Delete(ctxT(t), f.prefix, &client.DeleteOptions{Recursive: true}); err != nil {
+		t.Fatalf("raw recursive delete of %s: %v", f.prefix, err)
+	}
+	err = f.reg.WatchLeases(ctxT(t), list.Revision, make(chan subnet.WatchBatch, 8))
+	if !errors.Is(err, subnet.ErrHistoryLost) {
+		t.Fatalf("WatchLeases across a recursive delete of %s = %v, want ErrHistoryLost", f.prefix, err)
+	}
+}
+
+// testHistoryLostWhileWatching: a watch that keeps up stays valid however
+// busy the rest of the keyspace is; one that restarts from an old index
+// after the history moved on gets ErrHistoryLost.
+func testHistoryLostWhileWatching(t *testing.T, f fixture) {
+	list, err := f.reg.ListLeases(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	out := make(chan subnet.WatchBatch, 8)
+	done := make(chan error, 1)
+	go func() { done <- f.reg.WatchLeases(ctx, list.Revision, out) }()
+	if err := pushOutHistory(ctxT(t), f.raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.CreateLease(ctxT(t), observedNode1Subnet, observedAttrs(t, observedNode1Value), time.Hour); err != nil {
+		t.Fatalf("CreateLease: %v", err)
+	}
+	select {
+	case batch := <-out:
+		if len(batch.Events) != 1 {
+			t.Fatalf("watch batch = %+v, want our creation", batch)
+		}
+	case err := <-done:
+		t.Fatalf("live watch ended: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("live watch did not see the creation")
+	}
+	cancel()
+	<-done
+	err = f.reg.WatchLeases(ctxT(t), list.Revision, make(chan subnet.WatchBatch, 8))
+	if !errors.Is(err, subnet.ErrHistoryLost) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("WatchLeases from a pushed-out index = %v, want ErrHistoryLost with etcd's error 401", err)
+	}
+}
+
+func testErrorsNameTheSubnet(t *testing.T, f fixture) {
+	sn := observedNode2Subnet
+	attrs := observedAttrs(t, observedNode2Value)
+	_, updateErr := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
+	_, badTTLErr := f.reg.CreateLease(ctxT(t), sn, attrs, 0)
+	_, configErr := f.reg.GetNetworkConfig(ctxT(t))
+	deleteErr := f.reg.DeleteLease(ctxT(t), sn)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"update missing", updateErr, "etcd v2 update lease 10.244.7.0/24: lease not found"},
+		{"create with zero TTL", badTTLErr, "etcd v2 create lease 10.244.7.0/24: TTL 0s: must be positive"},
+		{"config missing", configErr, "etcd v2 get " + f.prefix + "/config: network config not found"},
+		{"delete missing", deleteErr, "etcd v2 delete lease 10.244.7.0/24: lease not found"},
+	}
+	for _, tc := range tests {
+		if tc.err == nil || tc.err.Error() != tc.want {
+			t.Errorf("%s: err = %v, want %q", tc.name, tc.err, tc.want)
+		}
+	}
+}
