@@ -21,7 +21,6 @@ import (
 	"github.com/overlayd/overlayd/internal/sdnotify"
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
-	"github.com/overlayd/overlayd/subnet/etcdv3"
 	"github.com/overlayd/overlayd/underlay"
 )
 
@@ -68,6 +67,8 @@ type daemon struct {
 	mgr    *subnet.Manager
 	rec    *backend.Reconciler
 	ipt    *iptables.Manager
+	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
+	etcdAPI string
 	// peerFilter is nil unless --vxlan-peer-filter.
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
@@ -83,15 +84,12 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := d.startHTTP(ctx); err != nil {
 		return err
 	}
-	reg, err := etcdv3.New(ctx, etcdv3.Options{
-		Endpoints: o.etcdEndpoints, Prefix: o.etcdPrefix,
-		CAFile: o.etcdCAFile, CertFile: o.etcdCertFile, KeyFile: o.etcdKeyFile,
-		Username: o.etcdUsername, Password: o.etcdPassword, Logger: log,
-	})
+	reg, api, err := openRegistry(ctx, o, log)
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
 	defer reg.Close()
+	d.etcdAPI = api
 	clock := subnet.RealClock()
 	cfg, err := subnet.WaitForConfig(ctx, reg, clock, log)
 	if err != nil {
@@ -235,7 +233,7 @@ func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry) []byt
 }
 
 func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, prev subnet.SubnetEnv, clock subnet.Clock) (subnet.Lease, error) {
-	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC}, true)
+	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC}, d.etcdAPI != "v2")
 	if err != nil {
 		return subnet.Lease{}, err
 	}

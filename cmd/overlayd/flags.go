@@ -20,6 +20,7 @@ type options struct {
 	etcdKeyFile   string
 	etcdUsername  string
 	etcdPassword  string
+	etcdAPI       string // "v2", "v3" or "auto"
 
 	ifaces        []string
 	ifaceRegex    []string
@@ -45,7 +46,7 @@ type options struct {
 // rawFlags holds the strings as given, before validation.
 type rawFlags struct {
 	etcdEndpoints, etcdPrefix, etcdCAFile, etcdCertFile, etcdKeyFile string
-	etcdUsername, etcdPassword                                       string
+	etcdUsername, etcdPassword, etcdAPI                              string
 	ifaces, ifaceRegex                                               listFlag
 	ifaceCanReach, publicIP, publicIPv6, subnetFile                  string
 	renewMargin, iptablesResync, healthzPort                         int
@@ -77,6 +78,7 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.etcdKeyFile, "etcd-keyfile", "", "client key for etcd (mutual TLS)")
 	fs.StringVar(&r.etcdUsername, "etcd-username", "", "etcd user name")
 	fs.StringVar(&r.etcdPassword, "etcd-password", "", "etcd password")
+	fs.StringVar(&r.etcdAPI, "etcd-api", "v3", "etcd API: v3, v2 (flannel v0.11 clusters), or auto (v3 if a v3 config exists, else v2 if a v2 config exists, else v3)")
 	fs.Var(&r.ifaces, "iface", "interface name or IP to use for the underlay (repeatable; first usable wins)")
 	fs.Var(&r.ifaceRegex, "iface-regex", "regex matched against interface IPs, then names (repeatable)")
 	fs.StringVar(&r.ifaceCanReach, "iface-can-reach", "", "pick the interface that routes to this IP")
@@ -145,7 +147,8 @@ func validate(r rawFlags) (options, error) {
 	o := options{
 		etcdPrefix: r.etcdPrefix, etcdCAFile: r.etcdCAFile, etcdCertFile: r.etcdCertFile,
 		etcdKeyFile: r.etcdKeyFile, etcdUsername: r.etcdUsername, etcdPassword: r.etcdPassword,
-		ifaces: r.ifaces, ifaceRegex: r.ifaceRegex, subnetFile: r.subnetFile,
+		etcdAPI: r.etcdAPI,
+		ifaces:  r.ifaces, ifaceRegex: r.ifaceRegex, subnetFile: r.subnetFile,
 		ipMasq: r.ipMasq, randomFullyOff: r.randomFullyOff, forwardRules: r.forwardRules,
 		metricsAddr: r.metricsAddr, resyncInterval: r.resyncInterval, vxlanPeerFilter: r.vxlanPeerFilter,
 		txChecksumOffload: r.keepTxChecksum, logLevel: r.logLevel, showVersion: r.showVersion,
@@ -168,6 +171,11 @@ func validate(r rawFlags) (options, error) {
 	}
 	if len(o.etcdEndpoints) == 0 {
 		bad("--etcd-endpoints: %q names no endpoint", r.etcdEndpoints)
+	}
+	switch r.etcdAPI {
+	case "v2", "v3", "auto":
+	default:
+		bad("--etcd-api: %q is not one of v2, v3, auto", r.etcdAPI)
 	}
 	if !strings.HasPrefix(r.etcdPrefix, "/") {
 		bad("--etcd-prefix: %q must start with /", r.etcdPrefix)

@@ -71,6 +71,7 @@ func TestParseOptionsErrorsNameFlagAndValue(t *testing.T) {
 		{args: []string{"--healthz-port=70000"}, want: "--healthz-port: 70000"},
 		{args: []string{"--healthz-port=1", "--healthz-ip=x"}, want: `--healthz-ip: "x"`},
 		{args: []string{"--etcd-certfile=/a.pem"}, want: "--etcd-certfile"},
+		{args: []string{"--etcd-api=v4"}, want: `--etcd-api: "v4" is not one of v2, v3, auto`},
 		{args: []string{"--log-level=loud"}, want: `--log-level: "loud"`},
 		{args: []string{"--metrics-addr=localhost"}, want: `--metrics-addr: "localhost"`},
 		{args: []string{"--kube-subnet-mgr"}, want: "--kube-subnet-mgr"},
