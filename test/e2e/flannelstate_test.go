@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// TestThreeNodesCarryPodTraffic is the core promise: three overlayd nodes,
+// every pod reaches every other pod across the overlay, pod-to-pod packets
+// keep the source pod's address, and traffic leaving the pod network is
+// masqueraded.
+func TestThreeNodesCarryPodTraffic(t *testing.T) {
+	c := startCluster(t, 3, 1)
+	c.mustPingAll()
+
+	pods := c.AllPods()
+	from, to := pods[0], pods[2]
+	if got := udpSourceSeen(t, from.NS, to.NS, to.IP); got != from.IP {
+		t.Errorf("pod %s -> pod %s arrived from %s, want the pod's own address %s (no SNAT inside the pod network)", from, to, got, from.IP)
+	}
+	node0 := c.Nodes[0]
+	if got := udpSourceSeen(t, from.NS, c.Hub, c.HubIP); got != node0.UnderlayIP {
+		t.Errorf("pod %s -> %s (outside the pod network) arrived from %s, want the node address %s (masqueraded)", from, c.HubIP, got, node0.UnderlayIP)
+	}
+}
+
+// TestStateMatchesFlanneld compares what overlayd leaves behind with
+// flannel-observed.md, field by field: lease JSON, subnet file, device,
+// address, routes, neighbours, FDB and iptables.
+func TestStateMatchesFlanneld(t *testing.T) {
+	c := startCluster(t, 2, 0)
+	self, peer := c.Nodes[0], c.Nodes[1]
+	ctx := testContext(t, 20*time.Second)
+	selfMAC, selfLease := leaseOf(t, c, self)
+	peerMAC, _ := leaseOf(t, c, peer)
+	own, other := self.Subnet.Lease(), peer.Subnet.Lease()
+
+	wantLease := fmt.Sprintf(`{"PublicIP":"%s","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"%s"}}`, self.PublicIP, selfMAC)
+	if selfLease != wantLease {
+		t.Errorf("lease value\n got %s\nwant %s", selfLease, wantLease)
+	}
+	wantEnv := fmt.Sprintf("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=%s/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n", own.Addr().Next())
+	if got, _ := os.ReadFile(self.SubnetFile); string(got) != wantEnv {
+		t.Errorf("subnet file\n got %q\nwant %q", got, wantEnv)
+	}
+	link := nsExec(t, self.NS, "ip", "-d", "link", "show", "dev", "flannel.1")
+	for _, want := range []string{
+		"mtu 1450",
+		"link/ether " + selfMAC,
+		fmt.Sprintf("vxlan id 1 local %s dev ul0 srcport 0 0 dstport 8472 nolearning", self.UnderlayIP),
+	} {
+		if !strings.Contains(link, want) {
+			t.Errorf("ip -d link show flannel.1 lacks %q:\n%s", want, link)
+		}
+	}
+	addr := nsExec(t, self.NS, "ip", "-4", "addr", "show", "dev", "flannel.1")
+	if want := fmt.Sprintf("inet %s/32 scope global flannel.1", own.Addr()); !strings.Contains(addr, want) {
+		t.Errorf("ip addr lacks %q:\n%s", want, addr)
+	}
+	eventually(t, 10*time.Second, "peer entries", func() error {
+		st, err := c.DeviceState(ctx, self, lab.FlannelDevice)
+		if err != nil {
+			return err
+		}
+		return expectEntries(st, other, peerMAC, peer.PublicIP)
+	})
+	wantNAT := fmt.Sprintf(`-P PREROUTING ACCEPT
+-P INPUT ACCEPT
+-P OUTPUT ACCEPT
+-P POSTROUTING ACCEPT
+-N FLANNEL-POSTRTG
+-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s %[1]s -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d %[1]s -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d %[1]s -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+`, own)
+	if got := nsExec(t, self.NS, "iptables", "-t", "nat", "-S"); got != wantNAT {
+		t.Errorf("iptables -t nat -S\n got:\n%s\nwant:\n%s", got, wantNAT)
+	}
+	wantFilter := `-P INPUT ACCEPT
+-P FORWARD ACCEPT
+-P OUTPUT ACCEPT
+-N FLANNEL-FWD
+-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+`
+	if got := nsExec(t, self.NS, "iptables", "-S"); got != wantFilter {
+		t.Errorf("iptables -S\n got:\n%s\nwant:\n%s", got, wantFilter)
+	}
+}
+
+// expectEntries checks one peer's three entries in `ip`/`bridge` form.
+func expectEntries(st lab.DeviceState, peerSubnet netip.Prefix, mac string, dst netip.Addr) error {
+	want := []struct {
+		kind  string
+		lines []string
+		line  string
+	}{
+		{"route", st.Routes, fmt.Sprintf("%s via %s dev flannel.1 onlink", peerSubnet, peerSubnet.Addr())},
+		{"neighbour", st.Neigh, fmt.Sprintf("%s lladdr %s PERMANENT", peerSubnet.Addr(), mac)},
+		{"fdb", st.FDB, fmt.Sprintf("%s dst %s self permanent", mac, dst)},
+	}
+	for _, w := range want {
+		if !containsLine(strings.Join(w.lines, "\n"), w.line) {
+			return fmt.Errorf("%s %q missing; have %q", w.kind, w.line, w.lines)
+		}
+	}
+	return nil
+}
+
+// expectNoEntries checks that nothing of a peer is left on the device.
+func expectNoEntries(st lab.DeviceState, peerSubnet netip.Prefix, mac string) error {
+	for _, l := range st.Routes {
+		if strings.HasPrefix(l, peerSubnet.String()+" ") {
+			return fmt.Errorf("route still there: %s", l)
+		}
+	}
+	for _, l := range st.Neigh {
+		if strings.HasPrefix(l, peerSubnet.Addr().String()+" ") {
+			return fmt.Errorf("neighbour still there: %s", l)
+		}
+	}
+	for _, l := range st.FDB {
+		if strings.HasPrefix(l, mac+" ") {
+			return fmt.Errorf("fdb entry still there: %s", l)
+		}
+	}
+	return nil
+}
+
+// leaseOf returns the node's VTEP MAC and its raw lease value in etcd.
+func leaseOf(t *testing.T, c *cluster, n *lab.Node) (string, string) {
+	t.Helper()
+	cli, err := c.EtcdClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
+	resp, err := cli.Get(testContext(t, 5*time.Second), key)
+	if err != nil || len(resp.Kvs) == 0 {
+		t.Fatalf("lease %s of %s: %v (found %d)", key, n.Name, err, len(resp.Kvs))
+	}
+	attrs, err := subnet.UnmarshalLeaseAttrs(resp.Kvs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := lab.VtepMAC(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mac, string(resp.Kvs[0].Value)
+}
+
+// udpSourceSeen sends one datagram from namespace fromNS to dst and
+// returns the source address the receiver in toNS saw.
+func udpSourceSeen(t *testing.T, fromNS, toNS string, dst netip.Addr) netip.Addr {
+	t.Helper()
+	var conn net.PacketConn
+	err := netnsutil.Do(toNS, func() error {
+		var err error
+		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(dst, 0).String())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in %s: %v", toNS, err)
+	}
+	defer conn.Close()
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	ctx := testContext(t, 10*time.Second)
+	out, err := lab.DialIn(ctx, fromNS, "udp4", netip.AddrPortFrom(dst, uint16(port)).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	buf := make([]byte, 64)
+	for i := 0; i < 20; i++ {
+		out.Write([]byte("overlayd-e2e"))
+		conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		_, from, err := conn.ReadFrom(buf)
+		if err == nil {
+			return from.(*net.UDPAddr).AddrPort().Addr().Unmap()
+		}
+	}
+	t.Fatalf("no datagram from %s reached %s in %s", fromNS, dst, toNS)
+	return netip.Addr{}
+}

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// TestRestartKeepsSubnetMACAndKernelState: SIGTERM exits 0 and leaves
+// everything in place; the restarted daemon gets the same subnet and VTEP
+// MAC and makes zero kernel writes over the intact state.
+func TestRestartKeepsSubnetMACAndKernelState(t *testing.T) {
+	c := startCluster(t, 3, 1, "--resync-interval=2s")
+	c.mustPingAll()
+	n := c.Nodes[1]
+	mac, _ := leaseOf(t, c, n)
+	before := n.Subnet.Lease()
+	ctx := testContext(t, 30*time.Second)
+	stBefore, err := c.DeviceState(ctx, n, lab.FlannelDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Agent(n).Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("overlayd did not exit 0 on SIGTERM: %v", err)
+	}
+	stStopped, err := c.DeviceState(ctx, n, lab.FlannelDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(stStopped) != fmt.Sprint(stBefore) {
+		t.Fatalf("SIGTERM changed the kernel state:\nbefore %v\nafter  %v", stBefore, stStopped)
+	}
+	c.mustPingAll() // the data plane keeps working while the daemon is down
+
+	c.start(n)
+	c.waitUp(n)
+	if after := n.Subnet.Lease(); after != before {
+		t.Fatalf("subnet changed across restart: %s -> %s", before, after)
+	}
+	if macAfter, _ := leaseOf(t, c, n); macAfter != mac {
+		t.Fatalf("VTEP MAC changed across restart: %s -> %s", mac, macAfter)
+	}
+	eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
+		if metric(t, n, "overlayd_sync_in_sync") != 1 {
+			return fmt.Errorf("not in sync yet")
+		}
+		return nil
+	})
+	if w := kernelWrites(t, n); w != 0 {
+		t.Fatalf("warm restart made %v kernel writes, want 0", w)
+	}
+	c.mustPingAll()
+}
+
+// TestDeletedLeaseDisappearsFromPeers: a node whose lease is deleted is
+// removed from the other nodes' routes, neighbours and FDB within seconds.
+func TestDeletedLeaseDisappearsFromPeers(t *testing.T) {
+	c := startCluster(t, 3, 0)
+	gone := c.Nodes[2]
+	mac, _ := leaseOf(t, c, gone)
+	ctx := testContext(t, 30*time.Second)
+	for _, n := range c.Nodes[:2] {
+		eventually(t, 10*time.Second, n.Name+" has the entries of "+gone.Name, func() error {
+			st, err := c.DeviceState(ctx, n, lab.FlannelDevice)
+			if err != nil {
+				return err
+			}
+			return expectEntries(st, gone.Subnet.Lease(), mac, gone.PublicIP)
+		})
+	}
+	// Stop it first: a running overlayd would re-create its deleted lease.
+	if err := c.Agent(gone).Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deleteLease(t, c, gone)
+	start := time.Now()
+	for _, n := range c.Nodes[:2] {
+		eventually(t, 5*time.Second, n.Name+" forgets "+gone.Name, func() error {
+			st, err := c.DeviceState(ctx, n, lab.FlannelDevice)
+			if err != nil {
+				return err
+			}
+			return expectNoEntries(st, gone.Subnet.Lease(), mac)
+		})
+	}
+	t.Logf("peers removed %s's entries %s after its lease was deleted", gone.Name, time.Since(start).Round(time.Millisecond))
+}
+
+// TestOwnLeaseDeletedIsTakenBack: overlayd re-creates its own lease with
+// the same subnet instead of exiting as flanneld does.
+func TestOwnLeaseDeletedIsTakenBack(t *testing.T) {
+	c := startCluster(t, 2, 1)
+	n := c.Nodes[0]
+	before := n.Subnet.Lease()
+	deleteLease(t, c, n)
+	eventually(t, 10*time.Second, "lease re-created", func() error {
+		_, err := c.NodeLease(testContext(t, 2*time.Second), n)
+		return err
+	})
+	if c.Agent(n).Exited() {
+		t.Fatalf("overlayd exited after its lease was deleted:\n%s", c.Agent(n).LogTail(20))
+	}
+	if got := n.Subnet.Lease(); got != before {
+		t.Fatalf("subnet changed: %s -> %s", before, got)
+	}
+	c.mustPingAll()
+}
+
+// TestKernelDriftRepaired: entries deleted or altered behind the daemon's
+// back are restored by the periodic resync.
+func TestKernelDriftRepaired(t *testing.T) {
+	c := startCluster(t, 2, 1, "--resync-interval=1s")
+	c.mustPingAll()
+	self, peer := c.Nodes[0], c.Nodes[1]
+	mac, _ := leaseOf(t, c, peer)
+	other := peer.Subnet.Lease()
+	nsExec(t, self.NS, "ip", "route", "del", other.String())
+	nsExec(t, self.NS, "ip", "neigh", "replace", other.Addr().String(), "lladdr", "02:00:00:00:00:99", "dev", "flannel.1", "nud", "permanent")
+	nsExec(t, self.NS, "bridge", "fdb", "del", mac, "dev", "flannel.1", "dst", peer.PublicIP.String(), "self")
+	nsExec(t, self.NS, "bridge", "fdb", "append", "02:00:00:00:00:77", "dev", "flannel.1", "dst", "192.0.2.99", "self", "permanent")
+	ctx := testContext(t, 30*time.Second)
+	eventually(t, 10*time.Second, "drift repaired", func() error {
+		st, err := c.DeviceState(ctx, self, lab.FlannelDevice)
+		if err != nil {
+			return err
+		}
+		if err := expectEntries(st, other, mac, peer.PublicIP); err != nil {
+			return err
+		}
+		for _, l := range append(st.Neigh, st.FDB...) {
+			if strings.Contains(l, "02:00:00:00:00:99") || strings.Contains(l, "02:00:00:00:00:77") {
+				return fmt.Errorf("stale entry still there: %s", l)
+			}
+		}
+		return nil
+	})
+	c.mustPingAll()
+}
+
+func deleteLease(t *testing.T, c *cluster, n *lab.Node) {
+	t.Helper()
+	cli, err := c.EtcdClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
+	if _, err := cli.Delete(testContext(t, 5*time.Second), key); err != nil {
+		t.Fatalf("delete %s: %v", key, err)
+	}
+}
