@@ -69,6 +69,8 @@ type daemon struct {
 	ipt    *iptables.Manager
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
+	// advertiseOnHost is false when --public-ip is on no interface (NAT).
+	advertiseOnHost bool
 	// peerFilter is nil unless --vxlan-peer-filter.
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
@@ -160,8 +162,9 @@ func (d *daemon) selectUnderlay(h *netlink.Handle) error {
 	d.choice, d.public = choice, public
 	d.mu.Unlock()
 	d.log.Info("underlay chosen", "iface", choice.Iface.Name, "bind", choice.Addr, "advertise", d.public, "mtu", choice.Iface.MTU, "why", choice.Reason)
-	if d.public != choice.Addr {
-		onHost, _ := addressOnHost(h, d.public)
+	onHost := true
+	if public != choice.Addr {
+		onHost, _ = addressOnHost(h, public)
 		if onHost {
 			d.log.Info("the advertised address is on this host; the VXLAN device still binds the interface address", "advertise", d.public, "bind", choice.Addr)
 		} else {
@@ -169,6 +172,9 @@ func (d *daemon) selectUnderlay(h *netlink.Handle) error {
 				"advertise", d.public, "bind", choice.Addr)
 		}
 	}
+	d.mu.Lock()
+	d.advertiseOnHost = onHost
+	d.mu.Unlock()
 	return nil
 }
 

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 )
 
 func main() {
@@ -19,6 +20,12 @@ func runMain(args []string) int {
 		case "version":
 			fmt.Println(versionString())
 			return 0
+		case "migrate-etcd":
+			return migrateMain(args[1:])
+		case "status":
+			return statusMain(args[1:], os.Stdout, os.Stderr, time.Now)
+		case "docker-opts":
+			return dockerOptsMain(args[1:])
 		}
 	}
 	return daemonMain(args)

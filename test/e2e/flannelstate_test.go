@@ -198,3 +198,28 @@ func udpSourceSeen(t *testing.T, fromNS, toNS string, dst netip.Addr) netip.Addr
 	t.Fatalf("no datagram from %s reached %s in %s", fromNS, dst, toNS)
 	return netip.Addr{}
 }
+
+// TestStatusCommandShowsTheNode: `overlayd status` run on the node reads
+// the daemon's /status and shows the lease, both addresses and the peers.
+func TestStatusCommandShowsTheNode(t *testing.T) {
+	c := startCluster(t, 2, 0)
+	n, peer := c.Nodes[0], c.Nodes[1]
+	eventually(t, 10*time.Second, "status shows the peer programmed", func() error {
+		out, err := netnsutil.Exec(testContext(t, 5*time.Second), n.NS, overlaydBin, "status")
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{
+			"overlayd:  ready",
+			fmt.Sprintf("bind %s, advertise %s", n.UnderlayIP, n.PublicIP),
+			"lease:     " + n.Subnet.Lease().String(),
+			"1/1 peers programmed",
+			peer.Subnet.Lease().String(),
+		} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("status lacks %q:\n%s", want, out)
+			}
+		}
+		return nil
+	})
+}
