@@ -24,6 +24,9 @@ import (
 	"github.com/overlayd/overlayd/underlay"
 )
 
+// vxlanOverhead is outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14).
+const vxlanOverhead = 50
+
 func daemonMain(args []string) int {
 	o, err := parseOptions(args, os.Getenv, os.Stderr)
 	if err != nil {
@@ -194,10 +197,13 @@ func addressOnHost(h *netlink.Handle, ip netip.Addr) (bool, error) {
 }
 
 func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.Registry, cfg *subnet.Config) error {
-	mtu := cfg.VXLAN.MTU
-	if mtu == 0 {
-		mtu = d.choice.Iface.MTU - 50
+	// Spec §5: the underlay MTU (the interface's, or Backend.MTU when set)
+	// minus the 50 bytes of VXLAN over IPv4 encapsulation.
+	mtu := d.choice.Iface.MTU
+	if cfg.VXLAN.MTU > 0 {
+		mtu = cfg.VXLAN.MTU
 	}
+	mtu -= vxlanOverhead
 	spec := backend.DeviceSpec{
 		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
 		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu,
@@ -298,11 +304,12 @@ func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subn
 // runLoops starts peer sync, READY=1, lease renewal and the iptables
 // resync, and waits until ctx ends or one of them fails for good.
 func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) error {
+	ss := d.setupSameSite(lease) // samesite.go
 	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
 		Kernel: h, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
 		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
-		Logger: d.log, Registerer: d.reg,
+		Logger: d.log, Registerer: d.reg, PeerDst: ss.peerDst(),
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
 	if err != nil {
@@ -322,6 +329,8 @@ func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Co
 			return feed.run(ctx, d.peerFilter, d.opts.iptablesResync, d.log)
 		})
 	}
+	sink = ss.wrap(sink)
+	g.go_("same-site", ss.run)
 	g.go_("watch", func(ctx context.Context) error { return d.mgr.RunWatch(ctx, sink) })
 	g.go_("renew", d.mgr.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
