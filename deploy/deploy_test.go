@@ -58,6 +58,7 @@ var daemonFlags = []daemonFlag{
 	{"metrics-addr", "127.0.0.1:9473"},
 	{"resync-interval", "1m0s"},
 	{"vxlan-peer-filter", "false"},
+	{"same-site-port", "8475"},
 	{"keep-tx-checksum-offload", "false"},
 	{"log-level", "info"},
 	{"version", "false"},

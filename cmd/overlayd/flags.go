@@ -41,6 +41,7 @@ type options struct {
 	txChecksumOffload bool // keep the kernel's tx checksum offload on the device
 	logLevel          string
 	showVersion       bool
+	sameSitePort      uint16 // same-site responder's UDP port; 0: off
 }
 
 // rawFlags holds the strings as given, before validation.
@@ -54,6 +55,7 @@ type rawFlags struct {
 	resyncInterval                                                   time.Duration
 	ipMasq, randomFullyOff, forwardRules, vxlanPeerFilter            bool
 	keepTxChecksum, showVersion, kubeSubnetMgr                       bool
+	sameSitePort                                                     int
 }
 
 // listFlag is a repeatable flag; the environment form is comma-separated.
@@ -95,6 +97,7 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.metricsAddr, "metrics-addr", "127.0.0.1:9473", "host:port for /metrics, /status, /healthz, /readyz (empty = off)")
 	fs.DurationVar(&r.resyncInterval, "resync-interval", 60*time.Second, "full kernel resync period (jittered)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
+	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
 	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "keep tx-checksum-ip-generic on the VXLAN device (default: turned off, see docs/public-cloud.md)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&r.showVersion, "version", false, "print the version and exit")
@@ -200,6 +203,10 @@ func validate(r rawFlags) (options, error) {
 	if r.resyncInterval < time.Second {
 		bad("--resync-interval: %s must be at least 1s", r.resyncInterval)
 	}
+	if r.sameSitePort < 0 || r.sameSitePort > 65535 {
+		bad("--same-site-port: %d is out of range 0..65535", r.sameSitePort)
+	}
+	o.sameSitePort = uint16(r.sameSitePort)
 	if r.healthzPort < 0 || r.healthzPort > 65535 {
 		bad("--healthz-port: %d is out of range 0..65535", r.healthzPort)
 	} else if r.healthzPort > 0 {

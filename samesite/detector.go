@@ -1,0 +1,219 @@
+package samesite
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// Defaults of Options.
+const (
+	DefaultPort      = 8475
+	DefaultInterval  = 30 * time.Second
+	DefaultTimeout   = time.Second
+	DefaultMaxMissed = 3
+)
+
+// Identity is what a node's responder answers with: its lease subnet and
+// its VTEP MAC, both also in its lease.
+type Identity struct {
+	Subnet netip.Prefix
+	MAC    net.HardwareAddr
+}
+
+// Options configure a Detector. Conn, Local and Self are required.
+type Options struct {
+	// Conn is the socket on our bind address and Port (see Listen).
+	Conn Conn
+	// Port is where peers' responders listen (the same port as ours).
+	// 0 means DefaultPort.
+	Port uint16
+	// Local is our bind address with the underlay prefix length, e.g.
+	// 198.51.100.2/24: candidates must be inside it, and probes from
+	// outside it are not answered.
+	Local netip.Prefix
+	// Self is our own identity, for answers.
+	Self Identity
+	// Interval is the re-verification period of a verified peer and the
+	// longest pause between probes of a candidate.
+	Interval time.Duration
+	// Timeout is how long a verified peer has to answer a probe before it
+	// counts as missed; also the first retry delay of a candidate.
+	Timeout time.Duration
+	// MaxMissed is how many unanswered probes in a row make a verified
+	// peer fall back to its public address.
+	MaxMissed int
+	// Clock drives the probe schedule; nil: the real clock.
+	Clock subnet.Clock
+	// Rand supplies nonces; nil: crypto/rand.
+	Rand   io.Reader
+	Logger *slog.Logger
+	// Registerer receives the overlayd_samesite_* metrics; nil: none.
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) withDefaults() error {
+	switch {
+	case o.Conn == nil:
+		return errors.New("same-site options: Conn is nil")
+	case !o.Local.IsValid() || !o.Local.Addr().Is4():
+		return fmt.Errorf("same-site options: Local %s is not an IPv4 address with a prefix length", o.Local)
+	case !o.Self.Subnet.Addr().Is4() || o.Self.Subnet.Masked() != o.Self.Subnet:
+		return fmt.Errorf("same-site options: Self.Subnet %s is not a masked IPv4 prefix", o.Self.Subnet)
+	case len(o.Self.MAC) != 6:
+		return fmt.Errorf("same-site options: Self.MAC %q is not a 6-byte MAC", o.Self.MAC)
+	case o.MaxMissed < 0:
+		return fmt.Errorf("same-site options: MaxMissed %d is negative", o.MaxMissed)
+	}
+	if o.Port == 0 {
+		o.Port = DefaultPort
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Interval < o.Timeout {
+		return fmt.Errorf("same-site options: Interval %s is shorter than Timeout %s", o.Interval, o.Timeout)
+	}
+	if o.MaxMissed == 0 {
+		o.MaxMissed = DefaultMaxMissed
+	}
+	if o.Clock == nil {
+		o.Clock = subnet.RealClock()
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Detector answers probes, probes candidate peers and keeps the verdicts.
+// PeerDst, Verified and the Sink's methods may be called from any
+// goroutine; Run is the one goroutine that probes.
+type Detector struct {
+	o       Options
+	log     *slog.Logger
+	metrics *metrics
+	kick    chan struct{}
+
+	// mu guards the peer state and next; it is held while a lease update
+	// or a re-delivery is passed on, so that they reach next in order.
+	mu      sync.Mutex
+	next    subnet.PeerSink
+	peers   map[netip.Prefix]*peerState
+	byNonce map[nonce]netip.Prefix
+
+	// vmu guards verified alone, for PeerDst. It is a leaf lock: nothing
+	// is called while it is held.
+	vmu      sync.RWMutex
+	verified map[netip.Prefix]netip.Addr
+}
+
+// New validates o and registers the metrics; it sends nothing.
+func New(o Options) (*Detector, error) {
+	if err := o.withDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("same-site: %w", err)
+	}
+	return &Detector{
+		o: o, log: o.Logger, metrics: m, kick: make(chan struct{}, 1), next: discardSink{},
+		peers: map[netip.Prefix]*peerState{}, byNonce: map[nonce]netip.Prefix{},
+		verified: map[netip.Prefix]netip.Addr{},
+	}, nil
+}
+
+// PeerDst is the reconciler's ReconcilerOptions.PeerDst: the peer's
+// private address when it is verified same-site for exactly that address,
+// else its PublicIP.
+func (d *Detector) PeerDst(l subnet.Lease) netip.Addr {
+	d.vmu.RLock()
+	private, ok := d.verified[l.Subnet]
+	d.vmu.RUnlock()
+	if ok && private == l.Attrs.PrivateIP {
+		return private
+	}
+	return l.Attrs.PublicIP
+}
+
+// Verified returns the verified same-site peers: subnet to private address.
+func (d *Detector) Verified() map[netip.Prefix]netip.Addr {
+	d.vmu.RLock()
+	defer d.vmu.RUnlock()
+	out := make(map[netip.Prefix]netip.Addr, len(d.verified))
+	for s, a := range d.verified {
+		out[s] = a
+	}
+	return out
+}
+
+// Sink returns the PeerSink to feed the lease watch into: it updates the
+// candidates and passes every call on to next, to which verdict changes
+// are also re-delivered. Call it once, before Run.
+func (d *Detector) Sink(next subnet.PeerSink) subnet.PeerSink {
+	if next == nil {
+		next = discardSink{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.next = next
+	return sink{d}
+}
+
+type discardSink struct{}
+
+func (discardSink) ReplacePeers([]subnet.Lease) {}
+func (discardSink) UpdatePeers([]subnet.Event)  {}
+
+// sink is the Detector's subnet.PeerSink face.
+type sink struct{ d *Detector }
+
+func (s sink) ReplacePeers(leases []subnet.Lease) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.replacePeers(leases, d.o.Clock.Now())
+	d.next.ReplacePeers(leases)
+	d.poke()
+}
+
+func (s sink) UpdatePeers(events []subnet.Event) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.o.Clock.Now()
+	for _, e := range events {
+		if e.Type == subnet.EventRemoved {
+			d.removePeer(e.Lease.Subnet)
+		} else {
+			d.applyLease(e.Lease, now)
+		}
+	}
+	d.next.UpdatePeers(events)
+	d.poke()
+}
+
+// poke wakes Run to probe new candidates now.
+func (d *Detector) poke() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,366 @@
+package samesite
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/subnettest"
+)
+
+// labSites is the lab's SameSite layout: a and b share VPC 1 (private .2
+// and .3), c is alone in VPC 2 with the same private address as a.
+func labSites(t *testing.T) (clock *subnettest.Clock, a, b, c *host) {
+	t.Helper()
+	clock = subnettest.NewClock(testStart)
+	vpc1, vpc2 := newFakeNet(), newFakeNet()
+	a = newHost(t, vpc1, clock, "a", 2, 1)
+	b = newHost(t, vpc1, clock, "b", 3, 2)
+	c = newHost(t, vpc2, clock, "c", 2, 3)
+	feedPeers(a, b, c)
+	return clock, a, b, c
+}
+
+func wantDst(t *testing.T, from, to *host, want netip.Addr) {
+	t.Helper()
+	if got := from.det.PeerDst(to.lease); got != want {
+		t.Errorf("%s: PeerDst(%s's lease) = %s, want %s", from.name, to.name, got, want)
+	}
+}
+
+func TestOnlyTheSameSitePeerIsVerified(t *testing.T) {
+	_, a, b, c := labSites(t)
+	// Before any answer every peer goes through its public address.
+	wantDst(t, a, b, b.lease.Attrs.PublicIP)
+	probe(a, b, c)
+	pump(a, b, c)
+
+	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+	wantDst(t, b, a, a.lease.Attrs.PrivateIP)
+	// c's private address is a's: b's probe to 198.51.100.2 reaches a,
+	// whose answer names a's subnet and MAC, not c's.
+	wantDst(t, b, c, c.lease.Attrs.PublicIP)
+	if got := b.metric(t, "answers_received_total", resultWrongIdentity); got != 1 {
+		t.Errorf("b: wrong_identity answers = %v, want 1 (a answering for c)", got)
+	}
+	// a and c share the private address: neither is a candidate of the other.
+	wantDst(t, a, c, c.lease.Attrs.PublicIP)
+	wantDst(t, c, a, a.lease.Attrs.PublicIP)
+	// c probes b's 198.51.100.3, which does not exist in VPC 2.
+	wantDst(t, c, b, b.lease.Attrs.PublicIP)
+	if got := c.metric(t, "probes_sent_total", ""); got != 1 {
+		t.Errorf("c: probes sent = %v, want 1 (to b only)", got)
+	}
+	if got := a.det.Verified(); len(got) != 1 || got[b.lease.Subnet] != b.lease.Attrs.PrivateIP {
+		t.Errorf("a: Verified() = %v, want only b", got)
+	}
+}
+
+func TestVerdictChangeRedeliversTheLease(t *testing.T) {
+	_, a, b, c := labSites(t)
+	before := len(a.next.Events())
+	probe(a, b, c)
+	pump(a, b, c)
+	events := a.next.Events()[before:]
+	if len(events) != 1 || events[0].Type != subnet.EventAdded || events[0].Lease.Subnet != b.lease.Subnet {
+		t.Fatalf("a's reconciler got %v after verifying b, want one added event of b's lease", events)
+	}
+	if a.next.Replaces() != 1 || len(a.next.Peers()) != 2 {
+		t.Errorf("a's reconciler: %d snapshots, peers %v; want the snapshot passed on unchanged", a.next.Replaces(), a.next.Peers())
+	}
+}
+
+func TestFallbackAfterMissedAnswers(t *testing.T) {
+	clock, a, b, c := labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+	b.conn.setDeaf(true)
+
+	// a re-verifies b after Interval; each unanswered probe gets Timeout.
+	clock.Advance(DefaultInterval)
+	for miss := 1; miss <= DefaultMaxMissed; miss++ {
+		probe(a)
+		pump(a, b)
+		wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+		clock.Advance(DefaultTimeout)
+	}
+	before := len(a.next.Events())
+	probe(a)
+	wantDst(t, a, b, b.lease.Attrs.PublicIP)
+	events := a.next.Events()[before:]
+	if len(events) != 1 || events[0].Lease.Subnet != b.lease.Subnet {
+		t.Fatalf("after the fallback a's reconciler got %v, want b's lease again", events)
+	}
+	if got := a.metric(t, "fallbacks_total", ""); got != 1 {
+		t.Errorf("fallbacks = %v, want 1", got)
+	}
+
+	// b answers again: verified by the next (backed-off) probe.
+	b.conn.setDeaf(false)
+	clock.Advance(a.det.o.Interval)
+	probe(a)
+	pump(a, b)
+	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+}
+
+func TestTwoMissesKeepTheVerdict(t *testing.T) {
+	clock, a, b, c := labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+	clock.Advance(DefaultInterval)
+	b.conn.setDeaf(true)
+	probe(a) // probe 1, lost
+	clock.Advance(DefaultTimeout)
+	probe(a) // miss 1, probe 2, lost
+	clock.Advance(DefaultTimeout)
+	b.conn.setDeaf(false)
+	probe(a) // miss 2, probe 3, answered
+	pump(a, b)
+	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+	if p := a.det.peers[b.lease.Subnet]; p.missed != 0 || !p.verified || p.outstanding {
+		t.Errorf("after the answer: missed %d verified %v outstanding %v, want 0, true, false", p.missed, p.verified, p.outstanding)
+	}
+	if got := a.metric(t, "fallbacks_total", ""); got != 0 {
+		t.Errorf("fallbacks = %v, want 0", got)
+	}
+}
+
+func TestLeaseChangeClearsTheVerdictAtOnce(t *testing.T) {
+	_, a, b, c := labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+
+	changed := b.lease
+	changed.Attrs.BackendData = []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:99"}`)
+	before := len(a.next.Events())
+	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: changed}})
+	// The event itself reaches the reconciler, which must already get the
+	// public address for it.
+	wantDst(t, a, &host{name: "b'", lease: changed}, changed.Attrs.PublicIP)
+	if events := a.next.Events()[before:]; len(events) != 1 || string(events[0].Lease.Attrs.BackendData) != string(changed.Attrs.BackendData) {
+		t.Fatalf("reconciler got %v, want exactly the changed lease", events)
+	}
+	// b's responder still has the old MAC: its answers no longer verify.
+	probe(a)
+	pump(a, b)
+	wantDst(t, a, &host{name: "b'", lease: changed}, changed.Attrs.PublicIP)
+	if got := a.metric(t, "answers_received_total", resultWrongIdentity); got != 1 {
+		t.Errorf("wrong_identity answers = %v, want 1", got)
+	}
+}
+
+func TestRenewalKeepsTheVerdictAndRedeliversTheLatestLease(t *testing.T) {
+	clock, a, b, c := labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+	renewed := b.lease
+	renewed.Expiration = renewed.Expiration.Add(time.Hour)
+	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: renewed}})
+	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+	if p := a.det.peers[b.lease.Subnet]; !p.due.Equal(clock.Now()) {
+		t.Errorf("after a lease change the re-probe is due at %v, want now", p.due)
+	}
+	b.conn.setDeaf(true)
+	for range DefaultMaxMissed + 1 {
+		probe(a)
+		clock.Advance(DefaultTimeout)
+	}
+	events := a.next.Events()
+	last := events[len(events)-1]
+	if !last.Lease.Expiration.Equal(renewed.Expiration) {
+		t.Errorf("the fallback re-delivered a lease expiring %v, want the renewed one (%v)", last.Lease.Expiration, renewed.Expiration)
+	}
+}
+
+func TestRemovedPeerForgetsItsVerdict(t *testing.T) {
+	_, a, b, c := labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventRemoved, Lease: b.lease}})
+	if len(a.det.Verified()) != 0 || len(a.det.peers) != 0 || len(a.det.byNonce) != 0 {
+		t.Errorf("after removal: verified %v, peers %d, nonces %d; want none", a.det.Verified(), len(a.det.peers), len(a.det.byNonce))
+	}
+	// A snapshot without b does the same.
+	feedPeers(a, b)
+	probe(a, b)
+	pump(a, b)
+	a.feed.ReplacePeers(nil)
+	if len(a.det.Verified()) != 0 || len(a.det.peers) != 0 {
+		t.Errorf("after an empty snapshot: verified %v, peers %d", a.det.Verified(), len(a.det.peers))
+	}
+}
+
+func TestForgedAnswersAreRejected(t *testing.T) {
+	_, a, b, _ := labSites(t)
+	probe(a)
+	var probeMsg message
+	for _, d := range a.conn.sent {
+		if d.from.Addr() == b.lease.Attrs.PrivateIP {
+			probeMsg, _ = parseMessage(d.data)
+		}
+	}
+	answer := message{kind: kindAnswer, nonce: probeMsg.nonce, subnet: b.lease.Subnet, mac: [6]byte{2, 0, 0, 0, 0, 2}}
+	forgeries := []struct {
+		name   string
+		from   netip.AddrPort
+		msg    message
+		result string
+	}{
+		{"other address", netip.MustParseAddrPort("198.51.100.9:8475"), answer, resultWrongSource},
+		{"other port", netip.MustParseAddrPort("198.51.100.3:9999"), answer, resultWrongSource},
+		{"public address", netip.MustParseAddrPort("203.0.113.12:8475"), answer, resultWrongSource},
+		{"unknown nonce", netip.MustParseAddrPort("198.51.100.3:8475"), message{kind: kindAnswer, subnet: b.lease.Subnet, mac: answer.mac}, resultUnknownNonce},
+	}
+	for _, f := range forgeries {
+		t.Run(f.name, func(t *testing.T) {
+			before := a.metric(t, "answers_received_total", f.result)
+			a.det.handlePacket(f.from, f.msg.marshal())
+			wantDst(t, a, b, b.lease.Attrs.PublicIP)
+			if got := a.metric(t, "answers_received_total", f.result); got != before+1 {
+				t.Errorf("%s answers = %v, want %v", f.result, got, before+1)
+			}
+		})
+	}
+	// The genuine answer still verifies: forgeries did not use the nonce up.
+	a.det.handlePacket(netip.MustParseAddrPort("198.51.100.3:8475"), answer.marshal())
+	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+	// Replaying it after it was accepted does nothing.
+	a.det.handlePacket(netip.MustParseAddrPort("198.51.100.3:8475"), answer.marshal())
+	if got := a.metric(t, "answers_received_total", resultUnknownNonce); got != 2 {
+		t.Errorf("unknown_nonce answers after a replay = %v, want 2", got)
+	}
+}
+
+func TestResponderAnswersOnlyItsUnderlaySubnet(t *testing.T) {
+	_, a, _, _ := labSites(t)
+	probeMsg := message{kind: kindProbe, nonce: nonce{1, 2, 3}}
+	cases := []struct {
+		from     string
+		answered bool
+	}{
+		{"198.51.100.3:40000", true},
+		{"198.51.100.200:8475", true},
+		{"203.0.113.12:8475", false}, // through the NAT from another site
+		{"192.0.2.1:8475", false},
+	}
+	for _, c := range cases {
+		t.Run(c.from, func(t *testing.T) {
+			before := a.conn.sentCount()
+			a.det.handlePacket(netip.MustParseAddrPort(c.from), probeMsg.marshal())
+			sent := a.conn.sent[before:]
+			if !c.answered {
+				if len(sent) != 0 {
+					t.Fatalf("answered %v", sent)
+				}
+				return
+			}
+			if len(sent) != 1 || sent[0].from.String() != c.from {
+				t.Fatalf("sent %v, want one answer to %s", sent, c.from)
+			}
+			m, err := parseMessage(sent[0].data)
+			if err != nil || m.kind != kindAnswer || m.nonce != probeMsg.nonce || m.subnet != a.lease.Subnet || macString(m.mac) != "02:00:00:00:00:01" {
+				t.Fatalf("answer %+v (%v), want the nonce, %s and a's MAC", m, err, a.lease.Subnet)
+			}
+			if len(sent[0].data) != len(probeMsg.marshal()) {
+				t.Errorf("answer is %d bytes, probe %d: amplification", len(sent[0].data), len(probeMsg.marshal()))
+			}
+		})
+	}
+	if got := a.metric(t, "probes_refused_total", ""); got != 2 {
+		t.Errorf("refused probes = %v, want 2", got)
+	}
+}
+
+func TestCandidateRules(t *testing.T) {
+	clock := subnettest.NewClock(testStart)
+	a := newHost(t, newFakeNet(), clock, "a", 2, 1)
+	base := testLease(2, netip.MustParseAddr("198.51.100.3"), net.HardwareAddr{2, 0, 0, 0, 0, 2})
+	cases := []struct {
+		name   string
+		edit   func(l *subnet.Lease)
+		reason string // "" = candidate
+	}{
+		{"same subnet, other address", func(l *subnet.Lease) {}, ""},
+		{"no private address", func(l *subnet.Lease) { l.Attrs.PrivateIP = netip.Addr{} }, "no OverlaydPrivateIP"},
+		{"our own bind address", func(l *subnet.Lease) { l.Attrs.PrivateIP = netip.MustParseAddr("198.51.100.2") }, "our own bind address"},
+		{"outside our underlay", func(l *subnet.Lease) { l.Attrs.PrivateIP = netip.MustParseAddr("198.51.101.3") }, "outside our underlay"},
+		{"private is public", func(l *subnet.Lease) { l.Attrs.PublicIP = l.Attrs.PrivateIP }, "is the PublicIP"},
+		{"other backend", func(l *subnet.Lease) { l.Attrs.BackendType = "host-gw" }, "BackendType"},
+		{"bad BackendData", func(l *subnet.Lease) { l.Attrs.BackendData = []byte(`{}`) }, "VtepMAC"},
+		{"our own subnet", func(l *subnet.Lease) { l.Subnet = a.lease.Subnet }, "own subnet"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := base
+			c.edit(&l)
+			p, err := a.det.candidate(l)
+			switch {
+			case c.reason == "" && err != nil:
+				t.Fatalf("not a candidate: %v", err)
+			case c.reason == "" && (p.private != l.Attrs.PrivateIP || macString(p.mac) != "02:00:00:00:00:02"):
+				t.Fatalf("candidate %+v", p)
+			case c.reason != "" && (err == nil || !strings.Contains(err.Error(), c.reason)):
+				t.Fatalf("err = %v, want one saying %q", err, c.reason)
+			}
+		})
+	}
+}
+
+func TestCandidateBackoff(t *testing.T) {
+	clock := subnettest.NewClock(testStart)
+	a := newHost(t, newFakeNet(), clock, "a", 2, 1)
+	// b's private address exists nowhere: probes are never answered.
+	peer := testLease(2, netip.MustParseAddr("198.51.100.3"), net.HardwareAddr{2, 0, 0, 0, 0, 2})
+	a.feed.ReplacePeers([]subnet.Lease{peer})
+	var gaps []time.Duration
+	last := clock.Now()
+	for range 8 {
+		probe(a)
+		p := a.det.peers[peer.Subnet]
+		gaps = append(gaps, p.due.Sub(last))
+		last = p.due
+		clock.Advance(p.due.Sub(clock.Now()))
+	}
+	want := []time.Duration{1, 2, 4, 8, 16, 30, 30, 30}
+	for i := range want {
+		if gaps[i] != want[i]*time.Second {
+			t.Fatalf("probe gaps %v, want %v seconds", gaps, want)
+		}
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	conn := newFakeNet().listen(netip.MustParseAddrPort("198.51.100.2:8475"))
+	good := Options{Conn: conn, Local: underlay, Self: Identity{Subnet: netip.MustParsePrefix("10.244.1.0/24"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}}
+	cases := []struct {
+		name string
+		edit func(o *Options)
+		want string
+	}{
+		{"no conn", func(o *Options) { o.Conn = nil }, "Conn is nil"},
+		{"no local", func(o *Options) { o.Local = netip.Prefix{} }, "Local"},
+		{"ipv6 local", func(o *Options) { o.Local = netip.MustParsePrefix("2001:db8::1/64") }, "Local 2001:db8::1/64"},
+		{"unmasked subnet", func(o *Options) { o.Self.Subnet = netip.MustParsePrefix("10.244.1.1/24") }, "Self.Subnet 10.244.1.1/24"},
+		{"short mac", func(o *Options) { o.Self.MAC = net.HardwareAddr{1, 2} }, "Self.MAC"},
+		{"interval under timeout", func(o *Options) { o.Interval, o.Timeout = time.Second, 2*time.Second }, "Interval 1s is shorter than Timeout 2s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := good
+			c.edit(&o)
+			if _, err := New(o); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("New: %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+	d, err := New(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.o.Port != DefaultPort || d.o.Interval != DefaultInterval || d.o.Timeout != DefaultTimeout || d.o.MaxMissed != DefaultMaxMissed {
+		t.Errorf("defaults: %+v", d.o)
+	}
+}

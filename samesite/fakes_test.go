@@ -1,0 +1,254 @@
+package samesite
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/subnettest"
+)
+
+// fakeNet is one L2 segment (a VPC subnet): datagrams reach the conn bound
+// to exactly the destination address and port, or nobody.
+type fakeNet struct {
+	mu    sync.Mutex
+	conns map[netip.AddrPort]*fakeConn
+}
+
+func newFakeNet() *fakeNet { return &fakeNet{conns: map[netip.AddrPort]*fakeConn{}} }
+
+func (n *fakeNet) listen(addr netip.AddrPort) *fakeConn {
+	c := &fakeConn{net: n, addr: addr, ready: make(chan struct{}, 1)}
+	n.mu.Lock()
+	n.conns[addr] = c
+	n.mu.Unlock()
+	return c
+}
+
+type datagram struct {
+	from netip.AddrPort
+	data []byte
+}
+
+// fakeConn is a Conn on a fakeNet. A deaf conn drops what reaches it.
+type fakeConn struct {
+	net  *fakeNet
+	addr netip.AddrPort
+
+	mu     sync.Mutex
+	queue  []datagram
+	sent   []datagram // what it wrote, with the destination in from
+	closed bool
+	deaf   bool
+	ready  chan struct{}
+}
+
+func (c *fakeConn) WriteTo(b []byte, to netip.AddrPort) (int, error) {
+	c.mu.Lock()
+	c.sent = append(c.sent, datagram{from: to, data: slices.Clone(b)})
+	c.mu.Unlock()
+	c.net.mu.Lock()
+	dst := c.net.conns[to]
+	c.net.mu.Unlock()
+	if dst != nil {
+		dst.deliver(c.addr, b)
+	}
+	return len(b), nil
+}
+
+// deliver queues a datagram as if from had sent it.
+func (c *fakeConn) deliver(from netip.AddrPort, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deaf || c.closed {
+		return
+	}
+	c.queue = append(c.queue, datagram{from: from, data: slices.Clone(b)})
+	select {
+	case c.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (c *fakeConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	for {
+		if d, ok, err := c.pop(); err != nil {
+			return 0, netip.AddrPort{}, err
+		} else if ok {
+			return copy(b, d.data), d.from, nil
+		}
+		<-c.ready
+	}
+}
+
+// pop takes the oldest queued datagram without blocking.
+func (c *fakeConn) pop() (datagram, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return datagram{}, false, net.ErrClosed
+	}
+	if len(c.queue) == 0 {
+		return datagram{}, false, nil
+	}
+	d := c.queue[0]
+	c.queue = c.queue[1:]
+	return d, true, nil
+}
+
+func (c *fakeConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	select {
+	case c.ready <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *fakeConn) setDeaf(deaf bool) {
+	c.mu.Lock()
+	c.deaf = deaf
+	c.mu.Unlock()
+}
+
+func (c *fakeConn) sentCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sent)
+}
+
+// host is one node: its lease, detector, conn and the sink behind it.
+type host struct {
+	name  string
+	lease subnet.Lease
+	det   *Detector
+	conn  *fakeConn
+	next  *subnettest.Sink
+	feed  subnet.PeerSink
+	reg   *prometheus.Registry
+}
+
+var (
+	testStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	underlay  = netip.MustParsePrefix("198.51.100.0/24")
+)
+
+// newHost makes node name with private address host number priv on net,
+// lease subnet 10.244.<k>.0/24, VTEP MAC 02:00:00:00:00:<k> and public
+// address 203.0.113.<10+k>.
+func newHost(t *testing.T, n *fakeNet, clock subnet.Clock, name string, priv, k byte) *host {
+	t.Helper()
+	private := netip.AddrFrom4([4]byte{198, 51, 100, priv})
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, k}
+	lease := testLease(k, private, mac)
+	conn := n.listen(netip.AddrPortFrom(private, DefaultPort))
+	reg := prometheus.NewRegistry()
+	det, err := New(Options{
+		Conn: conn, Local: netip.PrefixFrom(private, underlay.Bits()),
+		Self: Identity{Subnet: lease.Subnet, MAC: mac}, Clock: clock, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &host{name: name, lease: lease, det: det, conn: conn, next: subnettest.NewSink(), reg: reg}
+	h.feed = det.Sink(h.next)
+	return h
+}
+
+func testLease(k byte, private netip.Addr, mac net.HardwareAddr) subnet.Lease {
+	return subnet.Lease{
+		Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, k, 0}), 24),
+		Attrs: subnet.LeaseAttrs{
+			PublicIP:    netip.AddrFrom4([4]byte{203, 0, 113, 10 + k}),
+			BackendType: subnet.BackendVXLAN,
+			BackendData: []byte(`{"VNI":1,"VtepMAC":"` + mac.String() + `"}`),
+			PrivateIP:   private,
+		},
+		Expiration: testStart.Add(24 * time.Hour),
+	}
+}
+
+// probe runs one probe round on every host at the clock's time.
+func probe(hosts ...*host) {
+	for _, h := range hosts {
+		h.det.mu.Lock()
+		h.det.probeDue(h.det.o.Clock.Now())
+		h.det.mu.Unlock()
+	}
+}
+
+// pump delivers queued datagrams to their detectors until none are left.
+func pump(hosts ...*host) {
+	for moved := true; moved; {
+		moved = false
+		for _, h := range hosts {
+			for {
+				d, ok, _ := h.conn.pop()
+				if !ok {
+					break
+				}
+				moved = true
+				h.det.handlePacket(d.from, d.data)
+			}
+		}
+	}
+}
+
+// feedPeers gives every host the other hosts' leases as its snapshot.
+func feedPeers(hosts ...*host) {
+	for _, h := range hosts {
+		var peers []subnet.Lease
+		for _, o := range hosts {
+			if o != h {
+				peers = append(peers, o.lease)
+			}
+		}
+		h.feed.ReplacePeers(peers)
+	}
+}
+
+// metric returns the value of the overlayd_samesite_<name> counter or
+// gauge of h, restricted to the result label when given.
+func (h *host) metric(t *testing.T, name, result string) float64 {
+	t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "overlayd_samesite_"+name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if result != "" && !hasLabel(m.GetLabel(), "result", result) {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s: metric overlayd_samesite_%s{result=%q} not found", h.name, name, result)
+	return 0
+}
+
+func hasLabel[L interface {
+	GetName() string
+	GetValue() string
+}](labels []L, name, value string) bool {
+	for _, l := range labels {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,102 @@
+package publiccloud
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
+)
+
+// TestNATEveryPairCarriesTraffic: three nodes, each behind its own 1:1 NAT
+// router (separate VPCs, all with private address 198.51.100.2), etcd only
+// through the routers, overlayd run with --iface=ul0 and --public-ip=<NAT
+// address>. Every pod reaches every other; each node says in its log and
+// on /status which address it binds and which it advertises; FDB entries
+// go to the public addresses; the lease still reads as flanneld's; and
+// tx checksum offload is off on flannel.1.
+func TestNATEveryPairCarriesTraffic(t *testing.T) {
+	l := startCluster(t, lab.Options{Nodes: 3, PodsPerNode: 1, Topology: lab.NAT})
+	ctx := testContext(t, 30*time.Second)
+	for _, n := range l.Nodes {
+		if n.UnderlayIP.String() != "198.51.100.2" {
+			t.Fatalf("%s: underlay %s; the lab no longer gives every VPC the same private address", n.Name, n.UnderlayIP)
+		}
+	}
+	for _, n := range l.Nodes {
+		t.Run(n.Name, func(t *testing.T) {
+			checkAddressesReported(t, l, n)
+			checkFDBGoesToPublicAddresses(t, l, n)
+			value := rawLease(t, ctx, l, n)
+			if !strings.Contains(string(value), `"OverlaydPrivateIP":"198.51.100.2"`) {
+				t.Errorf("lease %s lacks the private address", value)
+			}
+			flannelReads(t, value, n.PublicIP.String(), vtepMAC(t, ctx, l, n))
+			checkTxChecksumOffloadOff(t, n)
+		})
+	}
+}
+
+// checkAddressesReported: the log names both addresses and says the
+// advertised one is on no interface; /status shows both.
+func checkAddressesReported(t *testing.T, l *lab.Lab, n *lab.Node) {
+	t.Helper()
+	log, err := os.ReadFile(l.Agent(n).LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind, advertise := "bind="+n.UnderlayIP.String(), "advertise="+n.PublicIP.String()
+	var chosen, offHost bool
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, `msg="underlay chosen"`) && strings.Contains(line, bind) && strings.Contains(line, advertise) {
+			chosen = true
+		}
+		if strings.Contains(line, "the advertised address is on no interface") && strings.Contains(line, bind) && strings.Contains(line, advertise) {
+			offHost = true
+		}
+	}
+	if !chosen || !offHost {
+		t.Errorf("log: underlay line with %s %s: %v; on-no-interface line: %v\n%s", bind, advertise, chosen, offHost, l.Agent(n).LogTail(30))
+	}
+	st := getStatus(t, testContext(t, 10*time.Second), n)
+	u := st.Underlay
+	if !st.Ready || u.Iface != lab.UnderlayIface || u.Bind != n.UnderlayIP.String() || u.Advertise != n.PublicIP.String() || u.AdvertiseOnHost {
+		t.Errorf("/status: ready %v underlay %+v; want ready, iface %s, bind %s, advertise %s, advertiseOnHost false",
+			st.Ready, u, lab.UnderlayIface, n.UnderlayIP, n.PublicIP)
+	}
+}
+
+// checkFDBGoesToPublicAddresses: separate VPCs, so no peer is same-site
+// (their private address is our own): VXLAN goes to the NAT addresses.
+func checkFDBGoesToPublicAddresses(t *testing.T, l *lab.Lab, n *lab.Node) {
+	t.Helper()
+	ctx := testContext(t, 10*time.Second)
+	dsts := fdbDsts(t, ctx, n)
+	for _, peer := range l.Nodes {
+		if peer == n {
+			continue
+		}
+		if mac := vtepMAC(t, ctx, l, peer); dsts[mac] != peer.PublicIP.String() {
+			t.Errorf("FDB entry of %s (%s) goes to %q, want its public %s; FDB %v", peer.Name, mac, dsts[mac], peer.PublicIP, dsts)
+		}
+	}
+}
+
+func checkTxChecksumOffloadOff(t *testing.T, n *lab.Node) {
+	t.Helper()
+	var on bool
+	err := netnsutil.Do(n.NS, func() error {
+		var err error
+		on, err = backend.TxChecksumOffloadEnabled(lab.FlannelDevice)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on {
+		t.Errorf("%s on %s is on, want off (overlayd turns it off by default)", backend.TxChecksumFeature, lab.FlannelDevice)
+	}
+}
