@@ -42,3 +42,24 @@ func BuildOverlaydT(t testing.TB) string {
 	}
 	return bin
 }
+
+// RunWithOverlayd is a TestMain body for integration test packages: as
+// root it builds overlayd once into a temporary directory, stores its
+// path in *bin, runs the tests and removes the directory. Not as root it
+// just runs the tests, which skip themselves.
+func RunWithOverlayd(m *testing.M, bin *string) int {
+	if os.Geteuid() != 0 {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "overlayd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = BuildOverlayd(context.Background(), dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
