@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
@@ -29,17 +30,33 @@ type cluster struct {
 	*lab.Lab
 	t     *testing.T
 	extra []string
+	store store
 }
 
-// startCluster builds a flat lab, writes the config, starts overlayd on
-// every node with extra flags, waits for every subnet file and adds pods.
+// startCluster builds a flat lab on etcd's v3 API, writes the config,
+// starts overlayd on every node with extra flags, waits for every subnet
+// file and adds pods.
 func startCluster(t *testing.T, nodes, pods int, extra ...string) *cluster {
 	t.Helper()
+	return startClusterAPI(t, "v3", nodes, pods, extra...)
+}
+
+// startClusterAPI is startCluster on the given etcd API ("v3" or "v2").
+func startClusterAPI(t *testing.T, api string, nodes, pods int, extra ...string) *cluster {
+	t.Helper()
 	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: nodes, PodsPerNode: pods})
-	c := &cluster{Lab: l, t: t, extra: extra}
+	opts := lab.Options{Nodes: nodes, PodsPerNode: pods}
+	if api == "v2" {
+		opts.EtcdEndpoint = etcdtest.StartT(t, etcdtest.Options{EnableV2: true}).Endpoint()
+		extra = append([]string{"--etcd-api=v2"}, extra...)
+	}
+	l := lab.NewT(t, opts)
+	c := &cluster{Lab: l, t: t, extra: extra, store: v3Store{l}}
+	if api == "v2" {
+		c.store = v2Store{endpoint: opts.EtcdEndpoint}
+	}
 	ctx := testContext(t, 30*time.Second)
-	if err := l.WriteConfig(ctx, testConfig); err != nil {
+	if err := c.store.putConfig(ctx, testConfig); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range l.Nodes {

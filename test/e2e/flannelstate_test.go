@@ -144,17 +144,11 @@ func expectNoEntries(st lab.DeviceState, peerSubnet netip.Prefix, mac string) er
 // leaseOf returns the node's VTEP MAC and its raw lease value in etcd.
 func leaseOf(t *testing.T, c *cluster, n *lab.Node) (string, string) {
 	t.Helper()
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
+	raw, err := c.store.lease(testContext(t, 5*time.Second), n.Subnet.Lease())
+	if err != nil || raw == "" {
+		t.Fatalf("lease %s of %s on %s: %v (value %q)", n.Subnet.Lease(), n.Name, c.store.api(), err, raw)
 	}
-	defer cli.Close()
-	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
-	resp, err := cli.Get(testContext(t, 5*time.Second), key)
-	if err != nil || len(resp.Kvs) == 0 {
-		t.Fatalf("lease %s of %s: %v (found %d)", key, n.Name, err, len(resp.Kvs))
-	}
-	attrs, err := subnet.UnmarshalLeaseAttrs(resp.Kvs[0].Value)
+	attrs, err := subnet.UnmarshalLeaseAttrs([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +156,7 @@ func leaseOf(t *testing.T, c *cluster, n *lab.Node) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mac, string(resp.Kvs[0].Value)
+	return mac, raw
 }
 
 // udpSourceSeen sends one datagram from namespace fromNS to dst and

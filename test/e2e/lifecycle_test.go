@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
-	"github.com/overlayd/overlayd/subnet"
 )
 
 // TestRestartKeepsSubnetMACAndKernelState: SIGTERM exits 0 and leaves
 // everything in place; the restarted daemon gets the same subnet and VTEP
 // MAC and makes zero kernel writes over the intact state.
 func TestRestartKeepsSubnetMACAndKernelState(t *testing.T) {
-	c := startCluster(t, 3, 1, "--resync-interval=2s")
+	forEachAPI(t, testRestartKeepsSubnetMACAndKernelState)
+}
+
+func testRestartKeepsSubnetMACAndKernelState(t *testing.T, api string) {
+	c := startClusterAPI(t, api, 3, 1, "--resync-interval=2s")
 	c.mustPingAll()
 	n := c.Nodes[1]
 	mac, _ := leaseOf(t, c, n)
@@ -61,7 +64,11 @@ func TestRestartKeepsSubnetMACAndKernelState(t *testing.T) {
 // TestDeletedLeaseDisappearsFromPeers: a node whose lease is deleted is
 // removed from the other nodes' routes, neighbours and FDB within seconds.
 func TestDeletedLeaseDisappearsFromPeers(t *testing.T) {
-	c := startCluster(t, 3, 0)
+	forEachAPI(t, testDeletedLeaseDisappearsFromPeers)
+}
+
+func testDeletedLeaseDisappearsFromPeers(t *testing.T, api string) {
+	c := startClusterAPI(t, api, 3, 0)
 	gone := c.Nodes[2]
 	mac, _ := leaseOf(t, c, gone)
 	ctx := testContext(t, 30*time.Second)
@@ -95,14 +102,15 @@ func TestDeletedLeaseDisappearsFromPeers(t *testing.T) {
 // TestOwnLeaseDeletedIsTakenBack: overlayd re-creates its own lease with
 // the same subnet instead of exiting as flanneld does.
 func TestOwnLeaseDeletedIsTakenBack(t *testing.T) {
-	c := startCluster(t, 2, 1)
+	forEachAPI(t, testOwnLeaseDeletedIsTakenBack)
+}
+
+func testOwnLeaseDeletedIsTakenBack(t *testing.T, api string) {
+	c := startClusterAPI(t, api, 2, 1)
 	n := c.Nodes[0]
 	before := n.Subnet.Lease()
 	deleteLease(t, c, n)
-	eventually(t, 10*time.Second, "lease re-created", func() error {
-		_, err := c.NodeLease(testContext(t, 2*time.Second), n)
-		return err
-	})
+	waitLease(t, c.store, before, true)
 	if c.Agent(n).Exited() {
 		t.Fatalf("overlayd exited after its lease was deleted:\n%s", c.Agent(n).LogTail(20))
 	}
@@ -145,13 +153,7 @@ func TestKernelDriftRepaired(t *testing.T) {
 
 func deleteLease(t *testing.T, c *cluster, n *lab.Node) {
 	t.Helper()
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
-	if _, err := cli.Delete(testContext(t, 5*time.Second), key); err != nil {
-		t.Fatalf("delete %s: %v", key, err)
+	if err := c.store.deleteLease(testContext(t, 5*time.Second), n.Subnet.Lease()); err != nil {
+		t.Fatalf("delete lease of %s: %v", n.Name, err)
 	}
 }
