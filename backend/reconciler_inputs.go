@@ -48,8 +48,12 @@ func (r *Reconciler) applyReplace(leases []subnet.Lease, chg *changeLog) {
 
 func (r *Reconciler) applyEvent(ev *subnet.Event, chg *changeLog) {
 	if ev.Type == subnet.EventRemoved {
-		delete(r.skipped, ev.Lease.Subnet)
-		if p, ok := r.want.peers[ev.Lease.Subnet]; ok {
+		s := ev.Lease.Subnet
+		if _, wasSkipped := r.skipped[s]; wasSkipped {
+			delete(r.skipped, s)
+			r.forgetKept(s)
+		}
+		if p, ok := r.want.peers[s]; ok {
 			r.removePeer(p, chg)
 		}
 		return
@@ -61,6 +65,11 @@ func (r *Reconciler) applyEvent(ev *subnet.Event, chg *changeLog) {
 // not a vxlan peer removes the peer of that subnet; a malformed one is
 // skipped with a warning and changes nothing.
 func (r *Reconciler) applyLease(l *subnet.Lease, chg *changeLog) {
+	if l.Unreadable {
+		// Keep what the kernel has for this subnet (see keepUnreadable).
+		r.warnSkipped(l.Subnet, errUnreadableLease)
+		return
+	}
 	p, err := r.rules.parsePeer(*l)
 	if errors.Is(err, errIgnoredLease) {
 		r.log.Debug("lease ignored", "lease", subnet.KeyName(l.Subnet), "reason", err)
@@ -104,6 +113,22 @@ func (r *Reconciler) removePeer(p *peer, chg *changeLog) {
 	r.touched.add(p.subnet)
 	chg.note("peer removed", p)
 }
+
+// forgetKept marks the entries a skipped subnet kept dirty, so that the
+// next pass deletes them now that its lease is gone.
+func (r *Reconciler) forgetKept(s netip.Prefix) {
+	if _, known := r.want.peers[s]; known {
+		return
+	}
+	r.want.dirty.route.add(s)
+	r.want.dirty.neigh.add(s.Addr())
+	if n, ok := r.seen.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
+		r.want.dirty.fdb.add(n.mac)
+	}
+}
+
+// errUnreadableLease marks a subnet whose lease value cannot be decoded.
+var errUnreadableLease = errors.New("lease value cannot be decoded; keeping its kernel entries as they are")
 
 // warnSkipped warns about a malformed lease once per subnet and reason.
 func (r *Reconciler) warnSkipped(s netip.Prefix, err error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -289,5 +290,49 @@ func TestPeerDstOption(t *testing.T) {
 	}
 	if n := f.r.Status().Counts.SkippedLeases; n != 1 {
 		t.Fatalf("%d skipped, want the lease without an underlay address", n)
+	}
+}
+
+// TestRestartKeepsPeersWhoseLeaseIsUnusable: a node restarted while a
+// peer's lease is unreadable (bad JSON) or malformed (bad VtepMAC) keeps
+// that peer's entries, as a running node does; they go once the key does.
+func TestRestartKeepsPeersWhoseLeaseIsUnusable(t *testing.T) {
+	good := lease("10.244.1.0/24", "192.0.2.1", "02:00:00:00:00:01")
+	tests := []struct {
+		name string
+		bad  subnet.Lease
+	}{
+		{"unreadable value", subnet.Lease{Subnet: netip.MustParsePrefix("10.244.2.0/24"), Unreadable: true}},
+		{"malformed VtepMAC", func() subnet.Lease {
+			l := lease("10.244.2.0/24", "192.0.2.2", "02:00:00:00:00:02")
+			l.Attrs.BackendData = []byte(`{"VNI":1,"VtepMAC":"not-a-mac"}`)
+			return l
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.r.ReplacePeers([]subnet.Lease{good, lease("10.244.2.0/24", "192.0.2.2", "02:00:00:00:00:02")})
+			f.step()
+			before := f.state()
+
+			g := newFixtureOn(t, f.k)
+			g.k.ResetCounts()
+			g.r.ReplacePeers([]subnet.Lease{good, tt.bad})
+			g.full()
+			if n := g.k.Writes(); n != 0 || g.state() != before {
+				t.Fatalf("restart with an unusable lease wrote %d entries:\n%s\nwas:\n%s", n, g.state(), before)
+			}
+			g.r.UpdatePeers([]subnet.Event{removed(tt.bad)})
+			g.step()
+			for _, l := range append(g.neighLines(), g.fdbLines()...) {
+				if strings.Contains(l, "10.244.2.0") || strings.Contains(l, "02:00:00:00:00:02") {
+					t.Fatalf("entry of the deleted lease left: %s\n%s", l, g.state())
+				}
+			}
+			if strings.Contains(g.state(), "10.244.2.0/24") {
+				t.Fatalf("route of the deleted lease left:\n%s", g.state())
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -92,23 +93,24 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	for dst := range r.want.peers {
 		r.syncRoute(routeKey{dst: dst}, st)
 	}
+	keep := r.keptEntries()
 	if len(r.seen.route) > st.kept[kindRoute] {
 		for key := range r.seen.route {
-			if _, p := r.want.route(key.dst); p == nil || key.priority != 0 {
+			if _, p := r.want.route(key.dst); (p == nil && !keep.route[key.dst]) || key.priority != 0 {
 				r.syncRoute(key, st)
 			}
 		}
 	}
 	if len(r.seen.fdb) > st.kept[kindFDB] {
 		for mac := range r.seen.fdb {
-			if _, ok := r.want.fdb[mac]; !ok {
+			if _, ok := r.want.fdb[mac]; !ok && !keep.fdb[mac] {
 				r.syncFDB(mac, st)
 			}
 		}
 	}
 	if len(r.seen.neigh) > st.kept[kindNeigh] {
 		for ip := range r.seen.neigh {
-			if _, ok := r.want.neigh[ip]; !ok {
+			if _, ok := r.want.neigh[ip]; !ok && !keep.neigh[ip] {
 				r.syncNeigh(ip, st)
 			}
 		}
@@ -116,6 +118,37 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	r.want.dirty.reset(peakDirty)
 	r.prevFailing.clearAll()
 	return nil
+}
+
+// keptEntries are the kernel entries of subnets whose lease exists but
+// cannot be used (an unreadable value, a malformed BackendData) and for
+// which no valid peer is known: their route, the neighbour of the subnet's
+// address and the FDB entry of that neighbour's MAC. A full pass neither
+// deletes nor rewrites them, so a node restarted while a peer's lease is
+// bad keeps reaching that peer as a running node does.
+func (r *Reconciler) keptEntries() keptSet {
+	var k keptSet
+	for s := range r.skipped {
+		if _, known := r.want.peers[s]; known {
+			continue
+		}
+		if k.route == nil {
+			k = keptSet{route: map[netip.Prefix]bool{}, neigh: map[netip.Addr]bool{}, fdb: map[[6]byte]bool{}}
+		}
+		k.route[s] = true
+		k.neigh[s.Addr()] = true
+		if n, ok := r.seen.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
+			k.fdb[n.mac] = true
+		}
+	}
+	return k
+}
+
+// keptSet holds the keys keptEntries protects; nil maps read as empty.
+type keptSet struct {
+	route map[netip.Prefix]bool
+	neigh map[netip.Addr]bool
+	fdb   map[[6]byte]bool
 }
 
 // incrementalPass writes the dirty keys against the believed state, in

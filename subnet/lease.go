@@ -36,6 +36,11 @@ type Lease struct {
 	// Expiration is when the lease's TTL runs out; zero for a reservation
 	// (a lease without TTL).
 	Expiration time.Time
+	// Unreadable: the key names this subnet but its value cannot be
+	// decoded; Attrs are empty. A sink keeps whatever it has for the subnet
+	// (kernel entries included) until the value is readable again or the
+	// key goes: a bad value never removes a peer, not even across restarts.
+	Unreadable bool
 }
 
 // IsReservation reports whether the lease has no TTL.

@@ -111,20 +111,28 @@ func (w *peerWatch) relist(ctx context.Context) (int64, error) {
 // difference from what the sink knows. A known peer whose entry became
 // malformed is kept: a bad value never removes a peer.
 func (w *peerWatch) deliverSnapshot(peers map[netip.Prefix]Lease, malformed map[netip.Prefix]bool) {
+	own := w.m.Lease().Subnet
+	for s := range malformed {
+		if _, ok := peers[s]; ok || s == own {
+			continue
+		}
+		if l, ok := w.known[s]; ok {
+			peers[s] = l
+		} else {
+			peers[s] = Lease{Subnet: s, Unreadable: true}
+		}
+	}
 	if w.known == nil {
 		w.known = peers
 		all := sortedLeases(peers)
 		for _, l := range all {
-			w.logPeer("peer added", l)
+			if !l.Unreadable {
+				w.logPeer("peer added", l)
+			}
 		}
 		w.sink.ReplacePeers(all)
 		w.m.metrics.peers.Set(float64(len(peers)))
 		return
-	}
-	for s, l := range w.known {
-		if _, ok := peers[s]; !ok && malformed[s] {
-			peers[s] = l
-		}
 	}
 	events := diffPeers(w.known, peers)
 	w.known = peers
@@ -176,6 +184,15 @@ func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
 	w.warnSkipped(b.Skipped)
 	own := w.m.Lease().Subnet
 	var events []Event
+	for s := range skippedSubnets(b.Skipped) {
+		// A peer we know keeps its last good lease; an unknown subnet with
+		// an unreadable value is announced so that sinks keep its entries.
+		if _, known := w.known[s]; !known && s != own {
+			l := Lease{Subnet: s, Unreadable: true}
+			w.known[s] = l
+			events = append(events, Event{Type: EventAdded, Lease: l})
+		}
+	}
 	for _, ev := range b.Events {
 		if own.IsValid() && ev.Lease.Subnet == own {
 			if err := w.ownEvent(ctx, ev); err != nil {

@@ -36,7 +36,7 @@ func watching(t *testing.T) (*testEnv, *subnet.Manager, *subnettest.Sink, *runne
 func peerSummary(peers map[netip.Prefix]subnet.Lease) string {
 	var out []string
 	for p, l := range peers {
-		out = append(out, fmt.Sprintf("%s=%s/%s", p, l.Attrs.PublicIP, macOf(l)))
+		out = append(out, fmt.Sprintf("%s=%s", p, leaseSummary(l)))
 	}
 	slices.Sort(out)
 	return strings.Join(out, " ")
@@ -45,9 +45,16 @@ func peerSummary(peers map[netip.Prefix]subnet.Lease) string {
 func eventSummary(events []subnet.Event) string {
 	var out []string
 	for _, e := range events {
-		out = append(out, fmt.Sprintf("%s %s=%s/%s", e.Type, e.Lease.Subnet, e.Lease.Attrs.PublicIP, macOf(e.Lease)))
+		out = append(out, fmt.Sprintf("%s %s=%s", e.Type, e.Lease.Subnet, leaseSummary(e.Lease)))
 	}
 	return strings.Join(out, "; ")
+}
+
+func leaseSummary(l subnet.Lease) string {
+	if l.Unreadable {
+		return "unreadable"
+	}
+	return fmt.Sprintf("%s/%s", l.Attrs.PublicIP, macOf(l))
 }
 
 func macOf(l subnet.Lease) string {
@@ -110,8 +117,10 @@ func TestWatchMalformedKeySkipped(t *testing.T) {
 	// The known peer 10.5.2.0/24 gets a malformed value: it stays.
 	e.reg.PutRaw("10.5.2.0-24", `{"PublicIP":`)
 	e.put(t, "10.5.4.0/24", "192.0.2.4", "02:00:00:00:00:04", time.Time{})
-	waitEvents(t, sink, "added 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04")
-	want := "10.5.2.0/24=192.0.2.2/02:00:00:00:00:02 10.5.3.0/24=192.0.2.3/02:00:00:00:00:03 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04"
+	// An unknown subnet with an unreadable value is announced as such, so
+	// that the backend keeps whatever the kernel has for it.
+	waitEvents(t, sink, "added 10.5.9.0/24=unreadable; added 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04")
+	want := "10.5.2.0/24=192.0.2.2/02:00:00:00:00:02 10.5.3.0/24=192.0.2.3/02:00:00:00:00:03 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04 10.5.9.0/24=unreadable"
 	if got := peerSummary(sink.Peers()); got != want {
 		t.Fatalf("peers %s, want %s", got, want)
 	}
