@@ -66,8 +66,10 @@ func (r *Reconciler) applyEvent(ev *subnet.Event, chg *changeLog) {
 // skipped with a warning and changes nothing.
 func (r *Reconciler) applyLease(l *subnet.Lease, chg *changeLog) {
 	if l.Unreadable {
-		// Keep what the kernel has for this subnet (see keepUnreadable).
-		r.warnSkipped(l.Subnet, errUnreadableLease)
+		// The lease manager warned already; keep what the kernel has for
+		// this subnet (see keptEntries).
+		r.skipped[l.Subnet] = errUnreadableLease.Error()
+		r.log.Debug("keeping the entries of a subnet whose lease is unreadable", "lease", subnet.KeyName(l.Subnet))
 		return
 	}
 	p, err := r.rules.parsePeer(*l)

@@ -126,9 +126,7 @@ func (w *peerWatch) deliverSnapshot(peers map[netip.Prefix]Lease, malformed map[
 		w.known = peers
 		all := sortedLeases(peers)
 		for _, l := range all {
-			if !l.Unreadable {
-				w.logPeer("peer added", l)
-			}
+			w.logPeer("peer added", l)
 		}
 		w.sink.ReplacePeers(all)
 		w.m.metrics.peers.Set(float64(len(peers)))
@@ -257,7 +255,11 @@ func (w *peerWatch) send(events []Event) {
 	w.m.metrics.peers.Set(float64(len(w.known)))
 }
 
+// logPeer logs a peer change; unreadable leases were already warned about.
 func (w *peerWatch) logPeer(msg string, l Lease) {
+	if l.Unreadable {
+		return
+	}
 	w.m.log.Info(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
 }
 
