@@ -63,6 +63,10 @@ var daemonFlags = []daemonFlag{
 	{"log-level", "info"},
 	{"version", "false"},
 	{"kube-subnet-mgr", "false"},
+	{"kube-api-url", ""},
+	{"kubeconfig-file", ""},
+	{"kube-annotation-prefix", "flannel.alpha.coreos.com"},
+	{"net-config-path", "/etc/kube-flannel/net-conf.json"},
 }
 
 func isDaemonFlag(name string) bool {

@@ -67,7 +67,8 @@ type daemon struct {
 	ready  readiness
 	choice underlay.Choice
 	device backend.Device
-	mgr    *subnet.Manager
+	mgr    leaseSource // *subnet.Manager, or *kube.Manager with --kube-subnet-mgr
+	kube   *kubeMode   // nil unless --kube-subnet-mgr (kube.go)
 	rec    *backend.Reconciler
 	ipt    *iptables.Manager
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
@@ -89,6 +90,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := d.startHTTP(ctx); err != nil {
 		return err
 	}
+	if o.kube.enabled {
+		return d.runKube(ctx) // kube.go
+	}
 	reg, api, err := openRegistry(ctx, o, log)
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
@@ -100,6 +104,13 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return ignoreCanceled(ctx, err)
 	}
+	return d.runNetwork(ctx, reg, cfg, clock)
+}
+
+// runNetwork is the rest of run once the network config is known; reg is
+// nil with --kube-subnet-mgr.
+func (d *daemon) runNetwork(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, clock subnet.Clock) error {
+	o, log := d.opts, d.log
 	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
@@ -228,6 +239,9 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 // previousVtepMAC finds the MAC in our own existing lease (by PublicIP) so
 // that a recreated device keeps the MAC peers already have.
 func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry) []byte {
+	if d.kube != nil {
+		return d.kube.previousVtepMAC(d.log)
+	}
 	list, err := reg.ListLeases(ctx)
 	if err != nil {
 		d.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
@@ -257,6 +271,9 @@ func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *sub
 		// Only behind NAT: same-site peers can then reach us directly. Without
 		// NAT the lease stays byte-for-byte what flanneld writes.
 		attrs.PrivateIP = d.choice.Addr
+	}
+	if d.kube != nil {
+		return d.acquireKubeLease(ctx, attrs) // kube.go
 	}
 	mgr, err := subnet.NewManager(subnet.ManagerOptions{
 		Registry: reg, Config: cfg, Attrs: attrs, PreviousSubnet: prev.Subnet,

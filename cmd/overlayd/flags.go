@@ -42,6 +42,8 @@ type options struct {
 	logLevel          string
 	showVersion       bool
 	sameSitePort      uint16 // same-site responder's UDP port; 0: off
+
+	kube kubeOptions // --kube-subnet-mgr and its flags (kube.go)
 }
 
 // rawFlags holds the strings as given, before validation.
@@ -55,6 +57,7 @@ type rawFlags struct {
 	resyncInterval                                                   time.Duration
 	ipMasq, randomFullyOff, forwardRules, vxlanPeerFilter            bool
 	keepTxChecksum, showVersion, kubeSubnetMgr                       bool
+	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath    string
 	sameSitePort                                                     int
 }
 
@@ -101,7 +104,11 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "keep tx-checksum-ip-generic on the VXLAN device (default: turned off, see docs/public-cloud.md)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&r.showVersion, "version", false, "print the version and exit")
-	fs.BoolVar(&r.kubeSubnetMgr, "kube-subnet-mgr", false, "Kubernetes subnet manager mode (not supported yet)")
+	fs.BoolVar(&r.kubeSubnetMgr, "kube-subnet-mgr", false, "Kubernetes subnet manager mode, as kube-flannel: the subnet is the Node's podCIDR, the lease lives in Node annotations (no etcd)")
+	fs.StringVar(&r.kubeAPIURL, "kube-api-url", "", "Kubernetes API server URL (--kube-subnet-mgr; default: the in-cluster config, or the server of --kubeconfig-file)")
+	fs.StringVar(&r.kubeconfigFile, "kubeconfig-file", "", "kubeconfig file (--kube-subnet-mgr; default: the pod's service account)")
+	fs.StringVar(&r.kubeAnnotationPrefix, "kube-annotation-prefix", "flannel.alpha.coreos.com", "prefix of the Node annotations that hold the lease (--kube-subnet-mgr)")
+	fs.StringVar(&r.netConfPath, "net-config-path", "/etc/kube-flannel/net-conf.json", "network config file (--kube-subnet-mgr; the etcd config's JSON)")
 	return fs
 }
 
@@ -159,9 +166,7 @@ func validate(r rawFlags) (options, error) {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	if r.kubeSubnetMgr {
-		bad("--kube-subnet-mgr: Kubernetes subnet manager mode is not supported yet; use etcd mode (--etcd-endpoints)")
-	}
+	o.kube = validateKube(r, bad) // kube.go
 	for _, e := range strings.Split(r.etcdEndpoints, ",") {
 		e = strings.TrimSpace(e)
 		if e == "" {

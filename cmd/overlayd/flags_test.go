@@ -74,7 +74,7 @@ func TestParseOptionsErrorsNameFlagAndValue(t *testing.T) {
 		{args: []string{"--etcd-api=v4"}, want: `--etcd-api: "v4" is not one of v2, v3, auto`},
 		{args: []string{"--log-level=loud"}, want: `--log-level: "loud"`},
 		{args: []string{"--metrics-addr=localhost"}, want: `--metrics-addr: "localhost"`},
-		{args: []string{"--kube-subnet-mgr"}, want: "--kube-subnet-mgr"},
+		{args: []string{"--kube-subnet-mgr", "--kube-annotation-prefix=Not A Domain"}, want: `--kube-annotation-prefix: annotation prefix "Not A Domain"`},
 		{args: []string{"stray"}, want: `unexpected argument "stray"`},
 		{env: map[string]string{"FLANNELD_IP_MASQ": "maybe"}, want: `FLANNELD_IP_MASQ="maybe" (for --ip-masq)`},
 		{env: map[string]string{"FLANNELD_IPTABLES_RESYNC": "soon"}, want: `FLANNELD_IPTABLES_RESYNC="soon"`},

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/kube"
+)
+
+// leaseSource is where the daemon's lease and its peers come from: etcd
+// (*subnet.Manager) or the Kubernetes API (*kube.Manager).
+type leaseSource interface {
+	Acquire(ctx context.Context) (subnet.Lease, error)
+	Lease() subnet.Lease
+	RunRenewal(ctx context.Context) error
+	RunWatch(ctx context.Context, sink subnet.PeerSink) error
+}
+
+var (
+	_ leaseSource = (*subnet.Manager)(nil)
+	_ leaseSource = (*kube.Manager)(nil)
+)
+
+// netConfRetry is how often an absent or invalid --net-config-path is
+// read again (spec §9: the config is retried every second).
+const netConfRetry = time.Second
+
+// kubeOptions are the --kube-subnet-mgr flags after validation.
+type kubeOptions struct {
+	enabled     bool
+	apiURL      string // --kube-api-url
+	kubeconfig  string // --kubeconfig-file
+	netConfPath string // --net-config-path
+	annotations kube.Annotations
+}
+
+// validateKube checks the kube flags (called by validate in flags.go).
+func validateKube(r rawFlags, bad func(string, ...any)) kubeOptions {
+	k := kubeOptions{enabled: r.kubeSubnetMgr, apiURL: r.kubeAPIURL, kubeconfig: r.kubeconfigFile, netConfPath: r.netConfPath}
+	ann, err := kube.NewAnnotations(r.kubeAnnotationPrefix)
+	if err != nil {
+		bad("--kube-annotation-prefix: %v", err)
+	}
+	k.annotations = ann
+	if r.kubeAPIURL != "" {
+		if u, err := url.Parse(r.kubeAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("--kube-api-url: %q is not an https:// (or http://) URL", r.kubeAPIURL)
+		}
+	}
+	if r.kubeSubnetMgr && r.netConfPath == "" {
+		bad("--net-config-path: must not be empty with --kube-subnet-mgr")
+	}
+	return k
+}
+
+// kubeMode is the daemon's side of --kube-subnet-mgr.
+type kubeMode struct {
+	opts kube.Options // everything but Attrs, known once the device exists
+	own  kube.OwnNode
+}
+
+// runKube is run for --kube-subnet-mgr: the network config comes from
+// --net-config-path, the node from NODE_NAME (or the pod), the subnet from
+// its podCIDR and the advertised address from its public-ip-overwrite
+// when set; then the start-up goes on as in etcd mode, with the lease in
+// the Node's annotations.
+func (d *daemon) runKube(ctx context.Context) error {
+	o, log := d.opts.kube, d.log
+	// client-go logs through klog: send it to our logger, not stderr.
+	klog.SetSlogLogger(log.With("component", "client-go"))
+	clock := subnet.RealClock()
+	cfg, err := waitForNetConf(ctx, o.netConfPath, clock, log)
+	if err != nil {
+		return ignoreCanceled(ctx, err)
+	}
+	client, host, err := kube.NewClientset(kube.ClientOptions{APIURL: o.apiURL, Kubeconfig: o.kubeconfig, UserAgent: "overlayd/" + version})
+	if err != nil {
+		return fmt.Errorf("--kube-subnet-mgr: %w", err)
+	}
+	log.Info("kube subnet manager", "api_server", host, "annotation_prefix", o.annotations.Prefix, "net_config", o.netConfPath)
+	kopts := kube.Options{
+		Client: client, Annotations: o.annotations, Network: cfg.Network,
+		Logger: log, Clock: clock, Registerer: d.reg,
+	}
+	if kopts.NodeName, err = kube.ResolveNodeName(ctx, kopts, os.Getenv); err != nil {
+		return ignoreCanceled(ctx, fmt.Errorf("--kube-subnet-mgr: %w", err))
+	}
+	own, err := kube.WaitForNode(ctx, kopts)
+	if err != nil {
+		return ignoreCanceled(ctx, err)
+	}
+	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR)
+	if own.PublicIPOverwrite.IsValid() {
+		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
+		d.opts.publicIP = own.PublicIPOverwrite
+	}
+	d.kube = &kubeMode{opts: kopts, own: own}
+	return d.runNetwork(ctx, nil, cfg, clock)
+}
+
+// waitForNetConf reads and validates the network config file, retrying
+// every second (logging each new problem) until it is usable.
+func waitForNetConf(ctx context.Context, path string, clock subnet.Clock, log *slog.Logger) (*subnet.Config, error) {
+	var last string
+	for {
+		cfg, err := readNetConf(path)
+		if err == nil {
+			return cfg, nil
+		}
+		if err.Error() != last {
+			log.Warn("network config not usable yet; retrying every second", "path", path, "err", err)
+			last = err.Error()
+		}
+		t := clock.NewTimer(netConfRetry)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func readNetConf(path string) (*subnet.Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("--net-config-path %s does not exist (the DaemonSet mounts net-conf.json from its ConfigMap): %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--net-config-path: %w", err)
+	}
+	cfg, err := subnet.ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("--net-config-path %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// previousVtepMAC is the MAC in our node's backend-data annotation, left
+// by an earlier run of overlayd or flanneld, so that peers keep theirs.
+func (k *kubeMode) previousVtepMAC(log *slog.Logger) []byte {
+	prev := k.own.Previous
+	if prev.BackendType != subnet.BackendVXLAN || len(prev.BackendData) == 0 {
+		return nil
+	}
+	data, err := backend.UnmarshalVXLANData(prev.BackendData)
+	if err != nil {
+		log.Warn("ignoring the node's backend-data annotation: no usable VTEP MAC", "node", k.own.Name, "err", err)
+		return nil
+	}
+	return data.VtepMAC
+}
+
+// acquireKubeLease publishes attrs in our node's annotations (called by
+// acquireLease in daemon.go).
+func (d *daemon) acquireKubeLease(ctx context.Context, attrs subnet.LeaseAttrs) (subnet.Lease, error) {
+	opts := d.kube.opts
+	opts.Attrs = attrs
+	mgr, err := kube.NewManager(opts)
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	d.mu.Lock()
+	d.mgr = mgr
+	d.mu.Unlock()
+	lease, err := mgr.Acquire(ctx)
+	if err != nil {
+		return subnet.Lease{}, fmt.Errorf("publish the lease in node %s: %w", opts.NodeName, err)
+	}
+	return lease, nil
+}

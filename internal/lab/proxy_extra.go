@@ -1,0 +1,53 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/overlayd/overlayd/internal/netnsutil"
+)
+
+// TCPProxy is a generic TCP forwarder in the hub, like the etcd proxy:
+// the nodes dial Addr, which reaches a server on root loopback (a
+// kube-apiserver, for instance). Close it; Lab.Close does not.
+type TCPProxy struct {
+	// Addr is HubIP:listenPort, where the nodes connect.
+	Addr netip.AddrPort
+	p    *proxy
+}
+
+// Proxy listens at HubIP:listenPort inside the hub and forwards every
+// connection to target (host:port in the root namespace).
+func (l *Lab) Proxy(listenPort uint16, target string) (*TCPProxy, error) {
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return nil, fmt.Errorf("lab proxy to %q: want host:port: %w", target, err)
+	}
+	addr := netip.AddrPortFrom(l.HubIP, listenPort)
+	var ln net.Listener
+	err := netnsutil.Do(l.Hub, func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr.String())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab proxy: listen on %s in netns %s: %w", addr, l.Hub, err)
+	}
+	p := &proxy{ln: ln, log: l.log, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.serve()
+	return &TCPProxy{Addr: addr, p: p}, nil
+}
+
+// URL is scheme://Addr, e.g. https://192.0.2.1:6443.
+func (t *TCPProxy) URL(scheme string) string {
+	return scheme + "://" + net.JoinHostPort(t.Addr.Addr().String(), strconv.Itoa(int(t.Addr.Port())))
+}
+
+// SetReachable cuts (false) or restores (true) the nodes' access: open
+// connections are dropped and new ones refused while cut.
+func (t *TCPProxy) SetReachable(reachable bool) { t.p.setBlocked(!reachable) }
+
+// Close stops the proxy and closes every connection.
+func (t *TCPProxy) Close() { t.p.Close() }

@@ -1,0 +1,59 @@
+package kube
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// DefaultAnnotationPrefix is flannel's --kube-annotation-prefix default.
+const DefaultAnnotationPrefix = "flannel.alpha.coreos.com"
+
+// Annotations are the node annotation keys of one prefix.
+type Annotations struct {
+	// Prefix is the prefix without the trailing "/".
+	Prefix string
+	// SubnetKubeManaged is "true" on every node whose agent manages its
+	// lease this way; only such nodes are peers.
+	SubnetKubeManaged string
+	BackendType       string
+	// BackendData is the lease's BackendData JSON as a string.
+	BackendData string
+	// PublicIP is the advertised address the agent wrote.
+	PublicIP string
+	// PublicIPOverwrite is set by the user: the address to advertise
+	// instead of the detected one (e.g. a node's 1:1 NAT address).
+	PublicIPOverwrite   string
+	BackendV6Data       string
+	PublicIPv6          string
+	PublicIPv6Overwrite string
+	// PrivateIP is overlayd's extension (subnet.LeaseAttrs.PrivateIP): the
+	// address the VXLAN device binds, published only behind NAT.
+	PrivateIP string
+}
+
+// NewAnnotations returns the keys under prefix (with or without a
+// trailing "/"), which must make valid annotation keys: a DNS subdomain.
+func NewAnnotations(prefix string) (Annotations, error) {
+	prefix = strings.TrimSuffix(prefix, "/")
+	key := func(name string) string { return prefix + "/" + name }
+	if prefix == "" {
+		return Annotations{}, fmt.Errorf("annotation prefix is empty: use e.g. %q", DefaultAnnotationPrefix)
+	}
+	if errs := validation.IsQualifiedName(key("backend-data")); len(errs) > 0 {
+		return Annotations{}, fmt.Errorf("annotation prefix %q does not make valid annotation keys: %s", prefix, strings.Join(errs, "; "))
+	}
+	return Annotations{
+		Prefix:              prefix,
+		SubnetKubeManaged:   key("kube-subnet-manager"),
+		BackendType:         key("backend-type"),
+		BackendData:         key("backend-data"),
+		PublicIP:            key("public-ip"),
+		PublicIPOverwrite:   key("public-ip-overwrite"),
+		BackendV6Data:       key("backend-v6-data"),
+		PublicIPv6:          key("public-ipv6"),
+		PublicIPv6Overwrite: key("public-ipv6-overwrite"),
+		PrivateIP:           key("overlayd-private-ip"),
+	}, nil
+}

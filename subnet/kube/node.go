@@ -1,0 +1,124 @@
+package kube
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// errNotManaged: the node does not carry kube-subnet-manager "true", so it
+// is no peer of ours (no agent, or an agent with another prefix).
+var errNotManaged = errors.New("not managed by a kube subnet manager")
+
+// nodePodCIDR returns the node's IPv4 pod CIDR: the IPv4 entry of
+// spec.podCIDRs (dual-stack), else spec.podCIDR. ok is false when the node
+// has none (yet).
+func nodePodCIDR(n *corev1.Node) (p netip.Prefix, ok bool, err error) {
+	for _, s := range podCIDRs(n) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, false, fmt.Errorf("node %q: podCIDR %q is not a CIDR: %w", n.Name, s, err)
+		}
+		if p.Addr().Is4() {
+			return p.Masked(), true, nil
+		}
+	}
+	return netip.Prefix{}, false, nil
+}
+
+// podCIDRs is spec.podCIDRs, or spec.podCIDR when only that is set.
+func podCIDRs(n *corev1.Node) []string {
+	if len(n.Spec.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
+		return []string{n.Spec.PodCIDR}
+	}
+	return n.Spec.PodCIDRs
+}
+
+// NodeLease turns a node whose agent manages its lease in annotations
+// (kube-subnet-manager "true") into its lease: the subnet is the IPv4
+// podCIDR; the attributes come from backend-type, backend-data, public-ip
+// (public-ip-overwrite when it holds a valid address: the user's word
+// wins), the IPv6 forms and overlayd's private-ip. Expiration is zero:
+// such a lease lives as long as the Node. The error names the node and
+// the annotation at fault; errors.Is(err, errNotManaged) for nodes that
+// are not peers at all.
+func (a Annotations) NodeLease(n *corev1.Node) (subnet.Lease, error) {
+	ann := n.Annotations
+	if ann[a.SubnetKubeManaged] != "true" {
+		return subnet.Lease{}, fmt.Errorf("node %q: %w", n.Name, errNotManaged)
+	}
+	cidr, ok, err := nodePodCIDR(n)
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	if !ok {
+		return subnet.Lease{}, fmt.Errorf("node %q is annotated %s=true but has no IPv4 podCIDR", n.Name, a.SubnetKubeManaged)
+	}
+	attrs, err := a.nodeAttrs(n)
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	return subnet.Lease{Subnet: cidr, Attrs: attrs}, nil
+}
+
+func (a Annotations) nodeAttrs(n *corev1.Node) (subnet.LeaseAttrs, error) {
+	ann := n.Annotations
+	attrs := subnet.LeaseAttrs{BackendType: ann[a.BackendType]}
+	var err error
+	if attrs.BackendData, err = rawJSON(n, a.BackendData); err != nil {
+		return attrs, err
+	}
+	if attrs.BackendV6Data, err = rawJSON(n, a.BackendV6Data); err != nil {
+		return attrs, err
+	}
+	attrs.PublicIP = overwrittenIP(ann[a.PublicIPOverwrite], ann[a.PublicIP], true)
+	if !attrs.PublicIP.IsValid() {
+		return attrs, fmt.Errorf("node %q: annotation %s %q is not an IPv4 address", n.Name, a.PublicIP, ann[a.PublicIP])
+	}
+	attrs.PublicIPv6 = overwrittenIP(ann[a.PublicIPv6Overwrite], ann[a.PublicIPv6], false)
+	attrs.PrivateIP = parseIP(ann[a.PrivateIP], true)
+	return attrs, nil
+}
+
+// rawJSON returns the annotation as raw JSON; empty when unset.
+func rawJSON(n *corev1.Node, key string) (json.RawMessage, error) {
+	s := n.Annotations[key]
+	if s == "" {
+		return nil, nil
+	}
+	if !json.Valid([]byte(s)) {
+		return nil, fmt.Errorf("node %q: annotation %s %q is not JSON", n.Name, key, truncate(s))
+	}
+	return json.RawMessage(s), nil
+}
+
+// overwrittenIP is the overwrite when valid, else the plain value;
+// invalid when neither is a valid address of the family.
+func overwrittenIP(overwrite, plain string, want4 bool) netip.Addr {
+	if ip := parseIP(overwrite, want4); ip.IsValid() {
+		return ip
+	}
+	return parseIP(plain, want4)
+}
+
+// parseIP parses an IPv4 (want4) or IPv6 address; invalid otherwise.
+func parseIP(s string, want4 bool) netip.Addr {
+	ip, err := netip.ParseAddr(s)
+	if err != nil || ip.Zone() != "" || ip.Is4() != want4 || ip.Is4In6() {
+		return netip.Addr{}
+	}
+	return ip
+}
+
+func truncate(s string) string {
+	const max = 80
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

@@ -1,0 +1,94 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// OwnNode is what the daemon learns from its own Node before it creates
+// the VXLAN device and publishes its lease.
+type OwnNode struct {
+	Name string
+	// PodCIDR is the node's IPv4 pod CIDR: our lease's subnet.
+	PodCIDR netip.Prefix
+	// PublicIPOverwrite is the user's public-ip-overwrite annotation, to
+	// advertise instead of the detected address; invalid when unset.
+	PublicIPOverwrite netip.Addr
+	// Previous holds the lease attributes the node is annotated with now,
+	// by an earlier run of overlayd or flanneld: BackendData keeps the
+	// VTEP MAC peers already have. Zero when not annotated.
+	Previous subnet.LeaseAttrs
+}
+
+// checkOwnNode validates our node against the network config: it must
+// have an IPv4 podCIDR inside Network. The errors say what to fix.
+func (o *Options) checkOwnNode(n *corev1.Node) (OwnNode, error) {
+	cidr, ok, err := nodePodCIDR(n)
+	if err != nil {
+		return OwnNode{}, err
+	}
+	if !ok {
+		if cidrs := podCIDRs(n); len(cidrs) > 0 {
+			return OwnNode{}, fmt.Errorf("node %q has only IPv6 podCIDRs %v: overlayd needs an IPv4 podCIDR (an IPv4 or dual-stack --cluster-cidr)", n.Name, cidrs)
+		}
+		return OwnNode{}, fmt.Errorf("node %q has no podCIDR: was kube-controller-manager started with --allocate-node-cidrs and --cluster-cidr (kubeadm init --pod-network-cidr)?", n.Name)
+	}
+	if !o.Network.Contains(cidr.Addr()) || cidr.Bits() < o.Network.Bits() {
+		return OwnNode{}, fmt.Errorf("node %q podCIDR %s is outside the network config's Network %s: make kube-controller-manager's --cluster-cidr (kubeadm --pod-network-cidr) and Network in net-conf.json the same", n.Name, cidr, o.Network)
+	}
+	own := OwnNode{Name: n.Name, PodCIDR: cidr, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true)}
+	if prev, err := o.Annotations.nodeAttrs(n); err == nil {
+		own.Previous = prev
+	}
+	return own, nil
+}
+
+// WaitForNode gets our node (o.NodeName) until it exists and has a usable
+// podCIDR, retrying every RetryInterval and logging what to fix (an
+// unreachable API server, missing RBAC, a node without podCIDR, a podCIDR
+// outside Network). Only the end of ctx stops it.
+func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
+	if err := o.validate(); err != nil {
+		return OwnNode{}, err
+	}
+	var own OwnNode
+	var node *corev1.Node
+	err := o.retrier().do(ctx, "waiting for this node's podCIDR", func(ctx context.Context) error {
+		n, err := o.getNode(ctx)
+		if err != nil {
+			return err
+		}
+		own, err = o.checkOwnNode(n)
+		node = n
+		return err
+	})
+	if err != nil {
+		return OwnNode{}, err
+	}
+	if s := node.Annotations[o.Annotations.PublicIPOverwrite]; s != "" && !own.PublicIPOverwrite.IsValid() {
+		o.Logger.Warn("ignoring the node's public-ip-overwrite annotation: not an IPv4 address",
+			"node", node.Name, "annotation", o.Annotations.PublicIPOverwrite, "value", s)
+	}
+	return own, nil
+}
+
+// getNode reads our node with a bounded wait, explaining API errors.
+func (o *Options) getNode(ctx context.Context) (*corev1.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.RequestTimeout)
+	defer cancel()
+	n, err := o.Client.CoreV1().Nodes().Get(ctx, o.NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("node %q does not exist (yet?): the kubelet registers it; is NODE_NAME (or the pod's spec.nodeName) the Node's name? %w", o.NodeName, err)
+	}
+	if err != nil {
+		return nil, explainAPIError(err, "get node "+o.NodeName)
+	}
+	return n, nil
+}
