@@ -260,17 +260,20 @@ func TestAgentLifecycle(t *testing.T) {
 	n := l.Nodes[0]
 
 	t.Run("runs in the node namespace with its own machine id and exits 0 on SIGTERM", func(t *testing.T) {
-		script := `ip -o addr show dev ul0; echo "id=$(cat /etc/machine-id)"; trap "exit 0" TERM; while :; do sleep 0.05; done`
+		script := `trap "exit 0" TERM; ip -o addr show dev ul0; echo "id=$(cat /etc/machine-id)"; while :; do sleep 0.05; done`
 		a, err := l.StartAgent(ctx, n, []string{"sh", "-c", script})
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return strings.Contains(a.LogTail(5), "192.0.2.10/24") })
+		waitFor(t, func() bool { return strings.Contains(a.LogTail(5), "id=") })
 		id, err := os.ReadFile(n.MachineIDFile)
 		if err != nil {
 			t.Fatal(err)
 		}
 		host, _ := os.ReadFile(hostMachineID)
+		if !strings.Contains(a.LogTail(5), "192.0.2.10/24") {
+			t.Errorf("agent did not run in the node namespace:\n%s", a.LogTail(5))
+		}
 		if wantLine := "id=" + strings.TrimSpace(string(id)); !strings.Contains(a.LogTail(5), wantLine) || string(host) == string(id) {
 			t.Errorf("agent log lacks %q (host id %q):\n%s", wantLine, host, a.LogTail(5))
 		}
