@@ -265,7 +265,7 @@ func TestAgentLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return strings.Contains(a.LogTail(5), "id=") })
+		waitFor(t, func() bool { return strings.Contains(a.LogTail(5), "\nid=") })
 		id, err := os.ReadFile(n.MachineIDFile)
 		if err != nil {
 			t.Fatal(err)
