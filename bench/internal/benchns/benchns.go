@@ -1,0 +1,111 @@
+// Package benchns makes the scratch namespaces the benchmarks install
+// kernel entries into: a fresh network namespace with an underlay veth
+// (ul0) and the same VXLAN device overlayd creates (flannel.1, built by
+// backend.EnsureDevice), so that timings compare like with like.
+package benchns
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/internal/netnsutil"
+)
+
+// Addresses of the scratch underlay (TEST-NET-1, inside the namespace only).
+var (
+	UnderlayIP = netip.MustParseAddr("192.0.2.10")
+	underlay   = netip.PrefixFrom(UnderlayIP, 24)
+)
+
+const (
+	underlayName = "ul0"
+	underlayPeer = "ul0p"
+	underlayMTU  = 1500
+	// VNI is the flannel default; the device is flannel.1.
+	VNI = 1
+)
+
+// VXLANNamespace is a scratch namespace holding ul0 and flannel.1.
+type VXLANNamespace struct {
+	Name   string
+	Device backend.Device
+	Handle *netlink.Handle
+}
+
+// New creates the namespace (named after tag) with its devices. Close it.
+func New(tag string) (*VXLANNamespace, error) {
+	name := netnsutil.UniqueName(tag)
+	if err := netnsutil.Create(name); err != nil {
+		return nil, err
+	}
+	v := &VXLANNamespace{Name: name}
+	if err := v.build(); err != nil {
+		return nil, errors.Join(err, v.Close())
+	}
+	return v, nil
+}
+
+func (v *VXLANNamespace) build() error {
+	h, err := netnsutil.Handle(v.Name)
+	if err != nil {
+		return err
+	}
+	v.Handle = h
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU = underlayName, underlayMTU
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: underlayPeer, PeerMTU: underlayMTU}); err != nil {
+		return fmt.Errorf("in netns %s: add veth %s: %w", v.Name, underlayName, err)
+	}
+	ext, err := v.upWithAddr()
+	if err != nil {
+		return err
+	}
+	spec := backend.DeviceSpec{VNI: VNI, ExtLinkIndex: ext.Attrs().Index, LocalIP: UnderlayIP}
+	dev, err := backend.EnsureDevice(h, spec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("in netns %s: %w", v.Name, err)
+	}
+	v.Device = dev
+	return nil
+}
+
+// upWithAddr brings both veth ends up and addresses ul0.
+func (v *VXLANNamespace) upWithAddr() (netlink.Link, error) {
+	var ext netlink.Link
+	for _, name := range []string{underlayName, underlayPeer} {
+		l, err := v.Handle.LinkByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("in netns %s: find %s: %w", v.Name, name, err)
+		}
+		if err := v.Handle.LinkSetUp(l); err != nil {
+			return nil, fmt.Errorf("in netns %s: set %s up: %w", v.Name, name, err)
+		}
+		if name == underlayName {
+			ext = l
+		}
+	}
+	addr := &netlink.Addr{IPNet: netipPrefixToIPNet(underlay)}
+	if err := v.Handle.AddrAdd(ext, addr); err != nil {
+		return nil, fmt.Errorf("in netns %s: add %s to %s: %w", v.Name, underlay, underlayName, err)
+	}
+	return ext, nil
+}
+
+// Close closes the handle and deletes the namespace with its entries.
+func (v *VXLANNamespace) Close() error {
+	if v.Handle != nil {
+		v.Handle.Close()
+		v.Handle = nil
+	}
+	if v.Name == "" {
+		return nil
+	}
+	err := netnsutil.Delete(v.Name)
+	v.Name = ""
+	return err
+}

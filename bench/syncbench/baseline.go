@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/fakepeers"
+)
+
+// baselineResult is the kernel's limit: iproute2 installing the same
+// entries from batch files into a fresh namespace with the same devices.
+type baselineResult struct {
+	NeighSeconds float64 `json:"neigh_seconds"`
+	FDBSeconds   float64 `json:"fdb_seconds"`
+	RouteSeconds float64 `json:"route_seconds"`
+	TotalSeconds float64 `json:"total_seconds"`
+	// NexthopRouteSeconds installs the routes as nexthop objects plus
+	// `nhid` routes instead; TotalNexthopSeconds is the total with them.
+	NexthopRouteSeconds float64 `json:"nexthop_route_seconds"`
+	TotalNexthopSeconds float64 `json:"total_nexthop_seconds"`
+	// LibrarySeconds writes the same 3N entries from Go through
+	// vishvananda/netlink, one request at a time in overlayd's order
+	// (neighbours, FDB, routes) and with overlayd's messages: the kernel
+	// plus the library, without the reconciler.
+	LibrarySeconds float64 `json:"library_seconds"`
+	// LibraryAllocMiB is what those writes allocated in the harness.
+	LibraryAllocMiB float64 `json:"library_alloc_mib"`
+}
+
+// batchFiles are the iproute2 batch files for one peer set.
+type batchFiles struct {
+	neigh, fdb, route, nexthop string
+}
+
+// measureBaseline writes the batch files into dir and times them.
+func measureBaseline(ctx context.Context, peers []fakepeers.Peer, dir string) (baselineResult, error) {
+	var res baselineResult
+	files, err := writeBatchFiles(peers, dir)
+	if err != nil {
+		return res, err
+	}
+	classic, err := benchns.New("base")
+	if err != nil {
+		return res, err
+	}
+	defer classic.Close()
+	steps := []struct {
+		out  *float64
+		tool string
+		file string
+	}{
+		{&res.NeighSeconds, "ip", files.neigh},
+		{&res.FDBSeconds, "bridge", files.fdb},
+		{&res.RouteSeconds, "ip", files.route},
+	}
+	for _, s := range steps {
+		if *s.out, err = timeBatch(ctx, classic.Name, s.tool, s.file); err != nil {
+			return res, err
+		}
+	}
+	if err := expectEntries(classic, len(peers), len(peers)); err != nil {
+		return res, err
+	}
+	res.TotalSeconds = res.NeighSeconds + res.FDBSeconds + res.RouteSeconds
+
+	withNH, err := benchns.New("basenh")
+	if err != nil {
+		return res, err
+	}
+	defer withNH.Close()
+	if res.NexthopRouteSeconds, err = timeBatch(ctx, withNH.Name, "ip", files.nexthop); err != nil {
+		return res, err
+	}
+	if err := expectEntries(withNH, 0, len(peers)); err != nil {
+		return res, err
+	}
+	res.TotalNexthopSeconds = res.NeighSeconds + res.FDBSeconds + res.NexthopRouteSeconds
+	var alloc uint64
+	res.LibrarySeconds, alloc, err = timeLibraryWrites(ctx, peers)
+	res.LibraryAllocMiB = float64(alloc) / (1 << 20)
+	return res, err
+}
+
+// writeBatchFiles renders the entries overlayd programs for the peers.
+func writeBatchFiles(peers []fakepeers.Peer, dir string) (batchFiles, error) {
+	var neigh, fdb, route, nh bytes.Buffer
+	dev := "flannel.1"
+	for _, p := range peers {
+		fmt.Fprintf(&neigh, "neigh replace %s lladdr %s dev %s nud permanent\n", p.Gateway(), p.HardwareAddr(), dev)
+		fmt.Fprintf(&fdb, "fdb replace %s dev %s dst %s self permanent\n", p.HardwareAddr(), dev, p.PublicIP)
+		fmt.Fprintf(&route, "route replace %s via %s dev %s onlink\n", p.Subnet, p.Gateway(), dev)
+	}
+	for i, p := range peers {
+		fmt.Fprintf(&nh, "nexthop replace id %d via %s dev %s onlink\n", i+1, p.Gateway(), dev)
+		fmt.Fprintf(&nh, "route replace %s nhid %d\n", p.Subnet, i+1)
+	}
+	f := batchFiles{
+		neigh: filepath.Join(dir, "neigh.batch"), fdb: filepath.Join(dir, "fdb.batch"),
+		route: filepath.Join(dir, "route.batch"), nexthop: filepath.Join(dir, "nexthop-route.batch"),
+	}
+	for path, buf := range map[string]*bytes.Buffer{f.neigh: &neigh, f.fdb: &fdb, f.route: &route, f.nexthop: &nh} {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			return f, fmt.Errorf("write batch file: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// timeBatch runs `<tool> -n <ns> -batch <file>` and returns its wall time
+// (the process start, a few milliseconds, included).
+func timeBatch(ctx context.Context, ns, tool, file string) (float64, error) {
+	cmd := exec.CommandContext(ctx, tool, "-n", ns, "-batch", file)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, bytes.TrimSpace(out))
+	}
+	return took.Seconds(), nil
+}
+
+// expectEntries checks the scratch namespace's dump.
+func expectEntries(ns *benchns.VXLANNamespace, neighAndFDB, routes int) error {
+	c, err := benchns.CountEntries(ns.Handle, ns.Device.Index)
+	if err != nil {
+		return err
+	}
+	if c.Neighbours != neighAndFDB || c.FDB != neighAndFDB || c.Routes != routes {
+		return fmt.Errorf("baseline in %s: kernel has %+v, want %d neighbours, %d fdb, %d routes",
+			ns.Name, c, neighAndFDB, neighAndFDB, routes)
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/fakepeers"
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// footprintTimeout bounds the in-process sync.
+const footprintTimeout = 2 * time.Minute
+
+// reconcilerFootprint is the live heap of a backend.Reconciler holding N
+// peers in sync (its desired, believed and status state), measured in
+// this process against a scratch namespace: one part of overlayd's RSS.
+type reconcilerFootprint struct {
+	HeapMiB      float64 `json:"heap_mib"`
+	BytesPerPeer float64 `json:"bytes_per_peer"`
+}
+
+func measureFootprint(ctx context.Context, peers []fakepeers.Peer) (reconcilerFootprint, error) {
+	leases, err := leasesOf(peers)
+	if err != nil {
+		return reconcilerFootprint{}, err
+	}
+	ns, err := benchns.New("footprint")
+	if err != nil {
+		return reconcilerFootprint{}, err
+	}
+	defer ns.Close()
+	before := liveHeap()
+	r, err := backend.NewReconciler(backend.ReconcilerOptions{
+		Kernel: ns.Handle, LinkName: ns.Device.Name, LinkIndex: ns.Device.Index,
+		Network: network, OwnSubnet: netip.MustParsePrefix("10.255.255.0/24"),
+		ResyncInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return reconcilerFootprint{}, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, footprintTimeout)
+	defer cancel()
+	go r.Run(rctx)
+	r.ReplacePeers(leases)
+	select {
+	case <-r.Synced():
+	case <-rctx.Done():
+		return reconcilerFootprint{}, fmt.Errorf("reconciler footprint: not in sync: %w", rctx.Err())
+	}
+	heap := float64(liveHeap()) - float64(before)
+	runtime.KeepAlive(r)
+	runtime.KeepAlive(leases)
+	return reconcilerFootprint{HeapMiB: heap / (1 << 20), BytesPerPeer: heap / float64(len(peers))}, nil
+}
+
+// leasesOf turns the fake peers into the leases the reconciler takes.
+func leasesOf(peers []fakepeers.Peer) ([]subnet.Lease, error) {
+	out := make([]subnet.Lease, len(peers))
+	for i, p := range peers {
+		data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: 1, VtepMAC: p.HardwareAddr()}, true)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = subnet.Lease{Subnet: p.Subnet, Expiration: time.Now().Add(leaseTTL * time.Second),
+			Attrs: subnet.LeaseAttrs{PublicIP: p.PublicIP, BackendType: subnet.BackendVXLAN, BackendData: data}}
+	}
+	return out, nil
+}
+
+// liveHeap is the heap in use after two full collections.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/fakepeers"
+	"github.com/overlayd/overlayd/internal/etcdtest"
+	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
+)
+
+// network is the benchmark's flannel network: /24 leases leave room for
+// 65,536 subnets.
+var network = netip.MustParsePrefix("10.0.0.0/8")
+
+const (
+	subnetLen = 24
+	// steadyResync is the resync interval while cold convergence and the
+	// events are measured: the default, so that no periodic full pass
+	// (a test artefact at a short interval) delays an event.
+	steadyResync = 60 * time.Second
+	coldTimeout  = 3 * time.Minute
+	eventTimeout = 5 * time.Second
+	warmTimeout  = 2 * time.Minute
+	readyPoll    = 5 * time.Millisecond
+	syncPoll     = 10 * time.Millisecond
+)
+
+// settings are the run's knobs.
+type settings struct {
+	bin        string
+	events     int
+	resync     time.Duration // during warm restart and the idle passes
+	idlePasses int
+	// daemonEnv are extra KEY=VALUE variables for overlayd (GOGC, ...).
+	daemonEnv []string
+	workDir   string
+	log       *slog.Logger
+}
+
+// runResult is everything measured at one N.
+type runResult struct {
+	N int `json:"n"`
+	// LoadAverage is the 1-minute load average when the N started: the
+	// machine is shared, and a busy CPU stretches every figure.
+	LoadAverage       float64        `json:"load_average_1m"`
+	LeaseWriteSeconds float64        `json:"lease_write_seconds"`
+	Baseline          baselineResult `json:"kernel_limit"`
+	Cold              coldResult     `json:"cold"`
+	Events            eventResult    `json:"events"`
+	Warm              warmResult     `json:"warm_restart"`
+	Idle              idleResult     `json:"idle"`
+	// Footprint is the reconciler's own state at N, measured in-process.
+	Footprint reconcilerFootprint `json:"reconciler_footprint"`
+}
+
+// bench is one N's lab: etcd, the one-node lab, the fake peers.
+type bench struct {
+	s      settings
+	n      int
+	dir    string
+	lab    *lab.Lab
+	node   *lab.Node
+	leases *leaseWriter
+	gen    *fakepeers.Generator
+	peers  []fakepeers.Peer
+	watch  *kernelWatch
+	etcd   *etcdWatch
+	d      *daemon
+}
+
+// runOne measures everything at n peers and removes all it made.
+func runOne(ctx context.Context, s settings, n int) (runResult, error) {
+	res := runResult{N: n}
+	dir := filepath.Join(s.workDir, fmt.Sprintf("n%d", n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, fmt.Errorf("work dir: %w", err)
+	}
+	etcd, err := etcdtest.Start(ctx, etcdtest.Options{})
+	if err != nil {
+		return res, fmt.Errorf("start etcd: %w", err)
+	}
+	defer etcd.Stop()
+	l, err := lab.New(ctx, lab.Options{Nodes: 1, Topology: lab.Flat, Network: network,
+		EtcdEndpoint: etcd.Endpoint(), WorkDir: filepath.Join(dir, "lab"), Logger: s.log})
+	if err != nil {
+		return res, err
+	}
+	defer l.Close()
+	b := &bench{s: s, n: n, dir: dir, lab: l, node: l.Nodes[0]}
+	b.d = &daemon{lab: l, node: b.node, bin: s.bin, env: s.daemonEnv}
+	cli, err := l.EtcdClient()
+	if err != nil {
+		return res, err
+	}
+	defer cli.Close()
+	if err := l.WriteConfig(ctx, fmt.Sprintf(`{"Network":"%s","SubnetLen":%d,"Backend":{"Type":"vxlan"}}`, network, subnetLen)); err != nil {
+		return res, err
+	}
+	b.leases = newLeaseWriter(cli)
+	b.etcd = startEtcdWatch(ctx, cli)
+	defer b.etcd.Close()
+	return b.run(ctx, res)
+}
+
+func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
+	var err error
+	if res.LeaseWriteSeconds, err = b.writePeers(ctx); err != nil {
+		return res, err
+	}
+	// Each measurement starts once the kernel has finished flushing the
+	// namespaces deleted before it (the previous N's, the baseline's).
+	if err := benchns.WaitQuiet(ctx, b.node.NS); err != nil {
+		return res, err
+	}
+	res.LoadAverage = loadAverage()
+	b.s.log.Info("kernel limit (iproute2 batches)", "n", b.n)
+	if res.Baseline, err = measureBaseline(ctx, b.peers, b.dir); err != nil {
+		return res, err
+	}
+	if res.Footprint, err = measureFootprint(ctx, b.peers); err != nil {
+		return res, err
+	}
+	if err := benchns.WaitQuiet(ctx, b.node.NS); err != nil {
+		return res, err
+	}
+	b.s.log.Info("cold convergence", "n", b.n)
+	if res.Cold, err = b.measureCold(ctx, res.Baseline); err != nil {
+		return res, err
+	}
+	if b.watch, err = startKernelWatch(b.node.NS, network); err != nil {
+		return res, err
+	}
+	defer b.watch.Close()
+	b.s.log.Info("event latency", "n", b.n, "events", b.s.events)
+	if res.Events, err = b.measureEvents(ctx); err != nil {
+		return res, err
+	}
+	b.s.log.Info("warm restart", "n", b.n)
+	if res.Warm, err = b.measureWarm(ctx); err != nil {
+		return res, err
+	}
+	b.s.log.Info("idle resync passes", "n", b.n, "passes", b.s.idlePasses, "interval", b.s.resync)
+	if res.Idle, err = b.measureIdle(ctx); err != nil {
+		return res, err
+	}
+	if err := b.d.stop(); err != nil {
+		return res, err
+	}
+	return res, b.watch.Err()
+}
+
+func (b *bench) writePeers(ctx context.Context) (float64, error) {
+	gen, err := fakepeers.NewGenerator(network, subnetLen)
+	if err != nil {
+		return 0, err
+	}
+	b.gen = gen
+	if b.peers, err = gen.Take(b.n); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := b.leases.putAll(ctx, b.peers); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// finalDump counts the node's entries on flannel.1 from a kernel dump.
+func (b *bench) finalDump() (benchns.Counts, error) {
+	h, err := netnsutil.Handle(b.node.NS)
+	if err != nil {
+		return benchns.Counts{}, err
+	}
+	defer h.Close()
+	link, err := h.LinkByName("flannel.1")
+	if err != nil {
+		return benchns.Counts{}, fmt.Errorf("in netns %s: find flannel.1: %w", b.node.NS, err)
+	}
+	return benchns.CountEntries(h, link.Attrs().Index)
+}
