@@ -125,9 +125,7 @@ func (w *peerWatch) deliverSnapshot(peers map[netip.Prefix]Lease, malformed map[
 	if w.known == nil {
 		w.known = peers
 		all := sortedLeases(peers)
-		for _, l := range all {
-			w.logPeer("peer added", l)
-		}
+		w.logSnapshot(all)
 		w.sink.ReplacePeers(all)
 		w.m.metrics.peers.Set(float64(len(peers)))
 		return
@@ -253,6 +251,25 @@ func (w *peerWatch) send(events []Event) {
 	}
 	w.sink.UpdatePeers(events)
 	w.m.metrics.peers.Set(float64(len(w.known)))
+}
+
+// maxPeerLines bounds the per-peer lines of the first snapshot; a larger
+// cluster gets one summary line (the peers are in /status and at debug).
+const maxPeerLines = 20
+
+func (w *peerWatch) logSnapshot(all []Lease) {
+	if len(all) <= maxPeerLines {
+		for _, l := range all {
+			w.logPeer("peer added", l)
+		}
+		return
+	}
+	for _, l := range all {
+		if !l.Unreadable {
+			w.m.log.Debug("peer added", "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
+		}
+	}
+	w.m.log.Info("peers known from the first snapshot", "count", len(all))
 }
 
 // logPeer logs a peer change; unreadable leases were already warned about.
