@@ -124,18 +124,20 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := applyEnv(fs, getenv, nil); err != nil {
 		return options{}, err
 	}
 	return validate(r)
 }
 
-func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+// applyEnv fills every flag not given on the command line, and accepted
+// by want (nil: every flag), from its FLANNELD_* variable.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string, want func(name string) bool) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] {
+		if given[f.Name] || (want != nil && !want(f.Name)) {
 			return
 		}
 		env := EnvName(f.Name)

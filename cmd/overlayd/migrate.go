@@ -158,20 +158,7 @@ func parseMigrateOptions(args []string, getenv func(string) string, stderr io.Wr
 }
 
 func applyEtcdEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || !strings.HasPrefix(f.Name, "etcd-") {
-			return
-		}
-		if v := getenv(EnvName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q (for --%s): %w", EnvName(f.Name), v, f.Name, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
+	return applyEnv(fs, getenv, func(name string) bool { return strings.HasPrefix(name, "etcd-") })
 }
 
 func validateMigrate(r migrateFlags) (migrateOptions, error) {
