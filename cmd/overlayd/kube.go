@@ -83,7 +83,7 @@ func (d *daemon) runKube(ctx context.Context) error {
 	if err != nil {
 		return ignoreCanceled(ctx, err)
 	}
-	client, host, err := kube.NewClientset(kube.ClientOptions{APIURL: o.apiURL, Kubeconfig: o.kubeconfig, UserAgent: "overlayd/" + version})
+	client, host, err := kube.NewClient(kube.ClientOptions{APIURL: o.apiURL, Kubeconfig: o.kubeconfig, UserAgent: "overlayd/" + version})
 	if err != nil {
 		return fmt.Errorf("--kube-subnet-mgr: %w", err)
 	}

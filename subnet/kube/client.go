@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -22,9 +20,9 @@ type ClientOptions struct {
 	UserAgent  string
 }
 
-// NewClientset builds a client from the options. It does not contact the
-// API server.
-func NewClientset(o ClientOptions) (kubernetes.Interface, string, error) {
+// NewClient builds a client from the options and returns it with the API
+// server's URL. It does not contact the API server.
+func NewClient(o ClientOptions) (Client, string, error) {
 	cfg, err := restConfig(o)
 	if err != nil {
 		return nil, "", err
@@ -32,11 +30,11 @@ func NewClientset(o ClientOptions) (kubernetes.Interface, string, error) {
 	if o.UserAgent != "" {
 		cfg.UserAgent = o.UserAgent
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	api, err := newRESTAPI(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return cs, cfg.Host, nil
+	return api, cfg.Host, nil
 }
 
 func restConfig(o ClientOptions) (*rest.Config, error) {
@@ -82,7 +80,7 @@ func ResolveNodeName(ctx context.Context, o Options, getenv func(string) string)
 	err := o.retrier().do(ctx, "reading this pod's node name", func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, o.RequestTimeout)
 		defer cancel()
-		p, err := o.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		p, err := o.Client.GetPod(ctx, ns, pod)
 		if err != nil {
 			return explainAPIError(err, fmt.Sprintf("get pod %s/%s (from %s, %s)", ns, pod, EnvPodNamespace, EnvPodName))
 		}

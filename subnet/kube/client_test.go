@@ -41,7 +41,7 @@ func TestResolveNodeName(t *testing.T) {
 			for _, p := range tc.objects {
 				cs.Tracker().Add(p)
 			}
-			o := Options{Client: cs, RetryInterval: 10 * time.Millisecond}
+			o := Options{Client: fakeAPI{cs}, RetryInterval: 10 * time.Millisecond}
 			got, err := ResolveNodeName(testContext(t, 100*time.Millisecond), o, func(k string) string { return tc.env[k] })
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -78,17 +78,17 @@ func TestExplainAPIError(t *testing.T) {
 	}
 }
 
-func TestNewClientsetNeedsAnAPIServer(t *testing.T) {
+func TestNewClientNeedsAnAPIServer(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-	if _, _, err := NewClientset(ClientOptions{}); err == nil || !strings.Contains(err.Error(), "--kube-api-url") {
+	if _, _, err := NewClient(ClientOptions{}); err == nil || !strings.Contains(err.Error(), "--kube-api-url") {
 		t.Errorf("error %v, want one naming --kube-api-url", err)
 	}
-	cs, host, err := NewClientset(ClientOptions{APIURL: "https://192.0.2.1:6443"})
+	cs, host, err := NewClient(ClientOptions{APIURL: "https://192.0.2.1:6443"})
 	if err != nil || cs == nil || host != "https://192.0.2.1:6443" {
-		t.Errorf("NewClientset(--kube-api-url) = %v, %q, %v", cs, host, err)
+		t.Errorf("NewClient(--kube-api-url) = %v, %q, %v", cs, host, err)
 	}
-	if _, _, err := NewClientset(ClientOptions{Kubeconfig: "/nonexistent/kubeconfig"}); err == nil {
+	if _, _, err := NewClient(ClientOptions{Kubeconfig: "/nonexistent/kubeconfig"}); err == nil {
 		t.Error("a missing kubeconfig file was accepted")
 	}
 }

@@ -14,8 +14,15 @@
 // subresource, keeps them in place, and turns every node marked
 // kube-subnet-manager=true into a peer lease for a subnet.PeerSink through
 // a client-go informer. WaitForNode waits, saying what to fix, until our
-// node has a usable podCIDR; ResolveNodeName and NewClientset find the node
+// node has a usable podCIDR; ResolveNodeName and NewClient find the node
 // name and the API server as a DaemonSet pod sees them.
+//
+// Client is the little of the API the manager uses (get our node and pod,
+// list and watch nodes, patch nodes/status). NewClient implements it over
+// a client-go REST client whose private scheme holds only core/v1, not
+// the typed clientset and its scheme of every API group: that keeps the
+// binary and the daemon's memory small, in etcd mode too. The informer's
+// store keeps of each node only its name, annotations and podCIDRs.
 //
 // The RBAC this needs is kube-flannel's: pods get (only to find the node
 // name from the pod), nodes get, list, watch, and nodes/status patch.

@@ -55,7 +55,7 @@ func peerAnnotations(ip, mac string) map[string]string {
 func testOptions(t *testing.T, cs *fake.Clientset) Options {
 	t.Helper()
 	return Options{
-		Client: cs, NodeName: "node0", Annotations: testAnn, Network: testNetwork, Attrs: testAttrs,
+		Client: fakeAPI{cs}, NodeName: "node0", Annotations: testAnn, Network: testNetwork, Attrs: testAttrs,
 		RetryInterval: 10 * time.Millisecond, RecheckInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -22,7 +21,8 @@ const (
 
 // Options configure WaitForNode and NewManager.
 type Options struct {
-	Client kubernetes.Interface
+	// Client reaches the API server (NewClient).
+	Client Client
 	// NodeName is our Node (see ResolveNodeName).
 	NodeName    string
 	Annotations Annotations

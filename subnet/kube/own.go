@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -83,7 +82,7 @@ func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
 func (o *Options) getNode(ctx context.Context) (*corev1.Node, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.RequestTimeout)
 	defer cancel()
-	n, err := o.Client.CoreV1().Nodes().Get(ctx, o.NodeName, metav1.GetOptions{})
+	n, err := o.Client.GetNode(ctx, o.NodeName)
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("node %q does not exist (yet?): the kubelet registers it; is NODE_NAME (or the pod's spec.nodeName) the Node's name? %w", o.NodeName, err)
 	}

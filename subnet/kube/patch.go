@@ -128,7 +128,7 @@ func (m *Manager) patchStatus(ctx context.Context, what string, patch map[string
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.o.RequestTimeout)
 	defer cancel()
-	_, err = m.o.Client.CoreV1().Nodes().Patch(ctx, m.o.NodeName, types.StrategicMergePatchType, data, metav1.PatchOptions{}, "status")
+	_, err = m.o.Client.PatchNodeStatus(ctx, m.o.NodeName, types.StrategicMergePatchType, data)
 	if err != nil {
 		m.metrics.apiErrors.WithLabelValues("patch_" + what).Inc()
 		return explainAPIError(err, fmt.Sprintf("patch node %s status (%s)", m.o.NodeName, what))

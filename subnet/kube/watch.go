@@ -8,7 +8,9 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/overlayd/overlayd/subnet"
@@ -25,10 +27,12 @@ import (
 // re-lists and re-watches after failures; each failure is logged. A change
 // to our own node wakes RunRenewal.
 func (m *Manager) RunWatch(ctx context.Context, sink subnet.PeerSink) error {
-	factory := informers.NewSharedInformerFactory(m.o.Client, 0)
-	inf := factory.Core().V1().Nodes().Informer()
+	inf := m.nodeInformer()
 	peers := &peerSet{m: m, sink: sink, known: map[string]subnet.Lease{}, bad: map[string]string{}}
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { peers.watchFailed(err) }); err != nil {
+		return err
+	}
+	if err := inf.SetTransform(slimNode); err != nil {
 		return err
 	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -38,14 +42,51 @@ func (m *Manager) RunWatch(ctx context.Context, sink subnet.PeerSink) error {
 	}); err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown() // after ctx ended: waits for the informer
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		inf.RunWithContext(ctx)
+	}()
+	defer func() { <-stopped }() // after ctx ended: waits for the informer
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil
 	}
 	peers.snapshot(inf.GetStore().List())
 	<-ctx.Done()
 	return nil
+}
+
+// nodeInformer lists and watches every Node through Options.Client,
+// without resync.
+func (m *Manager) nodeInformer() cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return m.o.Client.ListNodes(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return m.o.Client.WatchNodes(ctx, opts)
+		},
+	}
+	return cache.NewSharedIndexInformerWithOptions(lw, &corev1.Node{}, cache.SharedIndexInformerOptions{ObjectDescription: "nodes"})
+}
+
+// slimNode keeps of a Node only what the watch reads (name, annotations,
+// podCIDRs): the informer's store holds every node of the cluster, and
+// their status (images, conditions) and managed fields are most of their
+// size.
+func slimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil // a DeletedFinalStateUnknown holds a slimmed node already
+	}
+	return &corev1.Node{
+		TypeMeta: n.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Generation: n.Generation,
+			Annotations: n.Annotations, DeletionTimestamp: n.DeletionTimestamp,
+		},
+		Spec: corev1.NodeSpec{PodCIDR: n.Spec.PodCIDR, PodCIDRs: n.Spec.PodCIDRs},
+	}, nil
 }
 
 // peerSet is RunWatch's state: the peer leases the sink knows, by node.

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
@@ -159,5 +161,37 @@ func TestRunWatchSkipsOwnNodeAndOverlaps(t *testing.T) {
 	}
 	if len(sink.Updates()) != 0 {
 		t.Errorf("updates %v, want none", sink.Updates())
+	}
+}
+
+func TestSlimNodeKeepsWhatTheWatchReads(t *testing.T) {
+	full := node("node1", "10.244.1.0/24", peerAnnotations("192.0.2.11", "02:00:00:00:00:01"))
+	full.ResourceVersion, full.UID = "42", "uid-1"
+	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+	full.Labels = map[string]string{"kubernetes.io/hostname": "node1"}
+	full.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example/big:1"}, SizeBytes: 1 << 30}}
+	full.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	obj, err := slimNode(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := obj.(*corev1.Node)
+	if slim.Name != "node1" || slim.ResourceVersion != "42" || slim.UID != "uid-1" || slim.Spec.PodCIDR != "10.244.1.0/24" || len(slim.Spec.PodCIDRs) != 1 {
+		t.Errorf("slim node lost identity or podCIDRs: %+v", slim)
+	}
+	if len(slim.ManagedFields) != 0 || len(slim.Labels) != 0 || len(slim.Status.Images) != 0 || len(slim.Status.Conditions) != 0 {
+		t.Errorf("slim node kept what the watch does not read: %+v", slim)
+	}
+	want, err := testAnn.NodeLease(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := testAnn.NodeLease(slim)
+	if err != nil || got.Subnet != want.Subnet || !subnet.AttrsEqual(got.Attrs, want.Attrs) {
+		t.Errorf("slim node's lease %+v, %v; want the full node's %+v", got, err, want)
+	}
+	tomb := cache.DeletedFinalStateUnknown{Key: "node1", Obj: slim}
+	if obj, _ := slimNode(tomb); obj != any(tomb) {
+		t.Errorf("a tombstone was changed: %+v", obj)
 	}
 }
