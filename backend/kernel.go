@@ -14,6 +14,12 @@ import (
 // Dumps (NeighList, RouteListFiltered) may fail with
 // netlink.ErrDumpInterrupted, NeighList together with partial results; the
 // reconciler retries such dumps and never uses their partial results.
+//
+// A Kernel may also implement two optional, unexported interfaces, as
+// NetlinkKernel does: leanDumper (full-pass dumps read straight into the
+// believed state instead of NeighList/RouteListFiltered) and batchSender
+// (a full pass's adds sent many to a datagram instead of one NeighSet or
+// RouteReplace each). Without them the reconciler uses the methods below.
 type Kernel interface {
 	NeighList(linkIndex, family int) ([]netlink.Neigh, error)
 	NeighSet(neigh *netlink.Neigh) error

@@ -73,21 +73,39 @@ type ownership struct {
 }
 
 func (o ownership) route(r *netlink.Route) (routeKey, seenRoute, bool) {
-	if r.Table != unix.RT_TABLE_MAIN || r.Dst == nil || r.Protocol == unix.RTPROT_KERNEL {
+	if r.Dst == nil {
 		return routeKey{}, seenRoute{}, false
 	}
-	dst := prefixFromIPNet(r.Dst)
-	if !dst.IsValid() || dst.Bits() <= o.network.Bits() || !o.network.Contains(dst.Addr()) || dst == o.ownSubnet {
+	return o.routeOf(routeFields{table: r.Table, protocol: int(r.Protocol), dst: prefixFromIPNet(r.Dst),
+		gw: addrFromIP(r.Gw), link: r.LinkIndex, flags: r.Flags, scope: r.Scope, priority: r.Priority})
+}
+
+// routeFields are the parts of a route that ownership looks at, decoded
+// either from a netlink.Route or straight from a dump message.
+type routeFields struct {
+	table, protocol int
+	dst             netip.Prefix
+	gw              netip.Addr
+	link, flags     int
+	scope           netlink.Scope
+	priority        int
+}
+
+func (o ownership) routeOf(r routeFields) (routeKey, seenRoute, bool) {
+	dst := r.dst
+	if r.table != unix.RT_TABLE_MAIN || !dst.IsValid() || r.protocol == unix.RTPROT_KERNEL {
 		return routeKey{}, seenRoute{}, false
 	}
-	gw := addrFromIP(r.Gw)
-	onDevice := r.LinkIndex == o.link
-	direct := o.extLink != 0 && r.LinkIndex == o.extLink && gw.IsValid()
+	if dst.Bits() <= o.network.Bits() || !o.network.Contains(dst.Addr()) || dst == o.ownSubnet {
+		return routeKey{}, seenRoute{}, false
+	}
+	onDevice := r.link == o.link
+	direct := o.extLink != 0 && r.link == o.extLink && r.gw.IsValid()
 	if !onDevice && !direct {
 		return routeKey{}, seenRoute{}, false
 	}
-	seen := seenRoute{link: r.LinkIndex, gw: gw, onlink: r.Flags&int(netlink.FLAG_ONLINK) != 0, scope: r.Scope}
-	return routeKey{dst: dst, priority: r.Priority}, seen, true
+	seen := seenRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope}
+	return routeKey{dst: dst, priority: r.priority}, seen, true
 }
 
 // maxDumpAttempts bounds the retries of a dump the kernel interrupted
@@ -119,8 +137,20 @@ func dumpRetrying[T any](kind entryKind, dump func() ([]T, error)) ([]T, error) 
 	}
 }
 
-// load replaces the believed state with a fresh dump of the kernel.
-func (b *believedState) load(k Kernel, o ownership) error {
+// load replaces the believed state with a fresh dump of the kernel. When
+// k is a leanDumper the maps are filled as the dumps are read, and partial
+// is true after a failure (the state then reflects no kernel); otherwise
+// they are untouched on failure.
+func (b *believedState) load(k Kernel, o ownership) (partial bool, err error) {
+	if ld, ok := k.(leanDumper); ok {
+		err := ld.dumpBelieved(b, o)
+		return err != nil, err
+	}
+	return false, b.loadLibrary(k, o)
+}
+
+// loadLibrary dumps through the Kernel's library calls.
+func (b *believedState) loadLibrary(k Kernel, o ownership) error {
 	neighs, err := dumpRetrying(kindNeigh, func() ([]netlink.Neigh, error) { return k.NeighList(o.link, o.family) })
 	if err != nil {
 		return err

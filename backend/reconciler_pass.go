@@ -73,7 +73,11 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 		return err
 	}
 	r.refreshDirect()
-	if err := r.seen.load(r.k, r.own); err != nil {
+	if partial, err := r.seen.load(r.k, r.own); err != nil {
+		if partial {
+			// Until a dump succeeds only full passes may run.
+			r.loaded = false
+		}
 		var de *dumpError
 		if errors.As(err, &de) {
 			r.metrics.errors[de.kind][opDump].Inc()
@@ -84,15 +88,21 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	peakDirty := r.want.dirty.len()
 	r.prevFailing, r.failing = r.failing, r.prevFailing
 	r.failing.clearAll()
+	// Adds may go out in batches; each kind is sent in full before the
+	// next kind is queued.
+	r.startBatching()
 	for ip := range r.want.neigh {
 		r.syncNeigh(ip, st)
 	}
+	r.flushBatch(st)
 	for mac := range r.want.fdb {
 		r.syncFDB(mac, st)
 	}
+	r.flushBatch(st)
 	for dst := range r.want.peers {
 		r.syncRoute(routeKey{dst: dst}, st)
 	}
+	r.stopBatching(st)
 	keep := r.keptEntries()
 	if len(r.seen.route) > st.kept[kindRoute] {
 		for key := range r.seen.route {

@@ -121,20 +121,11 @@ func (r *Reconciler) syncNeigh(ip netip.Addr, st *passStats) {
 		st.kept[kindNeigh]++
 		delete(r.failing.neigh, ip)
 		r.settle(kindNeigh, want.owner, nil)
+	case wanted && r.scratch.batch != nil:
+		r.scratch.batch.addNeigh(r.own, ip, want.mac, present)
+		r.flushFullBatch(st)
 	case wanted:
-		err := r.wrote(st, kindNeigh, opAdd, r.neighDrift(st, ip), r.k.NeighSet(r.scratch.neigh(r.own, ip, want.mac)))
-		if err != nil {
-			err = fmt.Errorf("replace neighbour %s lladdr %s dev %s: %w", ip, macString(want.mac), r.opts.LinkName, err)
-			r.failed(st, err)
-			r.failing.neigh[ip] = err
-		} else {
-			r.seen.neigh[ip] = seenNeigh{mac: want.mac, state: netlink.NUD_PERMANENT}
-			delete(r.failing.neigh, ip)
-		}
-		if err == nil || present {
-			st.kept[kindNeigh]++
-		}
-		r.settle(kindNeigh, want.owner, err)
+		r.neighAdded(ip, want, present, st, r.k.NeighSet(r.scratch.neigh(r.own, ip, want.mac)))
 	case present:
 		err := r.wrote(st, kindNeigh, opDel, r.neighDrift(st, ip), r.k.NeighDel(r.scratch.neighDel(r.own, ip)))
 		if err != nil {
@@ -150,6 +141,23 @@ func (r *Reconciler) syncNeigh(ip netip.Addr, st *passStats) {
 	}
 }
 
+// neighAdded accounts a neighbour replace that returned err.
+func (r *Reconciler) neighAdded(ip netip.Addr, want neighWant, present bool, st *passStats, err error) {
+	err = r.wrote(st, kindNeigh, opAdd, r.neighDrift(st, ip), err)
+	if err != nil {
+		err = fmt.Errorf("replace neighbour %s lladdr %s dev %s: %w", ip, macString(want.mac), r.opts.LinkName, err)
+		r.failed(st, err)
+		r.failing.neigh[ip] = err
+	} else {
+		r.seen.neigh[ip] = seenNeigh{mac: want.mac, state: netlink.NUD_PERMANENT}
+		delete(r.failing.neigh, ip)
+	}
+	if err == nil || present {
+		st.kept[kindNeigh]++
+	}
+	r.settle(kindNeigh, want.owner, err)
+}
+
 func fdbMatches(seen seenFDB, want fdbWant) bool {
 	return seen.dst == want.dst && seen.state&netlink.NUD_PERMANENT != 0 &&
 		seen.flags&netlink.NTF_SELF != 0 && seen.vni == 0 && len(seen.extra) == 0
@@ -163,6 +171,9 @@ func (r *Reconciler) syncFDB(mac [6]byte, st *passStats) {
 		st.kept[kindFDB]++
 		delete(r.failing.fdb, mac)
 		r.settle(kindFDB, want.owner, nil)
+	case wanted && r.scratch.batch != nil && (!present || len(seen.extra) == 0):
+		r.scratch.batch.addFDB(r.own.link, mac, want.dst, present)
+		r.flushFullBatch(st)
 	case wanted:
 		var err error
 		if present && len(seen.extra) > 0 {
@@ -176,17 +187,7 @@ func (r *Reconciler) syncFDB(mac [6]byte, st *passStats) {
 				err = fmt.Errorf("replace fdb %s dst %s dev %s: %w", macString(mac), want.dst, r.opts.LinkName, err)
 			}
 		}
-		if err != nil {
-			r.failed(st, err)
-			r.failing.fdb[mac] = err
-		} else {
-			r.seen.fdb[mac] = seenFDB{dst: want.dst, state: netlink.NUD_PERMANENT, flags: netlink.NTF_SELF}
-			delete(r.failing.fdb, mac)
-		}
-		if err == nil || present {
-			st.kept[kindFDB]++
-		}
-		r.settle(kindFDB, want.owner, err)
+		r.fdbAdded(mac, want, present, st, err)
 	case present:
 		if err := r.deleteFDBRemotes(mac, seen, netip.Addr{}, st); err != nil {
 			r.failed(st, err)
@@ -198,6 +199,22 @@ func (r *Reconciler) syncFDB(mac [6]byte, st *passStats) {
 	default:
 		delete(r.failing.fdb, mac)
 	}
+}
+
+// fdbAdded records the outcome of an FDB replace: err is already
+// accounted and wrapped.
+func (r *Reconciler) fdbAdded(mac [6]byte, want fdbWant, present bool, st *passStats, err error) {
+	if err != nil {
+		r.failed(st, err)
+		r.failing.fdb[mac] = err
+	} else {
+		r.seen.fdb[mac] = seenFDB{dst: want.dst, state: netlink.NUD_PERMANENT, flags: netlink.NTF_SELF}
+		delete(r.failing.fdb, mac)
+	}
+	if err == nil || present {
+		st.kept[kindFDB]++
+	}
+	r.settle(kindFDB, want.owner, err)
 }
 
 // deleteFDBRemotes deletes every destination of the entry except keep.
@@ -238,20 +255,12 @@ func (r *Reconciler) syncRoute(key routeKey, st *passStats) {
 		st.kept[kindRoute]++
 		delete(r.failing.route, key)
 		r.settle(kindRoute, owner, nil)
+	case wanted && r.scratch.batch != nil:
+		r.scratch.batch.addRoute(key, link, want.gw, !want.direct, present)
+		r.flushFullBatch(st)
 	case wanted:
-		err := r.wrote(st, kindRoute, opAdd, r.routeDrift(st, key), r.k.RouteReplace(r.scratch.route(key, link, want.gw, !want.direct, netlink.SCOPE_UNIVERSE)))
-		if err != nil {
-			err = fmt.Errorf("replace route %s via %s dev %d: %w", key.dst, want.gw, link, err)
-			r.failed(st, err)
-			r.failing.route[key] = err
-		} else {
-			r.seen.route[key] = seenRoute{link: link, gw: want.gw, onlink: !want.direct, scope: netlink.SCOPE_UNIVERSE}
-			delete(r.failing.route, key)
-		}
-		if err == nil || present {
-			st.kept[kindRoute]++
-		}
-		r.settle(kindRoute, owner, err)
+		err := r.k.RouteReplace(r.scratch.route(key, link, want.gw, !want.direct, netlink.SCOPE_UNIVERSE))
+		r.routeAdded(key, link, want, owner, present, st, err)
 	case present:
 		err := r.wrote(st, kindRoute, opDel, r.routeDrift(st, key), r.k.RouteDel(r.scratch.route(key, seen.link, seen.gw, false, seen.scope)))
 		if err != nil {
@@ -267,6 +276,23 @@ func (r *Reconciler) syncRoute(key routeKey, st *passStats) {
 	}
 }
 
+// routeAdded accounts a route replace that returned err.
+func (r *Reconciler) routeAdded(key routeKey, link int, want routeWant, owner *peer, present bool, st *passStats, err error) {
+	err = r.wrote(st, kindRoute, opAdd, r.routeDrift(st, key), err)
+	if err != nil {
+		err = fmt.Errorf("replace route %s via %s dev %d: %w", key.dst, want.gw, link, err)
+		r.failed(st, err)
+		r.failing.route[key] = err
+	} else {
+		r.seen.route[key] = seenRoute{link: link, gw: want.gw, onlink: !want.direct, scope: netlink.SCOPE_UNIVERSE}
+		delete(r.failing.route, key)
+	}
+	if err == nil || present {
+		st.kept[kindRoute]++
+	}
+	r.settle(kindRoute, owner, err)
+}
+
 // writeScratch holds the netlink messages of one write, reused so that a
 // write allocates nothing on our side (the handle serialises them before
 // returning; the fake copies).
@@ -278,6 +304,10 @@ type writeScratch struct {
 	gwBuf   [16]byte
 	maskBuf [16]byte
 	macBuf  [6]byte
+	// batch is non-nil while a full pass queues its adds (the Kernel is
+	// a batchSender); batchBuf is its reused storage.
+	batch    *writeBatch
+	batchBuf writeBatch
 }
 
 func putAddr(buf *[16]byte, a netip.Addr) net.IP {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
@@ -322,8 +323,14 @@ func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subn
 // resync, and waits until ctx ends or one of them fails for good.
 func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) error {
 	ss := d.setupSameSite(lease) // samesite.go
+	// A socket of its own reads the full-pass dumps without per-entry garbage.
+	kernel, err := backend.NewNetlinkKernel(h, netns.None())
+	if err != nil {
+		return err
+	}
+	defer kernel.Close()
 	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
-		Kernel: h, LinkName: d.device.Name, LinkIndex: d.device.Index,
+		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
 		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
 		Logger: d.log, Registerer: d.reg, PeerDst: ss.peerDst(),

@@ -1,0 +1,90 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// TestReconcilerBatchedWritesInNamespace syncs through NetlinkKernel
+// (lean dumps, batched adds) on a real kernel: the flannel-observed.md
+// state for the golden peers, then 300 more peers over several batches.
+// A restart through the plain library then finds nothing to write, so the
+// batched entries are exactly what single writes would have made.
+func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
+	n := newNSNode(t)
+	log := &logBuffer{}
+	k := n.netlinkKernel()
+	r, stop := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log)
+	r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
+	waitSynced(t, r)
+	n.waitState("first sync", nsGolden, log)
+	stop()
+
+	// 300 /28 peers: a full pass of 900 adds, 5 batches per kind.
+	many := append([]subnet.Lease{}, nsPeers...)
+	for i := 1; i <= 300; i++ {
+		many = append(many, lease(fmt.Sprintf("10.244.%d.%d/28", 100+i/16, 16*(i%16)),
+			fmt.Sprintf("198.51.100.%d", 1+i%250), fmt.Sprintf("0e:00:00:00:%02x:%02x", 0x10+i>>8, i&0xff)))
+	}
+	r2, stop2 := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log)
+	r2.ReplacePeers(many)
+	waitSynced(t, r2)
+	if s := r2.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{303, 303, 303}) {
+		t.Fatalf("after batched sync: %+v\n%s", s.Counts, log)
+	}
+	stop2()
+	if got := strings.Count(n.sh("ip", "route", "show", "dev", "flannel.1"), "onlink"); got != 303 {
+		t.Fatalf("%d onlink routes on flannel.1, want 303", got)
+	}
+
+	plain := &countingKernel{Kernel: n.h}
+	r3, _ := n.startReconciler(plain, time.Minute, prometheus.NewRegistry(), log)
+	r3.ReplacePeers(many)
+	waitSynced(t, r3)
+	if got := plain.writes.Load(); got != 0 {
+		t.Fatalf("restart through the library wrote %d entries after the batched sync\n%s", got, log)
+	}
+}
+
+// benchColdPass times the first full pass of 10,000 peers (30,000 adds)
+// into an empty namespace; kernel makes the Kernel for a fresh node.
+func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel) {
+	for b.Loop() {
+		b.StopTimer()
+		n := newNSNode(b)
+		r, err := NewReconciler(ReconcilerOptions{
+			Kernel: kernel(n), LinkName: "flannel.1", LinkIndex: linkIndex(b, n.h, "flannel.1"),
+			Network: netip.MustParsePrefix("10.0.0.0/8"), OwnSubnet: netip.MustParsePrefix("10.250.0.0/24"),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.ReplacePeers(manyLeases(benchPeers))
+		b.StartTimer()
+		r.step(context.Background())
+		b.StopTimer()
+		if s := r.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{benchPeers, benchPeers, benchPeers}) {
+			b.Fatalf("cold pass: %+v", s.Counts)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkColdPass10kNamespace: one write per request through the
+// library (and its dumps).
+func BenchmarkColdPass10kNamespace(b *testing.B) {
+	benchColdPass(b, func(n *nsNode) Kernel { return n.h })
+}
+
+// BenchmarkColdPass10kNamespaceBatched: NetlinkKernel, adds in batches.
+func BenchmarkColdPass10kNamespaceBatched(b *testing.B) {
+	benchColdPass(b, func(n *nsNode) Kernel { return n.netlinkKernel() })
+}

@@ -1,0 +1,130 @@
+package backend
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// ack is the kernel's answer to one request: errno 0 is an ACK.
+func ack(seq, pid uint32, errno unix.Errno) []byte {
+	b := appendNLHeader(nil, unix.NLMSG_ERROR, 0, seq, pid)
+	b = binary.NativeEndian.AppendUint32(b, uint32(-int32(errno)))
+	b = append(b, make([]byte, nlHeaderLen)...) // the request's header (capped ack)
+	finishMsg(b, 0)
+	return b
+}
+
+func queueThree(b *writeBatch) {
+	o := testOwnership()
+	b.addNeigh(o, netip.MustParseAddr("10.244.1.0"), [6]byte(macA), false)
+	b.addFDB(o.link, [6]byte(macA), netip.MustParseAddr("192.0.2.2"), true)
+	b.addRoute(routeKey{dst: netip.MustParsePrefix("10.244.1.0/24")}, o.link, netip.MustParseAddr("10.244.1.0"), true, false)
+}
+
+func TestSendBatchMapsAnswersBySequence(t *testing.T) {
+	tests := []struct {
+		name    string
+		answers func(seqs []uint32, pid uint32) [][]byte
+		want    []error
+	}{
+		{"in order, one datagram", func(s []uint32, pid uint32) [][]byte {
+			return [][]byte{append(append(ack(s[0], pid, 0), ack(s[1], pid, unix.EEXIST)...), ack(s[2], pid, 0)...)}
+		}, []error{nil, unix.EEXIST, nil}},
+		{"out of order with a stale answer", func(s []uint32, pid uint32) [][]byte {
+			return [][]byte{ack(s[0]-1, pid, unix.EINVAL), ack(s[2], pid, unix.ENETUNREACH), ack(s[0], pid, 0), ack(s[1], pid, unix.ENOENT)}
+		}, []error{nil, unix.ENOENT, unix.ENETUNREACH}},
+		{"answers missing: the receive error", func(s []uint32, pid uint32) [][]byte {
+			return [][]byte{ack(s[1], pid, 0)}
+		}, []error{errClosedPeer, nil, errClosedPeer}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, peer := fakeNLSocket(t)
+			s.seq = 40
+			var b writeBatch
+			queueThree(&b)
+			// The answers can be queued before the requests are sent: the
+			// sequence numbers are the socket's next three.
+			seqs := []uint32{41, 42, 43}
+			for _, d := range tc.answers(seqs, s.pid) {
+				if _, err := unix.Write(peer, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.want[0] == errClosedPeer {
+				if err := unix.Shutdown(peer, unix.SHUT_WR); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sendBatchOn(s, &b)
+			for i, e := range b.entries {
+				if e.seq != seqs[i] {
+					t.Errorf("entry %d: seq %d, want %d", i, e.seq, seqs[i])
+				}
+				switch want := tc.want[i]; {
+				case want == errClosedPeer && e.err == nil, want != errClosedPeer && !errors.Is(e.err, want), want == nil && e.err != nil:
+					t.Errorf("entry %d (%v): err %v, want %v", i, e.kind, e.err, want)
+				}
+			}
+			checkBatchRequest(t, peer, seqs, s.pid)
+		})
+	}
+}
+
+// errClosedPeer stands for "whatever error the failed receive gave".
+var errClosedPeer = errors.New("receive failed")
+
+// checkBatchRequest reads the datagram sent and checks its three
+// requests: types, flags, sequence numbers and sender.
+func checkBatchRequest(t *testing.T, peer int, seqs []uint32, pid uint32) {
+	t.Helper()
+	buf := make([]byte, 4096)
+	n, err := unix.Read(peer, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := buf[:n]
+	types := []uint16{unix.RTM_NEWNEIGH, unix.RTM_NEWNEIGH, unix.RTM_NEWROUTE}
+	for i := range 3 {
+		m, rest, err := nextMsg(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = rest
+		if m.typ != types[i] || m.seq != seqs[i] || m.pid != pid || m.flags != replaceFlags {
+			t.Errorf("request %d: %+v", i, m)
+		}
+	}
+	if len(data) != 0 {
+		t.Errorf("%d bytes after the three requests", len(data))
+	}
+}
+
+// TestBatchEncoding checks the request bodies against hand-built golden
+// messages.
+func TestBatchEncoding(t *testing.T) {
+	var b writeBatch
+	queueThree(&b)
+	perm := uint16(0x80) // NUD_PERMANENT
+	want := [][]byte{
+		ndmsgMsg(unix.AF_INET, 5, perm, 0, attr(unix.NDA_DST, ip4("10.244.1.0")), attr(unix.NDA_LLADDR, macA)),
+		ndmsgMsg(unix.AF_BRIDGE, 5, perm, 0x02, attr(unix.NDA_DST, ip4("192.0.2.2")), attr(unix.NDA_LLADDR, macA)),
+		rtmsgMsg(unix.AF_INET, 24, unix.RT_TABLE_MAIN, unix.RTPROT_BOOT, unix.RT_SCOPE_UNIVERSE, unix.RTNH_F_ONLINK,
+			attr(unix.RTA_DST, ip4("10.244.1.0")), attr(unix.RTA_GATEWAY, ip4("10.244.1.0")), attrU32(unix.RTA_OIF, 5)),
+	}
+	data := b.buf
+	for i, w := range want {
+		m, rest, err := nextMsg(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = rest
+		if string(m.data) != string(w) {
+			t.Errorf("request %d body\n got %x\nwant %x", i, m.data, w)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// netlinkKernel opens a NetlinkKernel on the node's namespace.
+func (n *nsNode) netlinkKernel() *NetlinkKernel {
+	n.t.Helper()
+	ns, err := netns.GetFromName(n.name)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer ns.Close()
+	k, err := NewNetlinkKernel(n.h, ns)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { k.Close() })
+	return k
+}
+
+// batchFile writes lines to a file for `ip -batch` / `bridge -batch`.
+func (n *nsNode) batch(tool string, lines []string) {
+	n.t.Helper()
+	path := filepath.Join(n.t.TempDir(), tool+".batch")
+	var b []byte
+	for _, l := range lines {
+		b = append(b, l...)
+		b = append(b, '\n')
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	n.sh(tool, "-batch", path)
+}
+
+// fillMixed programs count peers' entries on flannel.1 plus entries that
+// are not ours: on ul0, outside the network, in another table, stale
+// neighbours, an FDB entry with two destinations, a route with a metric,
+// DirectRouting routes via ul0.
+func (n *nsNode) fillMixed(count int) {
+	n.t.Helper()
+	var ip, bridge []string
+	for i := 1; i <= count; i++ {
+		sub := fmt.Sprintf("10.244.%d.%d", i/16, 16*(i%16)) // /28 subnets
+		mac := fmt.Sprintf("0e:00:00:00:%02x:%02x", i>>8, i&0xff)
+		ip = append(ip, fmt.Sprintf("neigh replace %s lladdr %s dev flannel.1 nud permanent", sub, mac))
+		bridge = append(bridge, fmt.Sprintf("fdb replace %s dev flannel.1 dst 198.51.100.%d self permanent", mac, 1+i%250))
+		if i%7 == 0 {
+			ip = append(ip, fmt.Sprintf("route replace %s/32 via 192.0.2.%d dev ul0", sub, 2+i%200))
+			continue
+		}
+		ip = append(ip, fmt.Sprintf("route replace %s/28 via %s dev flannel.1 onlink", sub, sub))
+	}
+	ip = append(ip,
+		"neigh replace 10.244.200.0 lladdr 0e:00:00:00:cc:01 dev flannel.1 nud stale",
+		"neigh replace 192.0.2.50 lladdr 0e:00:00:00:aa:01 dev ul0 nud permanent",
+		"route replace 10.244.201.0/24 via 10.244.201.0 dev flannel.1 onlink metric 50",
+		"route replace 10.244.202.0/24 via 10.244.202.0 dev flannel.1 onlink table 100",
+		"route replace 203.0.113.0/24 via 192.0.2.9 dev ul0",
+		"route replace 10.244.0.0/16 dev flannel.1",
+	)
+	bridge = append(bridge,
+		"fdb append 0e:00:00:00:00:01 dev flannel.1 dst 203.0.113.7 self permanent",
+		"fdb append 00:00:00:00:00:00 dev flannel.1 dst 203.0.113.8 self permanent",
+		"fdb add 0e:00:00:00:bb:01 dev flannel.1 dst 203.0.113.9 vni 7 self permanent",
+	)
+	n.batch("ip", ip)
+	n.batch("bridge", bridge)
+}
+
+// TestLeanDumpMatchesLibraryInNamespace compares the lean dumps with the
+// library's on a real kernel, with and without DirectRouting ownership.
+func TestLeanDumpMatchesLibraryInNamespace(t *testing.T) {
+	n := newNSNode(t)
+	n.fillMixed(400)
+	k := n.netlinkKernel()
+	link := linkIndex(t, n.h, "flannel.1")
+	base := ownership{family: unix.AF_INET, network: netip.MustParsePrefix("10.244.0.0/16"),
+		ownSubnet: netip.MustParsePrefix("10.244.99.0/24"), link: link}
+	direct := base
+	direct.extLink = n.ul0
+	for _, tc := range []struct {
+		name string
+		own  ownership
+	}{{"device only", base}, {"direct routing", direct}} {
+		t.Run(tc.name, func(t *testing.T) {
+			lib, lean := newBelievedState(), newBelievedState()
+			if err := lib.loadLibrary(n.h, tc.own); err != nil {
+				t.Fatal(err)
+			}
+			// Twice: the second load reuses the maps and the socket.
+			for range 2 {
+				if partial, err := lean.load(k, tc.own); err != nil || partial {
+					t.Fatalf("lean load: partial %v, %v", partial, err)
+				}
+			}
+			if len(lib.neigh) < 300 || len(lib.fdb) < 300 || len(lib.route) < 250 {
+				t.Fatalf("library dump too small: %d neighbours, %d fdb, %d routes", len(lib.neigh), len(lib.fdb), len(lib.route))
+			}
+			if !reflect.DeepEqual(lib, lean) {
+				t.Fatalf("lean dump differs from the library's:\nlibrary %d/%d/%d entries\nlean    %d/%d/%d entries\n%s",
+					len(lib.neigh), len(lib.fdb), len(lib.route), len(lean.neigh), len(lean.fdb), len(lean.route), believedDiff(lib, lean))
+			}
+		})
+	}
+}
+
+// believedDiff lists the keys that differ, for a failure message.
+func believedDiff(a, b *believedState) string {
+	var out string
+	diffMap(&out, "neigh", a.neigh, b.neigh)
+	diffMap(&out, "fdb", a.fdb, b.fdb)
+	diffMap(&out, "route", a.route, b.route)
+	return out
+}
+
+func diffMap[K comparable, V any](out *string, kind string, a, b map[K]V) {
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !reflect.DeepEqual(v, w) {
+			*out += fmt.Sprintf("%s %v: library %+v, lean %+v (present %v)\n", kind, k, v, w, ok)
+		}
+	}
+	for k, w := range b {
+		if _, ok := a[k]; !ok {
+			*out += fmt.Sprintf("%s %v: only lean %+v\n", kind, k, w)
+		}
+	}
+}
+
+// countingLeanKernel counts writes and keeps the lean dumps.
+type countingLeanKernel struct {
+	countingKernel
+	lean *NetlinkKernel
+}
+
+func (k *countingLeanKernel) dumpBelieved(b *believedState, o ownership) error {
+	return k.lean.dumpBelieved(b, o)
+}
+
+// TestReconcilerLeanDumpsInNamespace runs the reconciler on the real
+// kernel through NetlinkKernel: first sync, drift repair, restart with no
+// writes.
+func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
+	n := newNSNode(t)
+	log := &logBuffer{}
+	lean := n.netlinkKernel()
+	k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+	r, stop := n.startReconciler(k, 200*time.Millisecond, prometheus.NewRegistry(), log)
+	r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
+	waitSynced(t, r)
+	n.waitState("first sync", nsGolden, log)
+	if got := k.writes.Load(); got != 9 {
+		t.Errorf("first sync made %d writes, want 9", got)
+	}
+	n.sh("ip", "neigh", "del", "10.244.37.0", "dev", "flannel.1")
+	n.sh("bridge", "fdb", "append", "0e:00:00:00:00:38", "dev", "flannel.1", "dst", "192.0.2.200", "self", "permanent")
+	n.sh("ip", "route", "add", "10.244.77.0/24", "via", "10.244.77.0", "dev", "flannel.1", "onlink")
+	n.waitState("drift repaired", nsGolden, log)
+	stop()
+
+	restarted := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+	r2, _ := n.startReconciler(restarted, time.Minute, prometheus.NewRegistry(), log)
+	r2.ReplacePeers(nsPeers)
+	waitSynced(t, r2)
+	if got := restarted.writes.Load(); got != 0 {
+		t.Fatalf("restart wrote %d entries\n%s", got, log)
+	}
+	if s := r2.Status(); s.Counts.Kernel != (EntryCounts{3, 3, 3}) {
+		t.Fatalf("status after restart: %+v", s.Counts)
+	}
+}
+
+// BenchmarkFullResyncIdle10kNamespaceLean is
+// BenchmarkFullResyncIdle10kNamespace with the lean dumps of NetlinkKernel.
+func BenchmarkFullResyncIdle10kNamespaceLean(b *testing.B) {
+	n := newNSNode(b)
+	lean := n.netlinkKernel()
+	k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+	r, err := NewReconciler(ReconcilerOptions{
+		Kernel: k, LinkName: "flannel.1", LinkIndex: linkIndex(b, n.h, "flannel.1"),
+		Network: netip.MustParsePrefix("10.0.0.0/8"), OwnSubnet: netip.MustParsePrefix("10.250.0.0/24"),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	r.ReplacePeers(manyLeases(benchPeers))
+	r.step(ctx)
+	if s := r.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{benchPeers, benchPeers, benchPeers}) {
+		b.Fatalf("setup: %+v", s.Counts)
+	}
+	k.writes.Store(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.nextFull = time.Time{}
+		r.step(ctx)
+	}
+	if n := k.writes.Load(); n != 0 {
+		b.Fatalf("idle resync wrote %d entries", n)
+	}
+}

@@ -1,0 +1,297 @@
+package backend
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Golden message builders: the bytes the kernel sends, built by hand.
+
+func ndmsgMsg(family uint8, ifindex int, state uint16, flags uint8, attrs ...[]byte) []byte {
+	b := ndmsgBytes(family, ifindex)
+	binary.NativeEndian.PutUint16(b[8:], state)
+	b[10] = flags
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func rtmsgMsg(family, dstLen, table, protocol, scope uint8, flags uint32, attrs ...[]byte) []byte {
+	b := make([]byte, rtmsgLen)
+	b[0], b[1], b[4], b[5], b[6], b[7] = family, dstLen, table, protocol, scope, unix.RTN_UNICAST
+	binary.NativeEndian.PutUint32(b[8:], flags)
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func attr(typ uint16, val []byte) []byte  { return appendAttr(nil, typ, val) }
+func attrU32(typ uint16, v uint32) []byte { return appendAttrU32(nil, typ, v) }
+func ip4(s string) []byte {
+	a := netip.MustParseAddr(s).As4()
+	return a[:]
+}
+
+var (
+	macA = []byte{0x0e, 0, 0, 0, 0, 0x0a}
+	macB = []byte{0x0e, 0, 0, 0, 0, 0x0b}
+)
+
+func testOwnership() ownership {
+	return ownership{family: unix.AF_INET, network: netip.MustParsePrefix("10.244.0.0/16"),
+		ownSubnet: netip.MustParsePrefix("10.244.99.0/24"), link: 5, extLink: 2}
+}
+
+func TestAddNeighMsg(t *testing.T) {
+	o := testOwnership()
+	perm := uint16(netlink.NUD_PERMANENT)
+	tests := []struct {
+		name string
+		msg  []byte
+		want map[netip.Addr]seenNeigh
+		err  bool
+	}{
+		{"ours", ndmsgMsg(unix.AF_INET, 5, perm, 0, attr(unix.NDA_DST, ip4("10.244.1.0")), attr(unix.NDA_LLADDR, macA)),
+			map[netip.Addr]seenNeigh{netip.MustParseAddr("10.244.1.0"): {mac: [6]byte(macA), state: perm}}, false},
+		{"no lladdr", ndmsgMsg(unix.AF_INET, 5, netlink.NUD_FAILED, 0, attr(unix.NDA_DST, ip4("10.244.2.0"))),
+			map[netip.Addr]seenNeigh{netip.MustParseAddr("10.244.2.0"): {state: netlink.NUD_FAILED}}, false},
+		{"other link", ndmsgMsg(unix.AF_INET, 6, perm, 0, attr(unix.NDA_DST, ip4("10.244.1.0"))), map[netip.Addr]seenNeigh{}, false},
+		{"other family", ndmsgMsg(unix.AF_INET6, 5, perm, 0, attr(unix.NDA_DST, make([]byte, 16))), map[netip.Addr]seenNeigh{}, false},
+		{"no dst", ndmsgMsg(unix.AF_INET, 5, perm, 0, attr(unix.NDA_LLADDR, macA)), map[netip.Addr]seenNeigh{}, false},
+		{"short header", []byte{unix.AF_INET, 0, 0}, map[netip.Addr]seenNeigh{}, true},
+		{"bad attr length", append(ndmsgMsg(unix.AF_INET, 5, perm, 0), 0xff, 0, 1, 0), map[netip.Addr]seenNeigh{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBelievedState()
+			err := b.addNeighMsg(tc.msg, o)
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v, want error %v", err, tc.err)
+			}
+			if !reflect.DeepEqual(b.neigh, tc.want) {
+				t.Fatalf("neigh = %+v, want %+v", b.neigh, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddFDBMsg(t *testing.T) {
+	perm := uint16(netlink.NUD_PERMANENT)
+	self := uint8(netlink.NTF_SELF)
+	dst := func(s string) []byte { return attr(unix.NDA_DST, ip4(s)) }
+	tests := []struct {
+		name string
+		msgs [][]byte
+		want map[[6]byte]seenFDB
+	}{
+		{"ours", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))},
+			map[[6]byte]seenFDB{[6]byte(macA): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self}}},
+		{"two destinations and a vni", [][]byte{
+			ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macB), dst("192.0.2.2"), attrU32(unix.NDA_VNI, 7)),
+			ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macB), dst("192.0.2.3")),
+		}, map[[6]byte]seenFDB{[6]byte(macB): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self, vni: 7,
+			extra: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}}},
+		{"learned", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, netlink.NUD_REACHABLE, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))}, map[[6]byte]seenFDB{}},
+		{"all-zero default", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, make([]byte, 6)), dst("192.0.2.2"))}, map[[6]byte]seenFDB{}},
+		{"multicast", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, []byte{1, 0, 0x5e, 0, 0, 1}))}, map[[6]byte]seenFDB{}},
+		{"other link", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 9, perm, self, attr(unix.NDA_LLADDR, macA))}, map[[6]byte]seenFDB{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBelievedState()
+			for _, m := range tc.msgs {
+				if err := b.addFDBMsg(m, 5); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !reflect.DeepEqual(b.fdb, tc.want) {
+				t.Fatalf("fdb = %+v, want %+v", b.fdb, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddRouteMsg(t *testing.T) {
+	o := testOwnership()
+	main := uint8(unix.RT_TABLE_MAIN)
+	boot := uint8(unix.RTPROT_BOOT)
+	onlink := uint32(unix.RTNH_F_ONLINK)
+	key := func(p string, prio int) routeKey { return routeKey{dst: netip.MustParsePrefix(p), priority: prio} }
+	gw := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	tests := []struct {
+		name string
+		msg  []byte
+		want map[routeKey]seenRoute
+	}{
+		{"onlink on our device", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, onlink,
+			attr(unix.RTA_DST, ip4("10.244.1.0")), attr(unix.RTA_GATEWAY, ip4("10.244.1.0")), attrU32(unix.RTA_OIF, 5)),
+			map[routeKey]seenRoute{key("10.244.1.0/24", 0): {link: 5, gw: gw("10.244.1.0"), onlink: true}}},
+		{"metric and table attribute", rtmsgMsg(unix.AF_INET, 24, 0, boot, 0, 0,
+			attr(unix.RTA_DST, ip4("10.244.2.0")), attrU32(unix.RTA_OIF, 5), attrU32(unix.RTA_PRIORITY, 50), attrU32(unix.RTA_TABLE, unix.RT_TABLE_MAIN)),
+			map[routeKey]seenRoute{key("10.244.2.0/24", 50): {link: 5}}},
+		{"direct routing via ext link", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0,
+			attr(unix.RTA_DST, ip4("10.244.3.0")), attr(unix.RTA_GATEWAY, ip4("192.0.2.3")), attrU32(unix.RTA_OIF, 2)),
+			map[routeKey]seenRoute{key("10.244.3.0/24", 0): {link: 2, gw: gw("192.0.2.3")}}},
+		{"ext link without gateway", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.3.0")), attrU32(unix.RTA_OIF, 2)), map[routeKey]seenRoute{}},
+		{"other table", rtmsgMsg(unix.AF_INET, 24, 100, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"kernel route", rtmsgMsg(unix.AF_INET, 24, main, unix.RTPROT_KERNEL, 0, 0, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"cloned", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, unix.RTM_F_CLONED, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"the network itself", rtmsgMsg(unix.AF_INET, 16, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.0.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"own subnet", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.99.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"outside the network", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.245.1.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"default route", rtmsgMsg(unix.AF_INET, 0, main, boot, 0, 0, attr(unix.RTA_GATEWAY, ip4("192.0.2.254")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
+		{"other device", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.5.0")), attrU32(unix.RTA_OIF, 7)), map[routeKey]seenRoute{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBelievedState()
+			if err := b.addRouteMsg(tc.msg, o); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(b.route, tc.want) {
+				t.Fatalf("route = %+v, want %+v", b.route, tc.want)
+			}
+		})
+	}
+	if err := newBelievedState().addRouteMsg(make([]byte, 5), o); err == nil {
+		t.Fatal("short route message: no error")
+	}
+}
+
+// fakeNLSocket is an nlSocket on one end of a seqpacket socketpair: the
+// test reads the request from the other end and writes the replies.
+func fakeNLSocket(t *testing.T) (*nlSocket, int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return &nlSocket{fd: fds[0], pid: 77, rbuf: make([]byte, nlRecvBufSize)}, fds[1]
+}
+
+// reply builds one datagram of messages for seq.
+func reply(seq uint32, msgs ...struct {
+	typ, flags uint16
+	data       []byte
+}) []byte {
+	var b []byte
+	for _, m := range msgs {
+		off := len(b)
+		b = appendNLHeader(b, m.typ, m.flags, seq, 77)
+		b = append(b, m.data...)
+		finishMsg(b, off)
+	}
+	return b
+}
+
+type msgSpec = struct {
+	typ, flags uint16
+	data       []byte
+}
+
+func errPayload(errno unix.Errno) []byte {
+	b := make([]byte, 4+nlHeaderLen)
+	binary.NativeEndian.PutUint32(b, uint32(-int32(errno)))
+	return b
+}
+
+func TestNLSocketDump(t *testing.T) {
+	neigh := func(ip string) []byte {
+		return ndmsgMsg(unix.AF_INET, 5, netlink.NUD_PERMANENT, 0, attr(unix.NDA_DST, ip4(ip)), attr(unix.NDA_LLADDR, macA))
+	}
+	multi := uint16(unix.NLM_F_MULTI)
+	tests := []struct {
+		name      string
+		datagrams func(seq uint32) [][]byte
+		wantN     int
+		wantErr   error
+	}{
+		{"multi-part over two datagrams", func(seq uint32) [][]byte {
+			return [][]byte{
+				reply(seq, msgSpec{unix.RTM_NEWNEIGH, multi, neigh("10.244.1.0")}, msgSpec{unix.RTM_NEWNEIGH, multi, neigh("10.244.2.0")}),
+				reply(seq, msgSpec{unix.RTM_NEWNEIGH, multi, neigh("10.244.3.0")}, msgSpec{unix.NLMSG_DONE, multi, make([]byte, 4)}),
+			}
+		}, 3, nil},
+		{"stale reply of an earlier request skipped", func(seq uint32) [][]byte {
+			return [][]byte{
+				reply(seq-1, msgSpec{unix.RTM_NEWNEIGH, multi, neigh("10.244.9.0")}, msgSpec{unix.NLMSG_DONE, multi, make([]byte, 4)}),
+				reply(seq, msgSpec{unix.RTM_NEWNEIGH, multi, neigh("10.244.1.0")}, msgSpec{unix.NLMSG_DONE, multi, make([]byte, 4)}),
+			}
+		}, 1, nil},
+		{"interrupted", func(seq uint32) [][]byte {
+			return [][]byte{reply(seq, msgSpec{unix.RTM_NEWNEIGH, multi | unix.NLM_F_DUMP_INTR, neigh("10.244.1.0")},
+				msgSpec{unix.NLMSG_DONE, multi | unix.NLM_F_DUMP_INTR, make([]byte, 4)})}
+		}, 1, netlink.ErrDumpInterrupted},
+		{"error reply", func(seq uint32) [][]byte {
+			return [][]byte{reply(seq, msgSpec{unix.NLMSG_ERROR, 0, errPayload(unix.EINVAL)})}
+		}, 0, unix.EINVAL},
+		{"error in done", func(seq uint32) [][]byte {
+			return [][]byte{reply(seq, msgSpec{unix.NLMSG_DONE, multi, errPayload(unix.ENOBUFS)[:4]})}
+		}, 0, unix.ENOBUFS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, peer := fakeNLSocket(t)
+			s.seq = 10
+			seq := s.begin(unix.RTM_GETNEIGH, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, ndmsgBytes(unix.AF_INET, 0))
+			s.req = appendAttrU32(s.req, unix.NDA_IFINDEX, 5)
+			for _, d := range tc.datagrams(seq) {
+				if _, err := unix.Write(peer, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := newBelievedState()
+			err := s.dump(seq, func(data []byte) error { return b.addNeighMsg(data, testOwnership()) })
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("dump error %v, want %v", err, tc.wantErr)
+			}
+			if len(b.neigh) != tc.wantN {
+				t.Fatalf("%d neighbours, want %d", len(b.neigh), tc.wantN)
+			}
+			req := make([]byte, 256)
+			n, err := unix.Read(peer, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := nextMsg(req[:n])
+			if err != nil || m.typ != unix.RTM_GETNEIGH || m.seq != seq || m.flags != unix.NLM_F_REQUEST|unix.NLM_F_DUMP ||
+				len(m.data) != ndmsgLen+8 || int(binary.NativeEndian.Uint32(req[nlHeaderLen+ndmsgLen+4:])) != 5 {
+				t.Fatalf("request %x: %+v, %v", req[:n], m, err)
+			}
+		})
+	}
+}
+
+// TestLeanDumpRetriesInterrupted: an interrupted attempt is discarded and
+// the dump is repeated; maxDumpAttempts interruptions fail the dump.
+func TestLeanDumpRetriesInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		interrupts int
+		wantErr    bool
+	}{{0, false}, {2, false}, {maxDumpAttempts, true}} {
+		runs, resets := 0, 0
+		err := leanDump(kindFDB, func() { resets++ }, func() error {
+			runs++
+			if runs <= tc.interrupts {
+				return netlink.ErrDumpInterrupted
+			}
+			return nil
+		})
+		var de *dumpError
+		if (err != nil) != tc.wantErr || (err != nil && (!errors.As(err, &de) || de.kind != kindFDB)) {
+			t.Fatalf("%d interrupts: err %v", tc.interrupts, err)
+		}
+		if want := min(tc.interrupts+1, maxDumpAttempts); runs != want || resets != want {
+			t.Fatalf("%d interrupts: %d runs, %d resets, want %d", tc.interrupts, runs, resets, want)
+		}
+	}
+}
