@@ -169,19 +169,7 @@ func validate(r rawFlags) (options, error) {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	o.kube = validateKube(r, bad) // kube.go
-	for _, e := range strings.Split(r.etcdEndpoints, ",") {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
-			bad("--etcd-endpoints: %q is not an http:// or https:// URL", e)
-		}
-		o.etcdEndpoints = append(o.etcdEndpoints, e)
-	}
-	if len(o.etcdEndpoints) == 0 {
-		bad("--etcd-endpoints: %q names no endpoint", r.etcdEndpoints)
-	}
+	o.etcdEndpoints = parseEndpoints(r.etcdEndpoints, bad)
 	switch r.etcdAPI {
 	case "v2", "v3", "auto":
 	default:
@@ -233,6 +221,24 @@ func validate(r rawFlags) (options, error) {
 		bad("--log-level: %q is not one of debug, info, warn, error", r.logLevel)
 	}
 	return o, errors.Join(errs...)
+}
+
+// parseEndpoints splits --etcd-endpoints and checks each is an http(s) URL.
+func parseEndpoints(raw string, bad func(string, ...any)) []string {
+	var out []string
+	for _, e := range strings.Split(raw, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			bad("--etcd-endpoints: %q is not an http:// or https:// URL", e)
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		bad("--etcd-endpoints: %q names no endpoint", raw)
+	}
+	return out
 }
 
 // parseIPFlag parses an optional IP flag; family is 4, 6 or 0 (either).

@@ -172,18 +172,7 @@ func validateMigrate(r migrateFlags) (migrateOptions, error) {
 	}
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	for _, e := range strings.Split(r.endpoints, ",") {
-		if e = strings.TrimSpace(e); e == "" {
-			continue
-		}
-		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
-			bad("--etcd-endpoints: %q is not an http:// or https:// URL", e)
-		}
-		o.endpoints = append(o.endpoints, e)
-	}
-	if len(o.endpoints) == 0 {
-		bad("--etcd-endpoints: %q names no endpoint", r.endpoints)
-	}
+	o.endpoints = parseEndpoints(r.endpoints, bad)
 	if !strings.HasPrefix(o.v2Prefix, "/") {
 		bad("--etcd-prefix: %q must start with /", o.v2Prefix)
 	}
