@@ -1,8 +1,6 @@
 package lab
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // SubnetEnv is what the lab needs from a node's subnet file
@@ -38,55 +36,27 @@ func (e SubnetEnv) String() string {
 		e.Network, e.Subnet, e.MTU, e.IPMasq)
 }
 
-// ParseSubnetEnv reads KEY=VALUE lines; NETWORK, SUBNET and MTU are
-// required, other keys are ignored.
+// ParseSubnetEnv parses a subnet file with the daemon's own reader
+// (subnet.ParseSubnetFile); NETWORK, SUBNET and MTU are required.
 func ParseSubnetEnv(data []byte) (SubnetEnv, error) {
-	vars := make(map[string]string)
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, val, ok := strings.Cut(line, "=")
-		if !ok {
-			return SubnetEnv{}, fmt.Errorf("subnet file: line %q is not KEY=VALUE", line)
-		}
-		vars[key] = strings.Trim(val, `"'`)
+	env, err := subnet.ParseSubnetFile(data)
+	if err != nil {
+		return SubnetEnv{}, fmt.Errorf("subnet file: %w", err)
 	}
-	var e SubnetEnv
-	var err error
-	if e.Network, err = requirePrefix(vars, "FLANNEL_NETWORK"); err != nil {
-		return SubnetEnv{}, err
-	}
-	if e.Subnet, err = requirePrefix(vars, "FLANNEL_SUBNET"); err != nil {
-		return SubnetEnv{}, err
-	}
-	mtu, ok := vars["FLANNEL_MTU"]
-	if !ok {
-		return SubnetEnv{}, errors.New("subnet file: FLANNEL_MTU is missing")
-	}
-	if e.MTU, err = strconv.Atoi(mtu); err != nil || e.MTU < 68 {
-		return SubnetEnv{}, fmt.Errorf("subnet file: FLANNEL_MTU %q is not an MTU", mtu)
-	}
-	if masq, ok := vars["FLANNEL_IPMASQ"]; ok {
-		if e.IPMasq, err = strconv.ParseBool(masq); err != nil {
-			return SubnetEnv{}, fmt.Errorf("subnet file: FLANNEL_IPMASQ %q is not a boolean", masq)
+	for _, req := range []struct {
+		key     string
+		missing bool
+	}{
+		{"FLANNEL_NETWORK", !env.Network.IsValid()},
+		{"FLANNEL_SUBNET", !env.Subnet.IsValid()},
+		{"FLANNEL_MTU", env.MTU == 0},
+	} {
+		if req.missing {
+			return SubnetEnv{}, fmt.Errorf("subnet file: %s is missing", req.key)
 		}
 	}
-	return e, nil
-}
-
-func requirePrefix(vars map[string]string, key string) (netip.Prefix, error) {
-	val, ok := vars[key]
-	if !ok {
-		return netip.Prefix{}, fmt.Errorf("subnet file: %s is missing", key)
-	}
-	p, err := netip.ParsePrefix(val)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("subnet file: %s %q is not an IPv4 CIDR", key, val)
-	}
-	return p, nil
+	first := netip.PrefixFrom(env.Subnet.Addr().Next(), env.Subnet.Bits())
+	return SubnetEnv{Network: env.Network, Subnet: first, MTU: env.MTU, IPMasq: env.IPMasq}, nil
 }
 
 // ReadSubnetEnv reads and parses a subnet file.
