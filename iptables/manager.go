@@ -64,8 +64,16 @@ type Manager struct {
 	metrics *managerMetrics
 	now     func() time.Time
 
-	mu     sync.Mutex
-	status Status
+	// mu serialises checks; legacyDone is set once a check succeeded, after
+	// which flanneld v0.11's unlabelled rules are no longer looked for (spec
+	// §7: rules of a previous setup are removed at start; later, an
+	// identical rule is the administrator's).
+	mu         sync.Mutex
+	legacyDone bool
+
+	// statusMu guards status alone, so /status never waits for iptables.
+	statusMu sync.Mutex
+	status   Status
 }
 
 // NewManager validates o and prepares the rule sets; it changes nothing.
@@ -103,13 +111,17 @@ func (m *Manager) Ensure() error {
 	err := errors.Join(errs...)
 	if err != nil {
 		m.metrics.errors.Inc()
+	} else {
+		m.legacyDone = true
 	}
+	m.statusMu.Lock()
 	m.status = Status{
 		LastCheck: m.now(),
 		InPlace:   err == nil,
 		Repairs:   m.status.Repairs + uint64(repaired),
 		LastError: err,
 	}
+	m.statusMu.Unlock()
 	return err
 }
 
@@ -132,8 +144,8 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Status returns what the last check found.
 func (m *Manager) Status() Status {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.statusMu.Lock()
+	defer m.statusMu.Unlock()
 	return m.status
 }
 
@@ -157,7 +169,11 @@ func (m *Manager) ensureSet(s ruleSet) (int, error) {
 	if err != nil {
 		return repaired, err
 	}
-	writes, err = syncParent(m.runner, s.table, s.parent, s.jump, s.legacy)
+	legacy := s.legacy
+	if m.legacyDone {
+		legacy = nil
+	}
+	writes, err = syncParent(m.runner, s.table, s.parent, s.jump, legacy)
 	return repaired + m.noteRepair(s.table, s.parent, writes), err
 }
 

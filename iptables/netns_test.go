@@ -120,10 +120,6 @@ func TestNetnsManagerMatchesFlannel(t *testing.T) {
 		{"chain flushed", func() {
 			netnsutil.MustExec(t, ns, "iptables", "-t", "nat", "-F", MasqChain)
 		}, 6},
-		{"flanneld v0.11 rules added", func() {
-			addRuleLines(t, ns, "nat", strings.ReplaceAll(observedV011NAT, "10.244.15.0/24", testSubnet.String()))
-			addRuleLines(t, ns, "filter", observedV011Forward)
-		}, 6},
 	}
 	for _, s := range steps {
 		s.damage()
@@ -133,6 +129,29 @@ func TestNetnsManagerMatchesFlannel(t *testing.T) {
 		if r.writes != s.wantWrites {
 			t.Errorf("%s: repair took %d writes, want %d", s.name, r.writes, s.wantWrites)
 		}
+	}
+
+	// flanneld v0.11's unlabelled rules, as on a node switching from it:
+	// removed at start (a new Manager's first check)...
+	addV011 := func() {
+		addRuleLines(t, ns, "nat", strings.ReplaceAll(observedV011NAT, "10.244.15.0/24", testSubnet.String()))
+		addRuleLines(t, ns, "filter", observedV011Forward)
+	}
+	addV011()
+	started := newTestManager(t, testOptions(r))
+	r.writes = 0
+	ensure(t, started)
+	assertNetnsTables(t, ns, observedNAT, observedFilter)
+	if r.writes != 6 {
+		t.Errorf("v0.11 rules at start: removal took %d writes, want 6", r.writes)
+	}
+	// ...but once running, an identical unlabelled rule is the
+	// administrator's (spec §7: previous rules are removed at start).
+	addRuleLines(t, ns, "filter", observedV011Forward)
+	r.writes = 0
+	ensure(t, started)
+	if r.writes != 0 {
+		t.Errorf("a running manager deleted %d unlabelled FORWARD rules, want none", r.writes)
 	}
 }
 

@@ -99,7 +99,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("etcd: %w", err)
 	}
 	defer reg.Close()
+	d.mu.Lock()
 	d.etcdAPI = api
+	d.mu.Unlock()
 	clock := subnet.RealClock()
 	cfg, err := subnet.WaitForConfig(ctx, reg, clock, log)
 	if err != nil {
@@ -342,15 +344,20 @@ func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Co
 	d.mu.Lock()
 	d.rec = rec
 	d.mu.Unlock()
+	feed, err := d.setupPeerFilter(cfg, rec)
+	if err != nil {
+		return err
+	}
 	g := newGroup(ctx)
 	g.go_("sync", rec.Run)
 	var sink subnet.PeerSink = rec
-	if feed, err := d.setupPeerFilter(cfg, rec); err != nil {
-		return err
-	} else if feed != nil {
+	if feed != nil {
 		sink = feed
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
-			return feed.run(ctx, d.peerFilter, d.opts.iptablesResync, d.log)
+			return feed.run(ctx, d.peerFilter, d.log)
+		})
+		g.go_("vxlan-peer-filter-resync", func(ctx context.Context) error {
+			return d.peerFilter.Run(ctx, d.opts.iptablesResync)
 		})
 	}
 	sink = ss.wrap(sink)

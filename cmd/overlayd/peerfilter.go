@@ -40,9 +40,13 @@ func (f *filterFeed) ReplacePeers(leases []subnet.Lease) {
 func (f *filterFeed) UpdatePeers(events []subnet.Event) {
 	f.mu.Lock()
 	for _, e := range events {
-		if e.Type == subnet.EventRemoved {
+		switch {
+		case e.Type == subnet.EventRemoved:
 			delete(f.peers, e.Lease.Subnet)
-		} else {
+		case e.Lease.Unreadable:
+			// Keep the last good addresses: the reconciler keeps this peer's
+			// entries, so its packets must still get through.
+		default:
 			f.peers[e.Lease.Subnet] = e.Lease.Attrs
 		}
 	}
@@ -80,9 +84,8 @@ func (f *filterFeed) sources() []netip.Addr {
 }
 
 // run applies the peer set to the filter whenever it changes, at most
-// every 200ms, and lets the filter repair itself every resync period.
-func (f *filterFeed) run(ctx context.Context, filter *iptables.PeerFilter, resync time.Duration, log *slog.Logger) error {
-	go filter.Run(ctx, resync)
+// every 200ms. (The filter's own repair loop runs beside it.)
+func (f *filterFeed) run(ctx context.Context, filter *iptables.PeerFilter, log *slog.Logger) error {
 	for {
 		select {
 		case <-ctx.Done():
