@@ -221,7 +221,7 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 	spec := backend.DeviceSpec{
 		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
 		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu,
-		MAC: d.previousVtepMAC(ctx, reg), MACSeed: []string{d.public.String()},
+		MAC: d.previousVtepMAC(ctx, reg, cfg), MACSeed: []string{d.public.String()},
 	}
 	dev, err := backend.EnsureDevice(h, spec, d.log)
 	if err != nil {
@@ -240,8 +240,9 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 }
 
 // previousVtepMAC finds the MAC in our own existing lease (by PublicIP) so
-// that a recreated device keeps the MAC peers already have.
-func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry) []byte {
+// that a recreated device keeps the MAC peers already have. A lease that
+// still fits the config (the one Acquire will reuse) wins over a misfit.
+func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry, cfg *subnet.Config) []byte {
 	if d.kube != nil {
 		return d.kube.previousVtepMAC(d.log)
 	}
@@ -250,15 +251,21 @@ func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry) []byt
 		d.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
 		return nil
 	}
+	var fallback []byte
 	for _, l := range list.Leases {
 		if l.Attrs.PublicIP != d.public || l.Attrs.BackendType != subnet.BackendVXLAN {
 			continue
 		}
-		if data, err := backend.UnmarshalVXLANData(l.Attrs.BackendData); err == nil {
+		data, err := backend.UnmarshalVXLANData(l.Attrs.BackendData)
+		switch {
+		case err != nil:
+		case cfg.InRange(l.Subnet):
 			return data.VtepMAC
+		case fallback == nil:
+			fallback = data.VtepMAC
 		}
 	}
-	return nil
+	return fallback
 }
 
 func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, prev subnet.SubnetEnv, clock subnet.Clock) (subnet.Lease, error) {
