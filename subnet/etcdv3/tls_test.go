@@ -2,16 +2,8 @@ package etcdv3_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io/fs"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,69 +26,14 @@ type testPKI struct {
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	p := testPKI{dir: dir}
-	caKey, caCert, caDER := makeCert(t, nil, nil, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "overlayd test CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign,
-	})
-	p.caFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)
-	serverKey, _, serverDER := makeCert(t, caKey, caCert, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "etcd"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	p.serverCert = writePEM(t, dir, "server.pem", "CERTIFICATE", serverDER)
-	p.serverKey = writePEM(t, dir, "server-key.pem", "EC PRIVATE KEY", marshalKey(t, serverKey))
-	clientKey, _, clientDER := makeCert(t, caKey, caCert, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "overlayd"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	p.clientCert = writePEM(t, dir, "client.pem", "CERTIFICATE", clientDER)
-	p.clientKey = writePEM(t, dir, "client-key.pem", "EC PRIVATE KEY", marshalKey(t, clientKey))
+	pki := etcdtest.NewPKI(t, dir, "overlayd-test")
+	p := testPKI{dir: dir, caFile: pki.CAFile, serverCert: pki.ServerCert, serverKey: pki.ServerKey,
+		clientCert: pki.ClientCert, clientKey: pki.ClientKey}
 	p.notPEM = filepath.Join(dir, "not-pem.txt")
 	if err := os.WriteFile(p.notPEM, []byte("hello\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func makeCert(t *testing.T, parentKey *ecdsa.PrivateKey, parent, template *x509.Certificate) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template.SerialNumber = big.NewInt(time.Now().UnixNano())
-	template.NotBefore = time.Now().Add(-time.Hour)
-	template.NotAfter = time.Now().Add(time.Hour)
-	if parent == nil {
-		parent, parentKey = template, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, cert, der
-}
-
-func marshalKey(t *testing.T, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func writePEM(t *testing.T, dir, name, blockType string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestNewRejectsBadTLSFiles(t *testing.T) {
