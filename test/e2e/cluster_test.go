@@ -161,15 +161,6 @@ func testContext(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-func nsExec(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	out, err := netnsutil.Exec(context.Background(), ns, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func containsLine(out, line string) bool {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.TrimSpace(l) == line {

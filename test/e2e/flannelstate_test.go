@@ -52,7 +52,7 @@ func TestStateMatchesFlanneld(t *testing.T) {
 	if got, _ := os.ReadFile(self.SubnetFile); string(got) != wantEnv {
 		t.Errorf("subnet file\n got %q\nwant %q", got, wantEnv)
 	}
-	link := nsExec(t, self.NS, "ip", "-d", "link", "show", "dev", "flannel.1")
+	link := netnsutil.MustExec(t, self.NS, "ip", "-d", "link", "show", "dev", "flannel.1")
 	for _, want := range []string{
 		"mtu 1450",
 		"link/ether " + selfMAC,
@@ -62,7 +62,7 @@ func TestStateMatchesFlanneld(t *testing.T) {
 			t.Errorf("ip -d link show flannel.1 lacks %q:\n%s", want, link)
 		}
 	}
-	addr := nsExec(t, self.NS, "ip", "-4", "addr", "show", "dev", "flannel.1")
+	addr := netnsutil.MustExec(t, self.NS, "ip", "-4", "addr", "show", "dev", "flannel.1")
 	if want := fmt.Sprintf("inet %s/32 scope global flannel.1", own.Addr()); !strings.Contains(addr, want) {
 		t.Errorf("ip addr lacks %q:\n%s", want, addr)
 	}
@@ -86,7 +86,7 @@ func TestStateMatchesFlanneld(t *testing.T) {
 -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
 -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
 `, own)
-	if got := nsExec(t, self.NS, "iptables", "-t", "nat", "-S"); got != wantNAT {
+	if got := netnsutil.MustExec(t, self.NS, "iptables", "-t", "nat", "-S"); got != wantNAT {
 		t.Errorf("iptables -t nat -S\n got:\n%s\nwant:\n%s", got, wantNAT)
 	}
 	wantFilter := `-P INPUT ACCEPT
@@ -97,7 +97,7 @@ func TestStateMatchesFlanneld(t *testing.T) {
 -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
 -A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
 `
-	if got := nsExec(t, self.NS, "iptables", "-S"); got != wantFilter {
+	if got := netnsutil.MustExec(t, self.NS, "iptables", "-S"); got != wantFilter {
 		t.Errorf("iptables -S\n got:\n%s\nwant:\n%s", got, wantFilter)
 	}
 }

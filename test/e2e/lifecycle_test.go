@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // TestRestartKeepsSubnetMACAndKernelState: SIGTERM exits 0 and leaves
@@ -128,10 +129,10 @@ func TestKernelDriftRepaired(t *testing.T) {
 	self, peer := c.Nodes[0], c.Nodes[1]
 	mac, _ := leaseOf(t, c, peer)
 	other := peer.Subnet.Lease()
-	nsExec(t, self.NS, "ip", "route", "del", other.String())
-	nsExec(t, self.NS, "ip", "neigh", "replace", other.Addr().String(), "lladdr", "02:00:00:00:00:99", "dev", "flannel.1", "nud", "permanent")
-	nsExec(t, self.NS, "bridge", "fdb", "del", mac, "dev", "flannel.1", "dst", peer.PublicIP.String(), "self")
-	nsExec(t, self.NS, "bridge", "fdb", "append", "02:00:00:00:00:77", "dev", "flannel.1", "dst", "192.0.2.99", "self", "permanent")
+	netnsutil.MustExec(t, self.NS, "ip", "route", "del", other.String())
+	netnsutil.MustExec(t, self.NS, "ip", "neigh", "replace", other.Addr().String(), "lladdr", "02:00:00:00:00:99", "dev", "flannel.1", "nud", "permanent")
+	netnsutil.MustExec(t, self.NS, "bridge", "fdb", "del", mac, "dev", "flannel.1", "dst", peer.PublicIP.String(), "self")
+	netnsutil.MustExec(t, self.NS, "bridge", "fdb", "append", "02:00:00:00:00:77", "dev", "flannel.1", "dst", "192.0.2.99", "self", "permanent")
 	ctx := testContext(t, 30*time.Second)
 	eventually(t, 10*time.Second, "drift repaired", func() error {
 		st, err := c.DeviceState(ctx, self, lab.FlannelDevice)

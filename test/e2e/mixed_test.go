@@ -103,10 +103,10 @@ func putFlanneldLease(t *testing.T, l *lab.Lab, sn netip.Prefix, value string) {
 
 func setUpFlanneldDevice(t *testing.T, n *lab.Node, sn netip.Prefix, mac string) {
 	t.Helper()
-	nsExec(t, n.NS, "ip", "link", "add", "flannel.1", "address", mac, "mtu", "1450", "type", "vxlan",
+	netnsutil.MustExec(t, n.NS, "ip", "link", "add", "flannel.1", "address", mac, "mtu", "1450", "type", "vxlan",
 		"id", "1", "local", n.UnderlayIP.String(), "dev", n.Iface, "dstport", "8472", "nolearning")
-	nsExec(t, n.NS, "ip", "addr", "add", sn.Addr().String()+"/32", "dev", "flannel.1")
-	nsExec(t, n.NS, "ip", "link", "set", "flannel.1", "up")
+	netnsutil.MustExec(t, n.NS, "ip", "addr", "add", sn.Addr().String()+"/32", "dev", "flannel.1")
+	netnsutil.MustExec(t, n.NS, "ip", "link", "set", "flannel.1", "up")
 }
 
 // programLikeFlanneld reads every other lease the way flanneld does and

@@ -243,16 +243,6 @@ func testContext(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// nsRun runs a command inside ns and fails the test on error.
-func nsRun(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	out, err := netnsutil.Exec(context.Background(), ns, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -64,7 +64,7 @@ func TestCrashMidSyncConverges(t *testing.T) {
 
 	t.Run("SIGTERM in the first sync", func(t *testing.T) {
 		c.stop(n0, syscall.SIGTERM)
-		nsRun(t, n0.NS, "ip", "link", "del", lab.FlannelDevice) // sync from scratch
+		netnsutil.MustExec(t, n0.NS, "ip", "link", "del", lab.FlannelDevice) // sync from scratch
 		stopMidSync(t, c, n0, syscall.SIGTERM, func() { c.start(n0) }, inFirstSync)
 		peers = c.churn(peers, 300)
 		restartAndConverge(t)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // TestKernelDrift: entries deleted, changed or added by hand, the VXLAN
@@ -41,7 +42,7 @@ func TestKernelDrift(t *testing.T) {
 			fmt.Sprintf("ip route add 198.51.100.0/24 dev %s", dev),
 		}
 		for _, cmd := range script {
-			nsRun(t, n0.NS, strings.Fields(cmd)...)
+			netnsutil.MustExec(t, n0.NS, strings.Fields(cmd)...)
 		}
 		if err := c.converged(n0); err == nil {
 			t.Fatal("the hand-made drift did not change node0's entries")
@@ -50,26 +51,26 @@ func TestKernelDrift(t *testing.T) {
 		if got := sum(metrics(t, n0), "overlayd_sync_drift_repaired_total") - repairsBefore; got < 7 {
 			t.Errorf("drift_repaired_total grew by %v, want at least 7 (2 missing, 2 changed, 3 stale)", got)
 		}
-		if out := nsRun(t, n0.NS, "ip", "route", "show", "198.51.100.0/24"); !strings.Contains(out, "dev "+dev) {
+		if out := netnsutil.MustExec(t, n0.NS, "ip", "route", "show", "198.51.100.0/24"); !strings.Contains(out, "dev "+dev) {
 			t.Errorf("node0's own route 198.51.100.0/24 on %s was removed: %q", dev, out)
 		}
-		nsRun(t, n0.NS, "ip", "route", "del", "198.51.100.0/24")
+		netnsutil.MustExec(t, n0.NS, "ip", "route", "del", "198.51.100.0/24")
 		c.mustPingAll()
 	})
 
 	t.Run("VXLAN device deleted", func(t *testing.T) {
-		link := nsRun(t, n0.NS, "ip", "-d", "link", "show", dev)
+		link := netnsutil.MustExec(t, n0.NS, "ip", "-d", "link", "show", dev)
 		mac := c.nodeMAC(n0)
-		nsRun(t, n0.NS, "ip", "link", "del", dev)
+		netnsutil.MustExec(t, n0.NS, "ip", "link", "del", dev)
 		c.waitConverged(3*resyncInterval+convergeTimeout/3, n0)
-		again := nsRun(t, n0.NS, "ip", "-d", "link", "show", dev)
+		again := netnsutil.MustExec(t, n0.NS, "ip", "-d", "link", "show", dev)
 		if !strings.Contains(again, "link/ether "+mac) {
 			t.Errorf("recreated %s lost the lease's VTEP MAC %s:\n%s", dev, mac, again)
 		}
 		if linkAttrs(again) != linkAttrs(link) {
 			t.Errorf("recreated %s differs:\nbefore %s\nafter  %s", dev, linkAttrs(link), linkAttrs(again))
 		}
-		addr := nsRun(t, n0.NS, "ip", "-o", "-4", "addr", "show", "dev", dev)
+		addr := netnsutil.MustExec(t, n0.NS, "ip", "-o", "-4", "addr", "show", "dev", dev)
 		if want := n0.Subnet.Lease().Addr().String() + "/32"; !strings.Contains(addr, want) {
 			t.Errorf("recreated %s lacks its address %s: %q", dev, want, addr)
 		}
@@ -78,8 +79,8 @@ func TestKernelDrift(t *testing.T) {
 	})
 
 	t.Run("underlay link down and up", func(t *testing.T) {
-		defaultRoute := strings.TrimSpace(nsRun(t, n0.NS, "ip", "route", "show", "default"))
-		nsRun(t, n0.NS, "ip", "link", "set", n0.Iface, "down")
+		defaultRoute := strings.TrimSpace(netnsutil.MustExec(t, n0.NS, "ip", "route", "show", "default"))
+		netnsutil.MustExec(t, n0.NS, "ip", "link", "set", n0.Iface, "down")
 		// A peer joins while node0 cannot reach etcd or anyone.
 		c.putPeers(c.newFakePeers(netip.MustParsePrefix("10.244.230.0/24"), 1))
 		during(t, 2*resyncInterval, "underlay down", func() error {
@@ -88,11 +89,11 @@ func TestKernelDrift(t *testing.T) {
 			}
 			return nil
 		})
-		nsRun(t, n0.NS, "ip", "link", "set", n0.Iface, "up")
+		netnsutil.MustExec(t, n0.NS, "ip", "link", "set", n0.Iface, "up")
 		// The kernel flushes routes through a link that goes down: the
 		// default route is the lab's, not overlayd's, so put it back.
-		if strings.TrimSpace(nsRun(t, n0.NS, "ip", "route", "show", "default")) == "" {
-			nsRun(t, n0.NS, append([]string{"ip", "route", "add"}, strings.Fields(defaultRoute)...)...)
+		if strings.TrimSpace(netnsutil.MustExec(t, n0.NS, "ip", "route", "show", "default")) == "" {
+			netnsutil.MustExec(t, n0.NS, append([]string{"ip", "route", "add"}, strings.Fields(defaultRoute)...)...)
 		}
 		c.waitConverged(reconnectTimeout, n0)
 		c.requireAlive()

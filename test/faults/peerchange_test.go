@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // TestPeerChangesVtepMAC: node1 comes back with another VTEP MAC on the
@@ -24,13 +25,13 @@ func TestPeerChangesVtepMAC(t *testing.T) {
 	const newMAC = "0e:00:00:00:0a:01"
 
 	c.stop(n1, syscall.SIGTERM)
-	nsRun(t, n1.NS, "ip", "link", "del", lab.FlannelDevice)
+	netnsutil.MustExec(t, n1.NS, "ip", "link", "del", lab.FlannelDevice)
 	c.rewriteNodeLease(n1, n1.PublicIP, newMAC)
 	c.waitConverged(convergeTimeout, c.Nodes[0], c.Nodes[2])
 	c.start(n1)
 	c.waitUp(n1)
 
-	if link := nsRun(t, n1.NS, "ip", "link", "show", lab.FlannelDevice); !strings.Contains(link, newMAC) {
+	if link := netnsutil.MustExec(t, n1.NS, "ip", "link", "show", lab.FlannelDevice); !strings.Contains(link, newMAC) {
 		t.Fatalf("node1's new device does not carry the lease's MAC %s:\n%s", newMAC, link)
 	}
 	c.waitConverged(convergeTimeout)
@@ -59,11 +60,11 @@ func TestPeerChangesPublicIP(t *testing.T) {
 	newIP := netip.MustParseAddr("192.0.2.111")
 
 	c.stop(n1, syscall.SIGTERM)
-	gw := strings.Fields(nsRun(t, n1.NS, "ip", "route", "show", "default"))
-	nsRun(t, n1.NS, "ip", "addr", "del", oldIP.String()+"/24", "dev", n1.Iface)
-	nsRun(t, n1.NS, "ip", "addr", "add", newIP.String()+"/24", "dev", n1.Iface)
-	if out := nsRun(t, n1.NS, "ip", "route", "show", "default"); strings.TrimSpace(out) == "" {
-		nsRun(t, n1.NS, append([]string{"ip", "route", "add"}, gw...)...)
+	gw := strings.Fields(netnsutil.MustExec(t, n1.NS, "ip", "route", "show", "default"))
+	netnsutil.MustExec(t, n1.NS, "ip", "addr", "del", oldIP.String()+"/24", "dev", n1.Iface)
+	netnsutil.MustExec(t, n1.NS, "ip", "addr", "add", newIP.String()+"/24", "dev", n1.Iface)
+	if out := netnsutil.MustExec(t, n1.NS, "ip", "route", "show", "default"); strings.TrimSpace(out) == "" {
+		netnsutil.MustExec(t, n1.NS, append([]string{"ip", "route", "add"}, gw...)...)
 	}
 	n1.UnderlayIP, n1.PublicIP = newIP, newIP
 	c.rewriteNodeLease(n1, newIP, mac)
@@ -79,7 +80,7 @@ func TestPeerChangesPublicIP(t *testing.T) {
 			}
 		}
 	}
-	if local := nsRun(t, n1.NS, "ip", "-d", "link", "show", lab.FlannelDevice); !strings.Contains(local, "local "+newIP.String()) {
+	if local := netnsutil.MustExec(t, n1.NS, "ip", "-d", "link", "show", lab.FlannelDevice); !strings.Contains(local, "local "+newIP.String()) {
 		t.Errorf("node1's device does not use its new address %s:\n%s", newIP, local)
 	}
 	c.mustPingAll()

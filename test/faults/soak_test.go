@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // soakFault injects one fault into the cluster; the soak then waits for
@@ -35,21 +36,21 @@ func soakFaults() []soakFault {
 			c.SetEtcdReachable(true)
 		}},
 		{"routes and neighbours deleted by hand", func(c *cluster, _ *rand.Rand, n *lab.Node) {
-			nsRun(c.t, n.NS, "ip", "route", "flush", "dev", lab.FlannelDevice)
-			nsRun(c.t, n.NS, "ip", "neigh", "flush", "dev", lab.FlannelDevice, "nud", "permanent")
+			netnsutil.MustExec(c.t, n.NS, "ip", "route", "flush", "dev", lab.FlannelDevice)
+			netnsutil.MustExec(c.t, n.NS, "ip", "neigh", "flush", "dev", lab.FlannelDevice, "nud", "permanent")
 		}},
 		{"VXLAN device deleted", func(c *cluster, _ *rand.Rand, n *lab.Node) {
-			nsRun(c.t, n.NS, "ip", "link", "del", lab.FlannelDevice)
+			netnsutil.MustExec(c.t, n.NS, "ip", "link", "del", lab.FlannelDevice)
 		}},
 		{"agent SIGKILLed and restarted", func(c *cluster, _ *rand.Rand, n *lab.Node) { c.restart(n, syscall.SIGKILL) }},
 		{"agent SIGTERMed and restarted", func(c *cluster, _ *rand.Rand, n *lab.Node) { c.restart(n, syscall.SIGTERM) }},
 		{"underlay link flapped", func(c *cluster, rng *rand.Rand, n *lab.Node) {
-			def := strings.Fields(nsRun(c.t, n.NS, "ip", "route", "show", "default"))
-			nsRun(c.t, n.NS, "ip", "link", "set", n.Iface, "down")
+			def := strings.Fields(netnsutil.MustExec(c.t, n.NS, "ip", "route", "show", "default"))
+			netnsutil.MustExec(c.t, n.NS, "ip", "link", "set", n.Iface, "down")
 			time.Sleep(time.Duration(500+rng.IntN(4000)) * time.Millisecond)
-			nsRun(c.t, n.NS, "ip", "link", "set", n.Iface, "up")
-			if strings.TrimSpace(nsRun(c.t, n.NS, "ip", "route", "show", "default")) == "" {
-				nsRun(c.t, n.NS, append([]string{"ip", "route", "add"}, def...)...)
+			netnsutil.MustExec(c.t, n.NS, "ip", "link", "set", n.Iface, "up")
+			if strings.TrimSpace(netnsutil.MustExec(c.t, n.NS, "ip", "route", "show", "default")) == "" {
+				netnsutil.MustExec(c.t, n.NS, append([]string{"ip", "route", "add"}, def...)...)
 			}
 		}},
 		{"peer churn burst", func(c *cluster, rng *rand.Rand, _ *lab.Node) { c.soakChurn(rng) }},
