@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -191,26 +190,5 @@ func BenchmarkFullResyncIdle10kNamespaceLean(b *testing.B) {
 	n := newNSNode(b)
 	lean := n.netlinkKernel()
 	k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
-	r, err := NewReconciler(ReconcilerOptions{
-		Kernel: k, LinkName: "flannel.1", LinkIndex: linkIndex(b, n.h, "flannel.1"),
-		Network: netip.MustParsePrefix("10.0.0.0/8"), OwnSubnet: netip.MustParsePrefix("10.250.0.0/24"),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	r.ReplacePeers(manyLeases(benchPeers))
-	r.step(ctx)
-	if s := r.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{benchPeers, benchPeers, benchPeers}) {
-		b.Fatalf("setup: %+v", s.Counts)
-	}
-	k.writes.Store(0)
-	b.ReportAllocs()
-	for b.Loop() {
-		r.nextFull = time.Time{}
-		r.step(ctx)
-	}
-	if n := k.writes.Load(); n != 0 {
-		b.Fatalf("idle resync wrote %d entries", n)
-	}
+	benchIdleResync(b, n, k, &k.writes)
 }

@@ -91,7 +91,7 @@ func flagFromEnv(env string) (string, bool) {
 // flagDefinition matches the flag definitions in flags.go, e.g.
 // fs.StringVar(&r.etcdPrefix, "etcd-prefix", "/coreos.com/network", "...")
 // and fs.Var(&r.ifaces, "iface", "...") (no default).
-var flagDefinition = regexp.MustCompile(`fs\.(\w*)Var\(&r\.\w+,\s*"([a-z0-9-]+)",\s*("(?:[^"\\]|\\.)*"|[^,]+)\s*[,)]`)
+var flagDefinition = regexp.MustCompile(`fs\.(\w*)Var\(&\w+(?:\.\w+)+,\s*"([a-z0-9-]+)",\s*("(?:[^"\\]|\\.)*"|[^,]+)\s*[,)]`)
 
 // durationExpr matches defaults such as 60*time.Second.
 var durationExpr = regexp.MustCompile(`^(\d+)\s*\*\s*time\.(Millisecond|Second|Minute|Hour)$`)

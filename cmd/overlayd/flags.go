@@ -48,17 +48,17 @@ type options struct {
 
 // rawFlags holds the strings as given, before validation.
 type rawFlags struct {
-	etcdEndpoints, etcdPrefix, etcdCAFile, etcdCertFile, etcdKeyFile string
-	etcdUsername, etcdPassword, etcdAPI                              string
-	ifaces, ifaceRegex                                               listFlag
-	ifaceCanReach, publicIP, publicIPv6, subnetFile                  string
-	renewMargin, iptablesResync, healthzPort                         int
-	healthzIP, metricsAddr, logLevel                                 string
-	resyncInterval                                                   time.Duration
-	ipMasq, randomFullyOff, forwardRules, vxlanPeerFilter            bool
-	keepTxChecksum, showVersion, kubeSubnetMgr                       bool
-	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath    string
-	sameSitePort                                                     int
+	etcd                                                          etcdFlags
+	etcdAPI                                                       string
+	ifaces, ifaceRegex                                            listFlag
+	ifaceCanReach, publicIP, publicIPv6, subnetFile               string
+	renewMargin, iptablesResync, healthzPort                      int
+	healthzIP, metricsAddr, logLevel                              string
+	resyncInterval                                                time.Duration
+	ipMasq, randomFullyOff, forwardRules, vxlanPeerFilter         bool
+	keepTxChecksum, showVersion, kubeSubnetMgr                    bool
+	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
+	sameSitePort                                                  int
 }
 
 // listFlag is a repeatable flag; the environment form is comma-separated.
@@ -74,15 +74,24 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// etcdFlags are the etcd connection flags the daemon and migrate-etcd share.
+type etcdFlags struct {
+	endpoints, prefix, caFile, certFile, keyFile, username, password string
+}
+
+func addEtcdFlags(fs *flag.FlagSet, e *etcdFlags, prefixHelp string) {
+	fs.StringVar(&e.endpoints, "etcd-endpoints", "http://127.0.0.1:4001,http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	fs.StringVar(&e.prefix, "etcd-prefix", "/coreos.com/network", prefixHelp)
+	fs.StringVar(&e.caFile, "etcd-cafile", "", "CA bundle that signed the etcd server certificate")
+	fs.StringVar(&e.certFile, "etcd-certfile", "", "client certificate for etcd (mutual TLS)")
+	fs.StringVar(&e.keyFile, "etcd-keyfile", "", "client key for etcd (mutual TLS)")
+	fs.StringVar(&e.username, "etcd-username", "", "etcd user name")
+	fs.StringVar(&e.password, "etcd-password", "", "etcd password")
+}
+
 func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("overlayd", flag.ContinueOnError)
-	fs.StringVar(&r.etcdEndpoints, "etcd-endpoints", "http://127.0.0.1:4001,http://127.0.0.1:2379", "comma-separated etcd client URLs")
-	fs.StringVar(&r.etcdPrefix, "etcd-prefix", "/coreos.com/network", "etcd prefix of the flannel network")
-	fs.StringVar(&r.etcdCAFile, "etcd-cafile", "", "CA bundle that signed the etcd server certificate")
-	fs.StringVar(&r.etcdCertFile, "etcd-certfile", "", "client certificate for etcd (mutual TLS)")
-	fs.StringVar(&r.etcdKeyFile, "etcd-keyfile", "", "client key for etcd (mutual TLS)")
-	fs.StringVar(&r.etcdUsername, "etcd-username", "", "etcd user name")
-	fs.StringVar(&r.etcdPassword, "etcd-password", "", "etcd password")
+	addEtcdFlags(fs, &r.etcd, "etcd prefix of the flannel network")
 	fs.StringVar(&r.etcdAPI, "etcd-api", "v3", "etcd API: v3, v2 (flannel v0.11 clusters), or auto (v3 if a v3 config exists, else v2 if a v2 config exists, else v3)")
 	fs.Var(&r.ifaces, "iface", "interface name or IP to use for the underlay (repeatable; first usable wins)")
 	fs.Var(&r.ifaceRegex, "iface-regex", "regex matched against interface IPs, then names (repeatable)")
@@ -157,8 +166,8 @@ func EnvName(flagName string) string {
 
 func validate(r rawFlags) (options, error) {
 	o := options{
-		etcdPrefix: r.etcdPrefix, etcdCAFile: r.etcdCAFile, etcdCertFile: r.etcdCertFile,
-		etcdKeyFile: r.etcdKeyFile, etcdUsername: r.etcdUsername, etcdPassword: r.etcdPassword,
+		etcdPrefix: r.etcd.prefix, etcdCAFile: r.etcd.caFile, etcdCertFile: r.etcd.certFile,
+		etcdKeyFile: r.etcd.keyFile, etcdUsername: r.etcd.username, etcdPassword: r.etcd.password,
 		etcdAPI: r.etcdAPI,
 		ifaces:  r.ifaces, ifaceRegex: r.ifaceRegex, subnetFile: r.subnetFile,
 		ipMasq: r.ipMasq, randomFullyOff: r.randomFullyOff, forwardRules: r.forwardRules,
@@ -169,17 +178,17 @@ func validate(r rawFlags) (options, error) {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	o.kube = validateKube(r, bad) // kube.go
-	o.etcdEndpoints = parseEndpoints(r.etcdEndpoints, bad)
+	o.etcdEndpoints = parseEndpoints(r.etcd.endpoints, bad)
 	switch r.etcdAPI {
 	case "v2", "v3", "auto":
 	default:
 		bad("--etcd-api: %q is not one of v2, v3, auto", r.etcdAPI)
 	}
-	if !strings.HasPrefix(r.etcdPrefix, "/") {
-		bad("--etcd-prefix: %q must start with /", r.etcdPrefix)
+	if !strings.HasPrefix(r.etcd.prefix, "/") {
+		bad("--etcd-prefix: %q must start with /", r.etcd.prefix)
 	}
-	if (r.etcdCertFile == "") != (r.etcdKeyFile == "") {
-		bad("--etcd-certfile %q and --etcd-keyfile %q must be given together", r.etcdCertFile, r.etcdKeyFile)
+	if (r.etcd.certFile == "") != (r.etcd.keyFile == "") {
+		bad("--etcd-certfile %q and --etcd-keyfile %q must be given together", r.etcd.certFile, r.etcd.keyFile)
 	}
 	o.ifaceCanReach = parseIPFlag("--iface-can-reach", r.ifaceCanReach, 4, bad)
 	o.publicIP = parseIPFlag("--public-ip", r.publicIP, 4, bad)

@@ -112,10 +112,10 @@ func migrateEtcd(ctx context.Context, o migrateOptions, log *slog.Logger) (migra
 
 // migrateFlags holds the strings as given, before validation.
 type migrateFlags struct {
-	endpoints, v2Prefix, v3Prefix                 string
-	caFile, certFile, keyFile, username, password string
-	dryRun, force                                 bool
-	timeout                                       time.Duration
+	etcd          etcdFlags // etcd.prefix is the v2 prefix
+	v3Prefix      string
+	dryRun, force bool
+	timeout       time.Duration
 }
 
 func newMigrateFlagSet(r *migrateFlags, stderr io.Writer) *flag.FlagSet {
@@ -125,14 +125,8 @@ func newMigrateFlagSet(r *migrateFlags, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprint(stderr, migrateUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&r.endpoints, "etcd-endpoints", "http://127.0.0.1:4001,http://127.0.0.1:2379", "comma-separated etcd client URLs (one cluster serving both APIs)")
-	fs.StringVar(&r.v2Prefix, "etcd-prefix", "/coreos.com/network", "flannel prefix in the v2 keyspace (and in v3 unless --v3-prefix)")
+	addEtcdFlags(fs, &r.etcd, "flannel prefix in the v2 keyspace (and in v3 unless --v3-prefix)")
 	fs.StringVar(&r.v3Prefix, "v3-prefix", "", "flannel prefix in the v3 keyspace (default: --etcd-prefix)")
-	fs.StringVar(&r.caFile, "etcd-cafile", "", "CA bundle that signed the etcd server certificate")
-	fs.StringVar(&r.certFile, "etcd-certfile", "", "client certificate for etcd (mutual TLS)")
-	fs.StringVar(&r.keyFile, "etcd-keyfile", "", "client key for etcd (mutual TLS)")
-	fs.StringVar(&r.username, "etcd-username", "", "etcd user name (used on both APIs)")
-	fs.StringVar(&r.password, "etcd-password", "", "etcd password")
 	fs.BoolVar(&r.dryRun, "dry-run", false, "report what would be done; write nothing")
 	fs.BoolVar(&r.force, "force", false, "overwrite v3 keys that hold a different value")
 	fs.DurationVar(&r.timeout, "timeout", 2*time.Minute, "give up after this long")
@@ -163,8 +157,8 @@ func applyEtcdEnv(fs *flag.FlagSet, getenv func(string) string) error {
 
 func validateMigrate(r migrateFlags) (migrateOptions, error) {
 	o := migrateOptions{
-		v2Prefix: r.v2Prefix, v3Prefix: r.v3Prefix,
-		caFile: r.caFile, certFile: r.certFile, keyFile: r.keyFile, username: r.username, password: r.password,
+		v2Prefix: r.etcd.prefix, v3Prefix: r.v3Prefix,
+		caFile: r.etcd.caFile, certFile: r.etcd.certFile, keyFile: r.etcd.keyFile, username: r.etcd.username, password: r.etcd.password,
 		dryRun: r.dryRun, force: r.force, timeout: r.timeout,
 	}
 	if o.v3Prefix == "" {
@@ -172,15 +166,15 @@ func validateMigrate(r migrateFlags) (migrateOptions, error) {
 	}
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	o.endpoints = parseEndpoints(r.endpoints, bad)
+	o.endpoints = parseEndpoints(r.etcd.endpoints, bad)
 	if !strings.HasPrefix(o.v2Prefix, "/") {
 		bad("--etcd-prefix: %q must start with /", o.v2Prefix)
 	}
 	if !strings.HasPrefix(o.v3Prefix, "/") {
 		bad("--v3-prefix: %q must start with /", o.v3Prefix)
 	}
-	if (r.certFile == "") != (r.keyFile == "") {
-		bad("--etcd-certfile %q and --etcd-keyfile %q must be given together", r.certFile, r.keyFile)
+	if (r.etcd.certFile == "") != (r.etcd.keyFile == "") {
+		bad("--etcd-certfile %q and --etcd-keyfile %q must be given together", r.etcd.certFile, r.etcd.keyFile)
 	}
 	if r.timeout <= 0 {
 		bad("--timeout: %s must be positive", r.timeout)
