@@ -74,18 +74,3 @@ func TestFlanneldArgs(t *testing.T) {
 		t.Fatalf("FlanneldArgs:\n got %q\nwant %q", got, want)
 	}
 }
-
-func TestPingStatsString(t *testing.T) {
-	tests := []struct {
-		stats PingStats
-		want  string
-	}{
-		{PingStats{Sent: 10, Received: 10}, "10 sent, 10 received, 0 lost"},
-		{PingStats{Sent: 10, Received: 6, Lost: []int{2, 3, 4, 8}}, "10 sent, 6 received, 4 lost (seq 2-4, 8)"},
-	}
-	for _, tc := range tests {
-		if got := tc.stats.String(); got != tc.want {
-			t.Errorf("String() = %q, want %q", got, tc.want)
-		}
-	}
-}
