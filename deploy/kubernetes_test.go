@@ -340,8 +340,8 @@ func TestManifestArgsAndEnvUseRealFlags(t *testing.T) {
 	}
 	// The command must hand the args to overlayd.
 	cmd := strings.Join(agent.Command, " ")
-	if len(agent.Command) > 0 && !(strings.Contains(cmd, "exec /usr/local/bin/overlayd \"$@\"") || agent.Command[0] == "/usr/local/bin/overlayd") {
-		t.Errorf("command %q does not run /usr/local/bin/overlayd with the args", agent.Command)
+	if len(agent.Command) > 0 && !(strings.Contains(cmd, "exec "+imageEntrypoint+" \"$@\"") || agent.Command[0] == imageEntrypoint) {
+		t.Errorf("command %q does not run %s (which runs overlayd) with the args", agent.Command, imageEntrypoint)
 	}
 }
 
