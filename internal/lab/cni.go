@@ -29,8 +29,11 @@ const (
 // portmap), with the flannel plugin's state and host-local's leases moved
 // into the node's directory so that nothing lands in the host's
 // /var/lib/cni.
-func cniPlugins(n *Node) []map[string]any {
+func cniPlugins(n *Node, ports []PortMapping) []map[string]any {
 	state := filepath.Join(n.Dir, "cni")
+	if ports == nil {
+		ports = []PortMapping{}
+	}
 	return []map[string]any{{
 		"type":       "flannel",
 		"delegate":   map[string]any{"hairpinMode": true, "isDefaultGateway": true},
@@ -40,8 +43,16 @@ func cniPlugins(n *Node) []map[string]any {
 	}, {
 		"type":          "portmap",
 		"capabilities":  map[string]any{"portMappings": true},
-		"runtimeConfig": map[string]any{"portMappings": []any{}},
+		"runtimeConfig": map[string]any{"portMappings": ports},
 	}}
+}
+
+// PortMapping is a pod's hostPort, as the kubelet passes it to the
+// portmap plugin (runtimeConfig.portMappings).
+type PortMapping struct {
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol"` // "tcp" or "udp"
 }
 
 // loopbackConf brings up the pod's lo, as container runtimes do before

@@ -1,11 +1,16 @@
 package lab
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
@@ -67,4 +72,64 @@ func TestCNIChainAddDel(t *testing.T) {
 		t.Errorf("node pods after DEL: %v", n.Pods)
 	}
 	mustPing(t, ctx, p1.NS, env.Gateway())
+}
+
+// TestCNIPortmapHostPort: the chain's portmap plugin is real. A pod's
+// hostPort on node0 is reachable from node1 at node0's underlay address
+// while the pod exists, and no longer after DEL.
+func TestCNIPortmapHostPort(t *testing.T) {
+	ctx := testCtx(t)
+	l := NewT(t, Options{Nodes: 2, Topology: Flat})
+	n0, n1 := l.Nodes[0], l.Nodes[1]
+	env := SubnetEnv{Network: DefaultNetwork(), Subnet: netip.MustParsePrefix("10.244.3.1/24"), MTU: 1450, IPMasq: true}
+	if err := n0.WriteSubnetFile(env); err != nil {
+		t.Fatal(err)
+	}
+	const hostPort, podPort = 30080, 8080
+	pod, err := l.AddPodWithPorts(ctx, n0, []PortMapping{{HostPort: hostPort, ContainerPort: podPort, Protocol: "tcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := netnsutil.Do(pod.NS, func() error {
+		var err error
+		ln, err = net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", podPort))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("pod\n"))
+			c.Close()
+		}
+	}()
+	target := netip.AddrPortFrom(n0.UnderlayIP, hostPort).String()
+	c, err := DialIn(ctx, n1.NS, "tcp", target)
+	if err != nil {
+		t.Fatalf("hostPort %s from node1: %v", target, err)
+	}
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != "pod\n" {
+		t.Fatalf("hostPort %s answered %q, want the pod's listener", target, got)
+	}
+
+	if err := l.RemovePod(ctx, n0, pod); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if c, err := DialIn(short, n1.NS, "tcp", target); err == nil {
+		c.Close()
+		t.Errorf("hostPort %s still forwarded after DEL", target)
+	}
+	if rules := netnsutil.MustExec(t, n0.NS, "iptables", "-t", "nat", "-S"); strings.Contains(rules, fmt.Sprintf("--dport %d", hostPort)) {
+		t.Errorf("DEL left the hostPort rules:\n%s", rules)
+	}
 }

@@ -78,6 +78,8 @@ type Pod struct {
 	IP   netip.Addr
 	// CNIResult is the chain's ADD result, passed back on DEL.
 	CNIResult []byte
+	// Ports are the pod's host ports (AddPodWithPorts).
+	Ports []PortMapping
 }
 
 func (p *Pod) String() string { return fmt.Sprintf("%s(%s)", p.Name, p.IP) }

@@ -36,7 +36,7 @@ func (l *Lab) AddPods(ctx context.Context, n *Node) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("add pods to %s: %w", n.Name, err)
 		}
-		pod, err := l.addPod(ctx, n, path, j)
+		pod, err := l.addPod(ctx, n, path, j, nil)
 		if err != nil {
 			return fmt.Errorf("add pod %d to %s: %w", j, n.Name, err)
 		}
@@ -55,13 +55,37 @@ func checkPodRoom(env SubnetEnv, pods int) error {
 	return nil
 }
 
-func (l *Lab) addPod(ctx context.Context, n *Node, path string, j int) (*Pod, error) {
+// AddPodWithPorts adds one pod to n, as AddPods does, with host ports
+// that the portmap plugin forwards from the node's addresses to the pod.
+func (l *Lab) AddPodWithPorts(ctx context.Context, n *Node, ports []PortMapping) (*Pod, error) {
+	env, err := ReadSubnetEnv(n.SubnetFile)
+	if err != nil {
+		return nil, fmt.Errorf("add pod to %s: %w", n.Name, err)
+	}
+	n.Subnet = env
+	j := len(n.Pods)
+	if err := checkPodRoom(env, j+1); err != nil {
+		return nil, fmt.Errorf("add pod to %s: %w", n.Name, err)
+	}
+	path, err := l.cniPath()
+	if err != nil {
+		return nil, fmt.Errorf("add pod to %s: %w", n.Name, err)
+	}
+	pod, err := l.addPod(ctx, n, path, j, ports)
+	if err != nil {
+		return nil, fmt.Errorf("add pod %d to %s: %w", j, n.Name, err)
+	}
+	n.Pods = append(n.Pods, pod)
+	return pod, nil
+}
+
+func (l *Lab) addPod(ctx context.Context, n *Node, path string, j int, ports []PortMapping) (*Pod, error) {
 	ns, err := l.createNS(fmt.Sprintf("n%dp%d", n.Index, j))
 	if err != nil {
 		return nil, err
 	}
 	call := cniCall{node: n, command: "ADD", id: ns, netns: ns, ifName: podIfName, path: path}
-	result, err := call.add(ctx, cniPlugins(n))
+	result, err := call.add(ctx, cniPlugins(n, ports))
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +99,7 @@ func (l *Lab) addPod(ctx context.Context, n *Node, path string, j int) (*Pod, er
 		NS:        ns,
 		IP:        ip.Addr(),
 		CNIResult: result,
+		Ports:     ports,
 	}, nil
 }
 
@@ -87,7 +112,7 @@ func (l *Lab) RemovePod(ctx context.Context, n *Node, p *Pod) error {
 		return fmt.Errorf("remove pod %s: %w", p.Name, err)
 	}
 	call := cniCall{node: n, command: "DEL", id: p.NS, netns: p.NS, ifName: podIfName, path: path}
-	if err := call.del(ctx, cniPlugins(n), p.CNIResult); err != nil {
+	if err := call.del(ctx, cniPlugins(n, p.Ports), p.CNIResult); err != nil {
 		return fmt.Errorf("remove pod %s: %w", p.Name, err)
 	}
 	n.Pods = slices.DeleteFunc(n.Pods, func(q *Pod) bool { return q == p })
