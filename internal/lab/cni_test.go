@@ -133,3 +133,28 @@ func TestCNIPortmapHostPort(t *testing.T) {
 		t.Errorf("DEL left the hostPort rules:\n%s", rules)
 	}
 }
+
+// BenchmarkCNIAddDel measures one pod through the real chain: namespace,
+// loopback, flannel (overlayd) → bridge + host-local, portmap; then DEL.
+// Run with a fixed count, the /24 lease bounds it:
+//
+//	go test -run XXX -bench CNIAddDel -benchtime 50x ./internal/lab/
+func BenchmarkCNIAddDel(b *testing.B) {
+	l := NewT(b, Options{Nodes: 1, Topology: Flat})
+	n := l.Nodes[0]
+	env := SubnetEnv{Network: DefaultNetwork(), Subnet: netip.MustParsePrefix("10.244.9.1/24"), MTU: 1450, IPMasq: true}
+	if err := n.WriteSubnetFile(env); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		pod, err := l.AddPodWithPorts(ctx, n, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.RemovePod(ctx, n, pod); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
