@@ -33,7 +33,7 @@ func TestImageScriptBuildsTheManifestsImage(t *testing.T) {
 	for ref = range images {
 	}
 	repo, tag, _ := strings.Cut(ref, ":")
-	cmd := exec.Command("bash", script, "--dry-run", "--push", "--image", repo, "--version", tag)
+	cmd := exec.Command("bash", script, "--dry-run", "--engine", "docker", "--push", "--image", repo, "--version", tag)
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()
 	if err != nil {
