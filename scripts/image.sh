@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --version) version=$2; shift ;;
     --platforms) platforms=$2; shift ;;
     --engine) engine=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "image.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
