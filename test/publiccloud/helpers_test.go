@@ -36,6 +36,7 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 // adds the pods and checks that every pod reaches every other.
 func startCluster(t *testing.T, opts lab.Options, extra ...string) *lab.Lab {
 	t.Helper()
+	opts.CNIPlugin = overlaydBin
 	l := lab.NewT(t, opts)
 	ctx := testContext(t, upTimeout)
 	if err := l.WriteConfig(ctx, l.ConfigJSON()); err != nil {
