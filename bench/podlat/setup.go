@@ -58,7 +58,6 @@ func prepare(ctx context.Context, c config, tmp string, started time.Time, log *
 	return s, nil
 }
 
-
 // throughputTool resolves -throughput to a tool name ("" for off) and
 // the iperf3 binary ("" unless the tool is iperf3).
 func (c config) throughputTool() (tool, iperf3 string, err error) {
