@@ -41,7 +41,10 @@ func daemonMain(args []string) int {
 		fmt.Println(versionString())
 		return 0
 	}
-	log := newLogger(o.logLevel)
+	log := newLogger(o.logLevel, o.logFormat)
+	for _, w := range o.warnings {
+		log.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, o, log); err != nil {
@@ -52,10 +55,14 @@ func daemonMain(args []string) int {
 	return 0
 }
 
-func newLogger(level string) *slog.Logger {
+func newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 // daemon holds what run wires together, for /status.
@@ -372,6 +379,16 @@ func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Co
 	g.go_("renew", d.mgr.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
+	if d.opts.blackholeRoute {
+		g.go_("blackhole-route", func(ctx context.Context) error {
+			bh, err := netlink.NewHandle() // a socket of its own: the loop runs beside the reconciler
+			if err != nil {
+				return fmt.Errorf("open netlink: %w", err)
+			}
+			defer bh.Close()
+			return runBlackholeRoute(ctx, bh, lease.Subnet, d.opts.iptablesResync, d.log)
+		})
+	}
 	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
 		d.log.Warn("sd_notify failed", "err", err)
 	}

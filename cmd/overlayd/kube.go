@@ -42,11 +42,14 @@ type kubeOptions struct {
 	kubeconfig  string // --kubeconfig-file
 	netConfPath string // --net-config-path
 	annotations kube.Annotations
+	// leaveNetworkUnavailable is --set-node-network-unavailable=false.
+	leaveNetworkUnavailable bool
 }
 
 // validateKube checks the kube flags (called by validate in flags.go).
 func validateKube(r rawFlags, bad func(string, ...any)) kubeOptions {
-	k := kubeOptions{enabled: r.kubeSubnetMgr, apiURL: r.kubeAPIURL, kubeconfig: r.kubeconfigFile, netConfPath: r.netConfPath}
+	k := kubeOptions{enabled: r.kubeSubnetMgr, apiURL: r.kubeAPIURL, kubeconfig: r.kubeconfigFile, netConfPath: r.netConfPath,
+		leaveNetworkUnavailable: !r.setNodeNetworkUnavailable}
 	ann, err := kube.NewAnnotations(r.kubeAnnotationPrefix)
 	if err != nil {
 		bad("--kube-annotation-prefix: %v", err)
@@ -90,7 +93,7 @@ func (d *daemon) runKube(ctx context.Context) error {
 	log.Info("kube subnet manager", "api_server", host, "annotation_prefix", o.annotations.Prefix, "net_config", o.netConfPath)
 	kopts := kube.Options{
 		Client: client, Annotations: o.annotations, Network: cfg.Network,
-		Logger: log, Clock: clock, Registerer: d.reg,
+		Logger: log, Clock: clock, Registerer: d.reg, LeaveNetworkUnavailable: o.leaveNetworkUnavailable,
 	}
 	if kopts.NodeName, err = kube.ResolveNodeName(ctx, kopts, os.Getenv); err != nil {
 		return ignoreCanceled(ctx, fmt.Errorf("--kube-subnet-mgr: %w", err))
