@@ -103,6 +103,11 @@ func (d *daemon) runKube(ctx context.Context) error {
 		return ignoreCanceled(ctx, err)
 	}
 	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR)
+	if own.NodePublicIP.IsValid() {
+		// flanneld reads this one at start in place of --public-ip.
+		log.Info("using the node's node-public-ip annotation as --public-ip", "node", own.Name, "public_ip", own.NodePublicIP)
+		d.opts.publicIP = own.NodePublicIP
+	}
 	if own.PublicIPOverwrite.IsValid() {
 		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
 		d.opts.publicIP = own.PublicIPOverwrite

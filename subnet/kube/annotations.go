@@ -25,7 +25,10 @@ type Annotations struct {
 	PublicIP string
 	// PublicIPOverwrite is set by the user: the address to advertise
 	// instead of the detected one (e.g. a node's 1:1 NAT address).
-	PublicIPOverwrite   string
+	PublicIPOverwrite string
+	// NodePublicIP is set by the user: read at start in place of
+	// --public-ip, as flanneld does.
+	NodePublicIP        string
 	BackendV6Data       string
 	PublicIPv6          string
 	PublicIPv6Overwrite string
@@ -65,6 +68,7 @@ func NewAnnotations(prefix string) (Annotations, error) {
 		BackendData:         key("backend-data"),
 		PublicIP:            key("public-ip"),
 		PublicIPOverwrite:   key("public-ip-overwrite"),
+		NodePublicIP:        key("node-public-ip"),
 		BackendV6Data:       key("backend-v6-data"),
 		PublicIPv6:          key("public-ipv6"),
 		PublicIPv6Overwrite: key("public-ipv6-overwrite"),
