@@ -25,7 +25,7 @@ import (
 // writes the new file and the node becomes ready.
 func TestSubnetFileUnwritable(t *testing.T) {
 	tests := []struct {
-		name       string
+		name  string
 		block func(t *testing.T, dir string)
 		// fix runs with the agent's pid: a remount read-write must also be
 		// made in the agent's copy of the mount.
