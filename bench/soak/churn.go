@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -99,8 +101,10 @@ func (c *churn) step(ctx context.Context, kind int, n *churnCounts) error {
 	case len(c.present) > 0:
 		i := c.present[c.rnd.IntN(len(c.present))]
 		c.macs++
+		old := c.pool[i].MAC
 		c.pool[i].MAC = [6]byte{0x0e, 0x50, byte(c.macs >> 24), byte(c.macs >> 16), byte(c.macs >> 8), byte(c.macs)}
 		if err := c.put(wctx, i); err != nil {
+			c.pool[i].MAC = old // perhaps written: the end compares with etcd itself
 			return err
 		}
 		n.MACChanges++
@@ -117,11 +121,32 @@ func (c *churn) put(ctx context.Context, i int) error {
 	return err
 }
 
-// desired is every peer in etcd, as the churn left them.
-func (c *churn) desired() []fakepeers.Peer {
-	out := make([]fakepeers.Peer, 0, len(c.present))
-	for _, i := range c.present {
-		out = append(out, c.pool[i])
+// desired is every well-formed vxlan lease in etcd: what the kernel
+// must hold (the churn's own book-keeping cannot know whether a write
+// canceled at the very end was applied).
+func (c *churn) desired(ctx context.Context) ([]fakepeers.Peer, error) {
+	dir := subnet.SubnetsDir(subnet.DefaultPrefix)
+	resp, err := c.cli.Get(ctx, dir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
-	return out
+	var out []fakepeers.Peer
+	for _, kv := range resp.Kvs {
+		sn, err := subnet.ParseLeaseKey(subnet.DefaultPrefix, string(kv.Key))
+		if err != nil {
+			continue
+		}
+		attrs, err := subnet.UnmarshalLeaseAttrs(kv.Value)
+		if err != nil {
+			continue
+		}
+		data, err := backend.UnmarshalVXLANData(attrs.BackendData)
+		if err != nil {
+			continue
+		}
+		p := fakepeers.Peer{Subnet: sn, PublicIP: attrs.PublicIP}
+		copy(p.MAC[:], data.VtepMAC)
+		out = append(out, p)
+	}
+	return out, nil
 }

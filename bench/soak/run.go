@@ -116,7 +116,11 @@ func soak(ctx context.Context, cfg config, log *slog.Logger, l *lab.Lab, cli *cl
 		return res, err
 	}
 	res.Passes = passPercentiles(before, after)
-	res.Mismatches, res.Examples, err = settleAndCompare(ctx, n.NS, ch.desired(), env.Lease(), 2*cfg.resync+10*time.Second)
+	desired, err := ch.desired(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Mismatches, res.Examples, err = settleAndCompare(ctx, n.NS, desired, env.Lease(), 2*cfg.resync+10*time.Second)
 	if err != nil {
 		return res, err
 	}
