@@ -83,6 +83,8 @@ type daemon struct {
 	etcdAPI string
 	// advertiseOnHost is false when --public-ip is on no interface (NAT).
 	advertiseOnHost bool
+	// subnetFile writes the subnet file and retries a failed write.
+	subnetFile *subnetFile
 	// peerFilter is nil unless --vxlan-peer-filter.
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
@@ -150,11 +152,8 @@ func (d *daemon) runNetwork(ctx context.Context, reg subnet.Registry, cfg *subne
 		return err
 	}
 	env := subnet.SubnetEnv{Network: cfg.Network, Subnet: lease.Subnet, MTU: d.device.MTU, IPMasq: o.ipMasq}
-	if err := subnet.WriteSubnetFile(o.subnetFile, env); err != nil {
-		return fmt.Errorf("write subnet file: %w", err)
-	}
-	d.ready.set()
-	log.Info("subnet file written", "path", o.subnetFile, "subnet", lease.Subnet, "mtu", d.device.MTU)
+	d.subnetFile = &subnetFile{path: o.subnetFile, env: env, ready: &d.ready, log: log}
+	d.subnetFile.write() // retried by runLoops when it fails (subnetfile.go)
 	return d.runLoops(ctx, h, cfg, lease)
 }
 
@@ -362,6 +361,7 @@ func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Co
 		return err
 	}
 	g := newGroup(ctx)
+	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
 	var sink subnet.PeerSink = rec
 	if feed != nil {
