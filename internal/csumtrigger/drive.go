@@ -59,6 +59,9 @@ func Serve(ns string, backend netip.AddrPort) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("serve %s in %s: %w", backend, ns, err)
 	}
+	if uc, ok := s.pc.(*net.UDPConn); ok {
+		uc.SetReadBuffer(4 << 20) // bursts of datagrams, a reader that may be descheduled
+	}
 	go s.acceptLoop()
 	go s.udpLoop()
 	return s, nil

@@ -44,7 +44,15 @@ func TestVXLANPeerFilterDropsStrangers(t *testing.T) {
 		return err == nil && strings.Contains(set, n1.UnderlayIP.String()), set
 	})
 	attacker := addAttacker(t, l)
-	if err := lab.PingFrom(ctx, attacker, n0.UnderlayIP); err != nil {
+	// A few tries: the first ping from a new namespace waits for ARP, and a
+	// loaded machine can take longer than one ping's second for that.
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = lab.PingFrom(ctx, attacker, n0.UnderlayIP); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatalf("the attacker is not on the underlay: %v", err)
 	}
 	frame := craftedVXLAN(t, ctx, l, n0, n1)
