@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // peerState is one candidate peer as the prober tracks it.
@@ -54,7 +54,7 @@ func (d *Detector) candidate(l subnet.Lease) (*peerState, error) {
 	case l.Subnet == d.o.Self.Subnet:
 		return nil, fmt.Errorf("own subnet %s: %w", l.Subnet, errNotCandidate)
 	}
-	data, err := backend.UnmarshalVXLANData(a.BackendData)
+	data, err := vxlandata.Unmarshal(a.BackendData)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errNotCandidate)
 	}

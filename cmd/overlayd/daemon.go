@@ -23,6 +23,7 @@ import (
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // vxlanOverhead is outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14).
@@ -256,7 +257,7 @@ func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry, cfg *
 		if l.Attrs.PublicIP != d.public || l.Attrs.BackendType != subnet.BackendVXLAN {
 			continue
 		}
-		data, err := backend.UnmarshalVXLANData(l.Attrs.BackendData)
+		data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
 		switch {
 		case err != nil:
 		case cfg.InRange(l.Subnet):
@@ -269,7 +270,7 @@ func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry, cfg *
 }
 
 func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, prev subnet.SubnetEnv, clock subnet.Clock) (subnet.Lease, error) {
-	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC}, d.etcdAPI != "v2")
+	data, err := vxlandata.Marshal(vxlandata.Data{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC}, d.etcdAPI != "v2")
 	if err != nil {
 		return subnet.Lease{}, err
 	}

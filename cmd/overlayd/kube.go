@@ -12,9 +12,9 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/kube"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // leaseSource is where the daemon's lease and its peers come from: etcd
@@ -153,7 +153,7 @@ func (k *kubeMode) previousVtepMAC(log *slog.Logger) []byte {
 	if prev.BackendType != subnet.BackendVXLAN || len(prev.BackendData) == 0 {
 		return nil
 	}
-	data, err := backend.UnmarshalVXLANData(prev.BackendData)
+	data, err := vxlandata.Unmarshal(prev.BackendData)
 	if err != nil {
 		log.Warn("ignoring the node's backend-data annotation: no usable VTEP MAC", "node", k.own.Name, "err", err)
 		return nil

@@ -9,9 +9,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // peerLease is what a well-formed vxlan lease asks peers to program.
@@ -38,7 +38,7 @@ func (c *cluster) leases(ctx context.Context) (map[netip.Prefix]peerLease, error
 		if err != nil || attrs.BackendType != subnet.BackendVXLAN {
 			continue
 		}
-		data, err := backend.UnmarshalVXLANData(attrs.BackendData)
+		data, err := vxlandata.Unmarshal(attrs.BackendData)
 		if err != nil {
 			continue
 		}
@@ -62,7 +62,7 @@ func leaseValue(publicIP netip.Addr, mac string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: 1, VtepMAC: hw}, true)
+	data, err := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: hw}, true)
 	if err != nil {
 		return "", err
 	}
