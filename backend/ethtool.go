@@ -57,30 +57,43 @@ type ethtoolSsetInfo struct {
 	data     [1]uint32
 }
 
-// DisableTxChecksumOffload clears tx-checksum-ip-generic on ifname. It
-// writes nothing when the feature is already off, and fails when the
-// feature stays on (fixed by the driver).
-func DisableTxChecksumOffload(ifname string) error {
+// DisableTxChecksumOffload clears tx-checksum-ip-generic on ifname.
+func DisableTxChecksumOffload(ifname string) error { return SetTxChecksumOffload(ifname, false) }
+
+// SetTxChecksumOffload turns tx-checksum-ip-generic on or off on ifname. It
+// writes nothing when the feature is already as asked (a restart makes no
+// change), and fails when the feature does not follow (fixed by the
+// driver). Turning it on matters too: the device outlives the daemon, so a
+// device an earlier run (or an administrator) left with offload off keeps it
+// off until somebody turns it back on.
+func SetTxChecksumOffload(ifname string, on bool) error {
 	return withEthtoolSocket(ifname, func(e ethtoolConn) error {
 		f, err := e.lookupFeature(TxChecksumFeature)
 		if err != nil {
 			return err
 		}
-		on, err := e.featureActive(f)
-		if err != nil || !on {
+		active, err := e.featureActive(f)
+		if err != nil || active == on {
 			return err
 		}
-		if err := e.clearFeature(f); err != nil {
+		if err := e.setFeature(f, on); err != nil {
 			return err
 		}
-		if on, err = e.featureActive(f); err != nil {
+		if active, err = e.featureActive(f); err != nil {
 			return err
 		}
-		if on {
-			return fmt.Errorf("%s: %s is still on after ETHTOOL_SFEATURES (fixed by the driver?)", ifname, TxChecksumFeature)
+		if active != on {
+			return fmt.Errorf("%s: %s is still %s after ETHTOOL_SFEATURES (fixed by the driver?)", ifname, TxChecksumFeature, onOff(active))
 		}
 		return nil
 	})
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // TxChecksumOffloadEnabled reports whether tx-checksum-ip-generic is
@@ -218,13 +231,16 @@ func (e ethtoolConn) featureActive(f ethtoolFeature) (bool, error) {
 	return active&f.mask() != 0, nil
 }
 
-// clearFeature requests the feature off and leaves every other feature as
-// it is (struct ethtool_sfeatures: cmd, size, then per word the two words
-// valid and requested; only our bit is valid, its requested bit is 0).
-func (e ethtoolConn) clearFeature(f ethtoolFeature) error {
+// setFeature requests the feature on or off and leaves every other feature
+// as it is (struct ethtool_sfeatures: cmd, size, then per word the two words
+// valid and requested; only our bit is valid).
+func (e ethtoolConn) setFeature(f ethtoolFeature, on bool) error {
 	buf := make([]uint32, 2+2*f.words)
 	buf[0], buf[1] = unix.ETHTOOL_SFEATURES, uint32(f.words)
 	buf[2+2*f.word()] = f.mask()
+	if on {
+		buf[2+2*f.word()+1] = f.mask()
+	}
 	r, err := e.ioctl("SFEATURES", unsafe.Pointer(&buf[0]))
 	if err != nil {
 		return err

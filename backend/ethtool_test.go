@@ -121,6 +121,12 @@ func TestTxChecksumOffloadInNamespace(t *testing.T) {
 			t.Errorf("ethtool -k vx0 disagrees:\n%s", out)
 		}
 	}
+	// Back on: a device left with offload off by an earlier run must follow
+	// --tx-checksum-offload=on (or auto) again.
+	inNS(func() error { return SetTxChecksumOffload("vx0", true) })
+	checkOffload(true)
+	inNS(func() error { return SetTxChecksumOffload("vx0", true) }) // idempotent
+	checkOffload(true)
 	inNS(func() error {
 		err := DisableTxChecksumOffload("nosuchdev0")
 		if !errors.Is(err, unix.ENODEV) {

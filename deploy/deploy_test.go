@@ -59,6 +59,7 @@ var daemonFlags = []daemonFlag{
 	{"resync-interval", "1m0s"},
 	{"vxlan-peer-filter", "false"},
 	{"same-site-port", "8475"},
+	{"tx-checksum-offload", "auto"},
 	{"keep-tx-checksum-offload", "false"},
 	{"log-level", "info"},
 	{"version", "false"},

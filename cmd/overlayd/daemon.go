@@ -80,6 +80,7 @@ type daemon struct {
 	// peerFilter is nil unless --vxlan-peer-filter.
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
+	offload    *txOffload
 }
 
 // run starts the daemon in flannel's order: config, interface, device,
@@ -89,6 +90,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	d := &daemon{opts: o, log: log, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(d.reg)
+	d.offload = newTxOffload(o.txChecksumOffload, d.reg)
 	if err := d.startHTTP(ctx); err != nil {
 		return err
 	}
@@ -231,11 +233,7 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 	d.mu.Lock()
 	d.device = dev
 	d.mu.Unlock()
-	if !d.opts.txChecksumOffload {
-		if err := backend.DisableTxChecksumOffload(dev.Name); err != nil {
-			d.log.Warn("could not turn off tx checksum offload on the VXLAN device", "dev", dev.Name, "err", err)
-		}
-	}
+	d.offload.apply(dev.Name, d.log)
 	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC.String(), "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
 	return nil
 }
@@ -392,9 +390,7 @@ func (d *daemon) recreateDevice(h *netlink.Handle, cfg *subnet.Config, lease sub
 	if err := backend.EnsureDeviceAddress(h, dev, lease.Subnet, cfg.Network, d.log); err != nil {
 		return 0, err
 	}
-	if !d.opts.txChecksumOffload {
-		backend.DisableTxChecksumOffload(dev.Name)
-	}
+	d.offload.apply(dev.Name, d.log)
 	d.log.Warn("vxlan device was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC.String())
 	return dev.Index, nil
 }

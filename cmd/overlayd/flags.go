@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/overlayd/overlayd/offload"
 )
 
 // options are the daemon's settings after flags, FLANNELD_* environment
@@ -38,7 +40,7 @@ type options struct {
 	metricsAddr       string
 	resyncInterval    time.Duration
 	vxlanPeerFilter   bool
-	txChecksumOffload bool // keep the kernel's tx checksum offload on the device
+	txChecksumOffload offload.Mode // --tx-checksum-offload (--keep-tx-checksum-offload: on)
 	logLevel          string
 	showVersion       bool
 	sameSitePort      uint16 // same-site responder's UDP port; 0: off
@@ -59,6 +61,7 @@ type rawFlags struct {
 	keepTxChecksum, showVersion, kubeSubnetMgr                    bool
 	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
 	sameSitePort                                                  int
+	txChecksumOffload                                             string
 }
 
 // listFlag is a repeatable flag; the environment form is comma-separated.
@@ -110,7 +113,8 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.DurationVar(&r.resyncInterval, "resync-interval", 60*time.Second, "full kernel resync period (jittered)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
 	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
-	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "keep tx-checksum-ip-generic on the VXLAN device (default: turned off, see docs/public-cloud.md)")
+	fs.StringVar(&r.txChecksumOffload, "tx-checksum-offload", "auto", "tx checksum offload on the VXLAN device: auto (on, as flanneld, unless the kernel predates the NAT checksum fix), on, or off (see docs/public-cloud.md)")
+	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "same as --tx-checksum-offload=on (kept for older command lines)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&r.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&r.kubeSubnetMgr, "kube-subnet-mgr", false, "Kubernetes subnet manager mode, as kube-flannel: the subnet is the Node's podCIDR, the lease lives in Node annotations (no etcd)")
@@ -172,7 +176,7 @@ func validate(r rawFlags) (options, error) {
 		ifaces:  r.ifaces, ifaceRegex: r.ifaceRegex, subnetFile: r.subnetFile,
 		ipMasq: r.ipMasq, randomFullyOff: r.randomFullyOff, forwardRules: r.forwardRules,
 		metricsAddr: r.metricsAddr, resyncInterval: r.resyncInterval, vxlanPeerFilter: r.vxlanPeerFilter,
-		txChecksumOffload: r.keepTxChecksum, logLevel: r.logLevel, showVersion: r.showVersion,
+		logLevel: r.logLevel, showVersion: r.showVersion,
 	}
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -211,6 +215,7 @@ func validate(r rawFlags) (options, error) {
 		bad("--same-site-port: %d is out of range 0..65535", r.sameSitePort)
 	}
 	o.sameSitePort = uint16(r.sameSitePort)
+	o.txChecksumOffload = validateOffload(r, bad)
 	if r.healthzPort < 0 || r.healthzPort > 65535 {
 		bad("--healthz-port: %d is out of range 0..65535", r.healthzPort)
 	} else if r.healthzPort > 0 {
@@ -230,6 +235,23 @@ func validate(r rawFlags) (options, error) {
 		bad("--log-level: %q is not one of debug, info, warn, error", r.logLevel)
 	}
 	return o, errors.Join(errs...)
+}
+
+// validateOffload reads --tx-checksum-offload, with
+// --keep-tx-checksum-offload as another way to say "on".
+func validateOffload(r rawFlags, bad func(string, ...any)) offload.Mode {
+	mode, err := offload.ParseMode(r.txChecksumOffload)
+	if err != nil {
+		bad("--tx-checksum-offload: %v", err)
+		return offload.Auto
+	}
+	if r.keepTxChecksum {
+		if mode == offload.Off {
+			bad("--keep-tx-checksum-offload contradicts --tx-checksum-offload=off")
+		}
+		return offload.On
+	}
+	return mode
 }
 
 // parseEndpoints splits --etcd-endpoints and checks each is an http(s) URL.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/overlayd/overlayd/offload"
 )
 
 func env(m map[string]string) func(string) string {
@@ -78,6 +80,8 @@ func TestParseOptionsErrorsNameFlagAndValue(t *testing.T) {
 		{args: []string{"stray"}, want: `unexpected argument "stray"`},
 		{env: map[string]string{"FLANNELD_IP_MASQ": "maybe"}, want: `FLANNELD_IP_MASQ="maybe" (for --ip-masq)`},
 		{env: map[string]string{"FLANNELD_IPTABLES_RESYNC": "soon"}, want: `FLANNELD_IPTABLES_RESYNC="soon"`},
+		{args: []string{"--tx-checksum-offload=yes"}, want: `--tx-checksum-offload: "yes" is not one of auto, on, off`},
+		{args: []string{"--tx-checksum-offload=off", "--keep-tx-checksum-offload"}, want: "--keep-tx-checksum-offload contradicts --tx-checksum-offload=off"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " ")+tt.want, func(t *testing.T) {
@@ -92,5 +96,27 @@ func TestParseOptionsErrorsNameFlagAndValue(t *testing.T) {
 func TestEnvName(t *testing.T) {
 	if got := EnvName("subnet-lease-renew-margin"); got != "FLANNELD_SUBNET_LEASE_RENEW_MARGIN" {
 		t.Fatalf("got %s", got)
+	}
+}
+
+func TestParseOptionsTxChecksumOffload(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want offload.Mode
+	}{
+		{want: offload.Auto}, // flanneld's data path unless the kernel is affected
+		{args: []string{"--tx-checksum-offload=off"}, want: offload.Off},
+		{args: []string{"--tx-checksum-offload=on"}, want: offload.On},
+		{args: []string{"--keep-tx-checksum-offload"}, want: offload.On}, // the older flag is an alias
+		{args: []string{"--keep-tx-checksum-offload", "--tx-checksum-offload=on"}, want: offload.On},
+		{env: map[string]string{"FLANNELD_TX_CHECKSUM_OFFLOAD": "off"}, want: offload.Off},
+		{env: map[string]string{"FLANNELD_KEEP_TX_CHECKSUM_OFFLOAD": "true"}, want: offload.On},
+	}
+	for _, tt := range tests {
+		o, err := parseOptions(tt.args, env(tt.env), io.Discard)
+		if err != nil || o.txChecksumOffload != tt.want {
+			t.Errorf("%v %v: mode %q, err %v; want %q", tt.args, tt.env, o.txChecksumOffload, err, tt.want)
+		}
 	}
 }

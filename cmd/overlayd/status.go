@@ -38,6 +38,9 @@ type deviceInfo struct {
 	MTU   int    `json:"mtu"`
 	Local string `json:"local"`
 	VNI   int    `json:"vni"`
+	// TxChecksumOffload says whether the kernel's tx checksum offload (and
+	// so TSO) is kept on the device, and why.
+	TxChecksumOffload *offloadInfo `json:"txChecksumOffload,omitempty"`
 }
 
 type syncInfo struct {
@@ -78,7 +81,8 @@ func (d *daemon) status() any {
 			Advertise: d.public.String(), AdvertiseOnHost: d.advertiseOnHost}
 	}
 	if d.device.Name != "" {
-		doc.Device = &deviceInfo{Name: d.device.Name, MAC: d.device.MAC.String(), MTU: d.device.MTU, Local: d.device.LocalIP.String(), VNI: d.device.VNI}
+		doc.Device = &deviceInfo{Name: d.device.Name, MAC: d.device.MAC.String(), MTU: d.device.MTU, Local: d.device.LocalIP.String(), VNI: d.device.VNI,
+			TxChecksumOffload: d.offload.status()}
 	}
 	if d.ready.isReady() && d.mgr != nil {
 		l := d.mgr.Lease()

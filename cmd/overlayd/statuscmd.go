@@ -93,6 +93,9 @@ func printStatus(w io.Writer, d statusDoc, maxPeers int, now time.Time) {
 	}
 	if d.Device != nil {
 		fmt.Fprintf(tw, "device:\t%s, mac %s, mtu %d, local %s, vni %d\n", d.Device.Name, d.Device.MAC, d.Device.MTU, d.Device.Local, d.Device.VNI)
+		if o := d.Device.TxChecksumOffload; o != nil {
+			fmt.Fprintf(tw, "offload:\ttx checksum %s (%s: %s)%s\n", onOff(o.On), o.Mode, o.Why, errSuffix(o.Error))
+		}
 	}
 	if s := d.Sync; s != nil {
 		fmt.Fprintf(tw, "sync:\t%s\n", syncLine(s, now))
@@ -159,4 +162,11 @@ func ago(t, now time.Time) string {
 		return "never"
 	}
 	return now.Sub(t).Round(100 * time.Millisecond).String()
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "; error: " + e
 }

@@ -109,6 +109,13 @@ type statusDoc struct {
 		Advertise       string `json:"advertise"`
 		AdvertiseOnHost bool   `json:"advertiseOnHost"`
 	} `json:"underlay"`
+	Device *struct {
+		TxChecksumOffload *struct {
+			On   bool   `json:"on"`
+			Mode string `json:"mode"`
+			Why  string `json:"why"`
+		} `json:"txChecksumOffload"`
+	} `json:"device"`
 	Sync *struct {
 		Peers []struct {
 			Subnet   string `json:"subnet"`

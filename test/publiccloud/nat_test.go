@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
+	"github.com/overlayd/overlayd/offload"
 )
 
 // TestNATEveryPairCarriesTraffic: three nodes, each behind its own 1:1 NAT
@@ -17,7 +20,8 @@ import (
 // address>. Every pod reaches every other; each node says in its log and
 // on /status which address it binds and which it advertises; FDB entries
 // go to the public addresses; the lease still reads as flanneld's; and
-// tx checksum offload is off on flannel.1.
+// tx checksum offload on flannel.1 is what --tx-checksum-offload=auto
+// decides for this kernel, and /status says so.
 func TestNATEveryPairCarriesTraffic(t *testing.T) {
 	l := startCluster(t, lab.Options{Nodes: 3, PodsPerNode: 1, Topology: lab.NAT})
 	ctx := testContext(t, 30*time.Second)
@@ -35,7 +39,7 @@ func TestNATEveryPairCarriesTraffic(t *testing.T) {
 				t.Errorf("lease %s lacks the private address", value)
 			}
 			flannelReads(t, value, n.PublicIP.String(), vtepMAC(t, ctx, l, n))
-			checkTxChecksumOffloadOff(t, n)
+			checkTxChecksumOffloadAsDecided(t, n)
 		})
 	}
 }
@@ -85,8 +89,17 @@ func checkFDBGoesToPublicAddresses(t *testing.T, l *lab.Lab, n *lab.Node) {
 	}
 }
 
-func checkTxChecksumOffloadOff(t *testing.T, n *lab.Node) {
+// checkTxChecksumOffloadAsDecided: the device's feature is what the
+// default mode (auto) decides for the running kernel, and /status reports
+// the same, with the reason.
+func checkTxChecksumOffloadAsDecided(t *testing.T, n *lab.Node) {
 	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := os.ReadFile("/proc/version_signature")
+	want := offload.Decide(offload.Auto, offload.UpstreamRelease(unix.ByteSliceToString(u.Release[:]), sig))
 	var on bool
 	err := netnsutil.Do(n.NS, func() error {
 		var err error
@@ -96,7 +109,14 @@ func checkTxChecksumOffloadOff(t *testing.T, n *lab.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if on {
-		t.Errorf("%s on %s is on, want off (overlayd turns it off by default)", backend.TxChecksumFeature, lab.FlannelDevice)
+	if on != want.On {
+		t.Errorf("%s on %s is %v, want %v (%s)", backend.TxChecksumFeature, lab.FlannelDevice, on, want.On, want.Detail)
+	}
+	st := getStatus(t, testContext(t, 10*time.Second), n)
+	if st.Device == nil || st.Device.TxChecksumOffload == nil {
+		t.Fatalf("/status has no device.txChecksumOffload")
+	}
+	if o := st.Device.TxChecksumOffload; o.On != want.On || o.Mode != "auto" || o.Why != string(want.Why) {
+		t.Errorf("/status txChecksumOffload %+v, want on=%v mode=auto why=%s", *o, want.On, want.Why)
 	}
 }
