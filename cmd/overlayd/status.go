@@ -84,8 +84,8 @@ func (d *daemon) status() any {
 		doc.Device = &deviceInfo{Name: d.device.Name, MAC: d.device.MAC.String(), MTU: d.device.MTU, Local: d.device.LocalIP.String(), VNI: d.device.VNI,
 			TxChecksumOffload: d.offload.status()}
 	}
-	if d.ready.isReady() && d.mgr != nil {
-		l := d.mgr.Lease()
+	if d.ready.isReady() && d.src != nil {
+		l := d.src.Lease()
 		doc.Lease = &leaseInfo{Subnet: l.Subnet.String(), Expiration: l.Expiration}
 	}
 	if d.rec != nil {
