@@ -66,7 +66,7 @@ type Manager struct {
 
 	// mu serialises checks; legacyDone is set once a check succeeded, after
 	// which flanneld v0.11's unlabelled rules are no longer looked for (spec
-	// §7: rules of a previous setup are removed at start; later, an
+	// docs/compatibility.md, "iptables": rules of a previous setup are removed at start; later, an
 	// identical rule is the administrator's).
 	mu         sync.Mutex
 	legacyDone bool

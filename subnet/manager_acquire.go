@@ -54,7 +54,7 @@ type acquireState struct {
 	prevDone bool                  // previous subnet considered
 }
 
-// Acquire obtains our subnet lease (spec §3): our existing lease (by
+// Acquire obtains our subnet lease (docs/compatibility.md, "Choosing a subnet"): our existing lease (by
 // PublicIP), else the previous subnet if free, else a random free one.
 // Lost creation races are retried with another candidate.
 func (m *Manager) Acquire(ctx context.Context) (Lease, error) {

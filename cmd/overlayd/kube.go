@@ -19,7 +19,7 @@ import (
 )
 
 // netConfRetry is how often an absent or invalid --net-config-path is
-// read again (spec §9: the config is retried every second).
+// read again (docs/compatibility.md: the config is retried every second).
 const netConfRetry = time.Second
 
 // kubeOptions are the --kube-subnet-mgr flags after validation.

@@ -34,7 +34,7 @@ func TestThreeNodesCarryPodTraffic(t *testing.T) {
 }
 
 // TestStateMatchesFlanneld compares what overlayd leaves behind with
-// flannel-observed.md, field by field: lease JSON, subnet file, device,
+// docs/compatibility.md ("What flanneld leaves on a node"), field by field: lease JSON, subnet file, device,
 // address, routes, neighbours, FDB and iptables.
 func TestStateMatchesFlanneld(t *testing.T) {
 	c := startCluster(t, 2, 0)

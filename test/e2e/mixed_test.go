@@ -32,7 +32,7 @@ type flanneldVXLANData struct {
 }
 
 // TestMixedClusterWithFlanneldNode: two overlayd nodes and one node set up
-// exactly as flanneld v0.28 leaves it (flannel-observed.md: its lease JSON,
+// exactly as flanneld v0.28 leaves it (docs/compatibility.md: its lease JSON,
 // device, address, entries and subnet file, written by this test since no
 // flanneld binary is available here). Traffic flows in both directions:
 // overlayd reads the flanneld lease, and the "flanneld" node reads
