@@ -65,9 +65,9 @@ type Manager struct {
 	now     func() time.Time
 
 	// mu serialises checks; legacyDone is set once a check succeeded, after
-	// which flanneld v0.11's unlabelled rules are no longer looked for (spec
-	// docs/compatibility.md, "iptables": rules of a previous setup are removed at start; later, an
-	// identical rule is the administrator's).
+	// which flanneld v0.11's unlabelled rules are no longer looked for
+	// (docs/compatibility.md, "iptables": rules of a previous setup are
+	// removed at start; later, an identical rule is the administrator's).
 	mu         sync.Mutex
 	legacyDone bool
 
