@@ -10,6 +10,7 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/offload"
+	"github.com/overlayd/overlayd/statusdoc"
 )
 
 // txOffload is the tx checksum offload decision for the VXLAN device,
@@ -66,23 +67,14 @@ func (t *txOffload) apply(dev string, log *slog.Logger) {
 		"why", t.decision.Why, "kernel", t.release, "detail", t.decision.Detail)
 }
 
-// offloadInfo is the /status view.
-type offloadInfo struct {
-	On     bool   `json:"on"`
-	Mode   string `json:"mode"`
-	Why    string `json:"why"`
-	Detail string `json:"detail"`
-	Kernel string `json:"kernel,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
-func (t *txOffload) status() *offloadInfo {
+// status is the /status view.
+func (t *txOffload) status() *statusdoc.Offload {
 	if t == nil {
 		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	info := &offloadInfo{On: t.decision.On, Mode: string(t.decision.Mode), Why: string(t.decision.Why),
+	info := &statusdoc.Offload{On: t.decision.On, Mode: string(t.decision.Mode), Why: string(t.decision.Why),
 		Detail: t.decision.Detail, Kernel: t.release}
 	if t.applyErr != nil {
 		info.Error = t.applyErr.Error()
