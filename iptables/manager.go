@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // DefaultResync is flanneld's default --iptables-resync.
@@ -35,7 +37,8 @@ type Options struct {
 	Resync     time.Duration
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not exported
-	Now        func() time.Time      // clock for Status; nil: time.Now
+	// Clock times Run's checks and stamps Status; nil: the real clock.
+	Clock subnet.Clock
 }
 
 // Status is what the last check found.
@@ -62,7 +65,7 @@ type Manager struct {
 	resync  time.Duration
 	log     *slog.Logger
 	metrics *managerMetrics
-	now     func() time.Time
+	clock   subnet.Clock
 
 	// mu serialises checks; legacyDone is set once a check succeeded, after
 	// which flanneld v0.11's unlabelled rules are no longer looked for
@@ -91,7 +94,7 @@ func NewManager(o Options) (*Manager, error) {
 		resync:  o.Resync,
 		log:     o.Logger,
 		metrics: metrics,
-		now:     o.Now,
+		clock:   o.Clock,
 	}, nil
 }
 
@@ -116,7 +119,7 @@ func (m *Manager) Ensure() error {
 	}
 	m.statusMu.Lock()
 	m.status = Status{
-		LastCheck: m.now(),
+		LastCheck: m.clock.Now(),
 		InPlace:   err == nil,
 		Repairs:   m.status.Repairs + uint64(repaired),
 		LastError: err,
@@ -129,15 +132,10 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	ticker := time.NewTicker(m.resync)
-	defer ticker.Stop()
 	var last error
 	for ctx.Err() == nil {
 		last = m.ensureLogged(last)
-		select {
-		case <-ctx.Done():
-		case <-ticker.C:
-		}
+		wait(ctx, m.clock, m.resync)
 	}
 	return nil
 }

@@ -432,5 +432,5 @@ func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*fil
 	}
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
-	return newFilterFeed(next), nil
+	return newFilterFeed(next, subnet.RealClock()), nil
 }
