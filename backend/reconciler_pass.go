@@ -51,7 +51,7 @@ func (r *Reconciler) failed(st *passStats, err error) {
 }
 
 func (r *Reconciler) runPass(ctx context.Context, full bool) {
-	start := time.Now()
+	start := r.clock.Now()
 	st := passStats{full: full}
 	var err error
 	if full {
@@ -60,7 +60,7 @@ func (r *Reconciler) runPass(ctx context.Context, full bool) {
 	} else {
 		r.incrementalPass(&st)
 	}
-	r.afterPass(&st, err, start, time.Since(start))
+	r.afterPass(&st, err, start, r.clock.Now().Sub(start))
 }
 
 // fullPass re-reads the kernel and diffs everything. Adds go first
@@ -276,7 +276,7 @@ func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took t
 // pass, an exponential backoff after any failure (the full pass re-reads
 // the kernel and retries every failed entry).
 func (r *Reconciler) schedule(st *passStats, err error) {
-	now := time.Now()
+	now := r.clock.Now()
 	switch {
 	case err != nil || st.failed > 0:
 		r.failStreak++
@@ -306,11 +306,11 @@ func jitter(d time.Duration) time.Duration {
 
 func (r *Reconciler) logPass(st *passStats, err error, took time.Duration) {
 	if err != nil {
-		r.log.Warn("sync pass failed; will retry", "error", err, "retry_in", time.Until(r.nextFull).Round(time.Millisecond))
+		r.log.Warn("sync pass failed; will retry", "error", err, "retry_in", r.nextFull.Sub(r.clock.Now()).Round(time.Millisecond))
 	}
 	if st.failed > 0 {
 		r.log.Warn("sync writes failed; will retry", "failed", st.failed, "first_error", st.firstErr,
-			"retry_in", time.Until(r.nextFull).Round(time.Millisecond))
+			"retry_in", r.nextFull.Sub(r.clock.Now()).Round(time.Millisecond))
 	}
 	adds, dels, drift := st.writes()
 	if adds+dels == 0 {
