@@ -68,7 +68,9 @@ func (d *Detector) replacePeers(leases []subnet.Lease, now time.Time) {
 	present := make(map[netip.Prefix]bool, len(leases))
 	for _, l := range leases {
 		present[l.Subnet] = true
-		d.applyLease(l, now)
+		if !l.Unreadable { // kept as it is: see sink.UpdatePeers
+			d.applyLease(l, now)
+		}
 	}
 	for s := range d.peers {
 		if !present[s] {

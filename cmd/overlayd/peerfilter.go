@@ -39,10 +39,16 @@ const (
 
 func (f *filterFeed) ReplacePeers(leases []subnet.Lease) {
 	f.mu.Lock()
-	clear(f.peers)
+	peers := make(map[netip.Prefix]subnet.LeaseAttrs, len(leases))
 	for _, l := range leases {
-		f.peers[l.Subnet] = l.Attrs
+		switch old, known := f.peers[l.Subnet]; {
+		case !l.Unreadable:
+			peers[l.Subnet] = l.Attrs
+		case known:
+			peers[l.Subnet] = old // keep the last good addresses, as in UpdatePeers
+		}
 	}
+	f.peers = peers
 	f.mu.Unlock()
 	f.poke()
 	f.next.ReplacePeers(leases)

@@ -114,3 +114,24 @@ func TestFilterFeedRetriesAFailedUpdateAfterASecond(t *testing.T) {
 		t.Fatal("the failed update was not retried")
 	}
 }
+
+// A re-list can bring a lease that turned unreadable in a snapshot: the
+// feed keeps its last good addresses, as it does for an event (and as the
+// reconciler keeps its entries); an unreadable subnet never seen is not
+// a source.
+func TestFilterFeedSnapshotKeepsUnreadableLeases(t *testing.T) {
+	a := vxlanLease("10.244.1.0/24", "203.0.113.1", "198.51.100.2")
+	b := vxlanLease("10.244.2.0/24", "203.0.113.2", "")
+	f := newFilterFeed(nopSink{}, subnet.RealClock())
+	f.ReplacePeers([]subnet.Lease{a, b})
+	f.ReplacePeers([]subnet.Lease{{Subnet: a.Subnet, Unreadable: true},
+		{Subnet: netip.MustParsePrefix("10.244.9.0/24"), Unreadable: true}})
+	var got []string
+	for _, ip := range f.sources() {
+		got = append(got, ip.String())
+	}
+	slices.Sort(got)
+	if want := []string{"198.51.100.2", "203.0.113.1"}; !slices.Equal(got, want) {
+		t.Fatalf("sources %v, want %v (a kept, b gone)", got, want)
+	}
+}
