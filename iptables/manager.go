@@ -30,6 +30,10 @@ type Options struct {
 	// RandomFullyDisabled (--ip-masq-fully-random-disable) leaves
 	// --random-fully off even when iptables supports it.
 	RandomFullyDisabled bool
+	// VXLANNoTrack, when set, is the VXLAN device's bind address and the
+	// peers' VXLAN port: raw OVERLAYD-NOTRACK keeps the outer packets out
+	// of conntrack and NAT (notrack.go).
+	VXLANNoTrack netip.AddrPort
 	// PrevNetwork and PrevSubnet come from the previous subnet file (zero when
 	// none): flannel v0.11's rules for them are removed too.
 	PrevNetwork, PrevSubnet netip.Prefix

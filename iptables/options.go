@@ -31,6 +31,9 @@ func (o *Options) normalize() error {
 			return fmt.Errorf("iptables manager: Options.PodSubnet %s is not inside Options.Network %s", o.PodSubnet, o.Network)
 		}
 	}
+	if o.VXLANNoTrack.IsValid() && protoOfAddr(o.VXLANNoTrack.Addr()) != fam {
+		return fmt.Errorf("iptables manager: Options.VXLANNoTrack %s is not of the runner's family %s", o.VXLANNoTrack, familyName(fam))
+	}
 	if o.PrevNetwork, err = checkPrefix("PrevNetwork", o.PrevNetwork, fam, false); err != nil {
 		return err
 	}
@@ -89,6 +92,9 @@ func (o *Options) ruleSets() []ruleSet {
 			table: natTable, parent: postroutingChain, chain: MasqChain,
 			jump: masqJump(), rules: MasqRules(o.Network, o.PodSubnet, randomFully), legacy: legacy,
 		})
+	}
+	if o.VXLANNoTrack.IsValid() {
+		sets = append(sets, noTrackSet(o.VXLANNoTrack))
 	}
 	if o.ForwardRules {
 		var legacy []Rule

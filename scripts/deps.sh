@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what overlayd's tests, demo and benchmarks need, only when missing:
 # iproute2 (ip, bridge), iptables, ipset, etcd (Debian's etcd-server 3.4,
-# which still has the v2 API), tcpdump (capture tests), iperf3 (bench).
+# which still has the v2 API), tcpdump (capture tests), iperf3 (bench), gcc
+# (the real flanneld, built by scripts/flanneld.sh, has cgo files).
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -14,6 +15,7 @@ have etcdctl  || need+=(etcd-client)
 have tcpdump  || need+=(tcpdump)
 have iperf3   || need+=(iperf3)
 have ping     || need+=(iputils-ping)
+have gcc      || need+=(gcc libc6-dev) # cgo in the real flanneld (scripts/flanneld.sh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

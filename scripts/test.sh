@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/kube-apiserver.sh >/dev/null # cached build of the kube-apiserver test/kube runs against
+scripts/flanneld.sh >/dev/null       # cached build of the real flanneld test/e2e runs next to overlayd
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt needed on: $unformatted" >&2

@@ -55,7 +55,6 @@ type Offload struct {
 	Mode   string `json:"mode"`
 	Why    string `json:"why"`
 	Detail string `json:"detail"`
-	Kernel string `json:"kernel,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 

@@ -16,12 +16,21 @@ const defaultAgentName = "overlayd"
 const defaultTemplate = "{{.Bin}} --etcd-endpoints={{.Etcd}} --etcd-prefix={{.Prefix}} --iface={{.Iface}}" +
 	" --public-ip={{.PublicIP}} --subnet-file={{.SubnetFile}} --ip-masq"
 
+// flanneldAgentName selects flanneldTemplate when given alone to -agent:
+// the real flanneld built by scripts/flanneld.sh (or -flanneld), run with
+// the same flags as overlayd's default.
+const flanneldAgentName = "flanneld"
+
+const flanneldTemplate = "{{.Flanneld}} --etcd-endpoints={{.Etcd}} --etcd-prefix={{.Prefix}} --iface={{.Iface}}" +
+	" --public-ip={{.PublicIP}} --subnet-file={{.SubnetFile}} --ip-masq"
+
 // agentName is what may precede "=" or ":" in an -agent value.
 var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // templateData are the fields an agent template may use.
 type templateData struct {
 	Bin        string // the overlayd binary (built from this tree or -overlayd)
+	Flanneld   string // the flanneld binary (scripts/flanneld.sh's, or -flanneld)
 	Etcd       string // etcd as the nodes reach it (the lab's proxy)
 	Iface      string // the node's underlay interface
 	PublicIP   string // the node's underlay address
@@ -42,8 +51,11 @@ type agentSpec struct {
 // (named after its program) or "overlayd" alone (the default template).
 func parseAgentSpec(s string) (agentSpec, error) {
 	s = strings.TrimSpace(s)
-	if s == defaultAgentName {
+	switch s {
+	case defaultAgentName:
 		return newAgentSpec(defaultAgentName, defaultTemplate)
+	case flanneldAgentName:
+		return newAgentSpec(flanneldAgentName, flanneldTemplate)
 	}
 	if i := strings.IndexAny(s, "=:"); i > 0 && agentName.MatchString(s[:i]) {
 		return newAgentSpec(s[:i], s[i+1:])
@@ -82,7 +94,7 @@ func nameFromTemplate(text string) string {
 
 func sampleData() templateData {
 	return templateData{
-		Bin: "/bin/overlayd", Etcd: "http://192.0.2.254:2379", Iface: "ul0", PublicIP: "192.0.2.10",
+		Bin: "/bin/overlayd", Flanneld: "/bin/flanneld", Etcd: "http://192.0.2.254:2379", Iface: "ul0", PublicIP: "192.0.2.10",
 		SubnetFile: "/run/flannel/subnet.env", Node: "node0", Prefix: "/coreos.com/network",
 	}
 }

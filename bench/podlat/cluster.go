@@ -65,7 +65,7 @@ func (cl *cluster) bringUp(ctx context.Context, c config, agent agentSpec, bin s
 		return err
 	}
 	for _, n := range l.Nodes {
-		argv, err := agent.argv(nodeData(l, n, bin))
+		argv, err := agent.argv(nodeData(l, n, bin, c.flanneld))
 		if err != nil {
 			return err
 		}
@@ -98,9 +98,10 @@ func (cl *cluster) bringUp(ctx context.Context, c config, agent agentSpec, bin s
 	return nil
 }
 
-func nodeData(l *lab.Lab, n *lab.Node, bin string) templateData {
+func nodeData(l *lab.Lab, n *lab.Node, bin, flanneld string) templateData {
 	return templateData{
 		Bin:        bin,
+		Flanneld:   flanneld,
 		Etcd:       l.EtcdURL,
 		Iface:      n.Iface,
 		PublicIP:   n.PublicIP.String(),

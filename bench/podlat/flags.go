@@ -29,6 +29,7 @@ type config struct {
 	duration    time.Duration // of each throughput stream
 	agents      []agentSpec
 	overlayd    string // prebuilt binary for {{.Bin}}; "" builds ./cmd/overlayd
+	flanneld    string // binary for {{.Flanneld}}; "" when none was found
 	out         string // report directory; "" picks bench/out/podlat-<time>
 	startWait   time.Duration
 	verbose     bool
@@ -56,10 +57,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.udpTimeout, "udp-timeout", time.Second, "a UDP round trip without answer after this counts as lost")
 	fs.StringVar(&c.throughput, "throughput", throughputAuto, "throughput tool: auto (iperf3 when installed, else builtin), iperf3, builtin or off")
 	fs.DurationVar(&c.duration, "duration", 3*time.Second, "length of each throughput stream")
-	fs.Var(&agents, "agent", "agent to benchmark, repeatable: overlayd, or name=TEMPLATE (see below); default: overlayd")
+	fs.Var(&agents, "agent", "agent to benchmark, repeatable: overlayd, flanneld, or name=TEMPLATE (see below); default: overlayd, and flanneld when its binary is there")
 	fs.StringVar(&c.overlayd, "overlayd", "", "overlayd binary for {{.Bin}} (default: build ./cmd/overlayd of this tree)")
 	fs.StringVar(&c.out, "out", "", "report directory (default: bench/out/podlat-<date>-<time> in this tree)")
 	fs.DurationVar(&c.startWait, "start-timeout", 90*time.Second, "how long the agents get to write their subnet files and connect every pod")
+	fs.StringVar(&c.flanneld, "flanneld", "", "flanneld binary for {{.Flanneld}} (default: $OVERLAYD_FLANNELD or the one scripts/flanneld.sh builds)")
 	fs.BoolVar(&c.verbose, "v", false, "log every step of the lab")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -67,8 +69,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, reportErr(stderr, fmt.Errorf("unexpected arguments %q (quote each -agent template)", fs.Args()))
 	}
+	if c.flanneld == "" {
+		c.flanneld, _ = lab.FlanneldBinary() // absent: the flanneld agent is not offered by default
+	}
 	if len(agents) == 0 {
 		agents = agentFlags{defaultAgentName}
+		if c.flanneld != "" {
+			agents = append(agents, flanneldAgentName)
+		}
 	}
 	if err := c.setAgents(agents); err != nil {
 		return c, reportErr(stderr, err)
@@ -138,7 +146,7 @@ Flags:
 	fmt.Fprintf(w, `
 An agent template is a command line in Go template syntax, rendered per
 node and split into words like a shell would (quotes, no expansion).
-Fields: {{.Bin}} {{.Etcd}} {{.Iface}} {{.PublicIP}} {{.SubnetFile}}
+Fields: {{.Bin}} {{.Flanneld}} {{.Etcd}} {{.Iface}} {{.PublicIP}} {{.SubnetFile}}
 {{.Node}} {{.Prefix}}. The default, -agent overlayd, is
   overlayd=%s
 To compare with an upstream flanneld in the same run:

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,11 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "defaults", check: func(c config) string {
 			if c.nodes != 3 || c.pods != 2 || c.roundTrips != 2000 || c.warmup != 200 || c.payload != 64 ||
-				c.duration != 3*time.Second || c.throughput != throughputAuto || len(c.agents) != 1 || c.agents[0].Name != "overlayd" {
+				c.duration != 3*time.Second || c.throughput != throughputAuto || c.agents[0].Name != "overlayd" {
+				return "unexpected defaults"
+			}
+			// flanneld joins by default when scripts/flanneld.sh built it.
+			if wantAgents := map[bool]int{false: 1, true: 2}[c.flanneld != ""]; len(c.agents) != wantAgents {
 				return "unexpected defaults"
 			}
 			return ""
@@ -73,5 +79,26 @@ func TestParseCPUModel(t *testing.T) {
 		if got := parseCPUModel([]byte(tt.in)); got != tt.want {
 			t.Errorf("parseCPUModel(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// With a flanneld binary at hand, the default run compares overlayd with
+// it; the flanneld agent runs that binary with overlayd's default flags.
+func TestDefaultAgentsIncludeFlanneld(t *testing.T) {
+	c, err := parseFlags([]string{"-flanneld", "/opt/flanneld"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.agents) != 2 || c.agents[0].Name != "overlayd" || c.agents[1].Name != "flanneld" {
+		t.Fatalf("default agents %+v, want overlayd and flanneld", c.agents)
+	}
+	data := sampleData()
+	data.Flanneld = c.flanneld
+	argv, err := c.agents[1].argv(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if argv[0] != "/opt/flanneld" || !slices.Contains(argv, "--ip-masq") {
+		t.Errorf("flanneld argv %q", argv)
 	}
 }

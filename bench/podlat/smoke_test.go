@@ -32,7 +32,7 @@ func requireLab(t *testing.T) {
 func smokeConfig(t *testing.T, args ...string) config {
 	t.Helper()
 	base := []string{"-nodes", "2", "-pods", "2", "-count", "100", "-warmup", "20", "-duration", "1s",
-		"-out", t.TempDir(), "-overlayd", testOverlayd(t)}
+		"-out", t.TempDir(), "-overlayd", testOverlayd(t), "-agent", "overlayd"}
 	c, err := parseFlags(append(base, args...), io.Discard)
 	if err != nil {
 		t.Fatal(err)

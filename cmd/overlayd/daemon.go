@@ -92,7 +92,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	d := &daemon{opts: o, log: log, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(d.reg)
-	d.offload = newTxOffload(o.txChecksumOffload, d.reg)
+	d.offload = newTxOffload(o.txChecksumOffload, o.iptablesResync, d.reg)
 	if err := d.startHTTP(ctx); err != nil {
 		return err
 	}
@@ -270,6 +270,7 @@ func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.C
 	d.mu.Lock()
 	d.device = dev
 	d.mu.Unlock()
+	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), d.log)
 	d.offload.apply(dev.Name, d.log)
 	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC.String(), "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
 	return nil
@@ -362,6 +363,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
+	g.go_("vxlan-nat-exemption", d.offload.run)
 	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
 		d.log.Warn("sd_notify failed", "err", err)
 	}
@@ -420,10 +422,7 @@ func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*fil
 		}
 		return nil, nil
 	}
-	port := cfg.VXLAN.Port
-	if port == 0 {
-		port = backend.DeviceDefaultPort
-	}
+	port := vxlanPort(cfg)
 	filter, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
 		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
 	})
@@ -433,4 +432,12 @@ func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*fil
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
 	return newFilterFeed(next, subnet.RealClock()), nil
+}
+
+// vxlanPort is the UDP port VXLAN goes to (peers use the same).
+func vxlanPort(cfg *subnet.Config) int {
+	if cfg.VXLAN.Port == 0 {
+		return backend.DeviceDefaultPort
+	}
+	return cfg.VXLAN.Port
 }

@@ -19,7 +19,7 @@ func sampleStatus(now time.Time) statusdoc.Doc {
 		Underlay: statusdoc.Underlay{Iface: "ens4", Bind: "10.128.0.5", Advertise: "203.0.113.7", AdvertiseOnHost: false},
 		Lease:    &statusdoc.Lease{Subnet: "10.244.3.0/24", Expiration: now.Add(23 * time.Hour)},
 		Device: &statusdoc.Device{Name: "flannel.1", MAC: "42:07:40:10:9d:dc", MTU: 1410, Local: "10.128.0.5", VNI: 1,
-			TxChecksumOffload: &statusdoc.Offload{On: true, Mode: "auto", Why: "kernel-fixed"}},
+			TxChecksumOffload: &statusdoc.Offload{On: true, Mode: "auto", Why: "vxlan-exempt"}},
 		Sync: &statusdoc.Sync{Synced: true, InSync: true, LastFullPass: now.Add(-3 * time.Second), LastPassDuration: "1.2ms",
 			Counts: backend.StatusCounts{Peers: 2, PeersProgrammed: 1, Kernel: backend.EntryCounts{Neighbours: 1, FDB: 1, Routes: 1}},
 			Peers: []statusdoc.Peer{
@@ -39,7 +39,7 @@ func TestPrintStatus(t *testing.T) {
 		"underlay:  ens4, bind 10.128.0.5, advertise 203.0.113.7 (on no interface here: expected behind 1:1 NAT)",
 		"lease:     10.244.3.0/24, expires 2026-11-23T11:00:00Z (in 23h0m0s)",
 		"device:    flannel.1, mac 42:07:40:10:9d:dc, mtu 1410, local 10.128.0.5, vni 1",
-		"offload:   tx checksum on (auto: kernel-fixed)",
+		"offload:   tx checksum on (auto: vxlan-exempt)",
 		"sync:      in sync; 1/2 peers programmed; kernel 1 neighbours, 1 fdb, 1 routes; last full pass 3s ago",
 		"iptables:  rules in place, checked 1s ago, 0 repairs",
 		"10.244.37.0/24  203.0.113.9   56:b3:03:00:ef:bd  203.0.113.9   programmed",
