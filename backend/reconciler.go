@@ -137,7 +137,7 @@ type Reconciler struct {
 
 	// Owned by the Run goroutine.
 	want         *desiredState
-	seen         *believedState
+	believed     *believedState
 	failing      failedKeys
 	prevFailing  failedKeys
 	skipped      map[netip.Prefix]string
@@ -186,7 +186,7 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		kick:        make(chan struct{}, 1),
 		synced:      make(chan struct{}),
 		want:        newDesiredState(o.Logger),
-		seen:        newBelievedState(),
+		believed:    newBelievedState(),
 		failing:     newFailedKeys(),
 		prevFailing: newFailedKeys(),
 		skipped:     map[netip.Prefix]string{},
