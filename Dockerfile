@@ -1,6 +1,8 @@
 # overlayd container image.
 #
-#   docker build --build-arg VERSION=v0.1.0 -t ghcr.io/overlayd/overlayd:v0.1.0 .
+#   scripts/image.sh            (multi-arch, docker buildx or podman; --dry-run)
+#   docker build --build-arg VERSION=v0.1.0 --build-arg COMMIT=$(git rev-parse HEAD) \
+#     -t ghcr.io/overlayd/overlayd:v0.1.0 .
 #
 # Run it on a node (the DaemonSet in deploy/kubernetes/overlayd.yaml does the
 # same in Kubernetes):
@@ -28,12 +30,13 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
+ARG COMMIT=unknown
 ARG TARGETOS=linux
 ARG TARGETARCH
 # CGO_ENABLED=0: pure Go, no libc dependency, runs on any base image.
 # -trimpath: no build paths in the binary. -s -w: no symbol/debug tables.
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -buildvcs=false \
-      -ldflags "-s -w -X main.version=${VERSION}" \
+      -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
       -o /out/overlayd ./cmd/overlayd
 
 # ---- runtime ----------------------------------------------------------------
@@ -42,8 +45,11 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -buil
 # Ubuntu 20.10+, RHEL 8+), and is the same build the integration tests run
 # against. The rules must land in the backend the host uses, or kube-proxy,
 # the host firewall and overlayd would each see only part of the rule set.
-# For hosts still on legacy iptables, put the legacy tools first in PATH:
-#   PATH=/usr/local/lib/overlayd/iptables-legacy:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The entrypoint (deploy/docker/entrypoint.sh) picks the host's backend at
+# start, as kube-proxy's image does: the kubelet's KUBE-IPTABLES-HINT chain,
+# else whichever of iptables-legacy-save / iptables-nft-save lists more
+# rules; legacy puts /usr/local/lib/overlayd/iptables-legacy first in PATH.
+# OVERLAYD_IPTABLES_MODE=legacy|nft overrides it.
 FROM debian:bookworm-slim
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="overlayd" \
@@ -60,7 +66,8 @@ RUN apt-get update \
       ln -s /usr/sbin/$t-legacy /usr/local/lib/overlayd/iptables-legacy/$t; \
     done
 COPY --from=build /out/overlayd /usr/local/bin/overlayd
+COPY deploy/docker/entrypoint.sh /usr/local/bin/overlayd-entrypoint
 # Root with NET_ADMIN and NET_RAW (see above); the state it writes is on the
 # host (/run/flannel, the kernel), so the root filesystem can be read-only.
 USER root
-ENTRYPOINT ["/usr/local/bin/overlayd"]
+ENTRYPOINT ["/usr/local/bin/overlayd-entrypoint"]

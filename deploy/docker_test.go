@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,9 @@ func dockerfileLines(t *testing.T) []string {
 // dockerLdflags matches the go build's -ldflags "..." in the Dockerfile.
 var dockerLdflags = regexp.MustCompile(`-ldflags "([^"]*)"`)
 
+// imageEntrypoint is deploy/docker/entrypoint.sh inside the image.
+const imageEntrypoint = "/usr/local/bin/overlayd-entrypoint"
+
 func TestDockerfile(t *testing.T) {
 	lines := dockerfileLines(t)
 	var froms []string
@@ -61,7 +65,7 @@ func TestDockerfile(t *testing.T) {
 		froms[1] != "FROM debian:bookworm-slim" {
 		t.Errorf("stages %q: want golang:1.26 AS build, then debian:bookworm-slim", froms)
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X main.version=${VERSION}"`, "./cmd/overlayd"} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}"`, "./cmd/overlayd"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("build step %q lacks %s", build, want)
 		}
@@ -71,8 +75,11 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("runtime packages %q lack %s", install, pkg)
 		}
 	}
-	if entrypoint != `ENTRYPOINT ["/usr/local/bin/overlayd"]` {
-		t.Errorf("entrypoint %q, want overlayd in exec form", entrypoint)
+	if entrypoint != `ENTRYPOINT ["`+imageEntrypoint+`"]` {
+		t.Errorf("entrypoint %q, want %s (picks the iptables backend, runs overlayd) in exec form", entrypoint, imageEntrypoint)
+	}
+	if !slices.Contains(lines, "COPY deploy/docker/entrypoint.sh "+imageEntrypoint) {
+		t.Errorf("the Dockerfile does not install deploy/docker/entrypoint.sh as %s", imageEntrypoint)
 	}
 	for _, l := range []string{"title", "description", "source", "version"} {
 		if !labels["org.opencontainers.image."+l] {
@@ -103,7 +110,8 @@ func TestReleaseBinaryIsStatic(t *testing.T) {
 		t.Fatalf("%s: no -ldflags \"...\" in the build step", dockerfilePath)
 	}
 	const version = "v0.0.0-deploytest"
-	ldflags := strings.ReplaceAll(m[1], "${VERSION}", version)
+	const commit = "0123456789abcdef0123"
+	ldflags := strings.ReplaceAll(strings.ReplaceAll(m[1], "${VERSION}", version), "${COMMIT}", commit)
 	bin := filepath.Join(t.TempDir(), "overlayd")
 	build := exec.Command(goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", bin, "./cmd/overlayd")
 	build.Dir = repoRoot
@@ -116,8 +124,8 @@ func TestReleaseBinaryIsStatic(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s version: %v", bin, err)
 	}
-	if !bytes.HasPrefix(out, []byte("overlayd "+version+" ")) {
-		t.Errorf("version output %q: -X main.version did not take", out)
+	if !bytes.HasPrefix(out, []byte("overlayd "+version+" (commit "+commit[:12]+",")) {
+		t.Errorf("version output %q: -X main.version or -X main.commit did not take", out)
 	}
 }
 

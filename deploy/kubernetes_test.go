@@ -109,6 +109,7 @@ type volume struct {
 	} `yaml:"hostPath"`
 	Secret *struct {
 		SecretName string `yaml:"secretName"`
+		Optional   *bool  `yaml:"optional"`
 		Items      []struct {
 			Key  string `yaml:"key"`
 			Path string `yaml:"path"`
@@ -339,8 +340,8 @@ func TestManifestArgsAndEnvUseRealFlags(t *testing.T) {
 	}
 	// The command must hand the args to overlayd.
 	cmd := strings.Join(agent.Command, " ")
-	if len(agent.Command) > 0 && !(strings.Contains(cmd, "exec /usr/local/bin/overlayd \"$@\"") || agent.Command[0] == "/usr/local/bin/overlayd") {
-		t.Errorf("command %q does not run /usr/local/bin/overlayd with the args", agent.Command)
+	if len(agent.Command) > 0 && !(strings.Contains(cmd, "exec "+imageEntrypoint+" \"$@\"") || agent.Command[0] == imageEntrypoint) {
+		t.Errorf("command %q does not run %s (which runs overlayd) with the args", agent.Command, imageEntrypoint)
 	}
 }
 
@@ -393,16 +394,32 @@ func TestManifestEtcdFromSecret(t *testing.T) {
 	if endpoints == nil || endpoints.ValueFrom == nil || endpoints.ValueFrom.SecretKeyRef == nil {
 		t.Fatal("FLANNELD_ETCD_ENDPOINTS must come from a Secret (valueFrom.secretKeyRef)")
 	}
-	secretName := endpoints.ValueFrom.SecretKeyRef.Name
+	// TLS is optional: no --etcd-*file argument is hard-coded; the files
+	// come from an optional Secret and are used only when present.
 	args := parseArgs(t, agent.Args)
 	for _, flag := range []string{"etcd-cafile", "etcd-certfile", "etcd-keyfile"} {
-		file := args[flag]
-		if file == "" {
-			t.Errorf("--%s is not set", flag)
-			continue
+		if file, ok := args[flag]; ok {
+			t.Errorf("--%s=%s is hard-coded: etcd without TLS would fail", flag, file)
 		}
-		if !servedBySecret(pod, agent, secretName, file) {
-			t.Errorf("--%s=%s is not a file of a mounted volume of Secret %s", flag, file, secretName)
+	}
+	script := strings.Join(agent.Command, " ")
+	for _, env := range []string{"FLANNELD_ETCD_CAFILE", "FLANNELD_ETCD_CERTFILE", "FLANNELD_ETCD_KEYFILE"} {
+		if !strings.Contains(script, "export "+env+"=") {
+			t.Errorf("the agent's command does not set %s when its file is present", env)
+		}
+	}
+	var tlsVolume *volume
+	for i, v := range pod.Volumes {
+		if v.Secret != nil && v.Secret.SecretName != endpoints.ValueFrom.SecretKeyRef.Name {
+			tlsVolume = &pod.Volumes[i]
+		}
+	}
+	if tlsVolume == nil || tlsVolume.Secret.Optional == nil || !*tlsVolume.Secret.Optional {
+		t.Fatal("the etcd TLS files must come from an optional Secret volume")
+	}
+	for _, file := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		if !servedBySecret(pod, agent, tlsVolume.Secret.SecretName, "/etc/overlayd/etcd/"+file) || !strings.Contains(script, "/"+file) {
+			t.Errorf("%s is not both mounted from Secret %s and used by the command", file, tlsVolume.Secret.SecretName)
 		}
 	}
 }

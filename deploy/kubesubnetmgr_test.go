@@ -190,8 +190,8 @@ func TestKSMManifestAgent(t *testing.T) {
 	if add := slices.Sorted(slices.Values(sc.Capabilities.Add)); !slices.Equal(add, []string{"NET_ADMIN", "NET_RAW"}) {
 		t.Errorf("capabilities.add %v, want exactly NET_ADMIN and NET_RAW", add)
 	}
-	if !slices.Equal(agent.Command, []string{"/usr/local/bin/overlayd"}) {
-		t.Errorf("command %q, want /usr/local/bin/overlayd", agent.Command)
+	if !slices.Equal(agent.Command, []string{imageEntrypoint}) {
+		t.Errorf("command %q, want the image's entrypoint %s", agent.Command, imageEntrypoint)
 	}
 	args := parseArgs(t, agent.Args)
 	for name := range args {

@@ -2,7 +2,9 @@
 # Installs what overlayd's tests, demo and benchmarks need, only when missing:
 # iproute2 (ip, bridge), iptables, ipset, etcd (Debian's etcd-server 3.4,
 # which still has the v2 API), tcpdump (capture tests), iperf3 (bench), gcc
-# (the real flanneld, built by scripts/flanneld.sh, has cgo files).
+# (the real flanneld, built by scripts/flanneld.sh, has cgo files),
+# containernetworking-plugins (bridge, host-local, portmap, loopback in
+# /usr/lib/cni: the lab's pods are made by the real CNI chain).
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -16,6 +18,8 @@ have tcpdump  || need+=(tcpdump)
 have iperf3   || need+=(iperf3)
 have ping     || need+=(iputils-ping)
 have gcc      || need+=(gcc libc6-dev) # cgo in the real flanneld (scripts/flanneld.sh)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] && [ -x /usr/lib/cni/loopback ] \
+  || need+=(containernetworking-plugins)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -160,7 +160,7 @@ func runOne(ctx context.Context, c config, topo lab.Topology, mode offload.Mode,
 		return csumtrigger.Result{}, err
 	}
 	l, err := lab.New(ctx, lab.Options{Nodes: 2, PodsPerNode: 1, Topology: topo, EtcdEndpoint: etcd.Endpoint(),
-		WorkDir: dir, Logger: slog.New(slog.DiscardHandler)})
+		WorkDir: dir, Logger: slog.New(slog.DiscardHandler), CNIPlugin: bin})
 	if err != nil {
 		return csumtrigger.Result{}, err
 	}

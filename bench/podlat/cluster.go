@@ -46,7 +46,7 @@ func startCluster(ctx context.Context, c config, agent agentSpec, bin, workDir s
 	}
 	cl.lab, err = lab.New(ctx, lab.Options{
 		Nodes: c.nodes, PodsPerNode: c.pods, Topology: lab.Flat,
-		EtcdEndpoint: etcd.Endpoint(), WorkDir: workDir, Logger: labLog,
+		EtcdEndpoint: etcd.Endpoint(), WorkDir: workDir, Logger: labLog, CNIPlugin: bin,
 	})
 	if err != nil {
 		cl.Close()

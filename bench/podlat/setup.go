@@ -30,7 +30,9 @@ func prepare(ctx context.Context, c config, tmp string, started time.Time, log *
 		return s, err
 	}
 	var root string
-	if c.out == "" || (c.overlayd == "" && c.usesBin()) {
+	// overlayd is built even when no template runs it: the lab's pods are
+	// made by its CNI plugin (as flannel) whatever the agent.
+	if c.out == "" || c.overlayd == "" {
 		if root, err = moduleRoot(ctx); err != nil {
 			return s, err
 		}
@@ -40,7 +42,7 @@ func prepare(ctx context.Context, c config, tmp string, started time.Time, log *
 		s.outDir = filepath.Join(root, "bench", "out", "podlat-"+started.Format("20060102-150405"))
 	}
 	s.bin = c.overlayd
-	if s.bin == "" && c.usesBin() {
+	if s.bin == "" {
 		log.Info("building overlayd", "module", root)
 		if s.bin, err = buildOverlayd(ctx, root, tmp); err != nil {
 			return s, err
@@ -54,15 +56,6 @@ func prepare(ctx context.Context, c config, tmp string, started time.Time, log *
 		s.m.stream = &stream.Options{Duration: c.duration, Iperf3: s.iperf3}
 	}
 	return s, nil
-}
-
-func (c config) usesBin() bool {
-	for _, a := range c.agents {
-		if a.usesBin() {
-			return true
-		}
-	}
-	return false
 }
 
 // throughputTool resolves -throughput to a tool name ("" for off) and

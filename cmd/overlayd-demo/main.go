@@ -106,7 +106,7 @@ func run(ctx context.Context, f demoFlags, out io.Writer) (err error) {
 
 	l, err := lab.New(ctx, lab.Options{
 		Nodes: f.nodes, PodsPerNode: f.pods, Topology: f.topology,
-		EtcdEndpoint: etcd.Endpoint(), WorkDir: dir, Logger: logger(f.verbose),
+		EtcdEndpoint: etcd.Endpoint(), WorkDir: dir, Logger: logger(f.verbose), CNIPlugin: bin,
 	})
 	if err != nil {
 		return fmt.Errorf("build lab: %w", err)

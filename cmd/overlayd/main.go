@@ -6,10 +6,20 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/overlayd/overlayd/cni"
 )
 
+// cniPluginName is the name under which the binary acts as the CNI plugin
+// (a copy or symlink installed as /opt/cni/bin/flannel).
+const cniPluginName = "flannel"
+
 func main() {
+	if filepath.Base(os.Args[0]) == cniPluginName {
+		os.Exit(cni.Main())
+	}
 	os.Exit(runMain(os.Args[1:]))
 }
 
@@ -26,6 +36,8 @@ func runMain(args []string) int {
 			return statusMain(args[1:], os.Stdout, os.Stderr, time.Now)
 		case "docker-opts":
 			return dockerOptsMain(args[1:])
+		case "cni":
+			return cni.Main()
 		}
 	}
 	return daemonMain(args)

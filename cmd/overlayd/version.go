@@ -8,12 +8,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// version is set at build time with -ldflags "-X main.version=v0.1.0".
-var version = "dev"
+// version and commit are set at build time with
+// -ldflags "-X main.version=v0.1.0 -X main.commit=<git commit>" (the
+// Dockerfile does). Without commit, the module's VCS stamp is used.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func versionString() string {
 	rev := "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if commit != "" && commit != "unknown" {
+		rev = commit[:min(len(commit), 12)]
+	} else if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 				rev = s.Value[:12]

@@ -70,12 +70,16 @@ type Node struct {
 	agent *Agent // the latest agent started on the node
 }
 
-// Pod is a namespace attached to its node's cni0 bridge.
+// Pod is a namespace attached to its node's cni0 bridge by the CNI chain.
 type Pod struct {
 	Name string // "node0/pod1"
 	Node string
-	NS   string
+	NS   string // also its CNI_CONTAINERID
 	IP   netip.Addr
+	// CNIResult is the chain's ADD result, passed back on DEL.
+	CNIResult []byte
+	// Ports are the pod's host ports (AddPodWithPorts).
+	Ports []PortMapping
 }
 
 func (p *Pod) String() string { return fmt.Sprintf("%s(%s)", p.Name, p.IP) }

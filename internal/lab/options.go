@@ -68,6 +68,12 @@ type Options struct {
 	// 1:1 public address on the router. Nodes in no group have a router
 	// of their own.
 	SameSite [][]int
+	// CNIPlugin is the overlayd binary that AddPods runs as the flannel
+	// CNI plugin (required for pods; NewT builds one when empty).
+	CNIPlugin string
+	// CNIPluginDir holds the bridge, host-local, portmap and loopback
+	// plugins (default DefaultCNIPluginDir).
+	CNIPluginDir string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -75,6 +81,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if !o.Network.IsValid() {
 		o.Network = DefaultNetwork()
+	}
+	if o.CNIPluginDir == "" {
+		o.CNIPluginDir = DefaultCNIPluginDir
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -2,20 +2,21 @@ package lab
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"net/netip"
+	"slices"
 )
 
-// PodBridge is the node bridge the pods attach to, as the CNI bridge
-// plugin names it.
+// PodBridge is the node bridge the pods attach to: the bridge plugin's
+// default name, as under flannel.
 const PodBridge = "cni0"
 
-// AddPods reads n's subnet file and, as the CNI bridge plugin would,
-// creates the cni0 bridge (FLANNEL_SUBNET's address, FLANNEL_MTU) on the
-// first call and Options.PodsPerNode pod namespaces, each with an eth0 at
-// the next free address of the lease and a default route via cni0.
-// Calling it again adds that many more pods.
+// AddPods reads n's subnet file and creates Options.PodsPerNode pod
+// namespaces on n, each attached by the real CNI chain: loopback, then
+// kube-flannel's conflist (overlayd as the flannel plugin delegating to
+// bridge and host-local, then portmap), run inside the node's namespace
+// with CNI_COMMAND=ADD. host-local hands out the lease's addresses in
+// order, so pod j gets host number 2+j. Calling it again adds that many
+// more pods.
 func (l *Lab) AddPods(ctx context.Context, n *Node) error {
 	env, err := ReadSubnetEnv(n.SubnetFile)
 	if err != nil {
@@ -27,16 +28,15 @@ func (l *Lab) AddPods(ctx context.Context, n *Node) error {
 	if err := checkPodRoom(env, first+count); err != nil {
 		return fmt.Errorf("add pods to %s: %w", n.Name, err)
 	}
-	if first == 0 {
-		if err := addPodBridge(n, env); err != nil {
-			return fmt.Errorf("add pods to %s: %w", n.Name, err)
-		}
+	path, err := l.cniPath()
+	if err != nil {
+		return fmt.Errorf("add pods to %s: %w", n.Name, err)
 	}
 	for j := first; j < first+count; j++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("add pods to %s: %w", n.Name, err)
 		}
-		pod, err := l.addPod(n, env, j)
+		pod, err := l.addPod(ctx, n, path, j, nil)
 		if err != nil {
 			return fmt.Errorf("add pod %d to %s: %w", j, n.Name, err)
 		}
@@ -55,61 +55,68 @@ func checkPodRoom(env SubnetEnv, pods int) error {
 	return nil
 }
 
-func addPodBridge(n *Node, env SubnetEnv) error {
-	return withLinks(n.NS, func(h *nsLinks) error {
-		if err := h.addBridge(PodBridge, env.MTU); err != nil {
-			return err
-		}
-		if err := h.addAddr(PodBridge, env.Subnet); err != nil {
-			return err
-		}
-		return h.up(PodBridge)
-	})
+// AddPodWithPorts adds one pod to n, as AddPods does, with host ports
+// that the portmap plugin forwards from the node's addresses to the pod.
+func (l *Lab) AddPodWithPorts(ctx context.Context, n *Node, ports []PortMapping) (*Pod, error) {
+	env, err := ReadSubnetEnv(n.SubnetFile)
+	if err != nil {
+		return nil, fmt.Errorf("add pod to %s: %w", n.Name, err)
+	}
+	n.Subnet = env
+	j := len(n.Pods)
+	if err := checkPodRoom(env, j+1); err != nil {
+		return nil, fmt.Errorf("add pod to %s: %w", n.Name, err)
+	}
+	path, err := l.cniPath()
+	if err != nil {
+		return nil, fmt.Errorf("add pod to %s: %w", n.Name, err)
+	}
+	pod, err := l.addPod(ctx, n, path, j, ports)
+	if err != nil {
+		return nil, fmt.Errorf("add pod %d to %s: %w", j, n.Name, err)
+	}
+	n.Pods = append(n.Pods, pod)
+	return pod, nil
 }
 
-func (l *Lab) addPod(n *Node, env SubnetEnv, j int) (*Pod, error) {
+func (l *Lab) addPod(ctx context.Context, n *Node, path string, j int, ports []PortMapping) (*Pod, error) {
 	ns, err := l.createNS(fmt.Sprintf("n%dp%d", n.Index, j))
 	if err != nil {
 		return nil, err
 	}
-	pod := &Pod{
-		Name: fmt.Sprintf("%s/pod%d", n.Name, j),
-		Node: n.Name,
-		NS:   ns,
-		IP:   addToAddr(env.Lease().Addr(), uint32(2+j)),
-	}
-	hostEnd := fmt.Sprintf("veth%d", j)
-	err = withLinks(n.NS, func(h *nsLinks) error {
-		if err := h.addVeth(hostEnd, "eth0", ns, env.MTU); err != nil {
-			return err
-		}
-		if err := h.enslave(hostEnd, PodBridge); err != nil {
-			return err
-		}
-		return h.up(hostEnd)
-	})
+	call := cniCall{node: n, command: "ADD", id: ns, netns: ns, ifName: podIfName, path: path}
+	result, err := call.add(ctx, cniPlugins(n, ports))
 	if err != nil {
 		return nil, err
 	}
-	err = withLinks(ns, func(h *nsLinks) error {
-		if err := h.addAddr("eth0", netip.PrefixFrom(pod.IP, env.Subnet.Bits())); err != nil {
-			return err
-		}
-		if err := h.up("eth0"); err != nil {
-			return err
-		}
-		return h.defaultRoute(env.Gateway())
-	})
+	ip, err := resultIPv4(result)
 	if err != nil {
 		return nil, err
 	}
-	return pod, nil
+	return &Pod{
+		Name:      fmt.Sprintf("%s/pod%d", n.Name, j),
+		Node:      n.Name,
+		NS:        ns,
+		IP:        ip.Addr(),
+		CNIResult: result,
+		Ports:     ports,
+	}, nil
 }
 
-func addToAddr(a netip.Addr, n uint32) netip.Addr {
-	b := a.As4()
-	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])+n)
-	return netip.AddrFrom4(b)
+// RemovePod releases p with CNI_COMMAND=DEL through the same chain,
+// backwards (portmap, flannel, loopback), and drops it from n.Pods. The
+// namespace itself stays until Close.
+func (l *Lab) RemovePod(ctx context.Context, n *Node, p *Pod) error {
+	path, err := l.cniPath()
+	if err != nil {
+		return fmt.Errorf("remove pod %s: %w", p.Name, err)
+	}
+	call := cniCall{node: n, command: "DEL", id: p.NS, netns: p.NS, ifName: podIfName, path: path}
+	if err := call.del(ctx, cniPlugins(n, p.Ports), p.CNIResult); err != nil {
+		return fmt.Errorf("remove pod %s: %w", p.Name, err)
+	}
+	n.Pods = slices.DeleteFunc(n.Pods, func(q *Pod) bool { return q == p })
+	return nil
 }
 
 // AllPods lists every pod of every node, node by node.

@@ -10,7 +10,8 @@ import (
 
 // NewT builds a lab for a test: it skips unless root, starts a throwaway
 // etcd when opts.EtcdEndpoint is empty, uses a test temp dir when
-// opts.WorkDir is empty, and closes the lab in t.Cleanup (printing the
+// opts.WorkDir is empty, builds overlayd as the CNI plugin when
+// opts.CNIPlugin is empty, and closes the lab in t.Cleanup (printing the
 // end of each agent log first if the test failed).
 func NewT(t testing.TB, opts Options) *Lab {
 	t.Helper()
@@ -20,6 +21,9 @@ func NewT(t testing.TB, opts Options) *Lab {
 	}
 	if opts.WorkDir == "" {
 		opts.WorkDir = t.TempDir()
+	}
+	if opts.CNIPlugin == "" {
+		opts.CNIPlugin = BuildOverlaydT(t)
 	}
 	l, err := New(context.Background(), opts)
 	if err != nil {

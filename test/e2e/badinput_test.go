@@ -17,7 +17,7 @@ import (
 // keeps retrying without crashing, and starts once the config is fixed.
 func TestMalformedConfigIsRetried(t *testing.T) {
 	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: 1})
+	l := lab.NewT(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin})
 	ctx := labtest.Context(t, 30*time.Second)
 	if err := l.WriteConfig(ctx, `{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}`); err != nil {
 		t.Fatal(err)

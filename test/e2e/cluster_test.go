@@ -43,7 +43,7 @@ func startCluster(t *testing.T, nodes, pods int, extra ...string) *cluster {
 func startClusterAPI(t *testing.T, api string, nodes, pods int, extra ...string) *cluster {
 	t.Helper()
 	netnsutil.RequireRoot(t)
-	opts := lab.Options{Nodes: nodes, PodsPerNode: pods}
+	opts := lab.Options{Nodes: nodes, PodsPerNode: pods, CNIPlugin: overlaydBin}
 	if api == "v2" {
 		opts.EtcdEndpoint = etcdtest.StartT(t, etcdtest.Options{EnableV2: true}).Endpoint()
 		extra = append([]string{"--etcd-api=v2"}, extra...)

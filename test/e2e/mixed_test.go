@@ -40,7 +40,7 @@ type flanneldVXLANData struct {
 // overlayd's leases with flanneld's JSON decoding.
 func TestMixedClusterWithFlanneldNode(t *testing.T) {
 	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: 3, PodsPerNode: 1})
+	l := lab.NewT(t, lab.Options{Nodes: 3, PodsPerNode: 1, CNIPlugin: overlaydBin})
 	c := &cluster{Lab: l, t: t}
 	ctx := labtest.Context(t, 60*time.Second)
 	if err := l.WriteConfig(ctx, testConfig); err != nil {

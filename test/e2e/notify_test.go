@@ -17,7 +17,7 @@ import (
 // has started — never before the file exists.
 func TestReadyIsNotifiedToSystemd(t *testing.T) {
 	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: 1})
+	l := lab.NewT(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin})
 	ctx := labtest.Context(t, 30*time.Second)
 	if err := l.WriteConfig(ctx, testConfig); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	netnsutil.RequireRoot(t)
 	srv := etcdtest.StartT(t, etcdtest.Options{})
-	l := lab.NewT(t, lab.Options{Nodes: o.nodes, PodsPerNode: o.pods, Network: o.network, EtcdEndpoint: srv.Endpoint()})
+	l := lab.NewT(t, lab.Options{Nodes: o.nodes, PodsPerNode: o.pods, Network: o.network, EtcdEndpoint: srv.Endpoint(), CNIPlugin: overlaydBin})
 	c := &cluster{Lab: l, t: t, etcd: srv, extra: append([]string{"--resync-interval=" + resyncInterval.String()}, o.extra...)}
 	c.connect()
 	c.writeConfig(l.ConfigJSON())

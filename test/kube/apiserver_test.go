@@ -26,7 +26,7 @@ import (
 // The identity the DaemonSet's pods have: the manifest's ServiceAccount.
 const (
 	agentNamespace      = "kube-flannel"
-	agentServiceAccount = "overlayd"
+	agentServiceAccount = "flannel"
 )
 
 const (

@@ -53,6 +53,7 @@ func startKubeCluster(t *testing.T, opts lab.Options) *kubeCluster {
 	etcd := etcdtest.StartT(t, etcdtest.Options{})
 	api := startAPIServer(t, etcd.Endpoint())
 	opts.EtcdEndpoint = etcd.Endpoint()
+	opts.CNIPlugin = overlaydBin
 	l := lab.NewT(t, opts)
 	proxy, err := l.Proxy(apiProxyPort, fmt.Sprintf("127.0.0.1:%d", api.Port))
 	if err != nil {

@@ -24,6 +24,7 @@ const (
 // adds the pods and checks that every pod reaches every other.
 func startCluster(t *testing.T, opts lab.Options, extra ...string) *lab.Lab {
 	t.Helper()
+	opts.CNIPlugin = overlaydBin
 	l := lab.NewT(t, opts)
 	ctx := labtest.Context(t, upTimeout)
 	if err := l.WriteConfig(ctx, l.ConfigJSON()); err != nil {
