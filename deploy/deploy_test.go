@@ -62,6 +62,12 @@ var daemonFlags = []daemonFlag{
 	{"tx-checksum-offload", "auto"},
 	{"keep-tx-checksum-offload", "false"},
 	{"log-level", "info"},
+	{"log-format", "text"},
+	{"v", "0"},
+	{"vmodule", ""},
+	{"log_backtrace_at", ""},
+	{"ip-blackhole-route", "false"},
+	{"set-node-network-unavailable", "true"},
 	{"version", "false"},
 	{"kube-subnet-mgr", "false"},
 	{"kube-api-url", ""},
@@ -92,7 +98,7 @@ func flagFromEnv(env string) (string, bool) {
 // flagDefinition matches the flag definitions in flags.go, e.g.
 // fs.StringVar(&r.etcdPrefix, "etcd-prefix", "/coreos.com/network", "...")
 // and fs.Var(&r.ifaces, "iface", "...") (no default).
-var flagDefinition = regexp.MustCompile(`fs\.(\w*)Var\(&\w+(?:\.\w+)+,\s*"([a-z0-9-]+)",\s*("(?:[^"\\]|\\.)*"|[^,]+)\s*[,)]`)
+var flagDefinition = regexp.MustCompile(`fs\.(\w*)Var\(&\w+(?:\.\w+)+,\s*"([a-z0-9_-]+)",\s*("(?:[^"\\]|\\.)*"|[^,]+)\s*[,)]`)
 
 // durationExpr matches defaults such as 60*time.Second.
 var durationExpr = regexp.MustCompile(`^(\d+)\s*\*\s*time\.(Millisecond|Second|Minute|Hour)$`)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // The outer VXLAN packets this node sends are exempt from connection
@@ -45,19 +44,7 @@ func noTrackSet(bind netip.AddrPort) ruleSet {
 // RemoveVXLANNoTrack removes the jumps to OVERLAYD-NOTRACK and the chain,
 // whichever are present (the exemption is off).
 func RemoveVXLANNoTrack(r Runner) error {
-	lines, err := r.List(rawTable, outputChain)
-	if err != nil {
-		return fmt.Errorf("remove VXLAN notrack: list raw chain %s: %w", outputChain, err)
-	}
-	rules := chainRules(lines, outputChain)
-	for i := len(rules) - 1; i >= 0; i-- {
-		if strings.HasSuffix(rules[i], " -j "+NoTrackChain) {
-			if err := r.DeleteById(rawTable, outputChain, i+1); err != nil {
-				return fmt.Errorf("remove VXLAN notrack: delete %q: %w", rules[i], err)
-			}
-		}
-	}
-	if err := removeChain(r, rawTable, NoTrackChain); err != nil {
+	if err := removeChainAndJumps(r, rawTable, outputChain, NoTrackChain); err != nil {
 		return fmt.Errorf("remove VXLAN notrack: %w", err)
 	}
 	return nil

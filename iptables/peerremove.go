@@ -13,23 +13,29 @@ func RemovePeerFilter(r Runner, s IPSetRunner) error {
 	if s == nil {
 		s = NewIPSetRunner()
 	}
-	lines, err := r.List(filterTable, inputChain)
-	if err != nil {
-		return fmt.Errorf("remove peer filter: list filter chain %s: %w", inputChain, err)
-	}
-	rules := chainRules(lines, inputChain)
-	for i := len(rules) - 1; i >= 0; i-- {
-		if strings.HasSuffix(rules[i], " -j "+PeerChain) {
-			if err := r.DeleteById(filterTable, inputChain, i+1); err != nil {
-				return fmt.Errorf("remove peer filter: delete %q: %w", rules[i], err)
-			}
-		}
-	}
-	if err := removeChain(r, filterTable, PeerChain); err != nil {
+	if err := removeChainAndJumps(r, filterTable, inputChain, PeerChain); err != nil {
 		return fmt.Errorf("remove peer filter: %w", err)
 	}
 	set, _ := peerSet(r.Proto())
 	return destroySets(s, set, set+"-tmp")
+}
+
+// removeChainAndJumps deletes every rule of parent that jumps to chain,
+// then the chain, whichever are present.
+func removeChainAndJumps(r Runner, table, parent, chain string) error {
+	lines, err := r.List(table, parent)
+	if err != nil {
+		return fmt.Errorf("list %s chain %s: %w", table, parent, err)
+	}
+	rules := chainRules(lines, parent)
+	for i := len(rules) - 1; i >= 0; i-- {
+		if strings.HasSuffix(rules[i], " -j "+chain) {
+			if err := r.DeleteById(table, parent, i+1); err != nil {
+				return fmt.Errorf("delete %q: %w", rules[i], err)
+			}
+		}
+	}
+	return removeChain(r, table, chain)
 }
 
 func removeChain(r Runner, table, chain string) error {

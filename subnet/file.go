@@ -86,27 +86,9 @@ func (e SubnetEnv) validate() error {
 	return nil
 }
 
-// FormatDockerOpts renders /run/flannel/docker as mk-docker-opts.sh does.
-func (e SubnetEnv) FormatDockerOpts() []byte {
-	bip := "--bip=" + firstHost(e.Subnet).String()
-	masq := "--ip-masq=" + strconv.FormatBool(!e.IPMasq)
-	mtu := "--mtu=" + strconv.Itoa(e.MTU)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "DOCKER_OPT_BIP=%q\n", bip)
-	fmt.Fprintf(&b, "DOCKER_OPT_IPMASQ=%q\n", masq)
-	fmt.Fprintf(&b, "DOCKER_OPT_MTU=%q\n", mtu)
-	fmt.Fprintf(&b, "DOCKER_NETWORK_OPTIONS=%q\n", " "+bip+" "+masq+" "+mtu)
-	return b.Bytes()
-}
-
-// WriteDockerOpts writes the Docker options file atomically, like
-// WriteSubnetFile.
-func WriteDockerOpts(path string, env SubnetEnv) error {
-	if !env.Subnet.IsValid() {
-		return fmt.Errorf("write docker options %s: no IPv4 subnet to write", path)
-	}
-	return writeFileAtomic(path, env.FormatDockerOpts())
-}
+// WriteFileAtomic writes data to path as WriteSubnetFile does: a
+// temporary file in the same directory, fsync, rename, mode 0644.
+func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
 
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)

@@ -128,31 +128,16 @@ func TestWriteSubnetFileErrors(t *testing.T) {
 	checkOnlyFile(t, dir, "file")
 }
 
-func TestWriteDockerOpts(t *testing.T) {
+func TestWriteFileAtomic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flannel", "docker")
-	env := SubnetEnv{Network: netip.MustParsePrefix("10.244.0.0/16"), Subnet: netip.MustParsePrefix("10.244.99.0/24"), MTU: 1450, IPMasq: true}
-	if err := WriteDockerOpts(path, env); err != nil {
+	if err := WriteFileAtomic(path, []byte("A=1\n")); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := os.ReadFile(path)
-	want := `DOCKER_OPT_BIP="--bip=10.244.99.1/24"
-DOCKER_OPT_IPMASQ="--ip-masq=false"
-DOCKER_OPT_MTU="--mtu=1450"
-DOCKER_NETWORK_OPTIONS=" --bip=10.244.99.1/24 --ip-masq=false --mtu=1450"
-`
-	if string(got) != want {
-		t.Errorf("docker opts\n%s\nwant\n%s", got, want)
+	if got, _ := os.ReadFile(path); string(got) != "A=1\n" {
+		t.Errorf("content %q", got)
 	}
 	checkMode(t, path, 0o644)
 	checkOnlyFile(t, filepath.Dir(path), "docker")
-
-	env.IPMasq = false
-	if !strings.Contains(string(env.FormatDockerOpts()), `DOCKER_OPT_IPMASQ="--ip-masq=true"`) {
-		t.Errorf("IPMASQ false should give --ip-masq=true:\n%s", env.FormatDockerOpts())
-	}
-	if err := WriteDockerOpts(path, SubnetEnv{}); err == nil {
-		t.Errorf("WriteDockerOpts without subnet succeeded")
-	}
 }
 
 func TestReadSubnetFile(t *testing.T) {

@@ -41,7 +41,10 @@ func daemonMain(args []string) int {
 		fmt.Println(versionString())
 		return 0
 	}
-	log := newLogger(o.logLevel)
+	log := newLogger(o.logLevel, o.logFormat)
+	for _, w := range o.warnings {
+		log.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, o, log); err != nil {
@@ -52,10 +55,14 @@ func daemonMain(args []string) int {
 	return 0
 }
 
-func newLogger(level string) *slog.Logger {
+func newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 // daemon holds what run wires together, for /status.
@@ -75,6 +82,8 @@ type daemon struct {
 	etcdAPI string
 	// advertiseOnHost is false when --public-ip is on no interface (NAT).
 	advertiseOnHost bool
+	// subnetFile writes the subnet file and retries a failed write.
+	subnetFile *subnetFile
 	// peerFilter is nil unless --vxlan-peer-filter.
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
@@ -177,11 +186,8 @@ func (d *daemon) setupHost(cfg *subnet.Config, lease subnet.Lease) error {
 		return err
 	}
 	env := subnet.SubnetEnv{Network: cfg.Network, Subnet: lease.Subnet, MTU: d.device.MTU, IPMasq: o.ipMasq}
-	if err := subnet.WriteSubnetFile(o.subnetFile, env); err != nil {
-		return fmt.Errorf("write subnet file: %w", err)
-	}
-	d.ready.set()
-	log.Info("subnet file written", "path", o.subnetFile, "subnet", lease.Subnet, "mtu", d.device.MTU)
+	d.subnetFile = &subnetFile{path: o.subnetFile, env: env, ready: &d.ready, log: log}
+	d.subnetFile.write() // retried by runLoops when it fails (subnetfile.go)
 	return nil
 }
 
@@ -347,6 +353,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		return err
 	}
 	g := newGroup(ctx)
+	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
 	var sink subnet.PeerSink = rec
 	if feed != nil {
@@ -364,6 +371,16 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
+	if d.opts.blackholeRoute {
+		g.go_("blackhole-route", func(ctx context.Context) error {
+			bh, err := netlink.NewHandle() // a socket of its own: the loop runs beside the reconciler
+			if err != nil {
+				return fmt.Errorf("open netlink: %w", err)
+			}
+			defer bh.Close()
+			return runBlackholeRoute(ctx, bh, lease.Subnet, d.opts.iptablesResync, d.log)
+		})
+	}
 	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
 		d.log.Warn("sd_notify failed", "err", err)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,7 +52,7 @@ DOCKER_NETWORK_OPTIONS=" --bip=10.244.7.1/24 --ip-masq=false --mtu=1450"
 			in := dockerOptsWriteFile(t, filepath.Join(dir, "subnet.env"), tc.subnetEnv)
 			out := filepath.Join(dir, "run", "docker")
 			var stderr bytes.Buffer
-			code := runDockerOpts([]string{"--subnet-file=" + in, "--output", out}, dockerOptsNoEnv, &stderr)
+			code := runDockerOptsNoRoute([]string{"--subnet-file=" + in, "--output", out}, dockerOptsNoEnv, &stderr)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr: %s", code, stderr.String())
 			}
@@ -81,7 +83,7 @@ func TestDockerOptsSubnetFileFromEnvironment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "docker")
 			var stderr bytes.Buffer
-			if code := runDockerOpts(append(tc.args, "--output="+out), getenv, &stderr); code != 0 {
+			if code := runDockerOptsNoRoute(append(tc.args, "--output="+out), getenv, &stderr); code != 0 {
 				t.Fatalf("exit %d, stderr: %s", code, stderr.String())
 			}
 			got, err := os.ReadFile(out)
@@ -119,7 +121,7 @@ func TestDockerOptsErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "docker")
 			var stderr bytes.Buffer
-			code := runDockerOpts(append(tc.args, "--output="+out), dockerOptsNoEnv, &stderr)
+			code := runDockerOptsNoRoute(append(tc.args, "--output="+out), dockerOptsNoEnv, &stderr)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d; stderr: %s", code, tc.wantCode, stderr.String())
 			}
@@ -139,7 +141,7 @@ func TestDockerOptsReplacesAnExistingFile(t *testing.T) {
 	dir := t.TempDir()
 	in := dockerOptsWriteFile(t, filepath.Join(dir, "subnet.env"), dockerOptsFlanneldSubnetEnv)
 	out := dockerOptsWriteFile(t, filepath.Join(dir, "docker"), "DOCKER_OPT_BIP=\"--bip=10.9.9.1/24\"\nstale=1\n")
-	if code := runDockerOpts([]string{"--subnet-file", in, "--output", out}, dockerOptsNoEnv, os.Stderr); code != 0 {
+	if code := runDockerOptsNoRoute([]string{"--subnet-file", in, "--output", out}, dockerOptsNoEnv, os.Stderr); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	got, err := os.ReadFile(out)
@@ -177,4 +179,10 @@ func dockerOptsAssertFile(t *testing.T, path, want string, mode os.FileMode) {
 	if st.Mode().Perm() != mode {
 		t.Errorf("%s mode %v, want %v", path, st.Mode().Perm(), mode)
 	}
+}
+
+// runDockerOptsNoRoute is `overlayd docker-opts` on a host that routes no
+// pod subnet via a gateway.
+func runDockerOptsNoRoute(args []string, getenv func(string) string, stderr io.Writer) int {
+	return runDockerOpts(args, overlaydDockerOpts, getenv, func(netip.Prefix) (string, error) { return "", nil }, stderr)
 }

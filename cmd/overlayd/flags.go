@@ -46,6 +46,12 @@ type options struct {
 	sameSitePort      uint16 // same-site responder's UDP port; 0: off
 
 	kube kubeOptions // --kube-subnet-mgr and its flags (kube.go)
+
+	logFormat      string // "text" or "json"
+	blackholeRoute bool   // --ip-blackhole-route
+	// warnings are logged once the logger exists: FLANNELD_* values that
+	// did not parse, flags accepted only for compatibility.
+	warnings []string
 }
 
 // rawFlags holds the strings as given, before validation.
@@ -62,17 +68,20 @@ type rawFlags struct {
 	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
 	sameSitePort                                                  int
 	txChecksumOffload                                             string
+	logFormat, vmodule, logBacktraceAt                            string
+	verbosity                                                     int
+	blackholeRoute, setNodeNetworkUnavailable                     bool
 }
 
-// listFlag is a repeatable flag; the environment form is comma-separated.
+// listFlag is a repeatable flag. Each value is taken as given, as
+// flanneld does: a regex such as eth{1,3} keeps its comma. Repeat the flag
+// for several values; the environment form is one value.
 type listFlag []string
 
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
+	if v = strings.TrimSpace(v); v != "" {
+		*l = append(*l, v)
 	}
 	return nil
 }
@@ -116,6 +125,12 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.txChecksumOffload, "tx-checksum-offload", "auto", "tx checksum offload on the VXLAN device: auto (on, as flanneld, unless the kernel predates the NAT checksum fix), on, or off (see docs/public-cloud.md)")
 	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "same as --tx-checksum-offload=on (kept for older command lines)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&r.logFormat, "log-format", "text", "log line format: text (logfmt) or json")
+	fs.IntVar(&r.verbosity, "v", 0, "flanneld's klog verbosity: 1 or more means --log-level=debug unless --log-level is given")
+	fs.StringVar(&r.vmodule, "vmodule", "", "flanneld's per-file klog verbosity: accepted for compatibility, ignored (a warning says so)")
+	fs.StringVar(&r.logBacktraceAt, "log_backtrace_at", "", "flanneld's klog stack-trace point: accepted for compatibility, ignored (a warning says so)")
+	fs.BoolVar(&r.blackholeRoute, "ip-blackhole-route", false, "keep a blackhole route for this node's pod subnet, as flanneld does (for setups without the bridge plugin, e.g. Canal)")
+	fs.BoolVar(&r.setNodeNetworkUnavailable, "set-node-network-unavailable", true, "with --kube-subnet-mgr: set the Node's NetworkUnavailable=False condition once ready")
 	fs.BoolVar(&r.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&r.kubeSubnetMgr, "kube-subnet-mgr", false, "Kubernetes subnet manager mode, as kube-flannel: the subnet is the Node's podCIDR, the lease lives in Node annotations (no etcd)")
 	fs.StringVar(&r.kubeAPIURL, "kube-api-url", "", "Kubernetes API server URL (--kube-subnet-mgr; default: the in-cluster config, or the server of --kubeconfig-file)")
@@ -137,10 +152,27 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	// A bad FLANNELD_* value is logged and the flag keeps its default, as
+	// flanneld does: a typo in a unit's environment must not crashloop.
+	var warnings []string
 	if err := applyEnv(fs, getenv, nil); err != nil {
-		return options{}, err
+		for _, e := range strings.Split(err.Error(), "\n") {
+			warnings = append(warnings, "ignoring "+e)
+		}
 	}
-	return validate(r)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if r.verbosity > 0 && !given["log-level"] {
+		r.logLevel = "debug"
+	}
+	for _, name := range []string{"vmodule", "log_backtrace_at"} {
+		if given[name] {
+			warnings = append(warnings, fmt.Sprintf("--%s is flanneld's klog flag; overlayd accepts it and ignores it (use --log-level)", name))
+		}
+	}
+	o, err := validate(r)
+	o.warnings = warnings
+	return o, err
 }
 
 // applyEnv fills every flag not given on the command line, and accepted
@@ -156,6 +188,9 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string, want func(name strin
 		env := EnvName(f.Name)
 		if v := getenv(env); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
+				// flag's Set stores its zero on a parse error: put the
+				// default back, so an ignored value means the default.
+				fs.Set(f.Name, f.DefValue)
 				errs = append(errs, fmt.Errorf("%s=%q (for --%s): %w", env, v, f.Name, err))
 			}
 		}
@@ -228,6 +263,10 @@ func validate(r rawFlags) (options, error) {
 		if _, err := netip.ParseAddrPort(r.metricsAddr); err != nil {
 			bad("--metrics-addr: %q is not host:port with an IP host (e.g. 127.0.0.1:9473)", r.metricsAddr)
 		}
+	}
+	o.logFormat, o.blackholeRoute = r.logFormat, r.blackholeRoute
+	if r.logFormat != "text" && r.logFormat != "json" {
+		bad("--log-format: %q is not one of text, json", r.logFormat)
 	}
 	switch r.logLevel {
 	case "debug", "info", "warn", "error":

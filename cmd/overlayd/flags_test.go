@@ -78,8 +78,8 @@ func TestParseOptionsErrorsNameFlagAndValue(t *testing.T) {
 		{args: []string{"--metrics-addr=localhost"}, want: `--metrics-addr: "localhost"`},
 		{args: []string{"--kube-subnet-mgr", "--kube-annotation-prefix=Not A Domain"}, want: `--kube-annotation-prefix: annotation prefix "Not A Domain"`},
 		{args: []string{"stray"}, want: `unexpected argument "stray"`},
-		{env: map[string]string{"FLANNELD_IP_MASQ": "maybe"}, want: `FLANNELD_IP_MASQ="maybe" (for --ip-masq)`},
-		{env: map[string]string{"FLANNELD_IPTABLES_RESYNC": "soon"}, want: `FLANNELD_IPTABLES_RESYNC="soon"`},
+		{args: []string{"--log-format=xml"}, want: `--log-format: "xml" is not one of text, json`},
+		{args: []string{"--kube-subnet-mgr", "--kube-annotation-prefix=a.b/c/d"}, want: "more than one slash"},
 		{args: []string{"--tx-checksum-offload=yes"}, want: `--tx-checksum-offload: "yes" is not one of auto, on, off`},
 		{args: []string{"--tx-checksum-offload=off", "--keep-tx-checksum-offload"}, want: "--keep-tx-checksum-offload contradicts --tx-checksum-offload=off"},
 	}
@@ -118,5 +118,68 @@ func TestParseOptionsTxChecksumOffload(t *testing.T) {
 		if err != nil || o.txChecksumOffload != tt.want {
 			t.Errorf("%v %v: mode %q, err %v; want %q", tt.args, tt.env, o.txChecksumOffload, err, tt.want)
 		}
+	}
+}
+
+// A bad FLANNELD_* value is logged and ignored, as flanneld does: the flag
+// keeps its default and the daemon starts.
+func TestParseOptionsBadEnvIsAWarning(t *testing.T) {
+	o, err := parseOptions(nil, env(map[string]string{
+		"FLANNELD_IP_MASQ":         "maybe",
+		"FLANNELD_IPTABLES_RESYNC": "soon",
+	}), io.Discard)
+	if err != nil {
+		t.Fatalf("bad env values must not be fatal: %v", err)
+	}
+	if o.ipMasq || o.iptablesResync != 5*time.Second {
+		t.Errorf("ip-masq %v, iptables-resync %s: want the defaults false, 5s", o.ipMasq, o.iptablesResync)
+	}
+	all := strings.Join(o.warnings, "\n")
+	for _, want := range []string{`FLANNELD_IP_MASQ="maybe" (for --ip-masq)`, `FLANNELD_IPTABLES_RESYNC="soon"`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+}
+
+// flanneld's klog flags and the flags only flanneld had are accepted.
+func TestParseOptionsFlanneldOnlyFlags(t *testing.T) {
+	tests := []struct {
+		args      []string
+		env       map[string]string
+		level     string
+		blackhole bool
+		warns     int
+	}{
+		{args: []string{"-v=10"}, level: "debug"},
+		{args: []string{"-v", "2", "--log-level=warn"}, level: "warn"}, // an explicit level wins
+		{env: map[string]string{"FLANNELD_V": "4"}, level: "debug"},
+		{args: []string{"-v=0"}, level: "info"},
+		{args: []string{"-vmodule=main=5", "-log_backtrace_at=main.go:1"}, level: "info", warns: 2},
+		{args: []string{"--ip-blackhole-route"}, level: "info", blackhole: true},
+		{args: []string{"--set-node-network-unavailable=false"}, level: "info"},
+		{args: []string{"--log-format=json"}, level: "info"},
+	}
+	for _, tt := range tests {
+		o, err := parseOptions(tt.args, env(tt.env), io.Discard)
+		if err != nil {
+			t.Errorf("%v: %v", tt.args, err)
+			continue
+		}
+		if o.logLevel != tt.level || o.blackholeRoute != tt.blackhole || len(o.warnings) != tt.warns {
+			t.Errorf("%v %v: level %s blackhole %v warnings %q", tt.args, tt.env, o.logLevel, o.blackholeRoute, o.warnings)
+		}
+	}
+}
+
+// --iface and --iface-regex take each value as given (a regex keeps its
+// comma) and repeat for more, as flanneld's flags do.
+func TestIfaceFlagsKeepCommas(t *testing.T) {
+	o, err := parseOptions([]string{"--iface-regex=eth{1,3}", "--iface-regex=^ens", "--iface=eth0", "--iface=10.0.0.1"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(o.ifaceRegex, "|") != "eth{1,3}|^ens" || strings.Join(o.ifaces, "|") != "eth0|10.0.0.1" {
+		t.Errorf("iface %q, iface-regex %q", o.ifaces, o.ifaceRegex)
 	}
 }

@@ -29,11 +29,14 @@ type kubeOptions struct {
 	kubeconfig  string // --kubeconfig-file
 	netConfPath string // --net-config-path
 	annotations kube.Annotations
+	// leaveNetworkUnavailable is --set-node-network-unavailable=false.
+	leaveNetworkUnavailable bool
 }
 
 // validateKube checks the kube flags (called by validate in flags.go).
 func validateKube(r rawFlags, bad func(string, ...any)) kubeOptions {
-	k := kubeOptions{enabled: r.kubeSubnetMgr, apiURL: r.kubeAPIURL, kubeconfig: r.kubeconfigFile, netConfPath: r.netConfPath}
+	k := kubeOptions{enabled: r.kubeSubnetMgr, apiURL: r.kubeAPIURL, kubeconfig: r.kubeconfigFile, netConfPath: r.netConfPath,
+		leaveNetworkUnavailable: !r.setNodeNetworkUnavailable}
 	ann, err := kube.NewAnnotations(r.kubeAnnotationPrefix)
 	if err != nil {
 		bad("--kube-annotation-prefix: %v", err)
@@ -84,7 +87,7 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	log.Info("kube subnet manager", "api_server", host, "annotation_prefix", o.annotations.Prefix, "net_config", o.netConfPath)
 	kopts := kube.Options{
 		Client: client, Annotations: o.annotations, Network: cfg.Network,
-		Logger: log, Clock: clock, Registerer: d.reg,
+		Logger: log, Clock: clock, Registerer: d.reg, LeaveNetworkUnavailable: o.leaveNetworkUnavailable,
 	}
 	if kopts.NodeName, err = kube.ResolveNodeName(ctx, kopts, os.Getenv); err != nil {
 		return nil, nil, fmt.Errorf("--kube-subnet-mgr: %w", err)
@@ -94,6 +97,11 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 		return nil, nil, err
 	}
 	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR)
+	if own.NodePublicIP.IsValid() {
+		// flanneld reads this one at start in place of --public-ip.
+		log.Info("using the node's node-public-ip annotation as --public-ip", "node", own.Name, "public_ip", own.NodePublicIP)
+		d.opts.publicIP = own.NodePublicIP
+	}
 	if own.PublicIPOverwrite.IsValid() {
 		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
 		d.opts.publicIP = own.PublicIPOverwrite

@@ -17,8 +17,11 @@ import (
 const cniPluginName = "flannel"
 
 func main() {
-	if filepath.Base(os.Args[0]) == cniPluginName {
+	switch filepath.Base(os.Args[0]) {
+	case cniPluginName:
 		os.Exit(cni.Main())
+	case mkDockerOpts.name: // a link named mk-docker-opts.sh: the script's defaults
+		os.Exit(dockerOptsMain(os.Args[1:], mkDockerOpts))
 	}
 	os.Exit(runMain(os.Args[1:]))
 }
@@ -35,7 +38,7 @@ func runMain(args []string) int {
 		case "status":
 			return statusMain(args[1:], os.Stdout, os.Stderr, time.Now)
 		case "docker-opts":
-			return dockerOptsMain(args[1:])
+			return dockerOptsMain(args[1:], overlaydDockerOpts)
 		case "cni":
 			return cni.Main()
 		}

@@ -56,6 +56,17 @@ func (p PKI) Issue(t testing.TB, dir, name string, template *x509.Certificate) (
 	return writePEM(t, dir, name+".pem", "CERTIFICATE", der), writePEM(t, dir, name+"-key.pem", "EC PRIVATE KEY", keyDER)
 }
 
+// MemberCert issues the certificate of one member of a cluster: valid
+// for ip, for both server and client authentication (members dial each
+// other on the peer port with it).
+func (p PKI) MemberCert(t testing.TB, dir, name string, ip net.IP) (certFile, keyFile string) {
+	t.Helper()
+	return p.Issue(t, dir, name, &x509.Certificate{
+		Subject: pkix.Name{CommonName: name}, IPAddresses: []net.IP{ip},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+}
+
 // makeCert signs template with parent (self-signed when parent is nil).
 func makeCert(t testing.TB, parentKey *ecdsa.PrivateKey, parent, template *x509.Certificate) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
 	t.Helper()

@@ -42,6 +42,7 @@ type Lab struct {
 	namespaces []string // in creation order; deleted in reverse
 	agents     []*Agent
 	proxy      *proxy
+	hosts      int // AddHost calls so far
 }
 
 // Node is one cluster node: a namespace with the underlay interface.
@@ -121,6 +122,10 @@ func (l *Lab) build(ctx context.Context, plans []nodePlan, sites [][]int) error 
 	}
 	if err != nil {
 		return err
+	}
+	if l.opts.NoEtcdProxy {
+		l.EtcdURL = ""
+		return nil
 	}
 	return l.startProxy()
 }

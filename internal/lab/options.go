@@ -60,6 +60,10 @@ type Options struct {
 	// EtcdEndpoint is a real etcd on root loopback, e.g.
 	// http://127.0.0.1:41234 (see internal/etcdtest).
 	EtcdEndpoint string
+	// NoEtcdProxy builds no etcd proxy (EtcdURL stays empty and
+	// EtcdEndpoint is not needed): the test runs etcd inside the lab
+	// itself, on hosts (AddHost) the nodes reach directly.
+	NoEtcdProxy bool
 	// WorkDir holds logs and subnet files (<WorkDir>/<node>/subnet.env).
 	// Empty: a temporary directory that Close removes.
 	WorkDir string
@@ -104,14 +108,17 @@ func (o Options) validate() error {
 	if !o.Network.Addr().Is4() || o.Network.Masked() != o.Network {
 		return fmt.Errorf("lab options: Network %s is not a masked IPv4 prefix", o.Network)
 	}
+	if len(o.SameSite) > 0 && o.Topology != NAT {
+		return fmt.Errorf("lab options: SameSite needs the NAT topology, not %s", o.Topology)
+	}
+	if o.NoEtcdProxy {
+		return nil
+	}
 	if o.EtcdEndpoint == "" {
 		return errors.New("lab options: EtcdEndpoint is empty (start one with internal/etcdtest)")
 	}
 	if _, _, err := parseEndpoint(o.EtcdEndpoint); err != nil {
 		return fmt.Errorf("lab options: %w", err)
-	}
-	if len(o.SameSite) > 0 && o.Topology != NAT {
-		return fmt.Errorf("lab options: SameSite needs the NAT topology, not %s", o.Topology)
 	}
 	return nil
 }

@@ -9,14 +9,14 @@ import (
 )
 
 // NewT builds a lab for a test: it skips unless root, starts a throwaway
-// etcd when opts.EtcdEndpoint is empty, uses a test temp dir when
-// opts.WorkDir is empty, builds overlayd as the CNI plugin when
-// opts.CNIPlugin is empty, and closes the lab in t.Cleanup (printing the
+// etcd when opts.EtcdEndpoint is empty (and NoEtcdProxy is not set), uses a
+// test temp dir when opts.WorkDir is empty, builds overlayd as the CNI
+// plugin when opts.CNIPlugin is empty, and closes the lab in t.Cleanup (printing the
 // end of each agent log first if the test failed).
 func NewT(t testing.TB, opts Options) *Lab {
 	t.Helper()
 	netnsutil.RequireRoot(t)
-	if opts.EtcdEndpoint == "" {
+	if opts.EtcdEndpoint == "" && !opts.NoEtcdProxy {
 		opts.EtcdEndpoint = etcdtest.StartT(t, etcdtest.Options{}).Endpoint()
 	}
 	if opts.WorkDir == "" {

@@ -12,7 +12,8 @@ const DefaultAnnotationPrefix = "flannel.alpha.coreos.com"
 
 // Annotations are the node annotation keys of one prefix.
 type Annotations struct {
-	// Prefix is the prefix without the trailing "/".
+	// Prefix is what every key starts with ("flannel.alpha.coreos.com/",
+	// "example.com/x-").
 	Prefix string
 	// SubnetKubeManaged is "true" on every node whose agent manages its
 	// lease this way; only such nodes are peers.
@@ -24,7 +25,10 @@ type Annotations struct {
 	PublicIP string
 	// PublicIPOverwrite is set by the user: the address to advertise
 	// instead of the detected one (e.g. a node's 1:1 NAT address).
-	PublicIPOverwrite   string
+	PublicIPOverwrite string
+	// NodePublicIP is set by the user: read at start in place of
+	// --public-ip, as flanneld does.
+	NodePublicIP        string
 	BackendV6Data       string
 	PublicIPv6          string
 	PublicIPv6Overwrite string
@@ -33,16 +37,29 @@ type Annotations struct {
 	PrivateIP string
 }
 
-// NewAnnotations returns the keys under prefix (with or without a
-// trailing "/"), which must make valid annotation keys: a DNS subdomain.
+// NewAnnotations returns the keys under prefix, formed as flanneld forms
+// them: a prefix without a slash is a domain, and keys are
+// "<prefix>/<name>"; a prefix with one slash ("example.com/x") keeps its
+// name part, and keys are "example.com/x-<name>" ("example.com/" gives
+// "example.com/<name>"). Every key must be a valid annotation key.
 func NewAnnotations(prefix string) (Annotations, error) {
-	prefix = strings.TrimSuffix(prefix, "/")
-	key := func(name string) string { return prefix + "/" + name }
+	given := prefix
 	if prefix == "" {
 		return Annotations{}, fmt.Errorf("annotation prefix is empty: use e.g. %q", DefaultAnnotationPrefix)
 	}
+	switch strings.Count(prefix, "/") {
+	case 0:
+		prefix += "/"
+	case 1:
+	default:
+		return Annotations{}, fmt.Errorf("annotation prefix %q has more than one slash", prefix)
+	}
+	if !strings.HasSuffix(prefix, "/") && !strings.HasSuffix(prefix, "-") {
+		prefix += "-"
+	}
+	key := func(name string) string { return prefix + name }
 	if errs := validation.IsQualifiedName(key("backend-data")); len(errs) > 0 {
-		return Annotations{}, fmt.Errorf("annotation prefix %q does not make valid annotation keys: %s", prefix, strings.Join(errs, "; "))
+		return Annotations{}, fmt.Errorf("annotation prefix %q does not make valid annotation keys (%q): %s", given, key("backend-data"), strings.Join(errs, "; "))
 	}
 	return Annotations{
 		Prefix:              prefix,
@@ -51,6 +68,7 @@ func NewAnnotations(prefix string) (Annotations, error) {
 		BackendData:         key("backend-data"),
 		PublicIP:            key("public-ip"),
 		PublicIPOverwrite:   key("public-ip-overwrite"),
+		NodePublicIP:        key("node-public-ip"),
 		BackendV6Data:       key("backend-v6-data"),
 		PublicIPv6:          key("public-ipv6"),
 		PublicIPv6Overwrite: key("public-ipv6-overwrite"),

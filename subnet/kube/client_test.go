@@ -96,6 +96,7 @@ func TestNewClientNeedsAnAPIServer(t *testing.T) {
 func TestWaitForNode(t *testing.T) {
 	cs := fake.NewClientset(node("node0", "10.244.3.0/24", map[string]string{
 		testAnn.PublicIPOverwrite: "203.0.113.3",
+		testAnn.NodePublicIP:      "198.51.100.4",
 		testAnn.BackendType:       "vxlan",
 		testAnn.BackendData:       `{"VNI":1,"VtepMAC":"02:00:00:00:00:33"}`,
 		testAnn.PublicIP:          "203.0.113.3",
@@ -104,7 +105,8 @@ func TestWaitForNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if own.Name != "node0" || own.PodCIDR.String() != "10.244.3.0/24" || own.PublicIPOverwrite.String() != "203.0.113.3" {
+	if own.Name != "node0" || own.PodCIDR.String() != "10.244.3.0/24" || own.PublicIPOverwrite.String() != "203.0.113.3" ||
+		own.NodePublicIP.String() != "198.51.100.4" {
 		t.Errorf("own node %+v", own)
 	}
 	if string(own.Previous.BackendData) != `{"VNI":1,"VtepMAC":"02:00:00:00:00:33"}` {

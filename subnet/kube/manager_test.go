@@ -231,3 +231,29 @@ func networkCondition(n *corev1.Node) corev1.NodeCondition {
 	}
 	return corev1.NodeCondition{}
 }
+
+// --set-node-network-unavailable=false: the annotations are kept up, the
+// condition is left alone.
+func TestRunRenewalLeavesConditionWhenAsked(t *testing.T) {
+	cs := fake.NewClientset(node("node0", "10.244.3.0/24", nil))
+	o := testOptions(t, cs)
+	o.LeaveNetworkUnavailable = true
+	m, err := NewManager(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 10*time.Second)
+	if _, err := m.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := getNode(t, cs, "node0")
+	if n.Annotations[testAnn.BackendData] == "" {
+		t.Fatal("annotations not written")
+	}
+	if c := networkCondition(n); c.Type != "" {
+		t.Errorf("condition %+v set, want none", c)
+	}
+}

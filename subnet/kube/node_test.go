@@ -15,6 +15,9 @@ func TestNewAnnotations(t *testing.T) {
 	}{
 		{prefix: "flannel.alpha.coreos.com", wantKey: "flannel.alpha.coreos.com/backend-data"},
 		{prefix: "example.com/", wantKey: "example.com/backend-data"},
+		{prefix: "example.com/x", wantKey: "example.com/x-backend-data"}, // as flanneld forms it
+		{prefix: "example.com/x-", wantKey: "example.com/x-backend-data"},
+		{prefix: "a.b/c/d", wantErr: "more than one slash"},
 		{prefix: "", wantErr: "empty"},
 		{prefix: "Not A Domain", wantErr: `"Not A Domain"`},
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Clock          subnet.Clock
 	// Registerer receives the overlayd_kube_* metrics; nil: not exported.
 	Registerer prometheus.Registerer
+	// LeaveNetworkUnavailable (--set-node-network-unavailable=false) leaves
+	// the Node's NetworkUnavailable condition to somebody else.
+	LeaveNetworkUnavailable bool
 }
 
 func (o *Options) validate() error {

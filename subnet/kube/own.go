@@ -20,6 +20,10 @@ type OwnNode struct {
 	// PublicIPOverwrite is the user's public-ip-overwrite annotation, to
 	// advertise instead of the detected address; invalid when unset.
 	PublicIPOverwrite netip.Addr
+	// NodePublicIP is the user's node-public-ip annotation, which flanneld
+	// reads at start in place of --public-ip (its interface is then chosen
+	// for that address too); invalid when unset.
+	NodePublicIP netip.Addr
 	// Previous holds the lease attributes the node is annotated with now,
 	// by an earlier run of overlayd or flanneld: BackendData keeps the
 	// VTEP MAC peers already have. Zero when not annotated.
@@ -42,7 +46,8 @@ func (o *Options) checkOwnNode(n *corev1.Node) (OwnNode, error) {
 	if !o.Network.Contains(cidr.Addr()) || cidr.Bits() < o.Network.Bits() {
 		return OwnNode{}, fmt.Errorf("node %q podCIDR %s is outside the network config's Network %s: make kube-controller-manager's --cluster-cidr (kubeadm --pod-network-cidr) and Network in net-conf.json the same", n.Name, cidr, o.Network)
 	}
-	own := OwnNode{Name: n.Name, PodCIDR: cidr, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true)}
+	own := OwnNode{Name: n.Name, PodCIDR: cidr, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true),
+		NodePublicIP: parseIP(n.Annotations[o.Annotations.NodePublicIP], true)}
 	if prev, err := o.Annotations.nodeAttrs(n); err == nil {
 		own.Previous = prev
 	}
@@ -71,9 +76,10 @@ func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
 	if err != nil {
 		return OwnNode{}, err
 	}
-	if s := node.Annotations[o.Annotations.PublicIPOverwrite]; s != "" && !own.PublicIPOverwrite.IsValid() {
-		o.Logger.Warn("ignoring the node's public-ip-overwrite annotation: not an IPv4 address",
-			"node", node.Name, "annotation", o.Annotations.PublicIPOverwrite, "value", s)
+	for key, parsed := range map[string]netip.Addr{o.Annotations.PublicIPOverwrite: own.PublicIPOverwrite, o.Annotations.NodePublicIP: own.NodePublicIP} {
+		if s := node.Annotations[key]; s != "" && !parsed.IsValid() {
+			o.Logger.Warn("ignoring a node annotation: not an IPv4 address", "node", node.Name, "annotation", key, "value", s)
+		}
 	}
 	return own, nil
 }

@@ -102,7 +102,7 @@ func conditionInPlace(n *corev1.Node) bool {
 // it is absent or says otherwise. Conditions merge by type, so the
 // kubelet's own conditions are untouched.
 func (m *Manager) ensureCondition(ctx context.Context, n *corev1.Node) error {
-	if conditionInPlace(n) {
+	if m.o.LeaveNetworkUnavailable || conditionInPlace(n) {
 		return nil
 	}
 	now := metav1.NewTime(m.o.Clock.Now().UTC().Truncate(time.Second))

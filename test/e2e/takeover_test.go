@@ -73,7 +73,10 @@ func vxlanAttrs(fields []string) string {
 }
 
 // ruleLines is the node's iptables-save, the -A lines only, sorted; it
-// fails the test when a rule appears twice.
+// fails the test when a rule appears twice. The raw table is left out of
+// what is returned (still checked for duplicates): it holds only overlayd's
+// own OVERLAYD-NOTRACK exemption (--tx-checksum-offload=auto), which
+// flanneld has no rule for and leaves alone when it takes over again.
 func ruleLines(t *testing.T, n *lab.Node) []string {
 	t.Helper()
 	var rules []string
@@ -92,7 +95,7 @@ func ruleLines(t *testing.T, n *lab.Node) []string {
 			t.Errorf("%s: duplicate iptables rule: %s", n.Name, rules[i])
 		}
 	}
-	return rules
+	return slices.DeleteFunc(rules, func(r string) bool { return strings.HasPrefix(r, "*raw ") })
 }
 
 // swapStreams are the continuous pings of a swap: the swapped node's

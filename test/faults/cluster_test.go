@@ -61,24 +61,31 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	l := lab.NewT(t, lab.Options{Nodes: o.nodes, PodsPerNode: o.pods, Network: o.network, EtcdEndpoint: srv.Endpoint(), CNIPlugin: overlaydBin})
 	c := &cluster{Lab: l, t: t, etcd: srv, extra: append([]string{"--resync-interval=" + resyncInterval.String()}, o.extra...)}
 	c.connect()
-	c.writeConfig(l.ConfigJSON())
+	c.startNodes(o)
+	return c
+}
+
+// startNodes writes the config and (unless o.stopped) starts overlayd on
+// every node, waits until each is ready and adds the pods.
+func (c *cluster) startNodes(o clusterOptions) {
+	c.t.Helper()
+	c.writeConfig(c.ConfigJSON())
 	if o.stopped {
-		return c
+		return
 	}
-	for _, n := range l.Nodes {
+	for _, n := range c.Nodes {
 		c.start(n)
 	}
-	for _, n := range l.Nodes {
+	for _, n := range c.Nodes {
 		c.waitUp(n)
 	}
 	if o.pods > 0 {
-		for _, n := range l.Nodes {
-			if err := l.AddPods(labtest.Context(t, 30*time.Second), n); err != nil {
-				t.Fatalf("add pods on %s: %v", n.Name, err)
+		for _, n := range c.Nodes {
+			if err := c.AddPods(labtest.Context(c.t, 30*time.Second), n); err != nil {
+				c.t.Fatalf("add pods on %s: %v", n.Name, err)
 			}
 		}
 	}
-	return c
 }
 
 // connect (re)opens the test's own etcd client on the current endpoint.
