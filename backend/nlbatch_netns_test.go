@@ -14,7 +14,7 @@ import (
 )
 
 // TestReconcilerBatchedWritesInNamespace syncs through NetlinkKernel
-// (lean dumps, batched adds) on a real kernel: the flannel-observed.md
+// (lean dumps, batched adds) on a real kernel: the docs/compatibility.md
 // state for the golden peers, then 300 more peers over several batches.
 // A restart through the plain library then finds nothing to write, so the
 // batched entries are exactly what single writes would have made.

@@ -109,7 +109,7 @@ func (b *believedState) addNeighMsg(data []byte, o ownership) error {
 	if !ip.IsValid() || ip.Is4() != (o.family == unix.AF_INET) {
 		return nil
 	}
-	b.neigh[ip] = seenNeigh{mac: mac, state: f.state}
+	b.neigh[ip] = believedNeigh{mac: mac, state: f.state}
 	return nil
 }
 
@@ -140,12 +140,12 @@ func (b *believedState) addFDBMsg(data []byte, link int) error {
 	if !ok {
 		return nil
 	}
-	if seen, dup := b.fdb[mac]; dup {
-		seen.extra = append(seen.extra, dst)
-		b.fdb[mac] = seen
+	if believed, dup := b.fdb[mac]; dup {
+		believed.extra = append(believed.extra, dst)
+		b.fdb[mac] = believed
 		return nil
 	}
-	b.fdb[mac] = seenFDB{dst: dst, state: f.state, flags: f.flags, vni: vni}
+	b.fdb[mac] = believedFDB{dst: dst, state: f.state, flags: f.flags, vni: vni}
 	return nil
 }
 
@@ -182,9 +182,9 @@ func (b *believedState) addRouteMsg(data []byte, o ownership) error {
 	if it.err != nil {
 		return fmt.Errorf("route: %w", it.err)
 	}
-	if key, seen, ours := o.routeOf(rf); ours {
+	if key, believed, ours := o.routeOf(rf); ours {
 		if _, dup := b.route[key]; !dup {
-			b.route[key] = seen
+			b.route[key] = believed
 		}
 	}
 	return nil

@@ -56,18 +56,18 @@ func TestAddNeighMsg(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  []byte
-		want map[netip.Addr]seenNeigh
+		want map[netip.Addr]believedNeigh
 		err  bool
 	}{
 		{"ours", ndmsgMsg(unix.AF_INET, 5, perm, 0, attr(unix.NDA_DST, ip4("10.244.1.0")), attr(unix.NDA_LLADDR, macA)),
-			map[netip.Addr]seenNeigh{netip.MustParseAddr("10.244.1.0"): {mac: [6]byte(macA), state: perm}}, false},
+			map[netip.Addr]believedNeigh{netip.MustParseAddr("10.244.1.0"): {mac: [6]byte(macA), state: perm}}, false},
 		{"no lladdr", ndmsgMsg(unix.AF_INET, 5, netlink.NUD_FAILED, 0, attr(unix.NDA_DST, ip4("10.244.2.0"))),
-			map[netip.Addr]seenNeigh{netip.MustParseAddr("10.244.2.0"): {state: netlink.NUD_FAILED}}, false},
-		{"other link", ndmsgMsg(unix.AF_INET, 6, perm, 0, attr(unix.NDA_DST, ip4("10.244.1.0"))), map[netip.Addr]seenNeigh{}, false},
-		{"other family", ndmsgMsg(unix.AF_INET6, 5, perm, 0, attr(unix.NDA_DST, make([]byte, 16))), map[netip.Addr]seenNeigh{}, false},
-		{"no dst", ndmsgMsg(unix.AF_INET, 5, perm, 0, attr(unix.NDA_LLADDR, macA)), map[netip.Addr]seenNeigh{}, false},
-		{"short header", []byte{unix.AF_INET, 0, 0}, map[netip.Addr]seenNeigh{}, true},
-		{"bad attr length", append(ndmsgMsg(unix.AF_INET, 5, perm, 0), 0xff, 0, 1, 0), map[netip.Addr]seenNeigh{}, true},
+			map[netip.Addr]believedNeigh{netip.MustParseAddr("10.244.2.0"): {state: netlink.NUD_FAILED}}, false},
+		{"other link", ndmsgMsg(unix.AF_INET, 6, perm, 0, attr(unix.NDA_DST, ip4("10.244.1.0"))), map[netip.Addr]believedNeigh{}, false},
+		{"other family", ndmsgMsg(unix.AF_INET6, 5, perm, 0, attr(unix.NDA_DST, make([]byte, 16))), map[netip.Addr]believedNeigh{}, false},
+		{"no dst", ndmsgMsg(unix.AF_INET, 5, perm, 0, attr(unix.NDA_LLADDR, macA)), map[netip.Addr]believedNeigh{}, false},
+		{"short header", []byte{unix.AF_INET, 0, 0}, map[netip.Addr]believedNeigh{}, true},
+		{"bad attr length", append(ndmsgMsg(unix.AF_INET, 5, perm, 0), 0xff, 0, 1, 0), map[netip.Addr]believedNeigh{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,19 +90,19 @@ func TestAddFDBMsg(t *testing.T) {
 	tests := []struct {
 		name string
 		msgs [][]byte
-		want map[[6]byte]seenFDB
+		want map[[6]byte]believedFDB
 	}{
 		{"ours", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))},
-			map[[6]byte]seenFDB{[6]byte(macA): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self}}},
+			map[[6]byte]believedFDB{[6]byte(macA): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self}}},
 		{"two destinations and a vni", [][]byte{
 			ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macB), dst("192.0.2.2"), attrU32(unix.NDA_VNI, 7)),
 			ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macB), dst("192.0.2.3")),
-		}, map[[6]byte]seenFDB{[6]byte(macB): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self, vni: 7,
+		}, map[[6]byte]believedFDB{[6]byte(macB): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self, vni: 7,
 			extra: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}}},
-		{"learned", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, netlink.NUD_REACHABLE, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))}, map[[6]byte]seenFDB{}},
-		{"all-zero default", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, make([]byte, 6)), dst("192.0.2.2"))}, map[[6]byte]seenFDB{}},
-		{"multicast", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, []byte{1, 0, 0x5e, 0, 0, 1}))}, map[[6]byte]seenFDB{}},
-		{"other link", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 9, perm, self, attr(unix.NDA_LLADDR, macA))}, map[[6]byte]seenFDB{}},
+		{"learned", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, netlink.NUD_REACHABLE, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))}, map[[6]byte]believedFDB{}},
+		{"all-zero default", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, make([]byte, 6)), dst("192.0.2.2"))}, map[[6]byte]believedFDB{}},
+		{"multicast", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, []byte{1, 0, 0x5e, 0, 0, 1}))}, map[[6]byte]believedFDB{}},
+		{"other link", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 9, perm, self, attr(unix.NDA_LLADDR, macA))}, map[[6]byte]believedFDB{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,26 +129,26 @@ func TestAddRouteMsg(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  []byte
-		want map[routeKey]seenRoute
+		want map[routeKey]believedRoute
 	}{
 		{"onlink on our device", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, onlink,
 			attr(unix.RTA_DST, ip4("10.244.1.0")), attr(unix.RTA_GATEWAY, ip4("10.244.1.0")), attrU32(unix.RTA_OIF, 5)),
-			map[routeKey]seenRoute{key("10.244.1.0/24", 0): {link: 5, gw: gw("10.244.1.0"), onlink: true}}},
+			map[routeKey]believedRoute{key("10.244.1.0/24", 0): {link: 5, gw: gw("10.244.1.0"), onlink: true}}},
 		{"metric and table attribute", rtmsgMsg(unix.AF_INET, 24, 0, boot, 0, 0,
 			attr(unix.RTA_DST, ip4("10.244.2.0")), attrU32(unix.RTA_OIF, 5), attrU32(unix.RTA_PRIORITY, 50), attrU32(unix.RTA_TABLE, unix.RT_TABLE_MAIN)),
-			map[routeKey]seenRoute{key("10.244.2.0/24", 50): {link: 5}}},
+			map[routeKey]believedRoute{key("10.244.2.0/24", 50): {link: 5}}},
 		{"direct routing via ext link", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0,
 			attr(unix.RTA_DST, ip4("10.244.3.0")), attr(unix.RTA_GATEWAY, ip4("192.0.2.3")), attrU32(unix.RTA_OIF, 2)),
-			map[routeKey]seenRoute{key("10.244.3.0/24", 0): {link: 2, gw: gw("192.0.2.3")}}},
-		{"ext link without gateway", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.3.0")), attrU32(unix.RTA_OIF, 2)), map[routeKey]seenRoute{}},
-		{"other table", rtmsgMsg(unix.AF_INET, 24, 100, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"kernel route", rtmsgMsg(unix.AF_INET, 24, main, unix.RTPROT_KERNEL, 0, 0, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"cloned", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, unix.RTM_F_CLONED, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"the network itself", rtmsgMsg(unix.AF_INET, 16, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.0.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"own subnet", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.99.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"outside the network", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.245.1.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"default route", rtmsgMsg(unix.AF_INET, 0, main, boot, 0, 0, attr(unix.RTA_GATEWAY, ip4("192.0.2.254")), attrU32(unix.RTA_OIF, 5)), map[routeKey]seenRoute{}},
-		{"other device", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.5.0")), attrU32(unix.RTA_OIF, 7)), map[routeKey]seenRoute{}},
+			map[routeKey]believedRoute{key("10.244.3.0/24", 0): {link: 2, gw: gw("192.0.2.3")}}},
+		{"ext link without gateway", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.3.0")), attrU32(unix.RTA_OIF, 2)), map[routeKey]believedRoute{}},
+		{"other table", rtmsgMsg(unix.AF_INET, 24, 100, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"kernel route", rtmsgMsg(unix.AF_INET, 24, main, unix.RTPROT_KERNEL, 0, 0, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"cloned", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, unix.RTM_F_CLONED, attr(unix.RTA_DST, ip4("10.244.4.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"the network itself", rtmsgMsg(unix.AF_INET, 16, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.0.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"own subnet", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.99.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"outside the network", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.245.1.0")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"default route", rtmsgMsg(unix.AF_INET, 0, main, boot, 0, 0, attr(unix.RTA_GATEWAY, ip4("192.0.2.254")), attrU32(unix.RTA_OIF, 5)), map[routeKey]believedRoute{}},
+		{"other device", rtmsgMsg(unix.AF_INET, 24, main, boot, 0, 0, attr(unix.RTA_DST, ip4("10.244.5.0")), attrU32(unix.RTA_OIF, 7)), map[routeKey]believedRoute{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

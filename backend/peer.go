@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // entryKind is one of the three kernel entries a VXLAN peer needs.
@@ -98,7 +99,7 @@ func (pr peerRules) parsePeer(l subnet.Lease) (peer, error) {
 		l.Subnet.Bits() <= pr.network.Bits() || !pr.network.Contains(l.Subnet.Addr()):
 		return peer{}, fmt.Errorf("subnet %s is not inside the network %s", l.Subnet, pr.network)
 	}
-	data, err := UnmarshalVXLANData(l.Attrs.BackendData)
+	data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
 	if err != nil {
 		return peer{}, err
 	}

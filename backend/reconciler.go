@@ -75,6 +75,9 @@ type ReconcilerOptions struct {
 	Logger             *slog.Logger
 	// Registerer receives the overlayd_sync_* metrics; nil: none.
 	Registerer prometheus.Registerer
+	// Clock schedules full passes and retries and times passes; nil: the
+	// real clock.
+	Clock subnet.Clock
 	// OnDeviceMissing is called from the loop when the device is gone or
 	// its index changed; it recreates the device and returns its index.
 	// Nil: an index change is adopted, a missing device is an error.
@@ -107,6 +110,9 @@ func (o *ReconcilerOptions) withDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Clock == nil {
+		o.Clock = subnet.RealClock()
+	}
 	return nil
 }
 
@@ -117,6 +123,7 @@ type Reconciler struct {
 	opts    ReconcilerOptions
 	k       Kernel
 	log     *slog.Logger
+	clock   subnet.Clock
 	metrics *syncMetrics
 	rules   peerRules
 	own     ownership
@@ -130,7 +137,7 @@ type Reconciler struct {
 
 	// Owned by the Run goroutine.
 	want         *desiredState
-	seen         *believedState
+	believed     *believedState
 	failing      failedKeys
 	prevFailing  failedKeys
 	skipped      map[netip.Prefix]string
@@ -172,13 +179,14 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		opts:        o,
 		k:           o.Kernel,
 		log:         o.Logger,
+		clock:       o.Clock,
 		metrics:     m,
 		rules:       peerRules{network: o.Network, ownSubnet: o.OwnSubnet, peerDst: o.PeerDst},
 		own:         own,
 		kick:        make(chan struct{}, 1),
 		synced:      make(chan struct{}),
 		want:        newDesiredState(o.Logger),
-		seen:        newBelievedState(),
+		believed:    newBelievedState(),
 		failing:     newFailedKeys(),
 		prevFailing: newFailedKeys(),
 		skipped:     map[netip.Prefix]string{},
@@ -246,19 +254,25 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("reconciler: Run called twice")
 	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		r.step(ctx)
-		timer.Stop()
+		// Before the first snapshot only an input can start a pass.
+		var due <-chan time.Time
+		var timer subnet.Timer
 		if r.haveSnapshot {
-			timer.Reset(time.Until(r.nextFull))
+			timer = r.clock.NewTimer(r.nextFull.Sub(r.clock.Now()))
+			due = timer.C()
 		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-r.kick:
-		case <-timer.C:
+		case <-due:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
@@ -270,7 +284,7 @@ func (r *Reconciler) step(ctx context.Context) {
 		return
 	}
 	switch {
-	case !time.Now().Before(r.nextFull):
+	case !r.clock.Now().Before(r.nextFull):
 		r.runPass(ctx, true)
 	case r.loaded && r.want.dirty.len() > 0:
 		r.runPass(ctx, false)

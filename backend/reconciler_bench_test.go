@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -32,7 +31,7 @@ func BenchmarkFullResyncIdle10k(b *testing.B) {
 	f.k.ResetCounts()
 	b.ReportAllocs()
 	for b.Loop() {
-		f.r.nextFull = time.Time{}
+		f.clock.Advance(fullDue(f.r.opts))
 		f.r.step(ctx)
 	}
 	if n := f.k.Writes(); n != 0 {

@@ -19,18 +19,20 @@ import (
 
 	"github.com/overlayd/overlayd/backend/backendtest"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
 // fixture is a reconciler over a fake kernel with lo, ul0 and flannel.1,
 // driven step by step (no Run goroutine) unless a test starts Run.
 type fixture struct {
-	t   testing.TB
-	k   *backendtest.FakeKernel
-	r   *Reconciler
-	reg *prometheus.Registry
-	log *logBuffer
-	dev int
-	ext int
+	t     testing.TB
+	clock *subnettest.Clock
+	k     *backendtest.FakeKernel
+	r     *Reconciler
+	reg   *prometheus.Registry
+	log   *logBuffer
+	dev   int
+	ext   int
 }
 
 func newFixture(t testing.TB, modify ...func(*ReconcilerOptions)) *fixture {
@@ -47,7 +49,8 @@ func newFixtureOn(t testing.TB, k *backendtest.FakeKernel, modify ...func(*Recon
 		k.AddLink(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "ul0"}})
 		k.AddLink(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "flannel.1"}, VxlanId: 1})
 	}
-	f := &fixture{t: t, k: k, reg: prometheus.NewRegistry(), log: &logBuffer{}}
+	f := &fixture{t: t, k: k, reg: prometheus.NewRegistry(), log: &logBuffer{},
+		clock: subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	f.ext = linkIndex(t, k, "ul0")
 	f.dev = linkIndex(t, k, "flannel.1")
 	o := ReconcilerOptions{
@@ -59,6 +62,7 @@ func newFixtureOn(t testing.TB, k *backendtest.FakeKernel, modify ...func(*Recon
 		OwnSubnet:    netip.MustParsePrefix("10.244.99.0/24"),
 		Logger:       slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer:   f.reg,
+		Clock:        f.clock,
 	}
 	for _, m := range modify {
 		m(&o)
@@ -102,11 +106,15 @@ func (f *fixture) step() {
 	}
 }
 
-// full forces a full resync pass.
+// full lets time pass until a full resync is due (past any retry backoff
+// and the jittered interval), and steps.
 func (f *fixture) full() {
-	f.r.nextFull = time.Time{}
+	f.clock.Advance(fullDue(f.r.opts))
 	f.step()
 }
+
+// fullDue is a step of the clock after which a full pass is due.
+func fullDue(o ReconcilerOptions) time.Duration { return o.RetryMax + 2*o.ResyncInterval }
 
 // run starts the Run loop until the test ends.
 func (f *fixture) run() {
@@ -159,12 +167,15 @@ func (f *fixture) metricNames() []string {
 
 func (f *fixture) waitFor(what string, cond func() bool) {
 	f.t.Helper()
+	// The Run loop's clock moves a millisecond per poll: timers (retries)
+	// fire as they would in real time, while waiting for the goroutine.
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			f.t.Fatalf("timed out waiting for %s; kernel:\n%s\nlog:\n%s", what, f.state(), f.log)
 		}
 		time.Sleep(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 	}
 }
 

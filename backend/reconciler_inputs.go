@@ -124,7 +124,7 @@ func (r *Reconciler) forgetKept(s netip.Prefix) {
 	}
 	r.want.dirty.route.add(s)
 	r.want.dirty.neigh.add(s.Addr())
-	if n, ok := r.seen.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
+	if n, ok := r.believed.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
 		r.want.dirty.fdb.add(n.mac)
 	}
 }

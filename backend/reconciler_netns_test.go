@@ -44,7 +44,7 @@ func (k *countingKernel) RouteDel(r *netlink.Route) error {
 }
 
 // nsNode is one namespace with ul0 (192.0.2.1/24, a veth end) and flannel.1 as
-// flanneld would have made them on node 1 of flannel-observed.md.
+// flanneld would have made them on node 1 of docs/compatibility.md ("What flanneld leaves on a node").
 type nsNode struct {
 	t    testing.TB
 	name string
@@ -106,7 +106,7 @@ func (n *nsNode) sh(args ...string) string {
 	return netnsutil.MustExec(n.t, n.name, args...)
 }
 
-// kernelState is what flannel-observed.md shows: ip neigh, bridge fdb,
+// kernelState is what docs/compatibility.md shows: ip neigh, bridge fdb,
 // ip route, trailing blanks trimmed.
 func (n *nsNode) kernelState() string {
 	var b strings.Builder
@@ -182,7 +182,7 @@ func (n *nsNode) waitState(what, want string, log *logBuffer) {
 	}
 }
 
-// The flannel-observed.md peer plus two more.
+// The docs/compatibility.md peer plus two more.
 var nsPeers = []subnet.Lease{
 	observedPeer,
 	lease("10.244.38.0/24", "192.0.2.3", "0e:00:00:00:00:38"),

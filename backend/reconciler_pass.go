@@ -51,7 +51,7 @@ func (r *Reconciler) failed(st *passStats, err error) {
 }
 
 func (r *Reconciler) runPass(ctx context.Context, full bool) {
-	start := time.Now()
+	start := r.clock.Now()
 	st := passStats{full: full}
 	var err error
 	if full {
@@ -60,7 +60,7 @@ func (r *Reconciler) runPass(ctx context.Context, full bool) {
 	} else {
 		r.incrementalPass(&st)
 	}
-	r.afterPass(&st, err, start, time.Since(start))
+	r.afterPass(&st, err, start, r.clock.Now().Sub(start))
 }
 
 // fullPass re-reads the kernel and diffs everything. Adds go first
@@ -73,7 +73,7 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 		return err
 	}
 	r.refreshDirect()
-	if partial, err := r.seen.load(r.k, r.own); err != nil {
+	if partial, err := r.believed.load(r.k, r.own); err != nil {
 		if partial {
 			// Until a dump succeeds only full passes may run.
 			r.loaded = false
@@ -104,22 +104,22 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	}
 	r.stopBatching(st)
 	keep := r.keptEntries()
-	if len(r.seen.route) > st.kept[kindRoute] {
-		for key := range r.seen.route {
+	if len(r.believed.route) > st.kept[kindRoute] {
+		for key := range r.believed.route {
 			if _, p := r.want.route(key.dst); (p == nil && !keep.route[key.dst]) || key.priority != 0 {
 				r.syncRoute(key, st)
 			}
 		}
 	}
-	if len(r.seen.fdb) > st.kept[kindFDB] {
-		for mac := range r.seen.fdb {
+	if len(r.believed.fdb) > st.kept[kindFDB] {
+		for mac := range r.believed.fdb {
 			if _, ok := r.want.fdb[mac]; !ok && !keep.fdb[mac] {
 				r.syncFDB(mac, st)
 			}
 		}
 	}
-	if len(r.seen.neigh) > st.kept[kindNeigh] {
-		for ip := range r.seen.neigh {
+	if len(r.believed.neigh) > st.kept[kindNeigh] {
+		for ip := range r.believed.neigh {
 			if _, ok := r.want.neigh[ip]; !ok && !keep.neigh[ip] {
 				r.syncNeigh(ip, st)
 			}
@@ -147,7 +147,7 @@ func (r *Reconciler) keptEntries() keptSet {
 		}
 		k.route[s] = true
 		k.neigh[s.Addr()] = true
-		if n, ok := r.seen.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
+		if n, ok := r.believed.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
 			k.fdb[n.mac] = true
 		}
 	}
@@ -267,16 +267,16 @@ func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took t
 	r.setSyncState(r.inSync(), st, err)
 	r.board.setPass(start, took, st.full, firstNonNil(err, st.firstErr))
 	r.metrics.peers.Set(float64(len(r.want.peers)))
-	r.metrics.kernelEntries[kindNeigh].Set(float64(len(r.seen.neigh)))
-	r.metrics.kernelEntries[kindFDB].Set(float64(len(r.seen.fdb)))
-	r.metrics.kernelEntries[kindRoute].Set(float64(len(r.seen.route)))
+	r.metrics.kernelEntries[kindNeigh].Set(float64(len(r.believed.neigh)))
+	r.metrics.kernelEntries[kindFDB].Set(float64(len(r.believed.fdb)))
+	r.metrics.kernelEntries[kindRoute].Set(float64(len(r.believed.route)))
 }
 
 // schedule sets the next full pass: the jittered resync after a clean full
 // pass, an exponential backoff after any failure (the full pass re-reads
 // the kernel and retries every failed entry).
 func (r *Reconciler) schedule(st *passStats, err error) {
-	now := time.Now()
+	now := r.clock.Now()
 	switch {
 	case err != nil || st.failed > 0:
 		r.failStreak++
@@ -306,11 +306,11 @@ func jitter(d time.Duration) time.Duration {
 
 func (r *Reconciler) logPass(st *passStats, err error, took time.Duration) {
 	if err != nil {
-		r.log.Warn("sync pass failed; will retry", "error", err, "retry_in", time.Until(r.nextFull).Round(time.Millisecond))
+		r.log.Warn("sync pass failed; will retry", "error", err, "retry_in", r.nextFull.Sub(r.clock.Now()).Round(time.Millisecond))
 	}
 	if st.failed > 0 {
 		r.log.Warn("sync writes failed; will retry", "failed", st.failed, "first_error", st.firstErr,
-			"retry_in", time.Until(r.nextFull).Round(time.Millisecond))
+			"retry_in", r.nextFull.Sub(r.clock.Now()).Round(time.Millisecond))
 	}
 	adds, dels, drift := st.writes()
 	if adds+dels == 0 {
@@ -332,8 +332,8 @@ func (r *Reconciler) setSyncState(in bool, st *passStats, err error) {
 	}
 	if next != r.syncState {
 		if in {
-			r.log.Info("in sync", "peers", len(r.want.peers), "neighbours", len(r.seen.neigh),
-				"fdb", len(r.seen.fdb), "routes", len(r.seen.route))
+			r.log.Info("in sync", "peers", len(r.want.peers), "neighbours", len(r.believed.neigh),
+				"fdb", len(r.believed.fdb), "routes", len(r.believed.route))
 		} else {
 			r.log.Warn("out of sync", "failing", r.failing.len(), "error", firstNonNil(err, st.firstErr))
 		}

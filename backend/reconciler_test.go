@@ -9,7 +9,7 @@ import (
 	"github.com/overlayd/overlayd/subnet"
 )
 
-// The peer of flannel-observed.md: what flanneld v0.28.8 left on node 1.
+// The peer of docs/compatibility.md: what flanneld v0.28.8 left on node 1.
 var observedPeer = lease("10.244.37.0/24", "192.0.2.2", "56:b3:03:00:ef:bd")
 
 func TestDesiredEntriesGolden(t *testing.T) {

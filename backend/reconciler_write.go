@@ -115,9 +115,9 @@ func (r *Reconciler) routeDrift(st *passStats, key routeKey) bool {
 
 func (r *Reconciler) syncNeigh(ip netip.Addr, st *passStats) {
 	want, wanted := r.want.neigh[ip]
-	seen, present := r.seen.neigh[ip]
+	believed, present := r.believed.neigh[ip]
 	switch {
-	case wanted && present && seen.mac == want.mac && seen.state&netlink.NUD_PERMANENT != 0:
+	case wanted && present && believed.mac == want.mac && believed.state&netlink.NUD_PERMANENT != 0:
 		st.kept[kindNeigh]++
 		delete(r.failing.neigh, ip)
 		r.settle(kindNeigh, want.owner, nil)
@@ -134,7 +134,7 @@ func (r *Reconciler) syncNeigh(ip netip.Addr, st *passStats) {
 			r.failing.neigh[ip] = err
 			return
 		}
-		delete(r.seen.neigh, ip)
+		delete(r.believed.neigh, ip)
 		delete(r.failing.neigh, ip)
 	default:
 		delete(r.failing.neigh, ip)
@@ -149,7 +149,7 @@ func (r *Reconciler) neighAdded(ip netip.Addr, want neighWant, present bool, st 
 		r.failed(st, err)
 		r.failing.neigh[ip] = err
 	} else {
-		r.seen.neigh[ip] = seenNeigh{mac: want.mac, state: netlink.NUD_PERMANENT}
+		r.believed.neigh[ip] = believedNeigh{mac: want.mac, state: netlink.NUD_PERMANENT}
 		delete(r.failing.neigh, ip)
 	}
 	if err == nil || present {
@@ -158,28 +158,28 @@ func (r *Reconciler) neighAdded(ip netip.Addr, want neighWant, present bool, st 
 	r.settle(kindNeigh, want.owner, err)
 }
 
-func fdbMatches(seen seenFDB, want fdbWant) bool {
-	return seen.dst == want.dst && seen.state&netlink.NUD_PERMANENT != 0 &&
-		seen.flags&netlink.NTF_SELF != 0 && seen.vni == 0 && len(seen.extra) == 0
+func fdbMatches(believed believedFDB, want fdbWant) bool {
+	return believed.dst == want.dst && believed.state&netlink.NUD_PERMANENT != 0 &&
+		believed.flags&netlink.NTF_SELF != 0 && believed.vni == 0 && len(believed.extra) == 0
 }
 
 func (r *Reconciler) syncFDB(mac [6]byte, st *passStats) {
 	want, wanted := r.want.fdb[mac]
-	seen, present := r.seen.fdb[mac]
+	believed, present := r.believed.fdb[mac]
 	switch {
-	case wanted && present && fdbMatches(seen, want):
+	case wanted && present && fdbMatches(believed, want):
 		st.kept[kindFDB]++
 		delete(r.failing.fdb, mac)
 		r.settle(kindFDB, want.owner, nil)
-	case wanted && r.scratch.batch != nil && (!present || len(seen.extra) == 0):
+	case wanted && r.scratch.batch != nil && (!present || len(believed.extra) == 0):
 		r.scratch.batch.addFDB(r.own.link, mac, want.dst, present)
 		r.flushFullBatch(st)
 	case wanted:
 		var err error
-		if present && len(seen.extra) > 0 {
+		if present && len(believed.extra) > 0 {
 			// A replace rewrites only the first destination, or nothing
 			// when ours is among the others: remove the wrong ones first.
-			err = r.deleteFDBRemotes(mac, seen, want.dst, st)
+			err = r.deleteFDBRemotes(mac, believed, want.dst, st)
 		}
 		if err == nil {
 			err = r.wrote(st, kindFDB, opAdd, r.fdbDrift(st, mac), r.k.NeighSet(r.scratch.fdb(r.own.link, mac, want.dst)))
@@ -189,12 +189,12 @@ func (r *Reconciler) syncFDB(mac [6]byte, st *passStats) {
 		}
 		r.fdbAdded(mac, want, present, st, err)
 	case present:
-		if err := r.deleteFDBRemotes(mac, seen, netip.Addr{}, st); err != nil {
+		if err := r.deleteFDBRemotes(mac, believed, netip.Addr{}, st); err != nil {
 			r.failed(st, err)
 			r.failing.fdb[mac] = err
 			return
 		}
-		delete(r.seen.fdb, mac)
+		delete(r.believed.fdb, mac)
 		delete(r.failing.fdb, mac)
 	default:
 		delete(r.failing.fdb, mac)
@@ -208,7 +208,7 @@ func (r *Reconciler) fdbAdded(mac [6]byte, want fdbWant, present bool, st *passS
 		r.failed(st, err)
 		r.failing.fdb[mac] = err
 	} else {
-		r.seen.fdb[mac] = seenFDB{dst: want.dst, state: netlink.NUD_PERMANENT, flags: netlink.NTF_SELF}
+		r.believed.fdb[mac] = believedFDB{dst: want.dst, state: netlink.NUD_PERMANENT, flags: netlink.NTF_SELF}
 		delete(r.failing.fdb, mac)
 	}
 	if err == nil || present {
@@ -220,7 +220,7 @@ func (r *Reconciler) fdbAdded(mac [6]byte, want fdbWant, present bool, st *passS
 // deleteFDBRemotes deletes every destination of the entry except keep.
 // The destination must be given: the VXLAN driver rejects an FDB delete
 // without one.
-func (r *Reconciler) deleteFDBRemotes(mac [6]byte, seen seenFDB, keep netip.Addr, st *passStats) error {
+func (r *Reconciler) deleteFDBRemotes(mac [6]byte, believed believedFDB, keep netip.Addr, st *passStats) error {
 	del := func(dst netip.Addr) error {
 		if dst == keep {
 			return nil
@@ -231,10 +231,10 @@ func (r *Reconciler) deleteFDBRemotes(mac [6]byte, seen seenFDB, keep netip.Addr
 		}
 		return nil
 	}
-	if err := del(seen.dst); err != nil {
+	if err := del(believed.dst); err != nil {
 		return err
 	}
-	for _, dst := range seen.extra {
+	for _, dst := range believed.extra {
 		if err := del(dst); err != nil {
 			return err
 		}
@@ -245,13 +245,13 @@ func (r *Reconciler) deleteFDBRemotes(mac [6]byte, seen seenFDB, keep netip.Addr
 func (r *Reconciler) syncRoute(key routeKey, st *passStats) {
 	want, owner := r.want.route(key.dst)
 	wanted := owner != nil && key.priority == 0
-	seen, present := r.seen.route[key]
+	believed, present := r.believed.route[key]
 	link := r.own.link
 	if want.direct {
 		link = r.opts.ExtLinkIndex
 	}
 	switch {
-	case wanted && present && seen.link == link && seen.gw == want.gw && seen.onlink == !want.direct:
+	case wanted && present && believed.link == link && believed.gw == want.gw && believed.onlink == !want.direct:
 		st.kept[kindRoute]++
 		delete(r.failing.route, key)
 		r.settle(kindRoute, owner, nil)
@@ -262,14 +262,14 @@ func (r *Reconciler) syncRoute(key routeKey, st *passStats) {
 		err := r.k.RouteReplace(r.scratch.route(key, link, want.gw, !want.direct, netlink.SCOPE_UNIVERSE))
 		r.routeAdded(key, link, want, owner, present, st, err)
 	case present:
-		err := r.wrote(st, kindRoute, opDel, r.routeDrift(st, key), r.k.RouteDel(r.scratch.route(key, seen.link, seen.gw, false, seen.scope)))
+		err := r.wrote(st, kindRoute, opDel, r.routeDrift(st, key), r.k.RouteDel(r.scratch.route(key, believed.link, believed.gw, false, believed.scope)))
 		if err != nil {
-			err = fmt.Errorf("delete route %s via %s dev %d metric %d: %w", key.dst, seen.gw, seen.link, key.priority, err)
+			err = fmt.Errorf("delete route %s via %s dev %d metric %d: %w", key.dst, believed.gw, believed.link, key.priority, err)
 			r.failed(st, err)
 			r.failing.route[key] = err
 			return
 		}
-		delete(r.seen.route, key)
+		delete(r.believed.route, key)
 		delete(r.failing.route, key)
 	default:
 		delete(r.failing.route, key)
@@ -284,7 +284,7 @@ func (r *Reconciler) routeAdded(key routeKey, link int, want routeWant, owner *p
 		r.failed(st, err)
 		r.failing.route[key] = err
 	} else {
-		r.seen.route[key] = seenRoute{link: link, gw: want.gw, onlink: !want.direct, scope: netlink.SCOPE_UNIVERSE}
+		r.believed.route[key] = believedRoute{link: link, gw: want.gw, onlink: !want.direct, scope: netlink.SCOPE_UNIVERSE}
 		delete(r.failing.route, key)
 	}
 	if err == nil || present {

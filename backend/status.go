@@ -115,7 +115,7 @@ func (r *Reconciler) flushStatus() {
 		PeersProgrammed: r.programmed,
 		SkippedLeases:   len(r.skipped),
 		Desired:         EntryCounts{Neighbours: len(r.want.neigh), FDB: len(r.want.fdb), Routes: len(r.want.peers)},
-		Kernel:          EntryCounts{Neighbours: len(r.seen.neigh), FDB: len(r.seen.fdb), Routes: len(r.seen.route)},
+		Kernel:          EntryCounts{Neighbours: len(r.believed.neigh), FDB: len(r.believed.fdb), Routes: len(r.believed.route)},
 		Failing:         r.failing.len(),
 	}
 }

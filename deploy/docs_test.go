@@ -35,7 +35,7 @@ func TestConfigurationDocListsEveryFlag(t *testing.T) {
 
 func TestConfigurationDocListsEveryConfigField(t *testing.T) {
 	doc := readFile(t, configDocPath)
-	// spec §2: the network config fields and the vxlan backend options.
+	// docs/compatibility.md, "Network config": the network config fields and the vxlan backend options.
 	fields := []string{
 		"Network", "SubnetLen", "SubnetMin", "SubnetMax", "EnableIPv4", "EnableIPv6",
 		"IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableNFTables", "Backend",

@@ -16,7 +16,7 @@ import (
 )
 
 // specConflist is 10-flannel.conflist as the flannel compatibility contract
-// (spec §10) gives it, byte for byte.
+// (docs/compatibility.md, "Kubernetes mode") gives it, byte for byte.
 const specConflist = `{"name":"cbr0","cniVersion":"0.3.1","plugins":[{"type":"flannel","delegate":{"hairpinMode":true,"isDefaultGateway":true}},{"type":"portmap","capabilities":{"portMappings":true}}]}`
 
 const conflistPath = "/etc/cni/net.d/10-flannel.conflist"
@@ -475,7 +475,7 @@ func TestManifestInstallsSpecConflist(t *testing.T) {
 	}
 	got := cm.Data[sourceKey]
 	if strings.TrimSpace(got) != specConflist {
-		t.Errorf("ConfigMap %s key %s:\n got %s\nwant %s (spec §10)", cm.Metadata.Name, sourceKey, got, specConflist)
+		t.Errorf("ConfigMap %s key %s:\n got %s\nwant %s (docs/compatibility.md, Kubernetes mode)", cm.Metadata.Name, sourceKey, got, specConflist)
 	}
 	var gotJSON, wantJSON any
 	if err := json.Unmarshal([]byte(got), &gotJSON); err != nil {
@@ -485,6 +485,6 @@ func TestManifestInstallsSpecConflist(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(gotJSON, wantJSON) {
-		t.Errorf("conflist differs from spec §10 as JSON")
+		t.Errorf("conflist differs from docs/compatibility.md as JSON")
 	}
 }

@@ -315,7 +315,7 @@ func TestKSMManifestHostMountsAndConflist(t *testing.T) {
 		}
 	}
 	if got := strings.TrimSpace(cm.Data[copied]); copied == "" || got != specConflist {
-		t.Errorf("init container %s copies key %q = %s, want the spec §10 conflist %s", installer.Name, copied, got, specConflist)
+		t.Errorf("init container %s copies key %q = %s, want the conflist of docs/compatibility.md %s", installer.Name, copied, got, specConflist)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // DefaultResync is flanneld's default --iptables-resync.
@@ -39,7 +41,8 @@ type Options struct {
 	Resync     time.Duration
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not exported
-	Now        func() time.Time      // clock for Status; nil: time.Now
+	// Clock times Run's checks and stamps Status; nil: the real clock.
+	Clock subnet.Clock
 }
 
 // Status is what the last check found.
@@ -66,12 +69,12 @@ type Manager struct {
 	resync  time.Duration
 	log     *slog.Logger
 	metrics *managerMetrics
-	now     func() time.Time
+	clock   subnet.Clock
 
 	// mu serialises checks; legacyDone is set once a check succeeded, after
-	// which flanneld v0.11's unlabelled rules are no longer looked for (spec
-	// §7: rules of a previous setup are removed at start; later, an
-	// identical rule is the administrator's).
+	// which flanneld v0.11's unlabelled rules are no longer looked for
+	// (docs/compatibility.md, "iptables": rules of a previous setup are
+	// removed at start; later, an identical rule is the administrator's).
 	mu         sync.Mutex
 	legacyDone bool
 
@@ -95,7 +98,7 @@ func NewManager(o Options) (*Manager, error) {
 		resync:  o.Resync,
 		log:     o.Logger,
 		metrics: metrics,
-		now:     o.Now,
+		clock:   o.Clock,
 	}, nil
 }
 
@@ -120,7 +123,7 @@ func (m *Manager) Ensure() error {
 	}
 	m.statusMu.Lock()
 	m.status = Status{
-		LastCheck: m.now(),
+		LastCheck: m.clock.Now(),
 		InPlace:   err == nil,
 		Repairs:   m.status.Repairs + uint64(repaired),
 		LastError: err,
@@ -133,15 +136,10 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	ticker := time.NewTicker(m.resync)
-	defer ticker.Stop()
 	var last error
 	for ctx.Err() == nil {
 		last = m.ensureLogged(last)
-		select {
-		case <-ctx.Done():
-		case <-ticker.C:
-		}
+		wait(ctx, m.clock, m.resync)
 	}
 	return nil
 }

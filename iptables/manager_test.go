@@ -10,6 +10,8 @@ import (
 
 	goipt "github.com/coreos/go-iptables/iptables"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
 func testOptions(r Runner) Options {
@@ -326,16 +328,33 @@ func TestRunRepairsDamageOnNextTick(t *testing.T) {
 	f := newFakeRunner(goipt.ProtocolIPv4)
 	locked := &lockedRunner{r: f}
 	o := testOptions(locked)
-	o.Resync = time.Millisecond
+	o.Resync = time.Minute
+	clock := subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o.Clock = clock
 	m := newTestManager(t, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return m.Status().InPlace })
+	// The first check runs at once, then Run waits a Resync for the next.
+	if !clock.WaitForTimers(1, 10*time.Second) {
+		t.Fatal("Run did not wait for the next check")
+	}
+	if !m.Status().InPlace {
+		t.Fatalf("first check: %+v", m.Status())
+	}
 	repairs := m.Status().Repairs
 	locked.do(func() { must(t, f.DeleteById("nat", MasqChain, 2)) })
+	if m.Status().Repairs != repairs {
+		t.Fatal("repaired before the next tick")
+	}
+	if step, ok := clock.AdvanceToNext(10 * time.Second); !ok || step != time.Minute {
+		t.Fatalf("next check after %v (%v), want 1m", step, ok)
+	}
 	waitFor(t, func() bool { return m.Status().Repairs > repairs })
+	if got := m.Status().LastCheck; !got.Equal(clock.Now()) {
+		t.Errorf("LastCheck %v, want the clock's %v", got, clock.Now())
+	}
 	locked.do(func() { assertTables(t, f, observedNAT, observedFilter) })
 }
 

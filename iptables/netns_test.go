@@ -99,7 +99,7 @@ func TestNetnsManagerMatchesFlannel(t *testing.T) {
 	ns := netnsutil.NewT(t, "ipt")
 	r := newRunnerInNetns(t, ns, goipt.ProtocolIPv4)
 	if !r.HasRandomFully() {
-		t.Skip("skipping: this iptables lacks --random-fully, flannel-observed.md's rules use it")
+		t.Skip("skipping: this iptables lacks --random-fully, the rules of docs/compatibility.md use it")
 	}
 	m := newTestManager(t, testOptions(r))
 	ensure(t, m)
@@ -146,7 +146,7 @@ func TestNetnsManagerMatchesFlannel(t *testing.T) {
 		t.Errorf("v0.11 rules at start: removal took %d writes, want 6", r.writes)
 	}
 	// ...but once running, an identical unlabelled rule is the
-	// administrator's (spec §7: previous rules are removed at start).
+	// administrator's (docs/compatibility.md, "iptables": previous rules are removed at start).
 	addRuleLines(t, ns, "filter", observedV011Forward)
 	r.writes = 0
 	ensure(t, started)

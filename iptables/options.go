@@ -5,9 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"time"
 
 	goipt "github.com/coreos/go-iptables/iptables"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // normalize validates o, masks its prefixes and fills in defaults.
@@ -48,8 +49,8 @@ func (o *Options) normalize() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = subnet.RealClock()
 	}
 	return nil
 }

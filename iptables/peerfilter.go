@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // The VXLAN peer filter: the kernel's VXLAN socket accepts packets from
@@ -33,6 +35,8 @@ type PeerFilterOptions struct {
 	Port       int         // VXLAN UDP port; 0 means 8472
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Clock times Run's checks; nil: the real clock.
+	Clock subnet.Clock
 }
 
 // PeerFilter keeps the peer set, the OVERLAYD-VXLAN chain and INPUT's jump to
@@ -47,6 +51,7 @@ type PeerFilter struct {
 	family  string // ipset's "inet" / "inet6"
 	log     *slog.Logger
 	metrics *peerMetrics
+	clock   subnet.Clock
 
 	mu    sync.Mutex
 	peers []netip.Addr // sorted, unique
@@ -70,6 +75,9 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.Clock == nil {
+		o.Clock = subnet.RealClock()
+	}
 	metrics, err := newPeerMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
@@ -78,7 +86,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	return &PeerFilter{
 		runner: o.Runner, ipset: o.IPSet, port: o.Port,
 		set: set, tmpSet: set + "-tmp", family: family,
-		log: o.Logger, metrics: metrics,
+		log: o.Logger, metrics: metrics, clock: o.Clock,
 	}, nil
 }
 
@@ -110,8 +118,6 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
 	}
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
 	var last error
 	for ctx.Err() == nil {
 		err := f.Ensure()
@@ -122,10 +128,7 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 			f.log.Info("vxlan peer filter in place again")
 		}
 		last = err
-		select {
-		case <-ctx.Done():
-		case <-ticker.C:
-		}
+		wait(ctx, f.clock, every)
 	}
 	return nil
 }

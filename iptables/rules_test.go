@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Golden lines: flannel-observed.md, flanneld v0.28.8, network 10.244.0.0/16,
+// Golden lines: docs/compatibility.md, flanneld v0.28.8, network 10.244.0.0/16,
 // node subnet 10.244.99.0/24.
 const (
 	observedNAT = `-P PREROUTING ACCEPT

@@ -200,9 +200,14 @@ func (s sink) UpdatePeers(events []subnet.Event) {
 	defer d.mu.Unlock()
 	now := d.o.Clock.Now()
 	for _, e := range events {
-		if e.Type == subnet.EventRemoved {
+		switch {
+		case e.Type == subnet.EventRemoved:
 			d.removePeer(e.Lease.Subnet)
-		} else {
+		case e.Lease.Unreadable:
+			// The one rule for every consumer: an unreadable lease keeps
+			// the last good state of its subnet (here its candidate and
+			// verdict, as the reconciler keeps its entries).
+		default:
 			d.applyLease(e.Lease, now)
 		}
 	}

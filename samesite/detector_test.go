@@ -364,3 +364,22 @@ func TestOptionsValidation(t *testing.T) {
 		t.Errorf("defaults: %+v", d.o)
 	}
 }
+
+// One rule for every consumer: a lease that turned unreadable keeps the
+// last good state of its subnet, here the candidate and its verdict, in
+// an event and in a snapshot alike.
+func TestUnreadableLeaseKeepsTheVerdict(t *testing.T) {
+	_, a, b, c := labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+	unreadable := subnet.Lease{Subnet: b.lease.Subnet, Unreadable: true}
+	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: unreadable}})
+	if got := a.det.Verified(); got[b.lease.Subnet] != b.lease.Attrs.PrivateIP {
+		t.Fatalf("after an unreadable event: verified %v, want b kept", got)
+	}
+	a.feed.ReplacePeers([]subnet.Lease{unreadable, c.lease})
+	if got := a.det.Verified(); got[b.lease.Subnet] != b.lease.Attrs.PrivateIP || len(a.det.peers) != 1 {
+		t.Fatalf("after a snapshot with b unreadable: verified %v, %d candidates; want b kept", got, len(a.det.peers))
+	}
+	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
+}

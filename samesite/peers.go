@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // peerState is one candidate peer as the prober tracks it.
@@ -54,7 +54,7 @@ func (d *Detector) candidate(l subnet.Lease) (*peerState, error) {
 	case l.Subnet == d.o.Self.Subnet:
 		return nil, fmt.Errorf("own subnet %s: %w", l.Subnet, errNotCandidate)
 	}
-	data, err := backend.UnmarshalVXLANData(a.BackendData)
+	data, err := vxlandata.Unmarshal(a.BackendData)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errNotCandidate)
 	}
@@ -68,7 +68,9 @@ func (d *Detector) replacePeers(leases []subnet.Lease, now time.Time) {
 	present := make(map[netip.Prefix]bool, len(leases))
 	for _, l := range leases {
 		present[l.Subnet] = true
-		d.applyLease(l, now)
+		if !l.Unreadable { // kept as it is: see sink.UpdatePeers
+			d.applyLease(l, now)
+		}
 	}
 	for s := range d.peers {
 		if !present[s] {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Lease values exactly as flanneld wrote them (flannel-observed.md).
+// Lease values exactly as flanneld wrote them (docs/compatibility.md, "What flanneld leaves on a node").
 const (
 	observedV028Node2 = `{"PublicIP":"192.0.2.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"56:b3:03:00:ef:bd"}}`
 	observedV028Node1 = `{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"d6:87:b6:fa:f7:31"}}`

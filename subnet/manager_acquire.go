@@ -8,27 +8,37 @@ import (
 	"path"
 )
 
-// FindOwnLease returns the lease whose PublicIP is ours, if any, so that
-// the VTEP MAC can be reused before the device is created. A lease that
-// fits the config is preferred, a reservation most.
+// FindOwnLease returns the lease Acquire will reuse, if any (see
+// PickOwnLease), so that the VTEP MAC can be reused before the device is
+// created.
 func (m *Manager) FindOwnLease(ctx context.Context) (Lease, bool, error) {
 	list, err := m.reg.ListLeases(ctx)
 	if err != nil {
 		return Lease{}, false, fmt.Errorf("find own lease: %w", err)
 	}
+	l, ok := PickOwnLease(list.Leases, m.attrs.PublicIP, m.cfg)
+	return l, ok, nil
+}
+
+// PickOwnLease is the one answer to "which lease is ours": among the
+// leases carrying publicIP, a fitting reservation beats a fitting lease,
+// which beats one that no longer fits cfg; the first of equals wins.
+// Acquire reuses the lease it picks (when it fits), so the daemon asks it
+// for the VTEP MAC to keep.
+func PickOwnLease(leases []Lease, publicIP netip.Addr, cfg *Config) (Lease, bool) {
 	best, found := Lease{}, false
-	for _, l := range list.Leases {
-		if m.isOurs(l.Attrs) && (!found || m.ownRank(l) > m.ownRank(best)) {
+	for _, l := range leases {
+		if l.Attrs.PublicIP == publicIP && (!found || ownRank(cfg, l) > ownRank(cfg, best)) {
 			best, found = l, true
 		}
 	}
-	return best, found, nil
+	return best, found
 }
 
 // ownRank orders our own leases: fitting reservation > fitting > other.
-func (m *Manager) ownRank(l Lease) int {
+func ownRank(cfg *Config, l Lease) int {
 	rank := 0
-	if m.cfg.InRange(l.Subnet) {
+	if cfg.InRange(l.Subnet) {
 		rank += 2
 		if l.IsReservation() {
 			rank++
@@ -44,7 +54,7 @@ type acquireState struct {
 	prevDone bool                  // previous subnet considered
 }
 
-// Acquire obtains our subnet lease (spec §3): our existing lease (by
+// Acquire obtains our subnet lease (docs/compatibility.md, "Choosing a subnet"): our existing lease (by
 // PublicIP), else the previous subnet if free, else a random free one.
 // Lost creation races are retried with another candidate.
 func (m *Manager) Acquire(ctx context.Context) (Lease, error) {
@@ -98,12 +108,7 @@ func (m *Manager) reuseByPublicIP(ctx context.Context, leases []Lease) (others [
 	if len(own) == 0 {
 		return others, Lease{}, false, nil
 	}
-	best := own[0]
-	for _, l := range own[1:] {
-		if m.ownRank(l) > m.ownRank(best) {
-			best = l
-		}
-	}
+	best, _ := PickOwnLease(own, m.attrs.PublicIP, m.cfg)
 	for _, l := range own {
 		if l.Subnet != best.Subnet {
 			m.log.Warn("another lease also carries our PublicIP; leaving it to expire",

@@ -8,9 +8,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // churnCounts are the operations done (and failed) during the run.
@@ -140,7 +140,7 @@ func (c *churn) desired(ctx context.Context) ([]fakepeers.Peer, error) {
 		if err != nil {
 			continue
 		}
-		data, err := backend.UnmarshalVXLANData(attrs.BackendData)
+		data, err := vxlandata.Unmarshal(attrs.BackendData)
 		if err != nil {
 			continue
 		}

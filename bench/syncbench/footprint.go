@@ -12,6 +12,7 @@ import (
 	"github.com/overlayd/overlayd/bench/internal/benchns"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // footprintTimeout bounds the in-process sync.
@@ -63,7 +64,7 @@ func measureFootprint(ctx context.Context, peers []fakepeers.Peer) (reconcilerFo
 func leasesOf(peers []fakepeers.Peer) ([]subnet.Lease, error) {
 	out := make([]subnet.Lease, len(peers))
 	for i, p := range peers {
-		data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: 1, VtepMAC: p.HardwareAddr()}, true)
+		data, err := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: p.HardwareAddr()}, true)
 		if err != nil {
 			return nil, err
 		}

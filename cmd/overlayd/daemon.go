@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -23,6 +22,7 @@ import (
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // vxlanOverhead is outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14).
@@ -75,8 +75,7 @@ type daemon struct {
 	ready  readiness
 	choice underlay.Choice
 	device backend.Device
-	mgr    leaseSource // *subnet.Manager, or *kube.Manager with --kube-subnet-mgr
-	kube   *kubeMode   // nil unless --kube-subnet-mgr (kube.go)
+	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
 	ipt    *iptables.Manager
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
@@ -89,11 +88,15 @@ type daemon struct {
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
 	offload    *txOffload
+
+	// Set by openHost, read by the later steps (all on run's goroutine).
+	h    *netlink.Handle
+	prev subnet.SubnetEnv
 }
 
-// run starts the daemon in flannel's order: config, interface, device,
-// lease, iptables, subnet file, peer sync, READY=1, renewal. It returns nil
-// when ctx ends (SIGTERM) and tears nothing down.
+// run starts the daemon in flannel's order (start.go): config, interface,
+// device, lease, iptables, subnet file, peer sync, READY=1, renewal. It
+// returns nil when ctx ends (SIGTERM) and tears nothing down.
 func run(ctx context.Context, o options, log *slog.Logger) error {
 	d := &daemon{opts: o, log: log, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -102,29 +105,55 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := d.startHTTP(ctx); err != nil {
 		return err
 	}
-	if o.kube.enabled {
-		return d.runKube(ctx) // kube.go
+	return start(ctx, d)
+}
+
+// openSource is the one place the mode is chosen: etcd or Kubernetes.
+func (d *daemon) openSource(ctx context.Context) (leaseSource, *subnet.Config, error) {
+	clock := subnet.RealClock()
+	var (
+		src leaseSource
+		cfg *subnet.Config
+		err error
+	)
+	if d.opts.kube.enabled {
+		src, cfg, err = d.openKubeSource(ctx, clock) // kube.go
+	} else {
+		src, cfg, err = d.openEtcdSource(ctx, clock)
 	}
-	reg, api, err := openRegistry(ctx, o, log)
 	if err != nil {
-		return fmt.Errorf("etcd: %w", err)
+		return nil, nil, err
 	}
-	defer reg.Close()
+	d.mu.Lock()
+	d.src = src
+	d.mu.Unlock()
+	return src, cfg, nil
+}
+
+// openEtcdSource connects to etcd and waits for the network config.
+func (d *daemon) openEtcdSource(ctx context.Context, clock subnet.Clock) (leaseSource, *subnet.Config, error) {
+	reg, api, err := openRegistry(ctx, d.opts, d.log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("etcd: %w", err)
+	}
 	d.mu.Lock()
 	d.etcdAPI = api
 	d.mu.Unlock()
-	clock := subnet.RealClock()
-	cfg, err := subnet.WaitForConfig(ctx, reg, clock, log)
+	cfg, err := subnet.WaitForConfig(ctx, reg, clock, d.log)
 	if err != nil {
-		return ignoreCanceled(ctx, err)
+		reg.Close()
+		return nil, nil, err
 	}
-	return d.runNetwork(ctx, reg, cfg, clock)
+	return &etcdSource{
+		reg: reg, etcdAPI: api, cfg: cfg, clock: clock, log: d.log, registerer: d.reg,
+		renewMargin: d.opts.renewMargin,
+	}, cfg, nil
 }
 
-// runNetwork is the rest of run once the network config is known; reg is
-// nil with --kube-subnet-mgr.
-func (d *daemon) runNetwork(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, clock subnet.Clock) error {
-	o, log := d.opts, d.log
+// openHost logs the config, opens netlink, chooses the underlay and reads
+// the previous subnet file.
+func (d *daemon) openHost(cfg *subnet.Config) error {
+	log := d.log
 	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
@@ -133,28 +162,33 @@ func (d *daemon) runNetwork(ctx context.Context, reg subnet.Registry, cfg *subne
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)
 	}
-	defer h.Close()
+	d.h = h
 	if err := d.selectUnderlay(h); err != nil {
 		return err
 	}
-	prev := readPreviousSubnetFile(o.subnetFile, log)
-	if err := d.setupDevice(ctx, h, reg, cfg); err != nil {
-		return err
+	d.prev = readPreviousSubnetFile(d.opts.subnetFile, log)
+	return nil
+}
+
+func (d *daemon) closeHost() {
+	if d.h != nil {
+		d.h.Close()
 	}
-	lease, err := d.acquireLease(ctx, reg, cfg, prev, clock)
-	if err != nil {
-		return ignoreCanceled(ctx, err)
-	}
-	if err := backend.EnsureDeviceAddress(h, d.device, lease.Subnet, cfg.Network, log); err != nil {
+}
+
+// setupHost is the rest of the start once the lease is ours.
+func (d *daemon) setupHost(cfg *subnet.Config, lease subnet.Lease) error {
+	o, log := d.opts, d.log
+	if err := backend.EnsureDeviceAddress(d.h, d.device, lease.Subnet, cfg.Network, log); err != nil {
 		return fmt.Errorf("address on %s: %w", d.device.Name, err)
 	}
-	if err := d.setupIPTables(cfg, lease, prev); err != nil {
+	if err := d.setupIPTables(cfg, lease, d.prev); err != nil {
 		return err
 	}
 	env := subnet.SubnetEnv{Network: cfg.Network, Subnet: lease.Subnet, MTU: d.device.MTU, IPMasq: o.ipMasq}
 	d.subnetFile = &subnetFile{path: o.subnetFile, env: env, ready: &d.ready, log: log}
 	d.subnetFile.write() // retried by runLoops when it fails (subnetfile.go)
-	return d.runLoops(ctx, h, cfg, lease)
+	return nil
 }
 
 func (d *daemon) startHTTP(ctx context.Context) error {
@@ -218,20 +252,24 @@ func addressOnHost(h *netlink.Handle, ip netip.Addr) (bool, error) {
 	return false, nil
 }
 
-func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.Registry, cfg *subnet.Config) error {
-	// Spec §5: the underlay MTU (the interface's, or Backend.MTU when set)
-	// minus the 50 bytes of VXLAN over IPv4 encapsulation.
+// deviceSpec is the VXLAN device we want; mac is the one to keep (nil:
+// derive one from the VNI, the bind and the advertised address).
+func (d *daemon) deviceSpec(cfg *subnet.Config, mac []byte) backend.DeviceSpec {
+	// The underlay MTU (the interface's, or Backend.MTU when set) minus
+	// the 50 bytes of VXLAN over IPv4 encapsulation (docs/compatibility.md).
 	mtu := d.choice.Iface.MTU
 	if cfg.VXLAN.MTU > 0 {
 		mtu = cfg.VXLAN.MTU
 	}
-	mtu -= vxlanOverhead
-	spec := backend.DeviceSpec{
+	return backend.DeviceSpec{
 		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
-		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu,
-		MAC: d.previousVtepMAC(ctx, reg, cfg), MACSeed: []string{d.public.String()},
+		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu - vxlanOverhead,
+		MAC: mac, MACSeed: []string{d.public.String()},
 	}
-	dev, err := backend.EnsureDevice(h, spec, d.log)
+}
+
+func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.Config) error {
+	dev, err := backend.EnsureDevice(d.h, d.deviceSpec(cfg, src.previousVtepMAC(ctx, d.public)), d.log)
 	if err != nil {
 		return fmt.Errorf("vxlan device: %w", err)
 	}
@@ -244,37 +282,8 @@ func (d *daemon) setupDevice(ctx context.Context, h *netlink.Handle, reg subnet.
 	return nil
 }
 
-// previousVtepMAC finds the MAC in our own existing lease (by PublicIP) so
-// that a recreated device keeps the MAC peers already have. A lease that
-// still fits the config (the one Acquire will reuse) wins over a misfit.
-func (d *daemon) previousVtepMAC(ctx context.Context, reg subnet.Registry, cfg *subnet.Config) []byte {
-	if d.kube != nil {
-		return d.kube.previousVtepMAC(d.log)
-	}
-	list, err := reg.ListLeases(ctx)
-	if err != nil {
-		d.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
-		return nil
-	}
-	var fallback []byte
-	for _, l := range list.Leases {
-		if l.Attrs.PublicIP != d.public || l.Attrs.BackendType != subnet.BackendVXLAN {
-			continue
-		}
-		data, err := backend.UnmarshalVXLANData(l.Attrs.BackendData)
-		switch {
-		case err != nil:
-		case cfg.InRange(l.Subnet):
-			return data.VtepMAC
-		case fallback == nil:
-			fallback = data.VtepMAC
-		}
-	}
-	return fallback
-}
-
-func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *subnet.Config, prev subnet.SubnetEnv, clock subnet.Clock) (subnet.Lease, error) {
-	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC}, d.etcdAPI != "v2")
+func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.Config) (subnet.Lease, error) {
+	data, err := src.backendData(vxlandata.Data{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC})
 	if err != nil {
 		return subnet.Lease{}, err
 	}
@@ -287,25 +296,7 @@ func (d *daemon) acquireLease(ctx context.Context, reg subnet.Registry, cfg *sub
 		// NAT the lease stays byte-for-byte what flanneld writes.
 		attrs.PrivateIP = d.choice.Addr
 	}
-	if d.kube != nil {
-		return d.acquireKubeLease(ctx, attrs) // kube.go
-	}
-	mgr, err := subnet.NewManager(subnet.ManagerOptions{
-		Registry: reg, Config: cfg, Attrs: attrs, PreviousSubnet: prev.Subnet,
-		RenewMargin: d.opts.renewMargin, Logger: d.log, Clock: clock,
-		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: d.reg,
-	})
-	if err != nil {
-		return subnet.Lease{}, err
-	}
-	d.mu.Lock()
-	d.mgr = mgr
-	d.mu.Unlock()
-	lease, err := mgr.Acquire(ctx)
-	if err != nil {
-		return subnet.Lease{}, fmt.Errorf("acquire a subnet lease: %w", err)
-	}
-	return lease, nil
+	return src.acquire(ctx, attrs, d.prev.Subnet)
 }
 
 func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {
@@ -335,7 +326,8 @@ func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subn
 
 // runLoops starts peer sync, READY=1, lease renewal and the iptables
 // resync, and waits until ctx ends or one of them fails for good.
-func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) error {
+func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Config, lease subnet.Lease) error {
+	h := d.h
 	ss := d.setupSameSite(lease) // samesite.go
 	// A socket of its own reads the full-pass dumps without per-entry garbage.
 	kernel, err := backend.NewNetlinkKernel(h, netns.None())
@@ -375,8 +367,8 @@ func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Co
 	}
 	sink = ss.wrap(sink)
 	g.go_("same-site", ss.run)
-	g.go_("watch", func(ctx context.Context) error { return d.mgr.RunWatch(ctx, sink) })
-	g.go_("renew", d.mgr.RunRenewal)
+	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
+	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
 	if d.opts.blackholeRoute {
@@ -395,13 +387,10 @@ func (d *daemon) runLoops(ctx context.Context, h *netlink.Handle, cfg *subnet.Co
 	return ignoreCanceled(ctx, g.wait())
 }
 
-// recreateDevice is called by the reconciler when the device vanished.
+// recreateDevice is called by the reconciler when the device vanished: the
+// same spec, keeping the device's MAC.
 func (d *daemon) recreateDevice(h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) (int, error) {
-	spec := backend.DeviceSpec{
-		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
-		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: d.device.MTU, MAC: d.device.MAC,
-	}
-	dev, err := backend.EnsureDevice(h, spec, d.log)
+	dev, err := backend.EnsureDevice(h, d.deviceSpec(cfg, d.device.MAC), d.log)
 	if err != nil {
 		return 0, err
 	}
@@ -459,7 +448,7 @@ func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*fil
 	}
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
-	return newFilterFeed(next), nil
+	return newFilterFeed(next, subnet.RealClock()), nil
 }
 
 // vxlanPort is the UDP port VXLAN goes to (peers use the same).

@@ -11,7 +11,7 @@ import (
 )
 
 // dockerOptsFlanneldSubnetEnv is the subnet file flanneld v0.28 wrote in
-// flannel-observed.md.
+// docs/compatibility.md.
 const dockerOptsFlanneldSubnetEnv = `FLANNEL_NETWORK=10.244.0.0/16
 FLANNEL_SUBNET=10.244.99.1/24
 FLANNEL_MTU=1450

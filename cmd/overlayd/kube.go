@@ -6,33 +6,20 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"time"
 
 	"k8s.io/klog/v2"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/kube"
-)
-
-// leaseSource is where the daemon's lease and its peers come from: etcd
-// (*subnet.Manager) or the Kubernetes API (*kube.Manager).
-type leaseSource interface {
-	Acquire(ctx context.Context) (subnet.Lease, error)
-	Lease() subnet.Lease
-	RunRenewal(ctx context.Context) error
-	RunWatch(ctx context.Context, sink subnet.PeerSink) error
-}
-
-var (
-	_ leaseSource = (*subnet.Manager)(nil)
-	_ leaseSource = (*kube.Manager)(nil)
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // netConfRetry is how often an absent or invalid --net-config-path is
-// read again (spec §9: the config is retried every second).
+// read again (docs/compatibility.md: the config is retried every second).
 const netConfRetry = time.Second
 
 // kubeOptions are the --kube-subnet-mgr flags after validation.
@@ -66,29 +53,36 @@ func validateKube(r rawFlags, bad func(string, ...any)) kubeOptions {
 	return k
 }
 
-// kubeMode is the daemon's side of --kube-subnet-mgr.
-type kubeMode struct {
+// kubeSource is the lease source of --kube-subnet-mgr: the lease is kept
+// in our Node's annotations by a kube.Manager, made by acquire.
+type kubeSource struct {
+	acquired
 	opts kube.Options // everything but Attrs, known once the device exists
 	own  kube.OwnNode
+	log  *slog.Logger
 }
 
-// runKube is run for --kube-subnet-mgr: the network config comes from
-// --net-config-path, the node from NODE_NAME (or the pod), the subnet from
-// its podCIDR and the advertised address from its public-ip-overwrite
-// when set; then the start-up goes on as in etcd mode, with the lease in
-// the Node's annotations.
-func (d *daemon) runKube(ctx context.Context) error {
+func (s *kubeSource) api() string  { return "" }
+func (s *kubeSource) Close() error { return nil }
+
+// backendData is always the v0.28 form: kube-flannel writes the VNI.
+func (s *kubeSource) backendData(d vxlandata.Data) ([]byte, error) { return vxlandata.Marshal(d, true) }
+
+// openKubeSource is openSource for --kube-subnet-mgr: the network config
+// comes from --net-config-path, the node from NODE_NAME (or the pod), the
+// subnet from its podCIDR and the advertised address from its
+// public-ip-overwrite when set (it replaces --public-ip in d.opts).
+func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseSource, *subnet.Config, error) {
 	o, log := d.opts.kube, d.log
 	// client-go logs through klog: send it to our logger, not stderr.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	clock := subnet.RealClock()
 	cfg, err := waitForNetConf(ctx, o.netConfPath, clock, log)
 	if err != nil {
-		return ignoreCanceled(ctx, err)
+		return nil, nil, err
 	}
 	client, host, err := kube.NewClient(kube.ClientOptions{APIURL: o.apiURL, Kubeconfig: o.kubeconfig, UserAgent: "overlayd/" + version})
 	if err != nil {
-		return fmt.Errorf("--kube-subnet-mgr: %w", err)
+		return nil, nil, fmt.Errorf("--kube-subnet-mgr: %w", err)
 	}
 	log.Info("kube subnet manager", "api_server", host, "annotation_prefix", o.annotations.Prefix, "net_config", o.netConfPath)
 	kopts := kube.Options{
@@ -96,11 +90,11 @@ func (d *daemon) runKube(ctx context.Context) error {
 		Logger: log, Clock: clock, Registerer: d.reg, LeaveNetworkUnavailable: o.leaveNetworkUnavailable,
 	}
 	if kopts.NodeName, err = kube.ResolveNodeName(ctx, kopts, os.Getenv); err != nil {
-		return ignoreCanceled(ctx, fmt.Errorf("--kube-subnet-mgr: %w", err))
+		return nil, nil, fmt.Errorf("--kube-subnet-mgr: %w", err)
 	}
 	own, err := kube.WaitForNode(ctx, kopts)
 	if err != nil {
-		return ignoreCanceled(ctx, err)
+		return nil, nil, err
 	}
 	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR)
 	if own.NodePublicIP.IsValid() {
@@ -112,8 +106,7 @@ func (d *daemon) runKube(ctx context.Context) error {
 		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
 		d.opts.publicIP = own.PublicIPOverwrite
 	}
-	d.kube = &kubeMode{opts: kopts, own: own}
-	return d.runNetwork(ctx, nil, cfg, clock)
+	return &kubeSource{opts: kopts, own: own, log: log}, cfg, nil
 }
 
 // waitForNetConf reads and validates the network config file, retrying
@@ -156,31 +149,29 @@ func readNetConf(path string) (*subnet.Config, error) {
 
 // previousVtepMAC is the MAC in our node's backend-data annotation, left
 // by an earlier run of overlayd or flanneld, so that peers keep theirs.
-func (k *kubeMode) previousVtepMAC(log *slog.Logger) []byte {
-	prev := k.own.Previous
+// The node is ours by name, not by address: public is not consulted.
+func (s *kubeSource) previousVtepMAC(_ context.Context, _ netip.Addr) []byte {
+	prev := s.own.Previous
 	if prev.BackendType != subnet.BackendVXLAN || len(prev.BackendData) == 0 {
 		return nil
 	}
-	data, err := backend.UnmarshalVXLANData(prev.BackendData)
+	data, err := vxlandata.Unmarshal(prev.BackendData)
 	if err != nil {
-		log.Warn("ignoring the node's backend-data annotation: no usable VTEP MAC", "node", k.own.Name, "err", err)
+		s.log.Warn("ignoring the node's backend-data annotation: no usable VTEP MAC", "node", s.own.Name, "err", err)
 		return nil
 	}
 	return data.VtepMAC
 }
 
-// acquireKubeLease publishes attrs in our node's annotations (called by
-// acquireLease in daemon.go).
-func (d *daemon) acquireKubeLease(ctx context.Context, attrs subnet.LeaseAttrs) (subnet.Lease, error) {
-	opts := d.kube.opts
+// acquire publishes attrs in our node's annotations.
+func (s *kubeSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, _ netip.Prefix) (subnet.Lease, error) {
+	opts := s.opts
 	opts.Attrs = attrs
 	mgr, err := kube.NewManager(opts)
 	if err != nil {
 		return subnet.Lease{}, err
 	}
-	d.mu.Lock()
-	d.mgr = mgr
-	d.mu.Unlock()
+	s.set(mgr)
 	lease, err := mgr.Acquire(ctx)
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("publish the lease in node %s: %w", opts.NodeName, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,8 +141,8 @@ func TestKubePreviousVtepMAC(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k := &kubeMode{own: kube.OwnNode{Name: "n", Previous: tc.prev}}
-			mac := k.previousVtepMAC(log)
+			k := &kubeSource{own: kube.OwnNode{Name: "n", Previous: tc.prev}, log: log}
+			mac := k.previousVtepMAC(t.Context(), netip.MustParseAddr("192.0.2.1"))
 			got := ""
 			if len(mac) > 0 {
 				got = net.HardwareAddr(mac).String()

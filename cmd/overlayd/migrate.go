@@ -86,21 +86,22 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return migrateExitOK
 }
 
-func migrateEtcd(ctx context.Context, o migrateOptions, log *slog.Logger) (migrate.Report, error) {
-	source, err := etcdv2.New(ctx, etcdv2.Options{
-		Endpoints: o.endpoints, Prefix: o.v2Prefix,
+// etcdOptions are the connection options of either API under prefix.
+func (o migrateOptions) etcdOptions(prefix string, log *slog.Logger) etcdv3.Options {
+	return etcdv3.Options{
+		Endpoints: o.endpoints, Prefix: prefix,
 		CAFile: o.caFile, CertFile: o.certFile, KeyFile: o.keyFile,
 		Username: o.username, Password: o.password, Logger: log,
-	})
+	}
+}
+
+func migrateEtcd(ctx context.Context, o migrateOptions, log *slog.Logger) (migrate.Report, error) {
+	source, err := etcdv2.New(ctx, o.etcdOptions(o.v2Prefix, log))
 	if err != nil {
 		return migrate.Report{}, err
 	}
 	defer source.Close()
-	dest, err := etcdv3.New(ctx, etcdv3.Options{
-		Endpoints: o.endpoints, Prefix: o.v3Prefix,
-		CAFile: o.caFile, CertFile: o.certFile, KeyFile: o.keyFile,
-		Username: o.username, Password: o.password, Logger: log,
-	})
+	dest, err := etcdv3.New(ctx, o.etcdOptions(o.v3Prefix, log))
 	if err != nil {
 		return migrate.Report{}, err
 	}

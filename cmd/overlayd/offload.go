@@ -12,6 +12,7 @@ import (
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/offload"
+	"github.com/overlayd/overlayd/statusdoc"
 )
 
 // txOffload owns the tx checksum offload of the VXLAN device and, in auto
@@ -107,16 +108,8 @@ func (t *txOffload) apply(dev string, log *slog.Logger) {
 	log.Info("tx checksum offload", "dev", dev, "on", d.On, "mode", d.Mode, "why", d.Why, "detail", d.Detail)
 }
 
-// offloadInfo is the /status view.
-type offloadInfo struct {
-	On     bool   `json:"on"`
-	Mode   string `json:"mode"`
-	Why    string `json:"why"`
-	Detail string `json:"detail"`
-	Error  string `json:"error,omitempty"`
-}
-
-func (t *txOffload) status() *offloadInfo {
+// status is the /status view.
+func (t *txOffload) status() *statusdoc.Offload {
 	if t == nil {
 		return nil
 	}
@@ -125,7 +118,7 @@ func (t *txOffload) status() *offloadInfo {
 	if t.decision.Mode == "" {
 		return nil // not decided yet
 	}
-	info := &offloadInfo{On: t.decision.On, Mode: string(t.decision.Mode), Why: string(t.decision.Why), Detail: t.decision.Detail}
+	info := &statusdoc.Offload{On: t.decision.On, Mode: string(t.decision.Mode), Why: string(t.decision.Why), Detail: t.decision.Detail}
 	if t.applyErr != nil {
 		info.Error = t.applyErr.Error()
 	}

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -15,23 +14,41 @@ import (
 // every call on unchanged and keeps the peers' underlay addresses for the
 // VXLAN peer filter, which it updates off the watch's goroutine.
 type filterFeed struct {
-	next subnet.PeerSink
-	kick chan struct{}
+	next  subnet.PeerSink
+	kick  chan struct{}
+	clock subnet.Clock
 
 	mu    sync.Mutex
 	peers map[netip.Prefix]subnet.LeaseAttrs
 }
 
-func newFilterFeed(next subnet.PeerSink) *filterFeed {
-	return &filterFeed{next: next, kick: make(chan struct{}, 1), peers: map[netip.Prefix]subnet.LeaseAttrs{}}
+func newFilterFeed(next subnet.PeerSink, clock subnet.Clock) *filterFeed {
+	return &filterFeed{next: next, kick: make(chan struct{}, 1), clock: clock, peers: map[netip.Prefix]subnet.LeaseAttrs{}}
 }
+
+// peerSetter is what the feed uses of *iptables.PeerFilter.
+type peerSetter interface {
+	SetPeers(peers []netip.Addr) error
+}
+
+// Pacing of filterFeed.run.
+const (
+	filterRetry    = time.Second            // after a failed update
+	filterMinPause = 200 * time.Millisecond // between two updates
+)
 
 func (f *filterFeed) ReplacePeers(leases []subnet.Lease) {
 	f.mu.Lock()
-	clear(f.peers)
+	peers := make(map[netip.Prefix]subnet.LeaseAttrs, len(leases))
 	for _, l := range leases {
-		f.peers[l.Subnet] = l.Attrs
+		switch old, known := f.peers[l.Subnet]; {
+		case !l.Unreadable:
+			peers[l.Subnet] = l.Attrs
+		case known:
+			peers[l.Subnet] = old // keep the last good addresses, as in UpdatePeers
+		}
 	}
+	f.peers = peers
 	f.mu.Unlock()
 	f.poke()
 	f.next.ReplacePeers(leases)
@@ -84,22 +101,40 @@ func (f *filterFeed) sources() []netip.Addr {
 }
 
 // run applies the peer set to the filter whenever it changes, at most
-// every 200ms. (The filter's own repair loop runs beside it.)
-func (f *filterFeed) run(ctx context.Context, filter *iptables.PeerFilter, log *slog.Logger) error {
+// every filterMinPause, and retries a failed update after filterRetry.
+// (The filter's own repair loop runs beside it.)
+func (f *filterFeed) run(ctx context.Context, filter peerSetter, log *slog.Logger) error {
+	var retry subnet.Timer
+	defer func() { stopTimer(retry) }()
 	for {
+		var retryC <-chan time.Time
+		if retry != nil {
+			retryC = retry.C()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-f.kick:
+		case <-retryC:
 		}
+		stopTimer(retry)
+		retry = nil
 		if err := filter.SetPeers(f.sources()); err != nil {
 			log.Error("vxlan peer filter update failed; retrying", "err", err)
-			time.AfterFunc(time.Second, f.poke)
+			retry = f.clock.NewTimer(filterRetry)
 		}
+		pause := f.clock.NewTimer(filterMinPause)
 		select {
 		case <-ctx.Done():
+			pause.Stop()
 			return nil
-		case <-time.After(200 * time.Millisecond):
+		case <-pause.C():
 		}
+	}
+}
+
+func stopTimer(t subnet.Timer) {
+	if t != nil {
+		t.Stop()
 	}
 }

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
 type nopSink struct{}
@@ -42,7 +47,7 @@ func TestFilterFeedSources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFilterFeed(nopSink{})
+			f := newFilterFeed(nopSink{}, subnet.RealClock())
 			f.ReplacePeers([]subnet.Lease{a, b, udp})
 			f.UpdatePeers(tt.events)
 			var got []string
@@ -54,5 +59,79 @@ func TestFilterFeedSources(t *testing.T) {
 				t.Fatalf("sources %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// flakySetter fails its first fail calls and records every call.
+type flakySetter struct {
+	fail  int
+	calls chan []netip.Addr
+}
+
+func (s *flakySetter) SetPeers(peers []netip.Addr) error {
+	s.calls <- peers
+	if s.fail > 0 {
+		s.fail--
+		return errors.New("ipset busy")
+	}
+	return nil
+}
+
+func TestFilterFeedRetriesAFailedUpdateAfterASecond(t *testing.T) {
+	clock := subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	f := newFilterFeed(nopSink{}, clock)
+	setter := &flakySetter{fail: 1, calls: make(chan []netip.Addr, 4)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.run(ctx, setter, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-done }()
+
+	f.ReplacePeers([]subnet.Lease{vxlanLease("10.244.1.0/24", "203.0.113.1", "")})
+	if got := <-setter.calls; len(got) != 1 {
+		t.Fatalf("first update %v", got)
+	}
+	// The failure arms the retry (1s) beside the pause (200ms).
+	if !clock.WaitForTimers(2, 10*time.Second) {
+		t.Fatal("no retry scheduled after a failed update")
+	}
+	if step, ok := clock.AdvanceToNext(10 * time.Second); !ok || step != filterMinPause {
+		t.Fatalf("first timer after %v, want the %v pause", step, filterMinPause)
+	}
+	select {
+	case got := <-setter.calls:
+		t.Fatalf("updated again after the pause alone: %v", got)
+	default:
+	}
+	if step, ok := clock.AdvanceToNext(10 * time.Second); !ok || step != filterRetry-filterMinPause {
+		t.Fatalf("retry after %v more, want %v", step, filterRetry-filterMinPause)
+	}
+	select {
+	case got := <-setter.calls:
+		if len(got) != 1 || got[0] != netip.MustParseAddr("203.0.113.1") {
+			t.Fatalf("retried with %v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed update was not retried")
+	}
+}
+
+// A re-list can bring a lease that turned unreadable in a snapshot: the
+// feed keeps its last good addresses, as it does for an event (and as the
+// reconciler keeps its entries); an unreadable subnet never seen is not
+// a source.
+func TestFilterFeedSnapshotKeepsUnreadableLeases(t *testing.T) {
+	a := vxlanLease("10.244.1.0/24", "203.0.113.1", "198.51.100.2")
+	b := vxlanLease("10.244.2.0/24", "203.0.113.2", "")
+	f := newFilterFeed(nopSink{}, subnet.RealClock())
+	f.ReplacePeers([]subnet.Lease{a, b})
+	f.ReplacePeers([]subnet.Lease{{Subnet: a.Subnet, Unreadable: true},
+		{Subnet: netip.MustParsePrefix("10.244.9.0/24"), Unreadable: true}})
+	var got []string
+	for _, ip := range f.sources() {
+		got = append(got, ip.String())
+	}
+	slices.Sort(got)
+	if want := []string{"198.51.100.2", "203.0.113.1"}; !slices.Equal(got, want) {
+		t.Fatalf("sources %v, want %v (a kept, b gone)", got, want)
 	}
 }

@@ -31,20 +31,22 @@ func openRegistry(ctx context.Context, o options, log *slog.Logger) (registry, s
 	}
 }
 
-func openV3(ctx context.Context, o options, log *slog.Logger) (registry, error) {
-	return etcdv3.New(ctx, etcdv3.Options{
+// etcdOptions are the connection options of either API (etcdv2.Options
+// is the same type).
+func etcdOptions(o options, log *slog.Logger) etcdv3.Options {
+	return etcdv3.Options{
 		Endpoints: o.etcdEndpoints, Prefix: o.etcdPrefix,
 		CAFile: o.etcdCAFile, CertFile: o.etcdCertFile, KeyFile: o.etcdKeyFile,
 		Username: o.etcdUsername, Password: o.etcdPassword, Logger: log,
-	})
+	}
+}
+
+func openV3(ctx context.Context, o options, log *slog.Logger) (registry, error) {
+	return etcdv3.New(ctx, etcdOptions(o, log))
 }
 
 func openV2(ctx context.Context, o options, log *slog.Logger) (registry, error) {
-	return etcdv2.New(ctx, etcdv2.Options{
-		Endpoints: o.etcdEndpoints, Prefix: o.etcdPrefix,
-		CAFile: o.etcdCAFile, CertFile: o.etcdCertFile, KeyFile: o.etcdKeyFile,
-		Username: o.etcdUsername, Password: o.etcdPassword, Logger: log,
-	})
+	return etcdv2.New(ctx, etcdOptions(o, log))
 }
 
 func detectRegistry(ctx context.Context, o options, log *slog.Logger) (registry, string, error) {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/overlayd/overlayd/statusdoc"
 )
 
 // statusMain implements `overlayd status`: it reads the running daemon's
@@ -34,7 +36,7 @@ func statusMain(args []string, stdout, stderr io.Writer, now func() time.Time) i
 		stdout.Write(raw)
 		return 0
 	}
-	var doc statusDoc
+	var doc statusdoc.Doc
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		fmt.Fprintf(stderr, "overlayd status: decode /status from %s: %v\n", *addr, err)
 		return 1
@@ -71,7 +73,7 @@ func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
 	return body, nil
 }
 
-func printStatus(w io.Writer, d statusDoc, maxPeers int, now time.Time) {
+func printStatus(w io.Writer, d statusdoc.Doc, maxPeers int, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	state := "starting (subnet file not written yet)"
 	if d.Ready {
@@ -113,7 +115,7 @@ func printStatus(w io.Writer, d statusDoc, maxPeers int, now time.Time) {
 	}
 }
 
-func syncLine(s *syncInfo, now time.Time) string {
+func syncLine(s *statusdoc.Sync, now time.Time) string {
 	state := "in sync"
 	if !s.InSync {
 		state = "OUT OF SYNC"
@@ -126,7 +128,7 @@ func syncLine(s *syncInfo, now time.Time) string {
 		state, c.PeersProgrammed, c.Peers, c.Kernel.Neighbours, c.Kernel.FDB, c.Kernel.Routes, ago(s.LastFullPass, now), s.LastPassDuration)
 }
 
-func printPeers(w io.Writer, peers []peerInfo, max int) {
+func printPeers(w io.Writer, peers []statusdoc.Peer, max int) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER SUBNET\tPUBLIC IP\tVTEP MAC\tFDB DST\tSTATE")

@@ -10,22 +10,23 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/statusdoc"
 )
 
-func sampleStatus(now time.Time) statusDoc {
-	return statusDoc{
+func sampleStatus(now time.Time) statusdoc.Doc {
+	return statusdoc.Doc{
 		Ready: true, EtcdAPI: "v3",
-		Underlay: underlayInfo{Iface: "ens4", Bind: "10.128.0.5", Advertise: "203.0.113.7", AdvertiseOnHost: false},
-		Lease:    &leaseInfo{Subnet: "10.244.3.0/24", Expiration: now.Add(23 * time.Hour)},
-		Device: &deviceInfo{Name: "flannel.1", MAC: "42:07:40:10:9d:dc", MTU: 1410, Local: "10.128.0.5", VNI: 1,
-			TxChecksumOffload: &offloadInfo{On: true, Mode: "auto", Why: "vxlan-exempt"}},
-		Sync: &syncInfo{Synced: true, InSync: true, LastFullPass: now.Add(-3 * time.Second), LastPassDuration: "1.2ms",
+		Underlay: statusdoc.Underlay{Iface: "ens4", Bind: "10.128.0.5", Advertise: "203.0.113.7", AdvertiseOnHost: false},
+		Lease:    &statusdoc.Lease{Subnet: "10.244.3.0/24", Expiration: now.Add(23 * time.Hour)},
+		Device: &statusdoc.Device{Name: "flannel.1", MAC: "42:07:40:10:9d:dc", MTU: 1410, Local: "10.128.0.5", VNI: 1,
+			TxChecksumOffload: &statusdoc.Offload{On: true, Mode: "auto", Why: "vxlan-exempt"}},
+		Sync: &statusdoc.Sync{Synced: true, InSync: true, LastFullPass: now.Add(-3 * time.Second), LastPassDuration: "1.2ms",
 			Counts: backend.StatusCounts{Peers: 2, PeersProgrammed: 1, Kernel: backend.EntryCounts{Neighbours: 1, FDB: 1, Routes: 1}},
-			Peers: []peerInfo{
+			Peers: []statusdoc.Peer{
 				{Subnet: "10.244.37.0/24", PublicIP: "203.0.113.9", MAC: "56:b3:03:00:ef:bd", Dst: "203.0.113.9", Programmed: true},
 				{Subnet: "10.244.38.0/24", PublicIP: "203.0.113.10", MAC: "56:b3:03:00:ef:be", Dst: "203.0.113.10", Error: "route: no buffer space"},
 			}},
-		IPTables: &iptInfo{LastCheck: now.Add(-time.Second), InPlace: true},
+		IPTables: &statusdoc.IPTables{LastCheck: now.Add(-time.Second), InPlace: true},
 	}
 }
 
@@ -72,7 +73,7 @@ func TestStatusMainFetchesAndLimitsPeers(t *testing.T) {
 	if code := statusMain([]string{"--metrics-addr=" + addr, "--json"}, &out, &errOut, time.Now); code != 0 {
 		t.Fatalf("--json exit %d", code)
 	}
-	var doc statusDoc
+	var doc statusdoc.Doc
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.Lease.Subnet != "10.244.3.0/24" {
 		t.Fatalf("--json output not the document: %v %s", err, out.String())
 	}

@@ -1,6 +1,6 @@
 // Package etcdv2 implements subnet.Registry on the etcd v2 API
 // (go.etcd.io/etcd/client/v2), with the keys and values flanneld v0.11
-// uses (flannel-compat.md §1): lease keys <prefix>/subnets/<a.b.c.d>-<len>
+// uses (docs/compatibility.md, "etcd keys"): lease keys <prefix>/subnets/<a.b.c.d>-<len>
 // whose TTL is the key's own v2 TTL, and the v0.11 lease JSON. A key
 // without TTL is a reservation and stays one when it is updated.
 //

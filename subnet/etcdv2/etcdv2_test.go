@@ -19,7 +19,7 @@ import (
 	"github.com/overlayd/overlayd/subnet/registrytest"
 )
 
-// Values flanneld v0.11.0 wrote on the v2 API (flannel-observed.md).
+// Values flanneld v0.11.0 wrote on the v2 API (docs/compatibility.md, "What flanneld leaves on a node").
 const (
 	observedNode1Value = `{"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"5a:8e:b7:a6:d8:a1"}}`
 	observedNode2Value = `{"PublicIP":"192.0.2.2","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:0a:46:7c:72:f9"}}`

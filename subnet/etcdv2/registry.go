@@ -20,24 +20,12 @@ import (
 // DefaultDialTimeout is used when Options.DialTimeout is zero.
 const DefaultDialTimeout = 5 * time.Second
 
-// Options configure New. They mean the same as etcdv3.Options.
-type Options struct {
-	// Endpoints are etcd client URLs, e.g. https://10.0.0.1:2379.
-	Endpoints []string
-	// Prefix is the flannel key prefix; subnet.DefaultPrefix when empty.
-	Prefix string
-	// CAFile, CertFile and KeyFile enable TLS. CertFile and KeyFile go
-	// together. An https endpoint without CAFile uses the system roots.
-	CAFile, CertFile, KeyFile string
-	// Username and Password enable etcd v2 authentication.
-	Username, Password string
-	// DialTimeout bounds connecting and the TLS handshake to one endpoint,
-	// and (twice it) waiting for a non-watch response from one endpoint
-	// before the next is tried; DefaultDialTimeout when 0.
-	DialTimeout time.Duration
-	// Logger receives this package's logs; nil discards them.
-	Logger *slog.Logger
-}
+// Options configure New: the same type as etcdv3's, so that one set of
+// flags opens either API. On v2, Username and Password are v2
+// authentication, and DialTimeout bounds connecting and the TLS handshake
+// to one endpoint and (twice it) waiting for a non-watch response from one
+// endpoint before the next is tried; DefaultDialTimeout when 0.
+type Options = etcdv3.Options
 
 // Registry is a subnet.Registry on the etcd v2 API. It is safe for
 // concurrent use.

@@ -1,5 +1,5 @@
 // Package etcdv3 implements subnet.Registry on the etcd v3 API, with the
-// keys and values flanneld v0.28 uses (flannel-compat.md §1): lease keys
+// keys and values flanneld v0.28 uses (docs/compatibility.md, "etcd keys"): lease keys
 // <prefix>/subnets/<a.b.c.d>-<len>, the v0.28 lease JSON, and a TTL that is
 // an etcd lease attached to the key. A key without an etcd lease is a
 // reservation.

@@ -18,7 +18,7 @@ import (
 	"github.com/overlayd/overlayd/subnet/registrytest"
 )
 
-// Values flanneld v0.28.8 wrote (flannel-observed.md).
+// Values flanneld v0.28.8 wrote (docs/compatibility.md, "What flanneld leaves on a node").
 const (
 	observedNode1Value = `{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"d6:87:b6:fa:f7:31"}}`
 	observedNode2Value = `{"PublicIP":"192.0.2.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"56:b3:03:00:ef:bd"}}`

@@ -45,7 +45,7 @@ func TestNewAnnotations(t *testing.T) {
 		"backend-v6-data", "public-ipv6", "public-ipv6-overwrite"}
 	for i := range want {
 		if got[i] != "flannel.alpha.coreos.com/"+want[i] {
-			t.Errorf("key %q, want flannel.alpha.coreos.com/%s (spec §10)", got[i], want[i])
+			t.Errorf("key %q, want flannel.alpha.coreos.com/%s (docs/compatibility.md, \"Kubernetes mode\")", got[i], want[i])
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -17,7 +18,7 @@ import (
 func TestMalformedConfigIsRetried(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	l := lab.NewT(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin})
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	if err := l.WriteConfig(ctx, `{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}`); err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +27,8 @@ func TestMalformedConfigIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "config error logged", func() error {
-		return logContains(a, "SubnetLen", "31")
+	labtest.Eventually(t, 10*time.Second, "config error logged", func() error {
+		return labtest.LogContains(a, "SubnetLen", "31")
 	})
 	time.Sleep(1500 * time.Millisecond) // a couple of retries
 	if a.Exited() {
@@ -59,21 +60,21 @@ func TestMalformedPeerLeaseIsSkipped(t *testing.T) {
 		dir + "garbage-key":     `{"PublicIP":"192.0.2.78","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:01"}}`,
 		dir + "10.244.202.0-24": `{"PublicIP":"192.0.2.79","BackendType":"udp","BackendData":null}`,
 	}
-	ctx := testContext(t, 20*time.Second)
+	ctx := labtest.Context(t, 20*time.Second)
 	for k, v := range bad {
 		if _, err := cli.Put(ctx, k, v); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n := c.Nodes[0]
-	eventually(t, 10*time.Second, "warnings naming the bad keys", func() error {
-		if err := logContains(c.Agent(n), "10.244.200.0-24", "VtepMAC"); err != nil {
+	labtest.Eventually(t, 10*time.Second, "warnings naming the bad keys", func() error {
+		if err := labtest.LogContains(c.Agent(n), "10.244.200.0-24", "VtepMAC"); err != nil {
 			return err
 		}
-		if err := logContains(c.Agent(n), "10.244.201.0-24"); err != nil {
+		if err := labtest.LogContains(c.Agent(n), "10.244.201.0-24"); err != nil {
 			return err
 		}
-		return logContains(c.Agent(n), "garbage-key")
+		return labtest.LogContains(c.Agent(n), "garbage-key")
 	})
 	if c.Agent(n).Exited() {
 		t.Fatal("overlayd exited on a malformed peer lease")
@@ -119,24 +120,3 @@ func TestUnusableFlagsExitWithTheFlagNamed(t *testing.T) {
 		}
 	}
 }
-
-func logContains(a *lab.Agent, words ...string) error {
-	tail := a.LogTail(400)
-	for _, line := range strings.Split(tail, "\n") {
-		all := true
-		for _, w := range words {
-			if !strings.Contains(line, w) {
-				all = false
-				break
-			}
-		}
-		if all {
-			return nil
-		}
-	}
-	return &missingLog{words: words}
-}
-
-type missingLog struct{ words []string }
-
-func (m *missingLog) Error() string { return "no log line with all of " + strings.Join(m.words, ", ") }

@@ -3,16 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -55,7 +53,7 @@ func startClusterAPI(t *testing.T, api string, nodes, pods int, extra ...string)
 	if api == "v2" {
 		c.store = v2Store{endpoint: opts.EtcdEndpoint}
 	}
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	if err := c.store.putConfig(ctx, testConfig); err != nil {
 		t.Fatal(err)
 	}
@@ -87,19 +85,13 @@ func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {
 
 func (c *cluster) waitUp(n *lab.Node) {
 	c.t.Helper()
-	ctx := testContext(c.t, 30*time.Second)
-	if _, err := c.WaitSubnetFile(ctx, n); err != nil {
-		c.t.Fatalf("%s: %v", n.Name, err)
-	}
-	if err := c.WaitReady(ctx, n); err != nil {
-		c.t.Fatalf("%s: %v", n.Name, err)
-	}
+	labtest.WaitUp(c.t, c.Lab, n, 30*time.Second)
 }
 
 // mustPingAll fails the test unless every pod reaches every other pod.
 func (c *cluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(testContext(c.t, 30*time.Second), 20, 250*time.Millisecond)
+	m, err := c.PingAllRetry(labtest.Context(c.t, 30*time.Second), 20, 250*time.Millisecond)
 	if err != nil {
 		c.t.Fatalf("ping all: %v\n%s", err, m)
 	}
@@ -108,57 +100,15 @@ func (c *cluster) mustPingAll() {
 	}
 }
 
-// metric reads one sample of the node's /metrics (the daemon's default
-// --metrics-addr inside the node's namespace); labels as in the exposition.
-func metric(t *testing.T, n *lab.Node, series string) float64 {
-	t.Helper()
-	status, body, err := lab.GetIn(testContext(t, 5*time.Second), n.NS, "http://127.0.0.1:9473/metrics")
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("metrics of %s: status %d, %v", n.Name, status, err)
-	}
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
-	m := re.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("metrics of %s: no series %s", n.Name, series)
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		t.Fatalf("metrics of %s: %s = %q", n.Name, series, m[1])
-	}
-	return v
-}
-
 // kernelWrites sums overlayd_sync_writes_total over entries and ops.
 func kernelWrites(t *testing.T, n *lab.Node) float64 {
 	var total float64
 	for _, entry := range []string{"neighbour", "fdb", "route"} {
 		for _, op := range []string{"add", "del"} {
-			total += metric(t, n, fmt.Sprintf(`overlayd_sync_writes_total{entry=%q,op=%q}`, entry, op))
+			total += labtest.Metric(t, n, fmt.Sprintf(`overlayd_sync_writes_total{entry=%q,op=%q}`, entry, op))
 		}
 	}
 	return total
-}
-
-// eventually retries check until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func testContext(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func containsLine(out, line string) bool {

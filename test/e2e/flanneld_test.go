@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -30,7 +31,7 @@ func startMixedCluster(t *testing.T, pods int, kinds ...agentKind) *mixedCluster
 	bin := lab.FlanneldBinaryT(t)
 	l := lab.NewT(t, lab.Options{Nodes: len(kinds), PodsPerNode: pods})
 	c := &mixedCluster{cluster: &cluster{Lab: l, t: t, store: v3Store{l}}, flanneld: bin}
-	ctx := testContext(t, 60*time.Second)
+	ctx := labtest.Context(t, 60*time.Second)
 	if err := l.WriteConfig(ctx, testConfig); err != nil {
 		t.Fatal(err)
 	}

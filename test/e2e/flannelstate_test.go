@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -34,12 +35,12 @@ func TestThreeNodesCarryPodTraffic(t *testing.T) {
 }
 
 // TestStateMatchesFlanneld compares what overlayd leaves behind with
-// flannel-observed.md, field by field: lease JSON, subnet file, device,
+// docs/compatibility.md ("What flanneld leaves on a node"), field by field: lease JSON, subnet file, device,
 // address, routes, neighbours, FDB and iptables.
 func TestStateMatchesFlanneld(t *testing.T) {
 	c := startCluster(t, 2, 0)
 	self, peer := c.Nodes[0], c.Nodes[1]
-	ctx := testContext(t, 20*time.Second)
+	ctx := labtest.Context(t, 20*time.Second)
 	selfMAC, selfLease := leaseOf(t, c, self)
 	peerMAC, _ := leaseOf(t, c, peer)
 	own, other := self.Subnet.Lease(), peer.Subnet.Lease()
@@ -66,7 +67,7 @@ func TestStateMatchesFlanneld(t *testing.T) {
 	if want := fmt.Sprintf("inet %s/32 scope global flannel.1", own.Addr()); !strings.Contains(addr, want) {
 		t.Errorf("ip addr lacks %q:\n%s", want, addr)
 	}
-	eventually(t, 10*time.Second, "peer entries", func() error {
+	labtest.Eventually(t, 10*time.Second, "peer entries", func() error {
 		st, err := c.DeviceState(ctx, self, lab.FlannelDevice)
 		if err != nil {
 			return err
@@ -144,7 +145,7 @@ func expectNoEntries(st lab.DeviceState, peerSubnet netip.Prefix, mac string) er
 // leaseOf returns the node's VTEP MAC and its raw lease value in etcd.
 func leaseOf(t *testing.T, c *cluster, n *lab.Node) (string, string) {
 	t.Helper()
-	raw, err := c.store.lease(testContext(t, 5*time.Second), n.Subnet.Lease())
+	raw, err := c.store.lease(labtest.Context(t, 5*time.Second), n.Subnet.Lease())
 	if err != nil || raw == "" {
 		t.Fatalf("lease %s of %s on %s: %v (value %q)", n.Subnet.Lease(), n.Name, c.store.api(), err, raw)
 	}
@@ -174,7 +175,7 @@ func udpSourceSeen(t *testing.T, fromNS, toNS string, dst netip.Addr) netip.Addr
 	}
 	defer conn.Close()
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	ctx := testContext(t, 10*time.Second)
+	ctx := labtest.Context(t, 10*time.Second)
 	out, err := lab.DialIn(ctx, fromNS, "udp4", netip.AddrPortFrom(dst, uint16(port)).String())
 	if err != nil {
 		t.Fatal(err)
@@ -198,8 +199,8 @@ func udpSourceSeen(t *testing.T, fromNS, toNS string, dst netip.Addr) netip.Addr
 func TestStatusCommandShowsTheNode(t *testing.T) {
 	c := startCluster(t, 2, 0)
 	n, peer := c.Nodes[0], c.Nodes[1]
-	eventually(t, 10*time.Second, "status shows the peer programmed", func() error {
-		out, err := netnsutil.Exec(testContext(t, 5*time.Second), n.NS, overlaydBin, "status")
+	labtest.Eventually(t, 10*time.Second, "status shows the peer programmed", func() error {
+		out, err := netnsutil.Exec(labtest.Context(t, 5*time.Second), n.NS, overlaydBin, "status")
 		if err != nil {
 			return err
 		}

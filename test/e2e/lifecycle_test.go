@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -24,7 +25,7 @@ func testRestartKeepsSubnetMACAndKernelState(t *testing.T, api string) {
 	n := c.Nodes[1]
 	mac, _ := leaseOf(t, c, n)
 	before := n.Subnet.Lease()
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	stBefore, err := c.DeviceState(ctx, n, lab.FlannelDevice)
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +51,8 @@ func testRestartKeepsSubnetMACAndKernelState(t *testing.T, api string) {
 	if macAfter, _ := leaseOf(t, c, n); macAfter != mac {
 		t.Fatalf("VTEP MAC changed across restart: %s -> %s", mac, macAfter)
 	}
-	eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
-		if metric(t, n, "overlayd_sync_in_sync") != 1 {
+	labtest.Eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
+		if labtest.Metric(t, n, "overlayd_sync_in_sync") != 1 {
 			return fmt.Errorf("not in sync yet")
 		}
 		return nil
@@ -72,9 +73,9 @@ func testDeletedLeaseDisappearsFromPeers(t *testing.T, api string) {
 	c := startClusterAPI(t, api, 3, 0)
 	gone := c.Nodes[2]
 	mac, _ := leaseOf(t, c, gone)
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	for _, n := range c.Nodes[:2] {
-		eventually(t, 10*time.Second, n.Name+" has the entries of "+gone.Name, func() error {
+		labtest.Eventually(t, 10*time.Second, n.Name+" has the entries of "+gone.Name, func() error {
 			st, err := c.DeviceState(ctx, n, lab.FlannelDevice)
 			if err != nil {
 				return err
@@ -89,7 +90,7 @@ func testDeletedLeaseDisappearsFromPeers(t *testing.T, api string) {
 	deleteLease(t, c, gone)
 	start := time.Now()
 	for _, n := range c.Nodes[:2] {
-		eventually(t, 5*time.Second, n.Name+" forgets "+gone.Name, func() error {
+		labtest.Eventually(t, 5*time.Second, n.Name+" forgets "+gone.Name, func() error {
 			st, err := c.DeviceState(ctx, n, lab.FlannelDevice)
 			if err != nil {
 				return err
@@ -133,8 +134,8 @@ func TestKernelDriftRepaired(t *testing.T) {
 	netnsutil.MustExec(t, self.NS, "ip", "neigh", "replace", other.Addr().String(), "lladdr", "02:00:00:00:00:99", "dev", "flannel.1", "nud", "permanent")
 	netnsutil.MustExec(t, self.NS, "bridge", "fdb", "del", mac, "dev", "flannel.1", "dst", peer.PublicIP.String(), "self")
 	netnsutil.MustExec(t, self.NS, "bridge", "fdb", "append", "02:00:00:00:00:77", "dev", "flannel.1", "dst", "192.0.2.99", "self", "permanent")
-	ctx := testContext(t, 30*time.Second)
-	eventually(t, 10*time.Second, "drift repaired", func() error {
+	ctx := labtest.Context(t, 30*time.Second)
+	labtest.Eventually(t, 10*time.Second, "drift repaired", func() error {
 		st, err := c.DeviceState(ctx, self, lab.FlannelDevice)
 		if err != nil {
 			return err
@@ -154,7 +155,7 @@ func TestKernelDriftRepaired(t *testing.T) {
 
 func deleteLease(t *testing.T, c *cluster, n *lab.Node) {
 	t.Helper()
-	if err := c.store.deleteLease(testContext(t, 5*time.Second), n.Subnet.Lease()); err != nil {
+	if err := c.store.deleteLease(labtest.Context(t, 5*time.Second), n.Subnet.Lease()); err != nil {
 		t.Fatalf("delete lease of %s: %v", n.Name, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -32,7 +33,7 @@ type flanneldVXLANData struct {
 }
 
 // TestMixedClusterWithFlanneldNode: two overlayd nodes and one node set up
-// exactly as flanneld v0.28 leaves it (flannel-observed.md: its lease JSON,
+// exactly as flanneld v0.28 leaves it (docs/compatibility.md: its lease JSON,
 // device, address, entries and subnet file, written by this test since no
 // flanneld binary is available here). Traffic flows in both directions:
 // overlayd reads the flanneld lease, and the "flanneld" node reads
@@ -41,7 +42,7 @@ func TestMixedClusterWithFlanneldNode(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	l := lab.NewT(t, lab.Options{Nodes: 3, PodsPerNode: 1, CNIPlugin: overlaydBin})
 	c := &cluster{Lab: l, t: t}
-	ctx := testContext(t, 60*time.Second)
+	ctx := labtest.Context(t, 60*time.Second)
 	if err := l.WriteConfig(ctx, testConfig); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestMixedClusterWithFlanneldNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range l.Nodes[:2] {
-		eventually(t, 10*time.Second, n.Name+" programs the flanneld node", func() error {
+		labtest.Eventually(t, 10*time.Second, n.Name+" programs the flanneld node", func() error {
 			st, err := l.DeviceState(ctx, n, lab.FlannelDevice)
 			if err != nil {
 				return err
@@ -91,7 +92,7 @@ func putFlanneldLease(t *testing.T, l *lab.Lab, sn netip.Prefix, value string) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ctx := testContext(t, 5*time.Second)
+	ctx := labtest.Context(t, 5*time.Second)
 	grant, err := cli.Grant(ctx, 24*3600)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func programLikeFlanneld(t *testing.T, l *lab.Lab, self *lab.Node, own netip.Pre
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	resp, err := cli.Get(testContext(t, 5*time.Second), subnet.SubnetsDir(subnet.DefaultPrefix), clientv3.WithPrefix())
+	resp, err := cli.Get(labtest.Context(t, 5*time.Second), subnet.SubnetsDir(subnet.DefaultPrefix), clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}

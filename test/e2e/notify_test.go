@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestReadyIsNotifiedToSystemd(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	l := lab.NewT(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin})
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	if err := l.WriteConfig(ctx, testConfig); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -123,8 +124,8 @@ func forEachAPI(t *testing.T, test func(t *testing.T, api string)) {
 
 func waitLease(t *testing.T, st store, sn netip.Prefix, present bool) {
 	t.Helper()
-	eventually(t, 10*time.Second, fmt.Sprintf("lease %s present=%v", sn, present), func() error {
-		v, err := st.lease(testContext(t, 2*time.Second), sn)
+	labtest.Eventually(t, 10*time.Second, fmt.Sprintf("lease %s present=%v", sn, present), func() error {
+		v, err := st.lease(labtest.Context(t, 2*time.Second), sn)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -35,7 +36,7 @@ type nodeIdentity struct {
 
 func identityOf(t *testing.T, c *mixedCluster, n *lab.Node) nodeIdentity {
 	t.Helper()
-	ctx := testContext(t, 10*time.Second)
+	ctx := labtest.Context(t, 10*time.Second)
 	env, err := c.WaitSubnetFile(ctx, n)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func swapDaemon(t *testing.T, c *mixedCluster, n *lab.Node, to agentKind) int {
 	}
 	stopped := time.Now()
 	c.startKind(n, to)
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	if err := c.WaitReady(ctx, n); err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +191,8 @@ func checkSameIdentity(t *testing.T, what string, before, after nodeIdentity) {
 // found every chain in place (no repair).
 func checkAdoptedWithoutWrites(t *testing.T, n *lab.Node) {
 	t.Helper()
-	eventually(t, 10*time.Second, "overlayd in sync on "+n.Name, func() error {
-		if metric(t, n, "overlayd_sync_in_sync") != 1 || metricSum(t, n, "overlayd_iptables_resyncs_total") < 1 {
+	labtest.Eventually(t, 10*time.Second, "overlayd in sync on "+n.Name, func() error {
+		if labtest.Metric(t, n, "overlayd_sync_in_sync") != 1 || metricSum(t, n, "overlayd_iptables_resyncs_total") < 1 {
 			return fmt.Errorf("not in sync or iptables not checked yet")
 		}
 		return nil
@@ -208,7 +209,7 @@ func checkAdoptedWithoutWrites(t *testing.T, n *lab.Node) {
 // when none is exposed yet).
 func metricSum(t *testing.T, n *lab.Node, name string) float64 {
 	t.Helper()
-	status, body, err := lab.GetIn(testContext(t, 5*time.Second), n.NS, "http://127.0.0.1:9473/metrics")
+	status, body, err := lab.GetIn(labtest.Context(t, 5*time.Second), n.NS, "http://127.0.0.1:9473/metrics")
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("metrics of %s: status %d, %v", n.Name, status, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // earliestRenewal: the lease TTL is 24h and --subnet-lease-renew-margin
@@ -67,7 +68,7 @@ func TestRenewalDueDuringEtcdOutage(t *testing.T) {
 // ok, the expiry moved forward, and the etcd lease has close to 24h left.
 func requireRenewed(t *testing.T, c *cluster, n *lab.Node, expiryBefore float64, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, n.Name+" renewed its lease", func() error {
+	labtest.Eventually(t, timeout, n.Name+" renewed its lease", func() error {
 		m := metrics(t, n)
 		if m[renewedOK] < 1 {
 			return fmt.Errorf("renewals: %v ok, %v errors", m[renewedOK], m[renewedError])

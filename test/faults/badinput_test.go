@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -111,7 +112,7 @@ func TestMalformedConfigWhileRunning(t *testing.T) {
 	if a.Exited() {
 		t.Fatalf("node1 exited on a malformed config: %v", exitedError(a))
 	}
-	code, _, err := lab.GetIn(testContext(t, 5*time.Second), n1.NS, n1.HealthzURL()+"/readyz")
+	code, _, err := lab.GetIn(labtest.Context(t, 5*time.Second), n1.NS, n1.HealthzURL()+"/readyz")
 	if err != nil || code != http.StatusServiceUnavailable {
 		t.Fatalf("node1 /readyz with a malformed config: %d %v, want 503", code, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -80,7 +81,7 @@ func (c *cluster) startNodes(o clusterOptions) {
 	}
 	if o.pods > 0 {
 		for _, n := range c.Nodes {
-			if err := c.AddPods(testContext(c.t, 30*time.Second), n); err != nil {
+			if err := c.AddPods(labtest.Context(c.t, 30*time.Second), n); err != nil {
 				c.t.Fatalf("add pods on %s: %v", n.Name, err)
 			}
 		}
@@ -104,7 +105,7 @@ func (c *cluster) connect() {
 func (c *cluster) writeConfig(config string) {
 	c.t.Helper()
 	key := subnet.ConfigKey(subnet.DefaultPrefix)
-	if _, err := c.cli.Put(testContext(c.t, 10*time.Second), key, config); err != nil {
+	if _, err := c.cli.Put(labtest.Context(c.t, 10*time.Second), key, config); err != nil {
 		c.t.Fatalf("put %s: %v", key, err)
 	}
 }
@@ -127,14 +128,7 @@ func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {
 // waitUp waits for n's /readyz, then reads its subnet file into n.Subnet.
 func (c *cluster) waitUp(n *lab.Node) {
 	c.t.Helper()
-	ctx := testContext(c.t, upTimeout)
-	if err := c.WaitReady(ctx, n); err != nil {
-		c.t.Fatalf("%s: %v", n.Name, err)
-	}
-	// Read only once ready: the file of an earlier agent counts too.
-	if _, err := c.WaitSubnetFile(ctx, n); err != nil {
-		c.t.Fatalf("%s: %v", n.Name, err)
-	}
+	labtest.WaitUp(c.t, c.Lab, n, upTimeout)
 }
 
 // restart stops n's agent with sig (SIGKILL: no clean-up at all), starts
@@ -164,7 +158,7 @@ func (c *cluster) stop(n *lab.Node, sig syscall.Signal) {
 // changes) and points the lab's proxy and the test's client at it.
 func (c *cluster) restartEtcd() {
 	c.t.Helper()
-	if err := c.etcd.Restart(testContext(c.t, 30*time.Second), etcdtest.Options{}); err != nil {
+	if err := c.etcd.Restart(labtest.Context(c.t, 30*time.Second), etcdtest.Options{}); err != nil {
 		c.t.Fatalf("restart etcd: %v", err)
 	}
 	if err := c.SetEtcdEndpoint(c.etcd.Endpoint()); err != nil {
@@ -177,7 +171,7 @@ func (c *cluster) restartEtcd() {
 // for a few seconds while entries converge).
 func (c *cluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(testContext(c.t, 30*time.Second), 20, 250*time.Millisecond)
+	m, err := c.PingAllRetry(labtest.Context(c.t, 30*time.Second), 20, 250*time.Millisecond)
 	if err != nil {
 		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
 	}
@@ -187,7 +181,7 @@ func (c *cluster) mustPingAll() {
 // first attempt: traffic never stopped.
 func (c *cluster) mustPingAllNow(when string) {
 	c.t.Helper()
-	m, err := c.PingAllRetry(testContext(c.t, 10*time.Second), 2, 100*time.Millisecond)
+	m, err := c.PingAllRetry(labtest.Context(c.t, 10*time.Second), 2, 100*time.Millisecond)
 	if err != nil {
 		c.t.Fatalf("%s: pods cannot reach each other: %v\n%s", when, err, m)
 	}
@@ -210,23 +204,6 @@ func (c *cluster) requireAlive(nodes ...*lab.Node) {
 	}
 }
 
-// eventually retries check every 100ms until it returns nil or the
-// timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // during runs check every 200ms for d and fails at the first error.
 func during(t *testing.T, d time.Duration, what string, check func() error) {
 	t.Helper()
@@ -242,12 +219,6 @@ func during(t *testing.T, d time.Duration, what string, check func() error) {
 // exitedError describes an agent that exited when it should not have.
 func exitedError(a *lab.Agent) error {
 	return fmt.Errorf("overlayd on %s exited (%v):\n%s", a.Node.Name, a.Wait(), a.LogTail(20))
-}
-
-func testContext(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func must(t *testing.T, err error) {

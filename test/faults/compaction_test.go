@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestWatchRecoversFromCompaction: while the nodes cannot reach etcd,
@@ -87,7 +89,7 @@ func TestWatchRecoversFromCompaction(t *testing.T) {
 // compact compacts etcd's history up to its current revision.
 func (c *cluster) compact() {
 	c.t.Helper()
-	ctx := testContext(c.t, 10*time.Second)
+	ctx := labtest.Context(c.t, 10*time.Second)
 	resp, err := c.cli.Get(ctx, "compaction-probe")
 	must(c.t, err)
 	if _, err := c.cli.Compact(ctx, resp.Header.Revision); err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -33,7 +34,7 @@ func TestCrashMidSyncConverges(t *testing.T) {
 	n0, n1 := c.Nodes[0], c.Nodes[1]
 	c.start(n1)
 	c.waitUp(n1)
-	must(t, c.AddPods(testContext(t, 10*time.Second), n1))
+	must(t, c.AddPods(labtest.Context(t, 10*time.Second), n1))
 	inFirstSync := func(entries int) bool {
 		total := 3 * (len(peers) + 1)
 		return entries > total/10 && entries < total*9/10
@@ -83,7 +84,7 @@ func TestCrashMidSyncConverges(t *testing.T) {
 		}
 	})
 
-	must(t, c.AddPods(testContext(t, 10*time.Second), n0))
+	must(t, c.AddPods(labtest.Context(t, 10*time.Second), n0))
 	c.waitConverged(convergeTimeout)
 	c.mustPingAll()
 }
@@ -219,7 +220,7 @@ func (c *cluster) churn(peers []fakePeer, k int) []fakePeer {
 // programmed and its kernel counts equal to the desired ones.
 func requireInSync(t *testing.T, n *lab.Node) {
 	t.Helper()
-	eventually(t, convergeTimeout, n.Name+" in sync", func() error {
+	labtest.Eventually(t, convergeTimeout, n.Name+" in sync", func() error {
 		s := status(t, n)
 		if !s.InSync || s.Counts.PeersProgrammed != s.Counts.Peers || s.Counts.Kernel != s.Counts.Desired || s.Counts.Failing != 0 {
 			return fmt.Errorf("status %+v", s)

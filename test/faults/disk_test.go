@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestSubnetFileUnwritable: the directory of the subnet file (a tiny
@@ -52,7 +53,7 @@ func TestSubnetFileUnwritable(t *testing.T) {
 			c.start(n, "--ip-masq=false")
 			peers := c.newFakePeers(netip.MustParsePrefix("10.244.100.0/24"), 2)
 			c.putPeers(peers)
-			eventually(t, convergeTimeout, "peers programmed while the file cannot be written", func() error {
+			labtest.Eventually(t, convergeTimeout, "peers programmed while the file cannot be written", func() error {
 				return c.converged(n)
 			})
 			time.Sleep(3 * time.Second) // a few retries
@@ -162,7 +163,7 @@ func run(t *testing.T, name string, args ...string) {
 
 func readyz(t *testing.T, n *lab.Node) int {
 	t.Helper()
-	code, _, err := lab.GetIn(testContext(t, 5*time.Second), n.NS, n.HealthzURL()+"/readyz")
+	code, _, err := lab.GetIn(labtest.Context(t, 5*time.Second), n.NS, n.HealthzURL()+"/readyz")
 	must(t, err)
 	return code
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestEtcdRestartedWhileRunning: etcd is killed and started again on its
@@ -73,7 +74,7 @@ func TestEtcdUnreachableLongerThanResync(t *testing.T) {
 	requireHealthy(t, c)
 
 	c.SetEtcdReachable(true)
-	eventually(t, reconnectTimeout, "node1 takes its subnet again", func() error {
+	labtest.Eventually(t, reconnectTimeout, "node1 takes its subnet again", func() error {
 		l, ttl, err := c.nodeLease(n1)
 		if err != nil {
 			return err
@@ -192,7 +193,7 @@ func requireHealthy(t *testing.T, c *cluster) {
 	t.Helper()
 	for _, n := range c.Nodes {
 		for _, path := range []string{"/healthz", "/readyz"} {
-			code, body, err := lab.GetIn(testContext(t, 5*time.Second), n.NS, n.HealthzURL()+path)
+			code, body, err := lab.GetIn(labtest.Context(t, 5*time.Second), n.NS, n.HealthzURL()+path)
 			if err != nil || code != 200 {
 				t.Fatalf("%s %s: %d %q %v", n.Name, path, code, body, err)
 			}

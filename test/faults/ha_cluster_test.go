@@ -16,6 +16,7 @@ import (
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -69,9 +70,9 @@ func newHACluster(t *testing.T, o clusterOptions) *haCluster {
 func (c *haCluster) leader() int {
 	c.t.Helper()
 	var i int
-	eventually(c.t, reconnectTimeout, "an etcd leader", func() error {
+	labtest.Eventually(c.t, reconnectTimeout, "an etcd leader", func() error {
 		var err error
-		i, err = c.etcd.Leader(testContext(c.t, 5*time.Second))
+		i, err = c.etcd.Leader(labtest.Context(c.t, 5*time.Second))
 		return err
 	})
 	return i
@@ -81,7 +82,7 @@ func (c *haCluster) leader() int {
 // serves linearizable reads through every member.
 func (c *haCluster) restartMember(i int) {
 	c.t.Helper()
-	ctx := testContext(c.t, reconnectTimeout)
+	ctx := labtest.Context(c.t, reconnectTimeout)
 	if err := c.etcd.Members[i].Restart(ctx); err != nil {
 		c.t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func (c *haCluster) restartMember(i int) {
 // is being elected or the member the client picked is down.
 func (c *haCluster) retry(what string, op func(ctx context.Context) error) {
 	c.t.Helper()
-	eventually(c.t, reconnectTimeout, what, func() error {
+	labtest.Eventually(c.t, reconnectTimeout, what, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		return op(ctx)
@@ -137,7 +138,7 @@ func (c *haCluster) watchers(i int) (int, error) {
 func (c *haCluster) watchedMember() int {
 	c.t.Helper()
 	found := -1
-	eventually(c.t, convergeTimeout, "the member serving the watch", func() error {
+	labtest.Eventually(c.t, convergeTimeout, "the member serving the watch", func() error {
 		found = -1
 		for i := range c.etcd.Members {
 			w, err := c.watchers(i)
@@ -161,7 +162,7 @@ func (c *haCluster) watchedMember() int {
 
 // routeTo reports whether n has a route for sn on flannel.1.
 func (c *haCluster) routeTo(n *lab.Node, sn netip.Prefix) (bool, error) {
-	s, err := c.kernel(testContext(c.t, 5*time.Second), n)
+	s, err := c.kernel(labtest.Context(c.t, 5*time.Second), n)
 	if err != nil {
 		return false, err
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // staleViewBound is the longest a node may keep serving the view of an
@@ -47,7 +49,7 @@ func TestHAPartitionedMemberIsLeft(t *testing.T) {
 	c.cli = cli // the test's own reads and writes avoid the minority
 	defer func() { c.cli = all }()
 
-	must(t, c.etcd.Members[x].Partition(testContext(t, 10*time.Second), true))
+	must(t, c.etcd.Members[x].Partition(labtest.Context(t, 10*time.Second), true))
 	cut := time.Now()
 	added := peers[2]
 	value, err := leaseValue(added.PublicIP, added.MAC)
@@ -74,8 +76,8 @@ func TestHAPartitionedMemberIsLeft(t *testing.T) {
 	}
 	c.waitConverged(convergeTimeout)
 
-	must(t, c.etcd.Members[x].Partition(testContext(t, 10*time.Second), false))
-	must(t, c.etcd.WaitHealthy(testContext(t, reconnectTimeout)))
+	must(t, c.etcd.Members[x].Partition(labtest.Context(t, 10*time.Second), false))
+	must(t, c.etcd.WaitHealthy(labtest.Context(t, reconnectTimeout)))
 	c.cli = all
 	c.putPeers(c.newFakePeers(netip.MustParsePrefix("10.244.200.0/24"), 1))
 	c.waitConverged(convergeTimeout)
@@ -241,7 +243,7 @@ func TestHAAllMembersDownPastRenewal(t *testing.T) {
 	c.mustPingAllNow("with every etcd member down")
 	c.requireAlive()
 
-	ctx := testContext(t, reconnectTimeout)
+	ctx := labtest.Context(t, reconnectTimeout)
 	for _, m := range c.etcd.Members {
 		must(t, m.Restart(ctx))
 	}

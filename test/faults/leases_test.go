@@ -9,9 +9,10 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // peerLease is what a well-formed vxlan lease asks peers to program.
@@ -38,7 +39,7 @@ func (c *cluster) leases(ctx context.Context) (map[netip.Prefix]peerLease, error
 		if err != nil || attrs.BackendType != subnet.BackendVXLAN {
 			continue
 		}
-		data, err := backend.UnmarshalVXLANData(attrs.BackendData)
+		data, err := vxlandata.Unmarshal(attrs.BackendData)
 		if err != nil {
 			continue
 		}
@@ -49,7 +50,7 @@ func (c *cluster) leases(ctx context.Context) (map[netip.Prefix]peerLease, error
 
 func (c *cluster) mustLeases() map[netip.Prefix]peerLease {
 	c.t.Helper()
-	ls, err := c.leases(testContext(c.t, 10*time.Second))
+	ls, err := c.leases(labtest.Context(c.t, 10*time.Second))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func leaseValue(publicIP netip.Addr, mac string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: 1, VtepMAC: hw}, true)
+	data, err := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: hw}, true)
 	if err != nil {
 		return "", err
 	}
@@ -114,7 +115,7 @@ func fakeMAC(i int) string {
 // putPeers writes the peers as reservations (no TTL), 100 per transaction.
 func (c *cluster) putPeers(peers []fakePeer) {
 	c.t.Helper()
-	ctx := testContext(c.t, 30*time.Second)
+	ctx := labtest.Context(c.t, 30*time.Second)
 	for start := 0; start < len(peers); start += 100 {
 		var ops []clientv3.Op
 		for _, p := range peers[start:min(start+100, len(peers))] {
@@ -131,7 +132,7 @@ func (c *cluster) putPeers(peers []fakePeer) {
 // deleteLeases deletes the leases of the given subnets, 100 per transaction.
 func (c *cluster) deleteLeases(subnets ...netip.Prefix) {
 	c.t.Helper()
-	ctx := testContext(c.t, 30*time.Second)
+	ctx := labtest.Context(c.t, 30*time.Second)
 	for start := 0; start < len(subnets); start += 100 {
 		var ops []clientv3.Op
 		for _, sn := range subnets[start:min(start+100, len(subnets))] {
@@ -146,7 +147,7 @@ func (c *cluster) deleteLeases(subnets ...netip.Prefix) {
 // put writes a raw key and value.
 func (c *cluster) put(key, value string, opts ...clientv3.OpOption) {
 	c.t.Helper()
-	if _, err := c.cli.Put(testContext(c.t, 10*time.Second), key, value, opts...); err != nil {
+	if _, err := c.cli.Put(labtest.Context(c.t, 10*time.Second), key, value, opts...); err != nil {
 		c.t.Fatalf("put %s: %v", key, err)
 	}
 }
@@ -163,7 +164,7 @@ func (c *cluster) rewriteNodeLease(n *lab.Node, publicIP netip.Addr, mac string)
 // nodeLease returns n's lease as etcd holds it and the remaining TTL of
 // its etcd lease (0 for a reservation).
 func (c *cluster) nodeLease(n *lab.Node) (peerLease, time.Duration, error) {
-	ctx := testContext(c.t, 10*time.Second)
+	ctx := labtest.Context(c.t, 10*time.Second)
 	key := leaseKey(n.Subnet.Lease())
 	resp, err := c.cli.Get(ctx, key)
 	if err != nil {

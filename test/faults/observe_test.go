@@ -3,20 +3,19 @@ package faults
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
+	"github.com/overlayd/overlayd/statusdoc"
 )
 
 // kernelState is a node's per-peer entries on flannel.1, one canonical
@@ -139,7 +138,7 @@ func firstN(s []string, n int) []string { return s[:min(len(s), n)] }
 
 // converged returns nil once n's kernel matches etcd exactly.
 func (c *cluster) converged(n *lab.Node) error {
-	ctx := testContext(c.t, 10*time.Second)
+	ctx := labtest.Context(c.t, 10*time.Second)
 	want, err := c.wantKernel(ctx, n)
 	if err != nil {
 		return err
@@ -161,14 +160,14 @@ func (c *cluster) waitConverged(timeout time.Duration, nodes ...*lab.Node) {
 		nodes = c.Nodes
 	}
 	for _, n := range nodes {
-		eventually(c.t, timeout, n.Name+" converged", func() error { return c.converged(n) })
+		labtest.Eventually(c.t, timeout, n.Name+" converged", func() error { return c.converged(n) })
 	}
 }
 
 // mustKernel reads n's entries or fails.
 func (c *cluster) mustKernel(n *lab.Node) kernelState {
 	c.t.Helper()
-	s, err := c.kernel(testContext(c.t, 10*time.Second), n)
+	s, err := c.kernel(labtest.Context(c.t, 10*time.Second), n)
 	if err != nil {
 		c.t.Fatalf("kernel state of %s: %v", n.Name, err)
 	}
@@ -185,28 +184,15 @@ func nonEmptyLines(out string) []string {
 	return ls
 }
 
-// metricsURL is the daemon's default --metrics-addr, inside n's namespace.
-const metricsURL = "http://127.0.0.1:9473"
-
 // metrics scrapes n's /metrics: series as exposed ("name{labels}") to
 // value.
 func metrics(t *testing.T, n *lab.Node) map[string]float64 {
 	t.Helper()
-	status, body, err := lab.GetIn(testContext(t, 5*time.Second), n.NS, metricsURL+"/metrics")
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("metrics of %s: status %d, %v", n.Name, status, err)
+	m, err := labtest.Metrics(labtest.Context(t, 5*time.Second), n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	for _, line := range nonEmptyLines(body) {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
+	return m
 }
 
 // sum adds every series of metric name (all label values).
@@ -220,27 +206,14 @@ func sum(m map[string]float64, name string) float64 {
 	return total
 }
 
-// syncStatus is the part of /status the tests read.
-type syncStatus struct {
-	Synced, InSync bool
-	LastError      string
-	Counts         struct {
-		Peers, PeersProgrammed, SkippedLeases, Failing int
-		Desired, Kernel                                struct{ Neighbours, FDB, Routes int }
-	}
-}
-
-func status(t *testing.T, n *lab.Node) syncStatus {
+// status is the sync part of n's /status; zero before the sync starts.
+func status(t *testing.T, n *lab.Node) statusdoc.Sync {
 	t.Helper()
-	code, body, err := lab.GetIn(testContext(t, 5*time.Second), n.NS, metricsURL+"/status")
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("status of %s: %d, %v", n.Name, code, err)
+	doc := labtest.MustStatus(t, n)
+	if doc.Sync == nil {
+		return statusdoc.Sync{}
 	}
-	var doc struct{ Sync syncStatus }
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
-		t.Fatalf("status of %s: %v\n%s", n.Name, err, body)
-	}
-	return doc.Sync
+	return *doc.Sync
 }
 
 // agentLog is a node's agent.log (every agent started on the node

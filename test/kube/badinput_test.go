@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestKubeProblemsAreExplainedAndRetried: an unreachable API server, a
@@ -24,16 +25,16 @@ func TestKubeProblemsAreExplainedAndRetried(t *testing.T) {
 		c.start(n, nil)
 	}
 	for _, n := range c.Nodes {
-		eventually(t, 30*time.Second, n.Name+" explains the unreachable API server", func() error {
-			return logContains(c.Agent(n), "is the API server reachable?")
+		labtest.Eventually(t, 30*time.Second, n.Name+" explains the unreachable API server", func() error {
+			return labtest.LogContains(c.Agent(n), "is the API server reachable?")
 		})
 	}
 	c.proxy.SetReachable(true)
-	eventually(t, 30*time.Second, "the missing podCIDR explained", func() error {
-		return logContains(c.Agent(noCIDR), `node \"node0\" has no podCIDR: was kube-controller-manager started with --allocate-node-cidrs and --cluster-cidr`)
+	labtest.Eventually(t, 30*time.Second, "the missing podCIDR explained", func() error {
+		return labtest.LogContains(c.Agent(noCIDR), `node \"node0\" has no podCIDR: was kube-controller-manager started with --allocate-node-cidrs and --cluster-cidr`)
 	})
-	eventually(t, 30*time.Second, "the podCIDR outside the network explained", func() error {
-		return logContains(c.Agent(outside), "podCIDR 10.32.1.0/24 is outside the network config's Network 10.244.0.0/16")
+	labtest.Eventually(t, 30*time.Second, "the podCIDR outside the network explained", func() error {
+		return labtest.LogContains(c.Agent(outside), "podCIDR 10.32.1.0/24 is outside the network config's Network 10.244.0.0/16")
 	})
 	time.Sleep(2 * time.Second) // a few retries
 	for _, n := range c.Nodes {
@@ -44,7 +45,7 @@ func TestKubeProblemsAreExplainedAndRetried(t *testing.T) {
 
 	// kube-controller-manager assigns node0's podCIDR; node1 is re-created
 	// with one inside the network (a podCIDR cannot change once set).
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	n := c.node(noCIDR.Name)
 	n.Spec.PodCIDR, n.Spec.PodCIDRs = podCIDR(0), []string{podCIDR(0)}
 	if _, err := c.admin.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {

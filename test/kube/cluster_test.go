@@ -19,6 +19,7 @@ import (
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -74,7 +75,7 @@ func (c *kubeCluster) applyManifest() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	for i, doc := range strings.Split(string(data), "\n---\n") {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
@@ -130,14 +131,14 @@ func (c *kubeCluster) createNode(name, podCIDR string, annotations map[string]st
 	if podCIDR != "" {
 		n.Spec.PodCIDR, n.Spec.PodCIDRs = podCIDR, []string{podCIDR}
 	}
-	if _, err := c.admin.CoreV1().Nodes().Create(testContext(c.t, 10*time.Second), n, metav1.CreateOptions{}); err != nil {
+	if _, err := c.admin.CoreV1().Nodes().Create(labtest.Context(c.t, 10*time.Second), n, metav1.CreateOptions{}); err != nil {
 		c.t.Fatalf("create node %s: %v", name, err)
 	}
 }
 
 func (c *kubeCluster) node(name string) *corev1.Node {
 	c.t.Helper()
-	n, err := c.admin.CoreV1().Nodes().Get(testContext(c.t, 10*time.Second), name, metav1.GetOptions{})
+	n, err := c.admin.CoreV1().Nodes().Get(labtest.Context(c.t, 10*time.Second), name, metav1.GetOptions{})
 	if err != nil {
 		c.t.Fatalf("get node %s: %v", name, err)
 	}
@@ -179,63 +180,21 @@ func (c *kubeCluster) start(n *lab.Node, env []string, extra ...string) *lab.Age
 
 func (c *kubeCluster) waitUp(n *lab.Node) lab.SubnetEnv {
 	c.t.Helper()
-	ctx := testContext(c.t, 60*time.Second)
-	env, err := c.WaitSubnetFile(ctx, n)
-	if err != nil {
-		c.t.Fatalf("%s: %v", n.Name, err)
-	}
-	if err := c.WaitReady(ctx, n); err != nil {
-		c.t.Fatalf("%s: %v", n.Name, err)
-	}
-	return env
+	return labtest.WaitUp(c.t, c.Lab, n, 60*time.Second)
 }
 
 func (c *kubeCluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(testContext(c.t, 60*time.Second), 40, 250*time.Millisecond)
+	m, err := c.PingAllRetry(labtest.Context(c.t, 60*time.Second), 40, 250*time.Millisecond)
 	if err != nil {
 		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
 	}
 }
 
-// eventually polls check until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// logContains fails unless the agent's log has a line with every part.
-func logContains(a *lab.Agent, parts ...string) error {
-	data, err := os.ReadFile(a.LogPath)
-	if err != nil {
-		return err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("no log line of %s contains all of %q", a.Node.Name, parts)
-}
-
 // deviceMAC is the MAC of flannel.1 in n.
 func deviceMAC(t *testing.T, n *lab.Node) string {
 	t.Helper()
-	out, err := netnsutil.Exec(testContext(t, 10*time.Second), n.NS, "cat", "/sys/class/net/"+lab.FlannelDevice+"/address")
+	out, err := netnsutil.Exec(labtest.Context(t, 10*time.Second), n.NS, "cat", "/sys/class/net/"+lab.FlannelDevice+"/address")
 	if err != nil {
 		t.Fatalf("MAC of %s on %s: %v", lab.FlannelDevice, n.Name, err)
 	}
@@ -245,7 +204,7 @@ func deviceMAC(t *testing.T, n *lab.Node) string {
 // hasEntries reports whether n's kernel has the route and FDB entry of a
 // peer with subnet (a.b.c.0/24), VTEP mac and public ip.
 func (c *kubeCluster) hasEntries(n *lab.Node, subnet, mac, ip string) (bool, error) {
-	s, err := c.DeviceState(testContext(c.t, 10*time.Second), n, lab.FlannelDevice)
+	s, err := c.DeviceState(labtest.Context(c.t, 10*time.Second), n, lab.FlannelDevice)
 	if err != nil {
 		return false, err
 	}

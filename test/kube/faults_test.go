@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestKubeAPIServerRestart: kube-apiserver is stopped for a few seconds
@@ -29,7 +30,7 @@ func TestKubeAPIServerRestart(t *testing.T) {
 	}
 	for _, n := range c.Nodes {
 		c.waitUp(n)
-		if err := c.AddPods(testContext(t, 30*time.Second), n); err != nil {
+		if err := c.AddPods(labtest.Context(t, 30*time.Second), n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,7 +38,7 @@ func TestKubeAPIServerRestart(t *testing.T) {
 
 	c.api.stop()
 	time.Sleep(5 * time.Second)
-	if m, err := c.PingAllRetry(testContext(t, 10*time.Second), 2, 100*time.Millisecond); err != nil {
+	if m, err := c.PingAllRetry(labtest.Context(t, 10*time.Second), 2, 100*time.Millisecond); err != nil {
 		t.Fatalf("with kube-apiserver down: %v\n%s", err, m)
 	}
 	c.requireAlive()
@@ -51,18 +52,18 @@ func TestKubeAPIServerRestart(t *testing.T) {
 		prefix + "public-ip":           ip,
 	})
 	for _, n := range c.Nodes {
-		eventually(t, 60*time.Second, n.Name+" programs a node added after the restart", func() error {
+		labtest.Eventually(t, 60*time.Second, n.Name+" programs a node added after the restart", func() error {
 			if ok, err := c.hasEntries(n, cidr, mac, ip); !ok {
 				return fmt.Errorf("no entries for %s (%v)", cidr, err)
 			}
 			return nil
 		})
 	}
-	if err := c.admin.CoreV1().Nodes().Delete(testContext(t, 10*time.Second), "flannel-node", metav1.DeleteOptions{}); err != nil {
+	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), "flannel-node", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range c.Nodes {
-		eventually(t, 30*time.Second, n.Name+" forgets the deleted node", func() error {
+		labtest.Eventually(t, 30*time.Second, n.Name+" forgets the deleted node", func() error {
 			if ok, err := c.hasEntries(n, cidr, mac, ip); ok || err != nil {
 				return fmt.Errorf("entries for %s still there (%v)", cidr, err)
 			}
@@ -135,7 +136,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	const oldCIDR, oldMAC, newCIDR, newMAC = "10.244.7.0/24", "0e:00:00:00:00:97", "10.244.17.0/24", "0e:00:00:00:01:97"
 	c.createNode("reinstalled", oldCIDR, peer(oldCIDR, oldMAC))
 	c.waitEntries(oldCIDR, oldMAC, true)
-	if err := c.admin.CoreV1().Nodes().Delete(testContext(t, 10*time.Second), "reinstalled", metav1.DeleteOptions{}); err != nil {
+	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), "reinstalled", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	c.createNode("reinstalled", newCIDR, peer(newCIDR, newMAC))
@@ -147,7 +148,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	// state and subnet file are for the old podCIDR, so it exits saying
 	// so (the DaemonSet restarts it), and comes back on the new one.
 	n0, n1 := c.Nodes[0], c.Nodes[1]
-	if err := c.admin.CoreV1().Nodes().Delete(testContext(t, 10*time.Second), n1.Name, metav1.DeleteOptions{}); err != nil {
+	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), n1.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	const movedCIDR = "10.244.30.0/24"
@@ -157,7 +158,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s kept running on its old podCIDR", n1.Name)
 	}
-	if err := logContains(c.Agent(n1), "podCIDR is now "+movedCIDR, "restart to use the new subnet"); err != nil {
+	if err := labtest.LogContains(c.Agent(n1), "podCIDR is now "+movedCIDR, "restart to use the new subnet"); err != nil {
 		t.Error(err)
 	}
 	c.start(n1, nil)
@@ -169,7 +170,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	if got := env.Lease().String(); got != movedCIDR {
 		t.Errorf("%s restarted on %s, want its new podCIDR %s", n1.Name, got, movedCIDR)
 	}
-	eventually(t, 30*time.Second, n0.Name+" programs the moved node", func() error {
+	labtest.Eventually(t, 30*time.Second, n0.Name+" programs the moved node", func() error {
 		if ok, err := c.hasEntries(n0, movedCIDR, deviceMAC(t, n1), n1.UnderlayIP.String()); !ok {
 			return fmt.Errorf("no entries for %s (%v)", movedCIDR, err)
 		}
@@ -183,7 +184,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 func (c *kubeCluster) waitEntries(cidr, mac string, present bool) {
 	c.t.Helper()
 	for _, n := range c.Nodes {
-		eventually(c.t, 30*time.Second, fmt.Sprintf("%s: entries of %s present=%v", n.Name, cidr, present), func() error {
+		labtest.Eventually(c.t, 30*time.Second, fmt.Sprintf("%s: entries of %s present=%v", n.Name, cidr, present), func() error {
 			ok, err := c.hasEntries(n, cidr, mac, "192.0.2.97")
 			if err != nil || ok != present {
 				return fmt.Errorf("entries of %s present=%v (%v)", cidr, ok, err)

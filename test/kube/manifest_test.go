@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -94,7 +95,7 @@ func applyObject(t *testing.T, dyn dynamic.Interface, mapper *restmapper.Deferre
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	var res dynamic.ResourceInterface = dyn.Resource(m.Resource)
 	if ns := obj.GetNamespace(); ns != "" {
 		res = dyn.Resource(m.Resource).Namespace(ns)

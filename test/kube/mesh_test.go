@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -42,7 +43,7 @@ func TestKubeMesh(t *testing.T) {
 		if got := env.Lease().String(); got != podCIDR(i) {
 			t.Errorf("%s: subnet %s, want its podCIDR %s", n.Name, got, podCIDR(i))
 		}
-		if err := c.AddPods(testContext(t, 30*time.Second), n); err != nil {
+		if err := c.AddPods(labtest.Context(t, 30*time.Second), n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +57,7 @@ func TestKubeMesh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx := testContext(t, 10*time.Second)
+		ctx := labtest.Context(t, 10*time.Second)
 		patch := []byte(`{"metadata":{"labels":{"x":"y"}}}`)
 		_, errPatch := agent.CoreV1().Nodes().Patch(ctx, "node0", types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		_, errSecrets := agent.CoreV1().Secrets(agentNamespace).List(ctx, metav1.ListOptions{})
@@ -77,18 +78,18 @@ func TestKubeMesh(t *testing.T) {
 			prefix + "public-ip":           ip,
 		})
 		for _, n := range c.Nodes {
-			eventually(t, 20*time.Second, n.Name+" programs flannel-node", func() error {
+			labtest.Eventually(t, 20*time.Second, n.Name+" programs flannel-node", func() error {
 				if ok, err := c.hasEntries(n, cidr, mac, ip); !ok {
 					return fmt.Errorf("no entries for %s (%v)", cidr, err)
 				}
 				return nil
 			})
 		}
-		if err := c.admin.CoreV1().Nodes().Delete(testContext(t, 10*time.Second), "flannel-node", metav1.DeleteOptions{}); err != nil {
+		if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), "flannel-node", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range c.Nodes {
-			eventually(t, 20*time.Second, n.Name+" forgets flannel-node", func() error {
+			labtest.Eventually(t, 20*time.Second, n.Name+" forgets flannel-node", func() error {
 				if ok, err := c.hasEntries(n, cidr, mac, ip); ok || err != nil {
 					return fmt.Errorf("entries for %s still there (%v)", cidr, err)
 				}
@@ -103,11 +104,11 @@ func TestKubeMesh(t *testing.T) {
 		if err := c.Agent(n).Stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("stop: %v", err)
 		}
-		if _, err := netnsutil.Exec(testContext(t, 10*time.Second), n.NS, "ip", "link", "del", lab.FlannelDevice); err != nil {
+		if _, err := netnsutil.Exec(labtest.Context(t, 10*time.Second), n.NS, "ip", "link", "del", lab.FlannelDevice); err != nil {
 			t.Fatal(err)
 		}
 		c.start(n, nil)
-		if err := c.WaitReady(testContext(t, 60*time.Second), n); err != nil {
+		if err := c.WaitReady(labtest.Context(t, 60*time.Second), n); err != nil {
 			t.Fatal(err)
 		}
 		if after := deviceMAC(t, n); after != before {
@@ -119,11 +120,11 @@ func TestKubeMesh(t *testing.T) {
 	t.Run("deleted node leaves the other kernels", func(t *testing.T) {
 		gone := c.Nodes[2]
 		mac := vtepMAC(t, c.node(gone.Name))
-		if err := c.admin.CoreV1().Nodes().Delete(testContext(t, 10*time.Second), gone.Name, metav1.DeleteOptions{}); err != nil {
+		if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), gone.Name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range c.Nodes[:2] {
-			eventually(t, 20*time.Second, n.Name+" forgets "+gone.Name, func() error {
+			labtest.Eventually(t, 20*time.Second, n.Name+" forgets "+gone.Name, func() error {
 				if ok, err := c.hasEntries(n, podCIDR(2), mac, gone.UnderlayIP.String()); ok || err != nil {
 					return fmt.Errorf("entries for %s still there (%v)", gone.Name, err)
 				}
@@ -131,8 +132,8 @@ func TestKubeMesh(t *testing.T) {
 			})
 		}
 		// Its agent keeps running and says why it cannot check its node.
-		eventually(t, 20*time.Second, gone.Name+" logs its missing node", func() error {
-			return logContains(c.Agent(gone), "node2", "does not exist")
+		labtest.Eventually(t, 20*time.Second, gone.Name+" logs its missing node", func() error {
+			return labtest.LogContains(c.Agent(gone), "node2", "does not exist")
 		})
 		if c.Agent(gone).Exited() {
 			t.Errorf("%s's agent exited when its Node was deleted:\n%s", gone.Name, c.Agent(gone).LogTail(20))
@@ -151,7 +152,7 @@ func (c *kubeCluster) createAgentPod(name, nodeName string) {
 			Containers: []corev1.Container{{Name: "overlayd", Image: "ghcr.io/overlayd/overlayd:test"}},
 		},
 	}
-	if _, err := c.admin.CoreV1().Pods(agentNamespace).Create(testContext(c.t, 10*time.Second), pod, metav1.CreateOptions{}); err != nil {
+	if _, err := c.admin.CoreV1().Pods(agentNamespace).Create(labtest.Context(c.t, 10*time.Second), pod, metav1.CreateOptions{}); err != nil {
 		c.t.Fatalf("create pod %s: %v", name, err)
 	}
 }
@@ -161,7 +162,7 @@ func (c *kubeCluster) createAgentPod(name, nodeName string) {
 func (c *kubeCluster) checkAnnotations(n *lab.Node, publicIP string) {
 	c.t.Helper()
 	var node *corev1.Node
-	eventually(c.t, 20*time.Second, n.Name+" condition", func() error {
+	labtest.Eventually(c.t, 20*time.Second, n.Name+" condition", func() error {
 		node = c.node(n.Name)
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeNetworkUnavailable && cond.Status == corev1.ConditionFalse && cond.Reason == "FlannelIsUp" {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestKubePublicIPOverwriteBehindNAT: every node sits behind its own 1:1
@@ -23,7 +24,7 @@ func TestKubePublicIPOverwriteBehindNAT(t *testing.T) {
 	}
 	for _, n := range c.Nodes {
 		c.waitUp(n)
-		if err := c.AddPods(testContext(t, 30*time.Second), n); err != nil {
+		if err := c.AddPods(labtest.Context(t, 30*time.Second), n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,7 +38,7 @@ func TestKubePublicIPOverwriteBehindNAT(t *testing.T) {
 	// node0 sends VXLAN for node1 to node1's NAT address.
 	peer := c.Nodes[1]
 	mac := vtepMAC(t, c.node(peer.Name))
-	eventually(t, 10*time.Second, "node0's FDB entry for node1", func() error {
+	labtest.Eventually(t, 10*time.Second, "node0's FDB entry for node1", func() error {
 		if ok, err := c.hasEntries(c.Nodes[0], podCIDR(1), mac, peer.PublicIP.String()); !ok {
 			return fmt.Errorf("no entries towards %s (%v)", peer.PublicIP, err)
 		}

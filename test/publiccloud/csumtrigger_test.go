@@ -8,6 +8,7 @@ import (
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/csumtrigger"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestChecksumTriggerHarmlessByDefault rebuilds the condition under which
@@ -25,7 +26,7 @@ func TestChecksumTriggerHarmlessByDefault(t *testing.T) {
 	for _, topo := range []lab.Topology{lab.Flat, lab.NAT} {
 		t.Run(topo.String(), func(t *testing.T) {
 			l := startCluster(t, lab.Options{Nodes: 2, PodsPerNode: 1, Topology: topo})
-			ctx := testContext(t, 90*time.Second)
+			ctx := labtest.Context(t, 90*time.Second)
 			res, err := csumtrigger.Run(ctx, csumtrigger.Scenario{
 				Client: l.Nodes[0], Server: l.Nodes[1], Backend: l.Nodes[1].Pods[0],
 				VIP: netip.MustParseAddrPort("10.96.0.10:80"), BackendPort: 8080, VXLANPort: backend.DeviceDefaultPort,

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // flannelLeaseAttrs is shaped like flanneld's lease value type, written
@@ -122,7 +122,7 @@ func TestFlannelReadsOurNATLease(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: 1, VtepMAC: mac}, c.withVNI)
+			data, err := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: mac}, c.withVNI)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,18 +1,15 @@
 package publiccloud
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
+	"github.com/overlayd/overlayd/statusdoc"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -20,16 +17,7 @@ const (
 	// upTimeout bounds a node's start; convergeTimeout a change spreading.
 	upTimeout       = 45 * time.Second
 	convergeTimeout = 20 * time.Second
-	// metricsURL is overlayd's default --metrics-addr, inside the node.
-	metricsURL = "http://127.0.0.1:9473"
 )
-
-func testContext(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // startCluster builds the lab, writes the network config, runs overlayd
 // (lab.OverlaydArgs plus extra) on every node, waits until each is ready,
@@ -38,7 +26,7 @@ func startCluster(t *testing.T, opts lab.Options, extra ...string) *lab.Lab {
 	t.Helper()
 	opts.CNIPlugin = overlaydBin
 	l := lab.NewT(t, opts)
-	ctx := testContext(t, upTimeout)
+	ctx := labtest.Context(t, upTimeout)
 	if err := l.WriteConfig(ctx, l.ConfigJSON()); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +34,7 @@ func startCluster(t *testing.T, opts lab.Options, extra ...string) *lab.Lab {
 		startAgent(t, l, n, extra...)
 	}
 	for _, n := range l.Nodes {
-		waitUp(t, ctx, l, n)
+		labtest.WaitUp(t, l, n, upTimeout)
 		if err := l.AddPods(ctx, n); err != nil {
 			t.Fatalf("add pods on %s: %v", n.Name, err)
 		}
@@ -64,97 +52,22 @@ func startAgent(t *testing.T, l *lab.Lab, n *lab.Node, extra ...string) *lab.Age
 	return a
 }
 
-// waitUp waits for n's /readyz and reads its subnet file.
-func waitUp(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) {
-	t.Helper()
-	if err := l.WaitReady(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.WaitSubnetFile(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // pingAll pings every pod from every other, retrying while routes converge.
 func pingAll(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	m, err := l.PingAllRetry(testContext(t, convergeTimeout), 20, 500*time.Millisecond)
+	m, err := l.PingAllRetry(labtest.Context(t, convergeTimeout), 20, 500*time.Millisecond)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, m)
 	}
 }
 
-// waitFor polls cond every 200ms until it holds or timeout passes; the
-// failure shows cond's last description of the state.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func getStatus(t *testing.T, ctx context.Context, n *lab.Node) statusdoc.Doc {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s, still not %s; last state:\n%s", timeout, what, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// statusDoc is the part of overlayd's /status these tests read.
-type statusDoc struct {
-	Ready    bool `json:"ready"`
-	Underlay struct {
-		Iface           string `json:"iface"`
-		Bind            string `json:"bind"`
-		Advertise       string `json:"advertise"`
-		AdvertiseOnHost bool   `json:"advertiseOnHost"`
-	} `json:"underlay"`
-	Device *struct {
-		TxChecksumOffload *struct {
-			On   bool   `json:"on"`
-			Mode string `json:"mode"`
-			Why  string `json:"why"`
-		} `json:"txChecksumOffload"`
-	} `json:"device"`
-	Sync *struct {
-		Peers []struct {
-			Subnet   string `json:"subnet"`
-			PublicIP string `json:"publicIP"`
-			Dst      string `json:"dst"`
-		} `json:"peers"`
-	} `json:"sync"`
-}
-
-func getStatus(t *testing.T, ctx context.Context, n *lab.Node) statusDoc {
-	t.Helper()
-	code, body, err := lab.GetIn(ctx, n.NS, metricsURL+"/status")
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("%s /status: %d %v\n%s", n.Name, code, err, body)
-	}
-	var doc statusDoc
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
-		t.Fatalf("%s /status is not the expected JSON: %v\n%s", n.Name, err, body)
+	doc, err := labtest.Status(ctx, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return doc
-}
-
-// metricValue reads one series, e.g.
-// `overlayd_samesite_answers_received_total{result="wrong_identity"}`,
-// from n's /metrics.
-func metricValue(ctx context.Context, n *lab.Node, series string) (float64, error) {
-	code, body, err := lab.GetIn(ctx, n.NS, metricsURL+"/metrics")
-	if err != nil || code != http.StatusOK {
-		return 0, fmt.Errorf("%s /metrics: %d %v", n.Name, code, err)
-	}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if ok && name == series {
-			return strconv.ParseFloat(value, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s /metrics has no series %s", n.Name, series)
 }
 
 // fdbDsts maps each permanent FDB entry's MAC on flannel.1 to its dst.

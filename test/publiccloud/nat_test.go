@@ -9,6 +9,7 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/offload"
@@ -24,7 +25,7 @@ import (
 // decides for this kernel, and /status says so.
 func TestNATEveryPairCarriesTraffic(t *testing.T) {
 	l := startCluster(t, lab.Options{Nodes: 3, PodsPerNode: 1, Topology: lab.NAT})
-	ctx := testContext(t, 30*time.Second)
+	ctx := labtest.Context(t, 30*time.Second)
 	for _, n := range l.Nodes {
 		if n.UnderlayIP.String() != "198.51.100.2" {
 			t.Fatalf("%s: underlay %s; the lab no longer gives every VPC the same private address", n.Name, n.UnderlayIP)
@@ -65,7 +66,7 @@ func checkAddressesReported(t *testing.T, l *lab.Lab, n *lab.Node) {
 	if !chosen || !offHost {
 		t.Errorf("log: underlay line with %s %s: %v; on-no-interface line: %v\n%s", bind, advertise, chosen, offHost, l.Agent(n).LogTail(30))
 	}
-	st := getStatus(t, testContext(t, 10*time.Second), n)
+	st := getStatus(t, labtest.Context(t, 10*time.Second), n)
 	u := st.Underlay
 	if !st.Ready || u.Iface != lab.UnderlayIface || u.Bind != n.UnderlayIP.String() || u.Advertise != n.PublicIP.String() || u.AdvertiseOnHost {
 		t.Errorf("/status: ready %v underlay %+v; want ready, iface %s, bind %s, advertise %s, advertiseOnHost false",
@@ -77,7 +78,7 @@ func checkAddressesReported(t *testing.T, l *lab.Lab, n *lab.Node) {
 // (their private address is our own): VXLAN goes to the NAT addresses.
 func checkFDBGoesToPublicAddresses(t *testing.T, l *lab.Lab, n *lab.Node) {
 	t.Helper()
-	ctx := testContext(t, 10*time.Second)
+	ctx := labtest.Context(t, 10*time.Second)
 	dsts := fdbDsts(t, ctx, n)
 	for _, peer := range l.Nodes {
 		if peer == n {
@@ -111,7 +112,7 @@ func checkTxChecksumOffloadAsDecided(t *testing.T, n *lab.Node) {
 	if !strings.Contains(raw, want) {
 		t.Errorf("raw %s lacks %q:\n%s", iptables.NoTrackChain, want, raw)
 	}
-	st := getStatus(t, testContext(t, 10*time.Second), n)
+	st := getStatus(t, labtest.Context(t, 10*time.Second), n)
 	if st.Device == nil || st.Device.TxChecksumOffload == nil {
 		t.Fatalf("/status has no device.txChecksumOffload")
 	}

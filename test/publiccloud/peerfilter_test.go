@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -38,8 +39,8 @@ var attackerIP = netip.MustParsePrefix("192.0.2.99/24")
 func TestVXLANPeerFilterDropsStrangers(t *testing.T) {
 	l := startCluster(t, lab.Options{Nodes: 2, PodsPerNode: 1, Topology: lab.Flat}, "--vxlan-peer-filter")
 	n0, n1 := l.Nodes[0], l.Nodes[1]
-	ctx := testContext(t, 50*time.Second)
-	waitFor(t, convergeTimeout, "the peer filter in place on node0", func() (bool, string) {
+	ctx := labtest.Context(t, 50*time.Second)
+	labtest.WaitFor(t, convergeTimeout, "the peer filter in place on node0", func() (bool, string) {
 		set, err := netnsutil.Exec(ctx, n0.NS, "ipset", "list", peerSet)
 		return err == nil && strings.Contains(set, n1.UnderlayIP.String()), set
 	})
@@ -71,8 +72,8 @@ func TestVXLANPeerFilterDropsStrangers(t *testing.T) {
 		t.Fatalf("stop overlayd on node0: %v", err)
 	}
 	startAgent(t, l, n0)
-	waitUp(t, ctx, l, n0)
-	waitFor(t, convergeTimeout, "the peer filter removed from node0", func() (bool, string) {
+	labtest.WaitUp(t, l, n0, upTimeout)
+	labtest.WaitFor(t, convergeTimeout, "the peer filter removed from node0", func() (bool, string) {
 		return peerFilterGone(ctx, n0)
 	})
 	if seen := injectAndWatch(t, attacker, n0, target, frame); !seen {

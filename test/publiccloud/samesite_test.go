@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -26,7 +27,7 @@ func TestSameSitePeersUsePrivateAddresses(t *testing.T) {
 	if n0.UnderlayIP.String() != "198.51.100.2" || n1.UnderlayIP.String() != "198.51.100.3" || n2.UnderlayIP.String() != "198.51.100.2" {
 		t.Fatalf("private addresses %s %s %s: the lab's SameSite layout changed", n0.UnderlayIP, n1.UnderlayIP, n2.UnderlayIP)
 	}
-	ctx := testContext(t, 40*time.Second)
+	ctx := labtest.Context(t, 40*time.Second)
 	want := map[[2]*lab.Node]string{
 		{n0, n1}: n1.UnderlayIP.String(), {n1, n0}: n0.UnderlayIP.String(),
 		{n0, n2}: n2.PublicIP.String(), {n2, n0}: n0.PublicIP.String(),
@@ -36,8 +37,8 @@ func TestSameSitePeersUsePrivateAddresses(t *testing.T) {
 	for _, n := range l.Nodes {
 		macs[n] = vtepMAC(t, ctx, l, n)
 	}
-	waitFor(t, convergeTimeout, "same-site verified and the impostor rejected", func() (bool, string) {
-		rejected, err := metricValue(ctx, n1, `overlayd_samesite_answers_received_total{result="wrong_identity"}`)
+	labtest.WaitFor(t, convergeTimeout, "same-site verified and the impostor rejected", func() (bool, string) {
+		rejected, err := labtest.MetricValue(ctx, n1, `overlayd_samesite_answers_received_total{result="wrong_identity"}`)
 		ok := err == nil && rejected >= 1
 		state := fmt.Sprintf("node1 wrong_identity answers: %v (%v)\n", rejected, err)
 		for pair, dst := range want {

@@ -9,8 +9,8 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // Peer is one fake node.
@@ -29,7 +29,7 @@ func (p Peer) HardwareAddr() net.HardwareAddr { return net.HardwareAddr(p.MAC[:]
 
 // LeaseValue is the peer's lease as flanneld v0.28 writes it (VNI 1).
 func (p Peer) LeaseValue() ([]byte, error) {
-	data, err := backend.MarshalVXLANData(backend.VXLANData{VNI: 1, VtepMAC: p.HardwareAddr()}, true)
+	data, err := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: p.HardwareAddr()}, true)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 var (
@@ -106,7 +106,7 @@ func TestLeaseValueIsAVXLANLease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", raw, err)
 	}
-	data, err := backend.UnmarshalVXLANData(attrs.BackendData)
+	data, err := vxlandata.Unmarshal(attrs.BackendData)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,14 @@
-package backend
+package vxlandata
 
 import (
 	"encoding/json"
 	"testing"
 )
 
-// FuzzUnmarshalVXLANData: a peer's BackendData comes from etcd, written by
+// FuzzUnmarshal: a peer's BackendData comes from etcd, written by
 // anyone. Decoding never panics; what decodes is a 6-byte unicast MAC and
 // re-encodes (both forms) to data that decodes to the same.
-func FuzzUnmarshalVXLANData(f *testing.F) {
+func FuzzUnmarshal(f *testing.F) {
 	for _, seed := range []string{
 		`{"VNI":1,"VtepMAC":"56:b3:03:00:ef:bd"}`,
 		`{"VtepMAC":"0e:0a:46:7c:72:f9"}`,
@@ -19,7 +19,7 @@ func FuzzUnmarshalVXLANData(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		d, err := UnmarshalVXLANData(json.RawMessage(raw))
+		d, err := Unmarshal(json.RawMessage(raw))
 		if err != nil {
 			return
 		}
@@ -27,11 +27,11 @@ func FuzzUnmarshalVXLANData(f *testing.F) {
 			t.Fatalf("accepted VtepMAC %s", d.VtepMAC)
 		}
 		for _, withVNI := range []bool{true, false} {
-			enc, err := MarshalVXLANData(d, withVNI)
+			enc, err := Marshal(d, withVNI)
 			if err != nil {
 				t.Fatalf("re-encode %+v: %v", d, err)
 			}
-			back, err := UnmarshalVXLANData(enc)
+			back, err := Unmarshal(enc)
 			if err != nil || back.VtepMAC.String() != d.VtepMAC.String() || (withVNI && back.VNI != d.VNI) {
 				t.Fatalf("round trip %s -> %s: %+v, %v", raw, enc, back, err)
 			}

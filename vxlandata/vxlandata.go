@@ -1,4 +1,10 @@
-package backend
+// Package vxlandata is the codec of a vxlan lease's BackendData: the VTEP
+// MAC, and the VNI in the v0.28 form (etcd v3, Kubernetes annotations)
+// that the v0.11 form (etcd v2) lacks. See docs/compatibility.md.
+//
+// Peer leases are written by other machines: Unmarshal accepts only a
+// 6-byte unicast MAC, and its errors name the field and the value.
+package vxlandata
 
 import (
 	"encoding/json"
@@ -6,9 +12,9 @@ import (
 	"net"
 )
 
-// VXLANData is the BackendData of a vxlan lease:
+// Data is the BackendData of a vxlan lease:
 // {"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"} (v0.11 leases have no VNI).
-type VXLANData struct {
+type Data struct {
 	VNI     int
 	VtepMAC net.HardwareAddr
 }
@@ -22,9 +28,9 @@ type vxlanDataV011 struct {
 	VtepMAC string `json:"VtepMAC"`
 }
 
-// MarshalVXLANData encodes the BackendData; withVNI selects the v0.28 form
+// Marshal encodes the BackendData; withVNI selects the v0.28 form
 // (v3) over the v0.11 form (v2).
-func MarshalVXLANData(d VXLANData, withVNI bool) (json.RawMessage, error) {
+func Marshal(d Data, withVNI bool) (json.RawMessage, error) {
 	if len(d.VtepMAC) != 6 {
 		return nil, fmt.Errorf("encode BackendData: VtepMAC %q is not a 6-byte MAC", d.VtepMAC)
 	}
@@ -34,27 +40,27 @@ func MarshalVXLANData(d VXLANData, withVNI bool) (json.RawMessage, error) {
 	return json.Marshal(vxlanDataV011{VtepMAC: d.VtepMAC.String()})
 }
 
-// UnmarshalVXLANData decodes a peer's BackendData. The remote VNI is not
+// Unmarshal decodes a peer's BackendData. The remote VNI is not
 // checked (flannel does not either). Errors name the field and value.
-func UnmarshalVXLANData(raw json.RawMessage) (VXLANData, error) {
+func Unmarshal(raw json.RawMessage) (Data, error) {
 	if len(raw) == 0 {
-		return VXLANData{}, fmt.Errorf("BackendData is missing")
+		return Data{}, fmt.Errorf("BackendData is missing")
 	}
 	var in struct {
 		VNI     int
 		VtepMAC string
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return VXLANData{}, fmt.Errorf("BackendData %s: %w", truncate(raw), err)
+		return Data{}, fmt.Errorf("BackendData %s: %w", truncate(raw), err)
 	}
 	mac, err := net.ParseMAC(in.VtepMAC)
 	if err != nil || len(mac) != 6 {
-		return VXLANData{}, fmt.Errorf("BackendData.VtepMAC %q is not a 6-byte MAC", in.VtepMAC)
+		return Data{}, fmt.Errorf("BackendData.VtepMAC %q is not a 6-byte MAC", in.VtepMAC)
 	}
 	if mac[0]&1 == 1 {
-		return VXLANData{}, fmt.Errorf("BackendData.VtepMAC %q is a multicast MAC", in.VtepMAC)
+		return Data{}, fmt.Errorf("BackendData.VtepMAC %q is a multicast MAC", in.VtepMAC)
 	}
-	return VXLANData{VNI: in.VNI, VtepMAC: mac}, nil
+	return Data{VNI: in.VNI, VtepMAC: mac}, nil
 }
 
 func truncate(raw []byte) string {

@@ -10,16 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// seenNeigh is a neighbour on our device as the kernel reported it.
-type seenNeigh struct {
+// believedNeigh is a neighbour on our device as the kernel reported it.
+type believedNeigh struct {
 	mac   [6]byte // zero when the entry has no link-layer address
 	state uint16
 }
 
-// seenFDB is an FDB entry on our device. A VXLAN FDB entry can hold
+// believedFDB is an FDB entry on our device. A VXLAN FDB entry can hold
 // several remote destinations (`bridge fdb append`); all but the first
 // are in extra, allocated only when they exist.
-type seenFDB struct {
+type believedFDB struct {
 	dst   netip.Addr
 	state uint16
 	flags uint8
@@ -34,9 +34,9 @@ type routeKey struct {
 	priority int
 }
 
-// seenRoute is one of our routes as the kernel reported it; scope is kept
+// believedRoute is one of our routes as the kernel reported it; scope is kept
 // because a delete must repeat it to match.
-type seenRoute struct {
+type believedRoute struct {
 	link   int
 	gw     netip.Addr
 	onlink bool
@@ -46,16 +46,16 @@ type seenRoute struct {
 // believedState is what the reconciler believes the kernel holds of ours:
 // loaded from a dump, then updated by every successful write.
 type believedState struct {
-	neigh map[netip.Addr]seenNeigh
-	fdb   map[[6]byte]seenFDB
-	route map[routeKey]seenRoute
+	neigh map[netip.Addr]believedNeigh
+	fdb   map[[6]byte]believedFDB
+	route map[routeKey]believedRoute
 }
 
 func newBelievedState() *believedState {
 	return &believedState{
-		neigh: map[netip.Addr]seenNeigh{},
-		fdb:   map[[6]byte]seenFDB{},
-		route: map[routeKey]seenRoute{},
+		neigh: map[netip.Addr]believedNeigh{},
+		fdb:   map[[6]byte]believedFDB{},
+		route: map[routeKey]believedRoute{},
 	}
 }
 
@@ -72,9 +72,9 @@ type ownership struct {
 	extLink   int
 }
 
-func (o ownership) route(r *netlink.Route) (routeKey, seenRoute, bool) {
+func (o ownership) route(r *netlink.Route) (routeKey, believedRoute, bool) {
 	if r.Dst == nil {
-		return routeKey{}, seenRoute{}, false
+		return routeKey{}, believedRoute{}, false
 	}
 	return o.routeOf(routeFields{table: r.Table, protocol: int(r.Protocol), dst: prefixFromIPNet(r.Dst),
 		gw: addrFromIP(r.Gw), link: r.LinkIndex, flags: r.Flags, scope: r.Scope, priority: r.Priority})
@@ -91,21 +91,21 @@ type routeFields struct {
 	priority        int
 }
 
-func (o ownership) routeOf(r routeFields) (routeKey, seenRoute, bool) {
+func (o ownership) routeOf(r routeFields) (routeKey, believedRoute, bool) {
 	dst := r.dst
 	if r.table != unix.RT_TABLE_MAIN || !dst.IsValid() || r.protocol == unix.RTPROT_KERNEL {
-		return routeKey{}, seenRoute{}, false
+		return routeKey{}, believedRoute{}, false
 	}
 	if dst.Bits() <= o.network.Bits() || !o.network.Contains(dst.Addr()) || dst == o.ownSubnet {
-		return routeKey{}, seenRoute{}, false
+		return routeKey{}, believedRoute{}, false
 	}
 	onDevice := r.link == o.link
 	direct := o.extLink != 0 && r.link == o.extLink && r.gw.IsValid()
 	if !onDevice && !direct {
-		return routeKey{}, seenRoute{}, false
+		return routeKey{}, believedRoute{}, false
 	}
-	seen := seenRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope}
-	return routeKey{dst: dst, priority: r.priority}, seen, true
+	believed := believedRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope}
+	return routeKey{dst: dst, priority: r.priority}, believed, true
 }
 
 // maxDumpAttempts bounds the retries of a dump the kernel interrupted
@@ -183,7 +183,7 @@ func (b *believedState) loadNeighs(list []netlink.Neigh, o ownership) {
 		if len(n.HardwareAddr) == len(mac) {
 			copy(mac[:], n.HardwareAddr)
 		}
-		b.neigh[ip] = seenNeigh{mac: mac, state: uint16(n.State)}
+		b.neigh[ip] = believedNeigh{mac: mac, state: uint16(n.State)}
 	}
 }
 
@@ -198,21 +198,21 @@ func (b *believedState) loadFDB(list []netlink.Neigh, link int) {
 			continue
 		}
 		dst := addrFromIP(n.IP)
-		if seen, dup := b.fdb[mac]; dup {
-			seen.extra = append(seen.extra, dst)
-			b.fdb[mac] = seen
+		if believed, dup := b.fdb[mac]; dup {
+			believed.extra = append(believed.extra, dst)
+			b.fdb[mac] = believed
 			continue
 		}
-		b.fdb[mac] = seenFDB{dst: dst, state: uint16(n.State), flags: uint8(n.Flags), vni: uint32(n.VNI)}
+		b.fdb[mac] = believedFDB{dst: dst, state: uint16(n.State), flags: uint8(n.Flags), vni: uint32(n.VNI)}
 	}
 }
 
 func (b *believedState) loadRoutes(list []netlink.Route, o ownership) {
 	clear(b.route)
 	for i := range list {
-		if key, seen, ours := o.route(&list[i]); ours {
+		if key, believed, ours := o.route(&list[i]); ours {
 			if _, dup := b.route[key]; !dup {
-				b.route[key] = seen
+				b.route[key] = believed
 			}
 		}
 	}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/vxlandata"
+)
+
+// leaseSource is where our lease and the peers' leases come from: etcd
+// (etcdSource) or the Kubernetes API (kubeSource, kube.go). It is opened
+// before the VXLAN device, because the device keeps the VTEP MAC of the
+// lease the source will reuse.
+type leaseSource interface {
+	// api names the store for /status: "v3", "v2", or "" in kube mode.
+	api() string
+	// previousVtepMAC is the VTEP MAC of our lease as it stands, the one
+	// acquire will reuse; nil when there is none or it has no usable MAC.
+	previousVtepMAC(ctx context.Context, public netip.Addr) []byte
+	// backendData encodes our BackendData in the form the store's readers
+	// expect (etcd v2: flannel v0.11's, without the VNI).
+	backendData(d vxlandata.Data) ([]byte, error)
+	// acquire publishes attrs as our lease; prevSubnet is the subnet of
+	// the previous subnet file (etcd only: the node's podCIDR rules in kube).
+	acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error)
+	leaseManager
+	Close() error
+}
+
+// leaseManager is what the daemon uses of *subnet.Manager and
+// *kube.Manager once the lease is acquired.
+type leaseManager interface {
+	Lease() subnet.Lease
+	RunRenewal(ctx context.Context) error
+	RunWatch(ctx context.Context, sink subnet.PeerSink) error
+}
+
+var (
+	_ leaseSource = (*etcdSource)(nil)
+	_ leaseSource = (*kubeSource)(nil)
+)
+
+// acquired holds the manager acquire made. Lease may be called from any
+// goroutine (/status) and is zero before acquire; the Run methods are
+// called after acquire only.
+type acquired struct {
+	mu  sync.Mutex
+	mgr leaseManager
+}
+
+func (a *acquired) set(m leaseManager) {
+	a.mu.Lock()
+	a.mgr = m
+	a.mu.Unlock()
+}
+
+func (a *acquired) get() leaseManager {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.mgr
+}
+
+func (a *acquired) Lease() subnet.Lease {
+	if m := a.get(); m != nil {
+		return m.Lease()
+	}
+	return subnet.Lease{}
+}
+
+func (a *acquired) RunRenewal(ctx context.Context) error { return a.get().RunRenewal(ctx) }
+
+func (a *acquired) RunWatch(ctx context.Context, sink subnet.PeerSink) error {
+	return a.get().RunWatch(ctx, sink)
+}
+
+// etcdSource is the lease source of etcd v3 or v2: a subnet.Manager over
+// the registry, made by acquire.
+type etcdSource struct {
+	acquired
+	reg         registry
+	etcdAPI     string // "v2" or "v3"
+	cfg         *subnet.Config
+	clock       subnet.Clock
+	log         *slog.Logger
+	registerer  prometheus.Registerer
+	renewMargin time.Duration
+}
+
+func (s *etcdSource) api() string  { return s.etcdAPI }
+func (s *etcdSource) Close() error { return s.reg.Close() }
+
+func (s *etcdSource) backendData(d vxlandata.Data) ([]byte, error) {
+	return vxlandata.Marshal(d, s.etcdAPI != "v2")
+}
+
+// previousVtepMAC reads the MAC of the lease subnet.PickOwnLease chooses,
+// the one the Manager's Acquire reuses.
+func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []byte {
+	list, err := s.reg.ListLeases(ctx)
+	if err != nil {
+		s.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
+		return nil
+	}
+	l, ok := subnet.PickOwnLease(list.Leases, public, s.cfg)
+	if !ok || l.Attrs.BackendType != subnet.BackendVXLAN {
+		return nil
+	}
+	data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
+	if err != nil {
+		s.log.Warn("our previous lease has no usable VTEP MAC; the device gets a new one",
+			"lease", subnet.KeyName(l.Subnet), "err", err)
+		return nil
+	}
+	return data.VtepMAC
+}
+
+func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error) {
+	mgr, err := subnet.NewManager(subnet.ManagerOptions{
+		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
+		RenewMargin: s.renewMargin, Logger: s.log, Clock: s.clock,
+		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
+	})
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	s.set(mgr)
+	lease, err := mgr.Acquire(ctx)
+	if err != nil {
+		return subnet.Lease{}, fmt.Errorf("acquire a subnet lease: %w", err)
+	}
+	return lease, nil
+}

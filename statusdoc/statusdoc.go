@@ -1,0 +1,91 @@
+// Package statusdoc is the document overlayd serves at /status: the
+// daemon fills it, `overlayd status` prints it, and the integration
+// tests read it. Field names are the JSON API; add fields, never rename.
+package statusdoc
+
+import (
+	"time"
+
+	"github.com/overlayd/overlayd/backend"
+)
+
+// Doc is the /status document (and `overlayd status --json`).
+type Doc struct {
+	Ready    bool      `json:"ready"`
+	EtcdAPI  string    `json:"etcdAPI,omitempty"`
+	Underlay Underlay  `json:"underlay"`
+	Lease    *Lease    `json:"lease,omitempty"`
+	Device   *Device   `json:"device,omitempty"`
+	Sync     *Sync     `json:"sync,omitempty"`
+	IPTables *IPTables `json:"iptables,omitempty"`
+}
+
+// Underlay is the external interface and the two addresses on it.
+type Underlay struct {
+	Iface string `json:"iface"`
+	// Bind is the address the VXLAN device uses as its source (local).
+	Bind string `json:"bind"`
+	// Advertise is the PublicIP in the lease: where peers send VXLAN.
+	Advertise string `json:"advertise"`
+	// AdvertiseOnHost is false behind 1:1 NAT (normal there).
+	AdvertiseOnHost bool `json:"advertiseOnHost"`
+}
+
+// Lease is our subnet lease.
+type Lease struct {
+	Subnet     string    `json:"subnet"`
+	Expiration time.Time `json:"expiration,omitzero"`
+}
+
+// Device is the VXLAN device.
+type Device struct {
+	Name  string `json:"name"`
+	MAC   string `json:"mac"`
+	MTU   int    `json:"mtu"`
+	Local string `json:"local"`
+	VNI   int    `json:"vni"`
+	// TxChecksumOffload says whether the kernel's tx checksum offload (and
+	// so TSO) is kept on the device, and why.
+	TxChecksumOffload *Offload `json:"txChecksumOffload,omitempty"`
+}
+
+// Offload is the tx checksum offload decision and how applying it went.
+type Offload struct {
+	On     bool   `json:"on"`
+	Mode   string `json:"mode"`
+	Why    string `json:"why"`
+	Detail string `json:"detail"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Sync is the reconciler's state.
+type Sync struct {
+	Synced           bool                 `json:"synced"`
+	InSync           bool                 `json:"inSync"`
+	LastPass         time.Time            `json:"lastPass,omitzero"`
+	LastPassKind     string               `json:"lastPassKind,omitempty"`
+	LastPassDuration string               `json:"lastPassDuration,omitempty"`
+	LastFullPass     time.Time            `json:"lastFullPass,omitzero"`
+	LastError        string               `json:"lastError,omitempty"`
+	Counts           backend.StatusCounts `json:"counts"`
+	Peers            []Peer               `json:"peers"`
+}
+
+// Peer is one peer as the reconciler programs it.
+type Peer struct {
+	Subnet     string `json:"subnet"`
+	PublicIP   string `json:"publicIP"`
+	MAC        string `json:"mac"`
+	Dst        string `json:"dst"`
+	Direct     bool   `json:"direct,omitempty"`
+	Programmed bool   `json:"programmed"`
+	Error      string `json:"error,omitempty"`
+}
+
+// IPTables is the masquerade and forward rules' state.
+type IPTables struct {
+	LastCheck time.Time `json:"lastCheck,omitzero"`
+	InPlace   bool      `json:"inPlace"`
+	Repairs   uint64    `json:"repairs"`
+	LastError string    `json:"lastError,omitempty"`
+}
