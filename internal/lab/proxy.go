@@ -106,12 +106,12 @@ func (p *proxy) forward(client net.Conn) {
 	<-done
 }
 
-// admit registers an accepted connection unless the proxy is blocked or
-// closed, and returns the current target.
+// admit registers an accepted connection unless the proxy is blocked,
+// closed or no longer listening, and returns the current target.
 func (p *proxy) admit(c net.Conn) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.blocked {
+	if p.closed || p.blocked || p.ln == nil {
 		return "", false
 	}
 	p.conns[c] = struct{}{}
@@ -162,13 +162,12 @@ func (p *proxy) setBlocked(blocked bool) {
 // open connection; listen starts again.
 func (p *proxy) stopListening() {
 	p.mu.Lock()
-	ln := p.ln
-	p.ln = nil
-	p.cutLocked()
-	p.mu.Unlock()
-	if ln != nil {
-		ln.Close()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close() // first: a client that reconnects at once is refused
+		p.ln = nil
 	}
+	p.cutLocked()
 }
 
 // listen serves a new listener, after stopListening.
