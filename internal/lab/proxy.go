@@ -47,7 +47,7 @@ func (l *Lab) startProxy() error {
 	}
 	p := &proxy{ln: ln, log: l.log, target: target, conns: make(map[net.Conn]struct{})}
 	p.wg.Add(1)
-	go p.serve()
+	go p.serve(ln)
 	l.mu.Lock()
 	l.proxy = p
 	l.mu.Unlock()
@@ -67,10 +67,10 @@ func parseEndpoint(endpoint string) (*url.URL, string, error) {
 	return u, u.Host, nil
 }
 
-func (p *proxy) serve() {
+func (p *proxy) serve(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return // listener closed
 		}
@@ -106,12 +106,12 @@ func (p *proxy) forward(client net.Conn) {
 	<-done
 }
 
-// admit registers an accepted connection unless the proxy is blocked or
-// closed, and returns the current target.
+// admit registers an accepted connection unless the proxy is blocked,
+// closed or no longer listening, and returns the current target.
 func (p *proxy) admit(c net.Conn) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.blocked {
+	if p.closed || p.blocked || p.ln == nil {
 		return "", false
 	}
 	p.conns[c] = struct{}{}
@@ -158,14 +158,44 @@ func (p *proxy) setBlocked(blocked bool) {
 	}
 }
 
+// stopListening closes the listener (its serve goroutine ends) and every
+// open connection; listen starts again.
+func (p *proxy) stopListening() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close() // first: a client that reconnects at once is refused
+		p.ln = nil
+	}
+	p.cutLocked()
+}
+
+// listen serves a new listener, after stopListening.
+func (p *proxy) listen(ln net.Listener) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.ln != nil {
+		ln.Close()
+		return fmt.Errorf("lab proxy on %s: closed or already listening", ln.Addr())
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.serve(ln)
+	return nil
+}
+
 // Close stops accepting, closes every connection and waits for the
 // proxy's goroutines.
 func (p *proxy) Close() {
 	p.mu.Lock()
 	p.closed = true
 	p.cutLocked()
+	ln := p.ln
+	p.ln = nil
 	p.mu.Unlock()
-	p.ln.Close()
+	if ln != nil {
+		ln.Close()
+	}
 	p.wg.Wait()
 }
 

@@ -15,6 +15,7 @@ import (
 type TCPProxy struct {
 	// Addr is HubIP:listenPort, where the nodes connect.
 	Addr netip.AddrPort
+	hub  string // the namespace it listens in
 	p    *proxy
 }
 
@@ -36,8 +37,8 @@ func (l *Lab) Proxy(listenPort uint16, target string) (*TCPProxy, error) {
 	}
 	p := &proxy{ln: ln, log: l.log, target: target, conns: make(map[net.Conn]struct{})}
 	p.wg.Add(1)
-	go p.serve()
-	return &TCPProxy{Addr: addr, p: p}, nil
+	go p.serve(ln)
+	return &TCPProxy{Addr: addr, hub: l.Hub, p: p}, nil
 }
 
 // URL is scheme://Addr, e.g. https://192.0.2.1:6443.
@@ -51,3 +52,24 @@ func (t *TCPProxy) SetReachable(reachable bool) { t.p.setBlocked(!reachable) }
 
 // Close stops the proxy and closes every connection.
 func (t *TCPProxy) Close() { t.p.Close() }
+
+// SetListening closes (false) or opens again (true) the listening
+// socket. While it is closed the nodes' connections are refused, as by
+// a server that is down, and open ones are dropped; unlike SetReachable
+// (which accepts and then closes), a client sees "connection refused".
+func (t *TCPProxy) SetListening(listening bool) error {
+	if !listening {
+		t.p.stopListening()
+		return nil
+	}
+	var ln net.Listener
+	err := netnsutil.Do(t.hub, func() error {
+		var err error
+		ln, err = net.Listen("tcp", t.Addr.String())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("lab proxy: listen again on %s in netns %s: %w", t.Addr, t.hub, err)
+	}
+	return t.p.listen(ln)
+}

@@ -65,9 +65,10 @@ func apiServerBinary(t *testing.T) string {
 	return bin
 }
 
-// startAPIServer runs kube-apiserver against etcdURL until the test ends
-// (it is stopped in t.Cleanup, so before an etcd started earlier).
-func startAPIServer(t *testing.T, etcdURL string) *apiServer {
+// startAPIServer runs kube-apiserver against etcdURL, with extraArgs
+// appended to its command line, until the test ends (it is stopped in
+// t.Cleanup, so before an etcd started earlier).
+func startAPIServer(t *testing.T, etcdURL string, extraArgs ...string) *apiServer {
 	t.Helper()
 	bin := apiServerBinary(t)
 	dir := t.TempDir()
@@ -84,7 +85,7 @@ func startAPIServer(t *testing.T, etcdURL string) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, s.args(etcdURL)...)
+	s.cmd = exec.Command(bin, append(s.args(etcdURL), extraArgs...)...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {

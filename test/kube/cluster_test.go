@@ -37,6 +37,7 @@ const prefix = "flannel.alpha.coreos.com/"
 type kubeCluster struct {
 	*lab.Lab
 	t          *testing.T
+	etcd       *etcdtest.Server // the API server's storage
 	api        *apiServer
 	admin      kubernetes.Interface
 	proxy      *lab.TCPProxy
@@ -44,14 +45,15 @@ type kubeCluster struct {
 	netConf    string // the manifest's net-conf.json
 }
 
-// startKubeCluster starts etcd, the API server with the manifest's RBAC
-// applied, and the lab (no agents yet).
-func startKubeCluster(t *testing.T, opts lab.Options) *kubeCluster {
+// startKubeCluster starts etcd, the API server (apiArgs appended to its
+// command line) with the manifest's RBAC applied, and the lab (no agents
+// yet).
+func startKubeCluster(t *testing.T, opts lab.Options, apiArgs ...string) *kubeCluster {
 	t.Helper()
 	netnsutil.RequireRoot(t)
 	apiServerBinary(t) // skip before building anything
 	etcd := etcdtest.StartT(t, etcdtest.Options{})
-	api := startAPIServer(t, etcd.Endpoint())
+	api := startAPIServer(t, etcd.Endpoint(), apiArgs...)
 	opts.EtcdEndpoint = etcd.Endpoint()
 	opts.CNIPlugin = overlaydBin
 	l := lab.NewT(t, opts)
@@ -60,7 +62,7 @@ func startKubeCluster(t *testing.T, opts lab.Options) *kubeCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	c := &kubeCluster{Lab: l, t: t, api: api, admin: api.adminClient(t), proxy: proxy}
+	c := &kubeCluster{Lab: l, t: t, etcd: etcd, api: api, admin: api.adminClient(t), proxy: proxy}
 	c.applyManifest()
 	c.kubeconfig = api.writeKubeconfig(t, proxy.URL("https"))
 	return c
