@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestKubeWatchExpiredRelists: the agents' Node watch expires ("too old
@@ -118,7 +119,7 @@ func peerAnnotations(mac string) map[string]string {
 
 func (c *kubeCluster) deleteNode(name string) {
 	c.t.Helper()
-	if err := c.admin.CoreV1().Nodes().Delete(testContext(c.t, 10*time.Second), name, metav1.DeleteOptions{}); err != nil {
+	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(c.t, 10*time.Second), name, metav1.DeleteOptions{}); err != nil {
 		c.t.Fatalf("delete node %s: %v", name, err)
 	}
 }
@@ -126,7 +127,7 @@ func (c *kubeCluster) deleteNode(name string) {
 // nodesResourceVersion is the resourceVersion of a list of the nodes.
 func (c *kubeCluster) nodesResourceVersion() string {
 	c.t.Helper()
-	l, err := c.admin.CoreV1().Nodes().List(testContext(c.t, 10*time.Second), metav1.ListOptions{})
+	l, err := c.admin.CoreV1().Nodes().List(labtest.Context(c.t, 10*time.Second), metav1.ListOptions{})
 	if err != nil {
 		c.t.Fatalf("list nodes: %v", err)
 	}
@@ -137,7 +138,7 @@ func (c *kubeCluster) nodesResourceVersion() string {
 // etcd's revision on without touching a Node.
 func (c *kubeCluster) writeConfigMaps(n int) {
 	c.t.Helper()
-	ctx := testContext(c.t, 30*time.Second)
+	ctx := labtest.Context(c.t, 30*time.Second)
 	cms := c.admin.CoreV1().ConfigMaps("default")
 	for i := range n {
 		name := fmt.Sprintf("unrelated-%d", i)
@@ -160,7 +161,7 @@ func (c *kubeCluster) compactEtcd() int64 {
 		c.t.Fatalf("etcd client for %s: %v", c.etcd.Endpoint(), err)
 	}
 	defer cli.Close()
-	ctx := testContext(c.t, 10*time.Second)
+	ctx := labtest.Context(c.t, 10*time.Second)
 	resp, err := cli.Get(ctx, "/", clientv3.WithCountOnly())
 	if err != nil {
 		c.t.Fatalf("etcd revision: %v", err)
