@@ -20,6 +20,7 @@ import (
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
 	"github.com/overlayd/overlayd/iptables"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
 	"github.com/overlayd/overlayd/vxlandata"
@@ -339,7 +340,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
 		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
-		Logger: d.log, Registerer: d.reg, PeerDst: ss.peerDst(),
+		Logger: d.log, Registerer: d.reg,
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
 	if err != nil {
@@ -348,16 +349,23 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	d.mu.Lock()
 	d.rec = rec
 	d.mu.Unlock()
-	feed, err := d.setupPeerFilter(cfg, rec)
+	feed, err := d.setupPeerFilter(cfg)
 	if err != nil {
 		return err
 	}
+	set, err := peerset.New(peerset.Options{
+		Network: cfg.Network, OwnSubnet: lease.Subnet, Peers: rec,
+		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	ss.attach(set)
 	g := newGroup(ctx)
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
-	var sink subnet.PeerSink = rec
+	g.go_("peers", set.Run)
 	if feed != nil {
-		sink = feed
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
 			return feed.run(ctx, d.peerFilter, d.log)
 		})
@@ -365,9 +373,8 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 			return d.peerFilter.Run(ctx, d.opts.iptablesResync)
 		})
 	}
-	sink = ss.wrap(sink)
 	g.go_("same-site", ss.run)
-	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
+	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, set) })
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
@@ -427,7 +434,7 @@ func ignoreCanceled(ctx context.Context, err error) error {
 
 // setupPeerFilter installs the VXLAN peer filter when asked, and removes a
 // filter left by an earlier run when not.
-func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*filterFeed, error) {
+func (d *daemon) setupPeerFilter(cfg *subnet.Config) (*filterFeed, error) {
 	runner, err := iptables.NewRunner(false)
 	if err != nil {
 		return nil, fmt.Errorf("iptables: %w", err)
@@ -448,7 +455,15 @@ func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*fil
 	}
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
-	return newFilterFeed(next, subnet.RealClock()), nil
+	return newFilterFeed(subnet.RealClock()), nil
+}
+
+// addrSink is the peer set's AddrSink: nil (no filter) stays an untyped nil.
+func addrSink(f *filterFeed) peerset.AddrSink {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 // vxlanPort is the UDP port VXLAN goes to (peers use the same).
