@@ -12,12 +12,16 @@ func (s *Set) applyReplace(leases []subnet.Lease, out *outputs) {
 	present := make(map[netip.Prefix]struct{}, len(leases))
 	for i := range leases {
 		present[leases[i].Subnet] = struct{}{}
-		s.applyLease(&leases[i], out)
 	}
+	// Gone first, so that a lease refused for overlapping one that is
+	// gone is admitted by this snapshot.
 	for sub := range s.peers {
 		if _, ok := present[sub]; !ok {
 			s.remove(sub, out)
 		}
+	}
+	for i := range leases {
+		s.applyLease(&leases[i], out)
 	}
 }
 
@@ -30,54 +34,84 @@ func (s *Set) applyEvent(ev *subnet.Event, out *outputs) {
 }
 
 // applyLease takes a new or changed lease. A usable one becomes the
-// subnet's good state; one that cannot be used keeps the last good state
-// (the reconciler is told to keep the subnet as it is); one that is not a
-// peer (another backend, our own subnet) removes the subnet's peer.
+// subnet's good state; one whose fields cannot be used keeps the last good
+// state (the reconciler is told to keep the subnet as it is); one whose
+// subnet is refused (outside the network, wrong length, overlapping our
+// subnet or an older peer's) withdraws the subnet's peer; one that is not a
+// peer (another backend, our own subnet) removes it.
 func (s *Set) applyLease(l *subnet.Lease, out *outputs) {
 	sub := l.Subnet
 	d, err := s.rules.decode(*l)
-	switch {
-	case errors.Is(err, errIgnored):
+	if errors.Is(err, errIgnored) {
 		s.log.Debug("lease ignored", "lease", subnet.KeyName(sub), "reason", err)
 		s.remove(sub, out)
-		return
-	case err != nil:
-		e := s.entry(sub)
-		e.lease = *l
-		s.refuse(e, err)
-		out.keep(sub, e.keep)
 		return
 	}
 	e := s.entry(sub)
 	e.lease = *l
-	delete(s.warned, sub)
-	e.keep = ""
+	var ref *refusal
+	errors.As(err, &ref)
+	if ref == nil || !ref.withdraw {
+		if older := s.olderOverlap(e); older != nil {
+			ref = refuse(ReasonOverlapsPeer, "Subnet", sub.String(), true,
+				"subnet %s overlaps the older peer lease %s", sub, older.lease.Subnet)
+		}
+	}
+	if ref != nil {
+		s.refuseEntry(e, ref, out)
+		return
+	}
+	s.admit(e, out)
 	s.setGood(e, d, out)
 }
 
 func (s *Set) entry(sub netip.Prefix) *entry {
 	e, ok := s.peers[sub]
 	if !ok {
-		e = &entry{}
+		e = &entry{withdrawn: true} // in no index until admitted or kept
+		e.lease.Subnet = sub
 		s.peers[sub] = e
 	}
 	return e
 }
 
-// refuse records why a lease cannot be used, warning once per subnet and
-// reason (an unreadable value was warned about by the lease manager).
-func (s *Set) refuse(e *entry, err error) {
+// admit puts a usable entry in the overlap index, withdrawing newer peers
+// that overlap it (the older lease wins on every node), and clears its
+// refusal.
+func (s *Set) admit(e *entry, out *outputs) {
+	s.clearRefusal(e)
+	e.keep = ""
+	s.placeOlder(e, out)
+}
+
+// placeOlder puts e, older than every peer it overlaps, in the overlap
+// index and withdraws those peers.
+func (s *Set) placeOlder(e *entry, out *outputs) {
+	s.place(e)
+	for _, q := range s.overlapping(e) {
+		s.refuseEntry(q, refuse(ReasonOverlapsPeer, "Subnet", q.lease.Subnet.String(), true,
+			"subnet %s overlaps the older peer lease %s", q.lease.Subnet, e.lease.Subnet), out)
+	}
+}
+
+// refuseEntry records why a lease cannot be used. A refused subnet is
+// withdrawn: its peer goes everywhere. Otherwise the subnet keeps its last
+// good state and the reconciler keeps it as it is.
+func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
 	sub := e.lease.Subnet
-	e.keep = err.Error()
-	if errors.Is(err, errUnreadable) {
-		s.log.Debug("keeping the entries of a subnet whose lease is unreadable", "lease", subnet.KeyName(sub))
+	s.setRefusal(e, ref)
+	if !ref.withdraw {
+		e.keep = ref.Error()
+		out.keep(sub, e.keep)
+		s.placeOlder(e, out)
 		return
 	}
-	if s.warned[sub] == e.keep {
-		return
+	e.keep = ""
+	if e.hasGood {
+		s.dropGood(e, out)
 	}
-	s.warned[sub] = e.keep
-	s.log.Warn("skipping malformed peer lease", "lease", subnet.KeyName(sub), "reason", e.keep)
+	out.removed(sub)
+	s.unplace(e, out)
 }
 
 // setGood makes d the subnet's good state and tells every consumer.
@@ -94,9 +128,9 @@ func (s *Set) setGood(e *entry, d decoded, out *outputs) {
 	out.peer(s.peerOf(sub, e))
 	switch {
 	case !had:
-		out.log.note("peer added", s.peerOf(sub, e))
-	case old.mac != d.mac || oldDst != e.dst:
-		out.log.note("peer changed", s.peerOf(sub, e))
+		out.log.note("peer added", goodPeer(sub, e))
+	case old.mac != d.mac || oldDst != e.dst || old.publicIP != d.publicIP:
+		out.log.note("peer changed", goodPeer(sub, e))
 	}
 	switch {
 	case d.privateIP.IsValid():
@@ -106,23 +140,32 @@ func (s *Set) setGood(e *entry, d decoded, out *outputs) {
 	}
 }
 
+// dropGood forgets the entry's good state: the peer is gone for every
+// consumer (the caller tells the reconciler).
+func (s *Set) dropGood(e *entry, out *outputs) {
+	sub := e.lease.Subnet
+	out.log.note("peer removed", goodPeer(sub, e))
+	s.addrs.release(s, e)
+	if e.good.privateIP.IsValid() {
+		out.dropCandidate(sub)
+	}
+	delete(s.verdicts, sub)
+	e.hasGood, e.good, e.dst = false, decoded{}, netip.Addr{}
+}
+
 // remove forgets a subnet: its lease is gone or is no peer.
 func (s *Set) remove(sub netip.Prefix, out *outputs) {
 	e, ok := s.peers[sub]
 	if !ok {
 		return
 	}
-	delete(s.warned, sub)
-	delete(s.verdicts, sub)
-	s.addrs.release(s, e)
+	if e.hasGood {
+		s.dropGood(e, out)
+	}
+	s.clearRefusal(e)
 	delete(s.peers, sub)
 	out.removed(sub)
-	if e.hasGood {
-		out.log.note("peer removed", goodPeer(sub, e))
-		if e.good.privateIP.IsValid() {
-			out.dropCandidate(sub)
-		}
-	}
+	s.unplace(e, out)
 }
 
 // applyVerdict records a same-site verdict that matches the subnet's

@@ -8,8 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
 // recorder is every consumer at once: it keeps what the Set sent.
@@ -66,18 +70,68 @@ type fixture struct {
 	s   *Set
 	rec *recorder
 	log *bytes.Buffer
+	reg *prometheus.Registry
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, edit ...func(*Options)) *fixture {
 	t.Helper()
 	rec := &recorder{}
 	buf := &bytes.Buffer{}
-	s, err := New(Options{Network: testNetwork, OwnSubnet: ownSubnet, Peers: rec, Candidates: rec, Addrs: rec,
-		Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	reg := prometheus.NewRegistry()
+	o := Options{Network: testNetwork, OwnSubnet: ownSubnet, Peers: rec, Candidates: rec, Addrs: rec,
+		Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: reg,
+		Clock: subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	for _, e := range edit {
+		e(&o)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{s: s, rec: rec, log: buf}
+	return &fixture{s: s, rec: rec, log: buf, reg: reg}
+}
+
+// refusedMetric reads overlayd_peer_leases_refused{reason}.
+func (f *fixture) refusedMetric(t *testing.T, reason string) float64 {
+	t.Helper()
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "overlayd_peer_leases_refused" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// current is the reconciler's peer set as the recorded calls leave it.
+func (r *recorder) current() map[netip.Prefix]Peer {
+	out := map[netip.Prefix]Peer{}
+	if len(r.replaces) > 0 {
+		for _, p := range r.replaces[len(r.replaces)-1] {
+			out[p.Subnet] = p
+		}
+	}
+	// Updates after the last snapshot (tests replace once, first).
+	for _, u := range r.updates {
+		for _, c := range u {
+			if c.Removed {
+				delete(out, c.Peer.Subnet)
+			} else {
+				out[c.Peer.Subnet] = c.Peer
+			}
+		}
+	}
+	return out
 }
 
 func (f *fixture) replace(leases ...subnet.Lease) {

@@ -41,6 +41,7 @@ func (o *outputs) dropCandidate(sub netip.Prefix) { o.dropped = append(o.dropped
 // a snapshot, else the changes; the filter's addresses when they changed.
 func (s *Set) flush(out *outputs) {
 	out.log.report(s.log)
+	s.publishRefused()
 	if !s.haveSnapshot {
 		return
 	}
@@ -65,7 +66,9 @@ func (s *Set) flush(out *outputs) {
 func (s *Set) allPeers() []Peer {
 	out := make([]Peer, 0, len(s.peers))
 	for sub, e := range s.peers {
-		out = append(out, s.peerOf(sub, e))
+		if !e.withdrawn {
+			out = append(out, s.peerOf(sub, e))
+		}
 	}
 	return out
 }
@@ -89,14 +92,18 @@ type addrCounts struct {
 	before map[netip.Addr]bool
 }
 
-// filterAddrs are the addresses an entry's VXLAN may come from: its
-// PublicIP (the NAT'd source) and its OverlaydPrivateIP (a same-site
-// peer's source), from its last good state.
+// filterAddrs are the addresses an entry's VXLAN may come from, from its
+// last good state: its PublicIP (the NAT'd source) and, only while it is
+// verified same-site, its OverlaydPrivateIP (then its destination).
 func (s *Set) filterAddrs(e *entry) [2]netip.Addr {
 	if !e.hasGood {
 		return [2]netip.Addr{}
 	}
-	return [2]netip.Addr{e.good.publicIP, e.good.privateIP}
+	out := [2]netip.Addr{e.good.publicIP}
+	if e.dst != e.good.publicIP {
+		out[1] = e.dst
+	}
+	return out
 }
 
 func (c *addrCounts) touch(a netip.Addr) {

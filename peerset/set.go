@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -23,9 +26,17 @@ type Options struct {
 	Candidates CandidateSink
 	// Addrs receives the peer filter's source addresses; nil: none.
 	Addrs AddrSink
+	// SubnetLen is the length every peer subnet must have (the config's
+	// SubnetLen; in kube mode our podCIDR's); 0: not checked.
+	SubnetLen int
+	// LocalAddrs are this node's addresses (bind and advertised): no
+	// peer's PublicIP may be one of them.
+	LocalAddrs []netip.Addr
 	// Clock stamps refusals; nil: the real clock.
 	Clock  subnet.Clock
 	Logger *slog.Logger
+	// Registerer receives overlayd_peer_leases_refused; nil: none.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) withDefaults() error {
@@ -58,11 +69,17 @@ type Set struct {
 	kick    chan struct{}
 
 	// Owned by the goroutine that steps.
-	peers        map[netip.Prefix]*entry
-	verdicts     map[netip.Prefix]Verdict
-	warned       map[netip.Prefix]string
-	addrs        addrCounts
-	haveSnapshot bool
+	peers           map[netip.Prefix]*entry
+	verdicts        map[netip.Prefix]Verdict
+	addrs           addrCounts
+	index           overlapIndex
+	overlapRefused  map[netip.Prefix]struct{}
+	refused         *prometheus.GaugeVec
+	refusalsChanged bool
+	haveSnapshot    bool
+
+	statusMu    sync.Mutex
+	refusedList []Refused
 }
 
 // entry is one subnet that has a lease.
@@ -71,10 +88,16 @@ type entry struct {
 	// good is the subnet's last good state, valid when hasGood.
 	good    decoded
 	hasGood bool
-	// keep is why the latest lease cannot be used; "" when it can.
+	// keep is why the latest lease cannot be used while the subnet keeps
+	// its last good state; "" when it can be used or is withdrawn.
 	keep string
 	// dst is the underlay destination derived from good and the verdict.
 	dst netip.Addr
+	// withdrawn: the subnet is refused (or new): it is in no overlap index
+	// and the reconciler has no peer for it.
+	withdrawn    bool
+	refusal      *refusal
+	refusedSince time.Time
 }
 
 // input is one queued call.
@@ -90,10 +113,22 @@ func New(o Options) (*Set, error) {
 	if err := o.withDefaults(); err != nil {
 		return nil, err
 	}
+	refused, err := newRefusedMetric(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	local := make(map[netip.Addr]bool, len(o.LocalAddrs))
+	for _, a := range o.LocalAddrs {
+		if a.IsValid() {
+			local[a.Unmap()] = true
+		}
+	}
 	return &Set{
-		o: o, log: o.Logger, rules: rules{network: o.Network, ownSubnet: o.OwnSubnet},
-		kick: make(chan struct{}, 1), peers: map[netip.Prefix]*entry{},
-		verdicts: map[netip.Prefix]Verdict{}, warned: map[netip.Prefix]string{}, addrs: addrCounts{n: map[netip.Addr]int{}},
+		o: o, log: o.Logger,
+		rules: rules{network: o.Network, ownSubnet: o.OwnSubnet, subnetLen: o.SubnetLen, local: local},
+		kick:  make(chan struct{}, 1), peers: map[netip.Prefix]*entry{},
+		verdicts: map[netip.Prefix]Verdict{}, addrs: addrCounts{n: map[netip.Addr]int{}},
+		index: overlapIndex{}, overlapRefused: map[netip.Prefix]struct{}{}, refused: refused,
 	}, nil
 }
 

@@ -256,30 +256,41 @@ func TestOneLogLinePerChange(t *testing.T) {
 	}
 }
 
+// The filter admits a peer's PublicIP always, its private address only
+// while it is verified same-site.
 func TestFilterAddrs(t *testing.T) {
 	a := lease(1, "198.51.100.1")
 	b := lease(2, "")
 	udp := lease(3, "")
 	udp.Attrs.BackendType = "udp"
+	verifyA := Verdict{Subnet: a.Subnet, Private: a.Attrs.PrivateIP, MAC: mac(1)}
 	tests := []struct {
-		name   string
-		events []subnet.Event
-		want   []string
+		name     string
+		verdicts []Verdict
+		events   []subnet.Event
+		want     []string
 	}{
-		{"snapshot only", nil, []string{"198.51.100.1", "203.0.113.1", "203.0.113.2"}},
-		{"peer removed", []subnet.Event{removed(b)}, []string{"198.51.100.1", "203.0.113.1"}},
-		{"unreadable keeps the last good addresses", []subnet.Event{added(unreadable(a))}, []string{"198.51.100.1", "203.0.113.1", "203.0.113.2"}},
-		{"new peer", []subnet.Event{added(lease(4, ""))}, []string{"198.51.100.1", "203.0.113.1", "203.0.113.2", "203.0.113.4"}},
-		{"shared address stays while one holds it", []subnet.Event{added(func() subnet.Lease {
+		{"snapshot only", nil, nil, []string{"203.0.113.1", "203.0.113.2"}},
+		{"verified private address", []Verdict{verifyA}, nil, []string{"198.51.100.1", "203.0.113.1", "203.0.113.2"}},
+		{"verdict cleared", []Verdict{verifyA, {Subnet: a.Subnet}}, nil, []string{"203.0.113.1", "203.0.113.2"}},
+		{"verdict for another MAC", []Verdict{{Subnet: a.Subnet, Private: a.Attrs.PrivateIP, MAC: mac(7)}}, nil, []string{"203.0.113.1", "203.0.113.2"}},
+		{"peer removed", nil, []subnet.Event{removed(b)}, []string{"203.0.113.1"}},
+		{"verified peer removed", []Verdict{verifyA}, []subnet.Event{removed(a)}, []string{"203.0.113.2"}},
+		{"unreadable keeps the last good addresses", []Verdict{verifyA}, []subnet.Event{added(unreadable(a))}, []string{"198.51.100.1", "203.0.113.1", "203.0.113.2"}},
+		{"new peer", nil, []subnet.Event{added(lease(4, ""))}, []string{"203.0.113.1", "203.0.113.2", "203.0.113.4"}},
+		{"shared address stays while one holds it", nil, []subnet.Event{added(func() subnet.Lease {
 			l := lease(5, "")
 			l.Attrs.PublicIP = b.Attrs.PublicIP
 			return l
-		}()), removed(b)}, []string{"198.51.100.1", "203.0.113.1", "203.0.113.2"}},
+		}()), removed(b)}, []string{"203.0.113.1", "203.0.113.2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.replace(a, b, udp)
+			for _, v := range tt.verdicts {
+				f.verdict(v)
+			}
 			f.update(tt.events...)
 			if got := f.rec.lastAddrs(); !slices.Equal(got, tt.want) {
 				t.Fatalf("addresses %v, want %v", got, tt.want)

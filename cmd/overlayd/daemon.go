@@ -78,6 +78,7 @@ type daemon struct {
 	device backend.Device
 	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
+	peers  *peerset.Set
 	ipt    *iptables.Manager
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
@@ -354,13 +355,17 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		return err
 	}
 	set, err := peerset.New(peerset.Options{
-		Network: cfg.Network, OwnSubnet: lease.Subnet, Peers: rec,
-		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log,
+		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
+		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {
 		return err
 	}
 	ss.attach(set)
+	d.mu.Lock()
+	d.peers = set
+	d.mu.Unlock()
 	g := newGroup(ctx)
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
@@ -392,6 +397,16 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		d.log.Warn("sd_notify failed", "err", err)
 	}
 	return ignoreCanceled(ctx, g.wait())
+}
+
+// peerSubnetLen is the length every peer subnet must have: the config's
+// SubnetLen, or in kube mode (where the controller-manager sizes podCIDRs
+// and SubnetLen is not used) our own podCIDR's.
+func (d *daemon) peerSubnetLen(cfg *subnet.Config, lease subnet.Lease) int {
+	if d.opts.kube.enabled {
+		return lease.Subnet.Bits()
+	}
+	return cfg.SubnetLen
 }
 
 // recreateDevice is called by the reconciler when the device vanished: the

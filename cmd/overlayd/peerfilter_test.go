@@ -59,13 +59,14 @@ func TestFilterFeedSources(t *testing.T) {
 		events []subnet.Event
 		want   []string
 	}{
-		{"snapshot only", nil, []string{"198.51.100.2", "203.0.113.1", "203.0.113.2"}},
-		{"peer removed", []subnet.Event{{Type: subnet.EventRemoved, Lease: b}}, []string{"198.51.100.2", "203.0.113.1"}},
+		// A's private address is not verified same-site: only PublicIPs.
+		{"snapshot only", nil, []string{"203.0.113.1", "203.0.113.2"}},
+		{"peer removed", []subnet.Event{{Type: subnet.EventRemoved, Lease: b}}, []string{"203.0.113.1"}},
 		{"lease turned unreadable keeps the last good addresses",
 			[]subnet.Event{{Type: subnet.EventAdded, Lease: subnet.Lease{Subnet: a.Subnet, Unreadable: true}}},
-			[]string{"198.51.100.2", "203.0.113.1", "203.0.113.2"}},
+			[]string{"203.0.113.1", "203.0.113.2"}},
 		{"new peer", []subnet.Event{{Type: subnet.EventAdded, Lease: vxlanLease("10.244.4.0/24", "203.0.113.4", "")}},
-			[]string{"198.51.100.2", "203.0.113.1", "203.0.113.2", "203.0.113.4"}},
+			[]string{"203.0.113.1", "203.0.113.2", "203.0.113.4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,7 +139,7 @@ func TestFilterFeedRetriesAFailedUpdateAfterASecond(t *testing.T) {
 // A re-list can bring a lease that turned unreadable in a snapshot: the
 // feed keeps its last good addresses, as it does for an event (and as the
 // reconciler keeps its entries); an unreadable subnet never seen is not
-// a source.
+// a source. A's private address is a source while it is verified.
 func TestFilterFeedSnapshotKeepsUnreadableLeases(t *testing.T) {
 	a := vxlanLease("10.244.1.0/24", "203.0.113.1", "198.51.100.2")
 	b := vxlanLease("10.244.2.0/24", "203.0.113.2", "")
@@ -148,6 +149,7 @@ func TestFilterFeedSnapshotKeepsUnreadableLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	set.ReplacePeers([]subnet.Lease{a, b})
+	set.SetVerdict(peerset.Verdict{Subnet: a.Subnet, Private: a.Attrs.PrivateIP, MAC: [6]byte{2, 0, 0, 0, 1, 0}})
 	set.Step()
 	set.ReplacePeers([]subnet.Lease{{Subnet: a.Subnet, Unreadable: true},
 		{Subnet: netip.MustParsePrefix("10.244.9.0/24"), Unreadable: true}})
