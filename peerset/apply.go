@@ -51,7 +51,7 @@ func (s *Set) applyLease(l *subnet.Lease, out *outputs) {
 	e.lease = *l
 	var ref *refusal
 	errors.As(err, &ref)
-	if ref == nil || !ref.withdraw {
+	if ref == nil || ref.subnetOK {
 		if older := s.olderOverlap(e); older != nil {
 			ref = refuse(ReasonOverlapsPeer, "Subnet", sub.String(), true,
 				"subnet %s overlaps the older peer lease %s", sub, older.lease.Subnet)
@@ -68,7 +68,7 @@ func (s *Set) applyLease(l *subnet.Lease, out *outputs) {
 func (s *Set) entry(sub netip.Prefix) *entry {
 	e, ok := s.peers[sub]
 	if !ok {
-		e = &entry{withdrawn: true} // in no index until admitted or kept
+		e = &entry{}
 		e.lease.Subnet = sub
 		s.peers[sub] = e
 	}
@@ -103,7 +103,11 @@ func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
 	if !ref.withdraw {
 		e.keep = ref.Error()
 		out.keep(sub, e.keep)
-		s.placeOlder(e, out)
+		if ref.subnetOK {
+			s.placeOlder(e, out)
+		} else {
+			s.unplace(e, out)
+		}
 		return
 	}
 	e.keep = ""

@@ -45,6 +45,9 @@ type refusal struct {
 	// withdraw: the subnet itself is refused, so there is no last good
 	// state to keep: the subnet has no peer, its kernel entries go.
 	withdraw bool
+	// subnetOK: the subnet passed its checks (the fault is elsewhere), so
+	// it takes its place among the peers' subnets for the overlap rule.
+	subnetOK bool
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
@@ -69,7 +72,8 @@ type rules struct {
 // are skipped silently, and a *refusal otherwise.
 func (r rules) decode(l subnet.Lease) (decoded, error) {
 	if l.Unreadable {
-		return decoded{}, &refusal{reason: ReasonUnreadable, field: "value", err: errUnreadable}
+		return decoded{}, &refusal{reason: ReasonUnreadable, field: "value", err: errUnreadable,
+			subnetOK: l.Subnet != r.ownSubnet && r.checkSubnet(l.Subnet) == nil}
 	}
 	if l.Attrs.BackendType != subnet.BackendVXLAN {
 		return decoded{}, fmt.Errorf("BackendType %q is not %q: %w", l.Attrs.BackendType, subnet.BackendVXLAN, errIgnored)
@@ -82,12 +86,13 @@ func (r rules) decode(l subnet.Lease) (decoded, error) {
 	}
 	data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
 	if err != nil {
-		return decoded{}, &refusal{reason: ReasonMalformed, field: "BackendData", value: string(l.Attrs.BackendData), err: err}
+		return decoded{}, &refusal{reason: ReasonMalformed, field: "BackendData", value: string(l.Attrs.BackendData), err: err, subnetOK: true}
 	}
 	d := decoded{publicIP: l.Attrs.PublicIP.Unmap(), privateIP: l.Attrs.PrivateIP.Unmap()}
 	copy(d.mac[:], data.VtepMAC)
-	if err := r.checkAddrs(d); err != nil {
-		return decoded{}, err
+	if ref := r.checkAddrs(d); ref != nil {
+		ref.subnetOK = true
+		return decoded{}, ref
 	}
 	return d, nil
 }
@@ -99,7 +104,8 @@ func (r rules) checkSubnet(s netip.Prefix) *refusal {
 	case !s.IsValid() || s != s.Masked():
 		return refuse(ReasonMalformed, "Subnet", v, false, "subnet %s is not a masked prefix", s)
 	case s.Addr().Is4() != r.network.Addr().Is4() || s.Bits() <= r.network.Bits() || !r.network.Contains(s.Addr()):
-		return refuse(ReasonOutsideNetwork, "Subnet", v, true, "subnet %s is not inside the network %s", s, r.network)
+		// Kept, not withdrawn: nothing of ours lies outside the network.
+		return refuse(ReasonOutsideNetwork, "Subnet", v, false, "subnet %s is not inside the network %s", s, r.network)
 	case r.ownSubnet.IsValid() && s.Overlaps(r.ownSubnet):
 		return refuse(ReasonOverlapsOwnSubnet, "Subnet", v, true, "subnet %s overlaps our own subnet %s", s, r.ownSubnet)
 	case r.subnetLen > 0 && s.Bits() != r.subnetLen:

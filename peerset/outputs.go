@@ -66,7 +66,7 @@ func (s *Set) flush(out *outputs) {
 func (s *Set) allPeers() []Peer {
 	out := make([]Peer, 0, len(s.peers))
 	for sub, e := range s.peers {
-		if !e.withdrawn {
+		if !e.withdrawn() {
 			out = append(out, s.peerOf(sub, e))
 		}
 	}

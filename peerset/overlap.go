@@ -13,10 +13,10 @@ type overlapIndex map[int]map[netip.Prefix]*entry
 
 // place puts e in the index (it is a current peer, good or kept).
 func (s *Set) place(e *entry) {
-	if !e.withdrawn {
+	if e.indexed {
 		return
 	}
-	e.withdrawn = false
+	e.indexed = true
 	sub := e.lease.Subnet
 	m := s.index[sub.Bits()]
 	if m == nil {
@@ -29,10 +29,10 @@ func (s *Set) place(e *entry) {
 // unplace takes e out of the index and admits the refused leases that
 // only its subnet kept out.
 func (s *Set) unplace(e *entry, out *outputs) {
-	if e.withdrawn {
+	if !e.indexed {
 		return
 	}
-	e.withdrawn = true
+	e.indexed = false
 	sub := e.lease.Subnet
 	if m := s.index[sub.Bits()]; m != nil {
 		delete(m, sub)

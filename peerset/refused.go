@@ -60,7 +60,7 @@ func (s *Set) setRefusal(e *entry, ref *refusal) {
 	case ReasonUnreadable:
 		// The lease manager warned already.
 		s.log.Debug("keeping the entries of a subnet whose lease is unreadable", "lease", subnet.KeyName(sub))
-	case ReasonMalformed:
+	case ReasonMalformed, ReasonOutsideNetwork:
 		s.log.Warn("skipping malformed peer lease", "lease", subnet.KeyName(sub), "field", ref.field, "value", ref.value, "reason", ref.Error())
 	default:
 		s.log.Warn("refusing peer lease", "lease", subnet.KeyName(sub), "field", ref.field, "value", ref.value,

@@ -93,12 +93,15 @@ type entry struct {
 	keep string
 	// dst is the underlay destination derived from good and the verdict.
 	dst netip.Addr
-	// withdrawn: the subnet is refused (or new): it is in no overlap index
-	// and the reconciler has no peer for it.
-	withdrawn    bool
+	// indexed: the entry is in the overlap index (its subnet is a current
+	// peer's place, good or kept).
+	indexed      bool
 	refusal      *refusal
 	refusedSince time.Time
 }
+
+// withdrawn: the subnet is refused; the reconciler has no peer for it.
+func (e *entry) withdrawn() bool { return e.refusal != nil && e.refusal.withdraw }
 
 // input is one queued call.
 type input struct {
