@@ -17,9 +17,24 @@ type outputs struct {
 	log     changeLog
 }
 
+// put records c, replacing an earlier change of the same subnet: a short
+// list is scanned, a long one indexed.
 func (o *outputs) put(c Change) {
+	if o.byPeer == nil && len(o.changes) >= smallBatch {
+		o.byPeer = make(map[netip.Prefix]int, 2*len(o.changes))
+		for i, x := range o.changes {
+			o.byPeer[x.Peer.Subnet] = i
+		}
+	}
 	if o.byPeer == nil {
-		o.byPeer = map[netip.Prefix]int{}
+		for i := range o.changes {
+			if o.changes[i].Peer.Subnet == c.Peer.Subnet {
+				o.changes[i] = c
+				return
+			}
+		}
+		o.changes = append(o.changes, c)
+		return
 	}
 	if i, ok := o.byPeer[c.Peer.Subnet]; ok {
 		o.changes[i] = c
@@ -28,6 +43,9 @@ func (o *outputs) put(c Change) {
 	o.byPeer[c.Peer.Subnet] = len(o.changes)
 	o.changes = append(o.changes, c)
 }
+
+// smallBatch is the number of changes kept without an index.
+const smallBatch = 16
 
 func (o *outputs) peer(p Peer) { o.put(Change{Peer: p}) }
 func (o *outputs) keep(sub netip.Prefix, why string) {
@@ -116,6 +134,9 @@ func (c *addrCounts) touch(a netip.Addr) {
 }
 
 func (c *addrCounts) hold(s *Set, e *entry) {
+	if s.o.Addrs == nil {
+		return
+	}
 	for _, a := range s.filterAddrs(e) {
 		if a.IsValid() {
 			c.touch(a)
@@ -125,6 +146,9 @@ func (c *addrCounts) hold(s *Set, e *entry) {
 }
 
 func (c *addrCounts) release(s *Set, e *entry) {
+	if s.o.Addrs == nil {
+		return
+	}
 	for _, a := range s.filterAddrs(e) {
 		if !a.IsValid() {
 			continue
