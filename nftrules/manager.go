@@ -1,0 +1,196 @@
+package nftrules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// DefaultResync is flanneld's default --iptables-resync.
+const DefaultResync = 5 * time.Second
+
+// Options configures a Manager. Prefixes are masked.
+type Options struct {
+	Kernel Kernel
+	// Network is the cluster network, PodSubnet this node's lease subnet
+	// (IPv4).
+	Network, PodSubnet netip.Prefix
+	// Masquerade (--ip-masq) manages flannel-ipv4 postrtg.
+	Masquerade bool
+	// ForwardRules (--iptables-forward-rules) manages flannel-ipv4 forward.
+	ForwardRules bool
+	// FullyRandomDisabled (--ip-masq-fully-random-disable) leaves
+	// fully-random off.
+	FullyRandomDisabled bool
+	// VXLANNoTrack, when set, is the VXLAN device's bind address and the
+	// peers' VXLAN port: overlayd-ipv4 vxlan-notrack keeps the outer
+	// packets out of conntrack and NAT.
+	VXLANNoTrack netip.AddrPort
+	// Resync is the check interval of Run (--iptables-resync); 0 means 5s.
+	Resync time.Duration
+	Logger *slog.Logger // nil: discard
+	// Clock times Run's checks and stamps Status; nil: the real clock.
+	Clock subnet.Clock
+}
+
+// Status is what the last check found.
+type Status struct {
+	LastCheck time.Time // end of the last check; zero before the first
+	InPlace   bool      // the last check left every rule in place
+	Repairs   uint64    // chains or sets found not in place and rewritten
+	LastError error     // what the last check failed to do; nil if nothing
+}
+
+// Manager keeps the masquerade and forward chains (and the notrack chain)
+// in place.
+type Manager struct {
+	kernel Kernel
+	tables []TableSpec
+	resync time.Duration
+	log    *slog.Logger
+	clock  subnet.Clock
+
+	mu sync.Mutex // serialises checks
+
+	statusMu sync.Mutex
+	status   Status
+}
+
+// NewManager validates o and prepares the tables; it changes nothing.
+func NewManager(o Options) (*Manager, error) {
+	if err := o.normalize(); err != nil {
+		return nil, err
+	}
+	return &Manager{kernel: o.Kernel, tables: o.tables(), resync: o.Resync, log: o.Logger, clock: o.Clock}, nil
+}
+
+func (o *Options) normalize() error {
+	if o.Kernel == nil {
+		return errors.New("nftables manager: Options.Kernel is nil")
+	}
+	if o.Masquerade || o.ForwardRules {
+		if !o.Network.IsValid() || !o.Network.Addr().Is4() {
+			return fmt.Errorf("nftables manager: Options.Network %q is not an IPv4 prefix", o.Network)
+		}
+		o.Network = o.Network.Masked()
+	}
+	if o.Masquerade {
+		if !o.PodSubnet.IsValid() || !o.PodSubnet.Addr().Is4() {
+			return fmt.Errorf("nftables manager: Options.PodSubnet %q is not an IPv4 prefix", o.PodSubnet)
+		}
+		o.PodSubnet = o.PodSubnet.Masked()
+		if o.PodSubnet.Bits() < o.Network.Bits() || !o.Network.Contains(o.PodSubnet.Addr()) {
+			return fmt.Errorf("nftables manager: Options.PodSubnet %s is not inside Options.Network %s", o.PodSubnet, o.Network)
+		}
+	}
+	if o.VXLANNoTrack.IsValid() && !o.VXLANNoTrack.Addr().Is4() {
+		return fmt.Errorf("nftables manager: Options.VXLANNoTrack %s is not IPv4", o.VXLANNoTrack)
+	}
+	if o.Resync < 0 {
+		return fmt.Errorf("nftables manager: Options.Resync %s is negative", o.Resync)
+	}
+	if o.Resync == 0 {
+		o.Resync = DefaultResync
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Clock == nil {
+		o.Clock = subnet.RealClock()
+	}
+	return nil
+}
+
+// tables lists what o asks for: flannel-ipv4 is ours alone (Exclusive: a
+// chain we no longer want goes), overlayd-ipv4 is shared with the peer
+// filter, so only the notrack chain is touched there.
+func (o *Options) tables() []TableSpec {
+	var out []TableSpec
+	if o.Masquerade || o.ForwardRules {
+		t := TableSpec{Ref: ref4(FlannelTable4), Exclusive: true}
+		if o.Masquerade {
+			t.Chains = append(t.Chains, ChainSpec{Name: MasqChain, Base: natPostrouting, Rules: MasqRules(o.Network, o.PodSubnet, !o.FullyRandomDisabled)})
+		}
+		if o.ForwardRules {
+			t.Chains = append(t.Chains, ChainSpec{Name: ForwardChain, Base: filterForward, Rules: ForwardRules(o.Network)})
+		}
+		out = append(out, t)
+	}
+	if o.VXLANNoTrack.IsValid() {
+		out = append(out, TableSpec{Ref: ref4(OverlaydTable4), Chains: []ChainSpec{
+			{Name: NoTrackChain, Base: rawOutput, Rules: NoTrackRules(o.VXLANNoTrack)},
+		}})
+	}
+	return out
+}
+
+// Ensure reads every managed table and repairs what is not in place, all
+// repairs in one transaction. Nothing in place costs reads only.
+func (m *Manager) Ensure() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ops []Op
+	repaired := 0
+	var err error
+	for _, t := range m.tables {
+		have, rerr := m.kernel.Table(t.Family, t.Table)
+		if rerr != nil {
+			err = fmt.Errorf("read table %s: %w", t.Table, rerr)
+			break
+		}
+		o, n := plan(t, have)
+		ops, repaired = append(ops, o...), repaired+n
+	}
+	if err == nil && len(ops) > 0 {
+		if err = m.kernel.Commit(ops); err != nil {
+			repaired = 0
+		} else {
+			m.log.Info("nftables rules repaired", "chainsOrSets", repaired, "operations", len(ops))
+		}
+	}
+	m.statusMu.Lock()
+	m.status = Status{LastCheck: m.clock.Now(), InPlace: err == nil, Repairs: m.status.Repairs + uint64(repaired), LastError: err}
+	m.statusMu.Unlock()
+	return err
+}
+
+// Run calls Ensure now and every Resync until ctx ends, then returns nil.
+// Failures are logged when they start, change or end.
+func (m *Manager) Run(ctx context.Context) error {
+	var last error
+	for ctx.Err() == nil {
+		err := m.Ensure()
+		switch {
+		case err != nil && (last == nil || err.Error() != last.Error()):
+			m.log.Warn("nftables rules not in place; retrying every resync", "resync", m.resync, "err", err)
+		case err == nil && last != nil:
+			m.log.Info("nftables rules in place again")
+		}
+		last = err
+		wait(ctx, m.clock, m.resync)
+	}
+	return nil
+}
+
+// Status returns what the last check found.
+func (m *Manager) Status() Status {
+	m.statusMu.Lock()
+	defer m.statusMu.Unlock()
+	return m.status
+}
+
+func wait(ctx context.Context, clock subnet.Clock, d time.Duration) {
+	t := clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C():
+	}
+}

@@ -1,0 +1,122 @@
+package nftrules
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/overlayd/overlayd/internal/netnsutil"
+)
+
+// kernelInNetns opens a NetlinkKernel in a fresh namespace, closed and
+// removed at the end of the test.
+func kernelInNetns(t *testing.T, tag string) (*NetlinkKernel, string) {
+	t.Helper()
+	ns := netnsutil.NewT(t, tag)
+	f, err := os.Open(filepath.Join("/var/run/netns", ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	k, err := NewNetlinkKernel(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k, ns
+}
+
+// countingKernel counts the batches committed.
+type countingKernel struct {
+	Kernel
+	commits, ops int
+}
+
+func (c *countingKernel) Commit(ops []Op) error {
+	if len(ops) > 0 {
+		c.commits++
+		c.ops += len(ops)
+	}
+	return c.Kernel.Commit(ops)
+}
+
+func nftList(t *testing.T, ns string) string {
+	t.Helper()
+	return netnsutil.MustExec(t, ns, "nft", "list", "ruleset")
+}
+
+const wantRuleset = `table ip flannel-ipv4 {
+	chain postrtg {
+		type nat hook postrouting priority srcnat; policy accept;
+		meta mark & 0x00004000 == 0x00004000 return
+		ip saddr 10.244.3.0/24 ip daddr 10.244.0.0/16 return
+		ip saddr 10.244.0.0/16 ip daddr 10.244.3.0/24 return
+		ip saddr != 10.244.3.0/24 ip daddr 10.244.0.0/16 return
+		ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random
+		ip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random
+	}
+
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip saddr 10.244.0.0/16 accept
+		ip daddr 10.244.0.0/16 accept
+	}
+}
+table ip overlayd-ipv4 {
+	set vxlan-peers {
+		type ipv4_addr
+		elements = { 192.0.2.11, 192.0.2.12 }
+	}
+
+	chain vxlan-notrack {
+		type filter hook output priority raw; policy accept;
+		ip saddr 192.0.2.10 udp dport 8472 notrack
+	}
+
+	chain vxlan-peer-filter {
+		type filter hook input priority filter; policy accept;
+		udp dport 8472 ip saddr != @vxlan-peers drop
+	}
+}
+`
+
+// TestNetnsRulesetShape: the tables as nft prints them, and a second check
+// with everything in place writes nothing.
+func TestNetnsRulesetShape(t *testing.T) {
+	netnsutil.RequireRoot(t)
+	k, ns := kernelInNetns(t, "nftshape")
+	ck := &countingKernel{Kernel: k}
+	m, err := NewManager(Options{
+		Kernel: ck, Network: netip.MustParsePrefix("10.244.0.0/16"), PodSubnet: netip.MustParsePrefix("10.244.3.1/24"),
+		Masquerade: true, ForwardRules: true, VXLANNoTrack: netip.MustParseAddrPort("192.0.2.10:8472"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewPeerFilter(PeerFilterOptions{Kernel: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetPeers([]netip.Addr{netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.11")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := nftList(t, ns); got != wantRuleset {
+		t.Errorf("nft list ruleset:\n%s\nwant:\n%s", got, wantRuleset)
+	}
+	ck.commits = 0
+	if err := m.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if ck.commits != 0 {
+		t.Errorf("in place: %d commits, want 0", ck.commits)
+	}
+	_ = strings.TrimSpace
+}
