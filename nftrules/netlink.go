@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -14,9 +15,12 @@ import (
 // messages as needed and is still one transaction.
 const elementsPerMessage = 1000
 
-// NetlinkKernel is the Kernel that talks to nf_tables over netlink.
+// NetlinkKernel is the Kernel that talks to nf_tables over netlink. It is
+// safe for concurrent use: reads and batches do not interleave.
 type NetlinkKernel struct {
+	mu   sync.Mutex
 	conn *nftables.Conn
+	opts []nftables.ConnOption
 }
 
 // NewNetlinkKernel opens a netlink connection to nf_tables in the network
@@ -30,7 +34,7 @@ func NewNetlinkKernel(netnsFd int) (*NetlinkKernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: open netlink: %w", err)
 	}
-	return &NetlinkKernel{conn: c}, nil
+	return &NetlinkKernel{conn: c, opts: opts}, nil
 }
 
 // Close releases the connection.
@@ -38,6 +42,8 @@ func (k *NetlinkKernel) Close() error { return k.conn.CloseLasting() }
 
 // Table implements Kernel.
 func (k *NetlinkKernel) Table(fam nftables.TableFamily, name string) (*TableState, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	tables, err := k.conn.ListTablesOfFamily(fam)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list tables: %w", err)
@@ -119,9 +125,11 @@ func (k *NetlinkKernel) Commit(ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	for _, o := range ops {
 		if err := k.queue(o); err != nil {
-			k.conn.Flush() // drop what was queued: nothing sent is better than half
+			k.discard()
 			return err
 		}
 	}
@@ -129,6 +137,17 @@ func (k *NetlinkKernel) Commit(ops []Op) error {
 		return fmt.Errorf("nftables: commit %d operations: %w", len(ops), err)
 	}
 	return nil
+}
+
+// discard drops the queued messages (the library has no call for it) by
+// replacing the connection: nothing sent is better than half a change.
+func (k *NetlinkKernel) discard() {
+	c, err := nftables.New(k.opts...)
+	if err != nil {
+		return // the next Commit fails the same way, with the queued messages
+	}
+	k.conn.CloseLasting()
+	k.conn = c
 }
 
 func (k *NetlinkKernel) queue(o Op) error {
