@@ -178,4 +178,3 @@ func testFlanneldSwap(t *testing.T, l *lab.Lab, flanneld string, ref, n *lab.Nod
 }
 
 const flanneldMark = "meta mark 0x00004000 return"
-
