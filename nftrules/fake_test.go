@@ -16,6 +16,7 @@ type fakeKernel struct {
 	commits [][]Op
 	fail    error // returned by the next failN Commits (1 when failN is 0)
 	failN   int
+	reject  func(Op) error // the kernel's verdict on one operation; nil: all fine
 }
 
 func newFakeKernel() *fakeKernel { return &fakeKernel{tables: map[Ref]*TableState{}} }
@@ -43,6 +44,11 @@ func (k *fakeKernel) Commit(ops []Op) error {
 		next[r] = cloneTable(t)
 	}
 	for _, o := range ops {
+		if k.reject != nil {
+			if err := k.reject(o); err != nil {
+				return err
+			}
+		}
 		if err := apply(next, o); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/overlayd/overlayd/subnet"
@@ -52,6 +53,7 @@ type Status struct {
 // in place.
 type Manager struct {
 	kernel Kernel
+	opts   Options
 	tables []TableSpec
 	resync time.Duration
 	log    *slog.Logger
@@ -68,7 +70,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	return &Manager{kernel: o.Kernel, tables: o.tables(), resync: o.Resync, log: o.Logger, clock: o.Clock}, nil
+	return &Manager{kernel: o.Kernel, opts: o, tables: o.tables(), resync: o.Resync, log: o.Logger, clock: o.Clock}, nil
 }
 
 func (o *Options) normalize() error {
@@ -132,10 +134,31 @@ func (o *Options) tables() []TableSpec {
 }
 
 // Ensure reads every managed table and repairs what is not in place, all
-// repairs in one transaction. Nothing in place costs reads only.
+// repairs in one transaction. Nothing in place costs reads only. A kernel
+// that rejects fully-random masquerade gets plain masquerade from then on.
 func (m *Manager) Ensure() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	err := m.ensureOnce()
+	if err != nil && m.opts.Masquerade && !m.opts.FullyRandomDisabled && isInvalid(err) {
+		m.log.Warn("the kernel rejected the rules; trying masquerade without fully-random", "err", err)
+		m.opts.FullyRandomDisabled = true
+		m.tables = m.opts.tables()
+		if err = m.ensureOnce(); err != nil {
+			m.opts.FullyRandomDisabled = false
+			m.tables = m.opts.tables()
+		}
+	}
+	return err
+}
+
+// isInvalid reports whether the kernel refused an expression it does not
+// know (EINVAL, EOPNOTSUPP).
+func isInvalid(err error) bool {
+	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EOPNOTSUPP)
+}
+
+func (m *Manager) ensureOnce() error {
 	var ops []Op
 	repaired := 0
 	var err error

@@ -2,7 +2,9 @@ package nftrules
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"syscall"
 	"testing"
 
 	"github.com/google/nftables"
@@ -225,5 +227,30 @@ func TestMatchPrefixEncoding(t *testing.T) {
 		if masked != (tc.mask != nil) || (masked && string(b.Mask) != string(tc.mask)) {
 			t.Errorf("%s: exprs %v, want mask %x", tc.prefix, es, tc.mask)
 		}
+	}
+}
+
+// TestFullyRandomFallback: a kernel that rejects fully-random masquerade
+// gets plain masquerade, in the same Ensure.
+func TestFullyRandomFallback(t *testing.T) {
+	k := newFakeKernel()
+	k.reject = func(o Op) error {
+		if r, ok := o.(AddRule); ok {
+			for _, e := range r.Rule {
+				if m, ok := e.(*expr.Masq); ok && m.FullyRandom {
+					return fmt.Errorf("conn.Receive: %w", syscall.EOPNOTSUPP)
+				}
+			}
+		}
+		return nil
+	}
+	m := newTestManager(t, testOptions(k))
+	if err := m.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	want := MasqRules(netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("10.244.3.0/24"), false)
+	got := k.tables[ref4(FlannelTable4)].Chains[MasqChain].Rules
+	if !sameRules(ref4(FlannelTable4), want, got) {
+		t.Errorf("postrtg rules are not the plain-masquerade ones")
 	}
 }
