@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -39,6 +41,9 @@ type Options struct {
 	Logger *slog.Logger // nil: discard
 	// Clock times Run's checks and stamps Status; nil: the real clock.
 	Clock subnet.Clock
+	// Registerer exports the iptables mode's overlayd_iptables_* metrics
+	// (docs/metrics.md); nil: not exported.
+	Registerer prometheus.Registerer
 }
 
 // Status is what the last check found.
@@ -52,12 +57,13 @@ type Status struct {
 // Manager keeps the masquerade and forward chains (and the notrack chain)
 // in place.
 type Manager struct {
-	kernel Kernel
-	opts   Options
-	tables []TableSpec
-	resync time.Duration
-	log    *slog.Logger
-	clock  subnet.Clock
+	kernel  Kernel
+	opts    Options
+	tables  []TableSpec
+	resync  time.Duration
+	log     *slog.Logger
+	clock   subnet.Clock
+	metrics *managerMetrics
 
 	mu sync.Mutex // serialises checks
 
@@ -70,7 +76,11 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	return &Manager{kernel: o.Kernel, opts: o, tables: o.tables(), resync: o.Resync, log: o.Logger, clock: o.Clock}, nil
+	metrics, err := newManagerMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("nftables manager: %w", err)
+	}
+	return &Manager{kernel: o.Kernel, opts: o, tables: o.tables(), resync: o.Resync, log: o.Logger, clock: o.Clock, metrics: metrics}, nil
 }
 
 func (o *Options) normalize() error {
@@ -159,8 +169,9 @@ func isInvalid(err error) bool {
 }
 
 func (m *Manager) ensureOnce() error {
+	m.metrics.resyncs.Inc()
 	var ops []Op
-	repaired := 0
+	var repaired [][2]string // table, chain or set
 	var err error
 	for _, t := range m.tables {
 		have, rerr := m.kernel.Table(t.Family, t.Table)
@@ -168,18 +179,25 @@ func (m *Manager) ensureOnce() error {
 			err = fmt.Errorf("read table %s: %w", t.Table, rerr)
 			break
 		}
-		o, n := plan(t, have)
-		ops, repaired = append(ops, o...), repaired+n
-	}
-	if err == nil && len(ops) > 0 {
-		if err = m.kernel.Commit(ops); err != nil {
-			repaired = 0
-		} else {
-			m.log.Info("nftables rules repaired", "chainsOrSets", repaired, "operations", len(ops))
+		o, names := plan(t, have)
+		ops = append(ops, o...)
+		for _, n := range names {
+			repaired = append(repaired, [2]string{t.Table, n})
 		}
 	}
+	if err == nil && len(ops) > 0 {
+		err = m.kernel.Commit(ops)
+	}
+	if err != nil {
+		repaired = nil
+		m.metrics.errors.Inc()
+	}
+	for _, r := range repaired {
+		m.metrics.repairs.WithLabelValues(r[0], r[1]).Inc()
+		m.log.Info("nftables chain repaired", "table", r[0], "chain", r[1])
+	}
 	m.statusMu.Lock()
-	m.status = Status{LastCheck: m.clock.Now(), InPlace: err == nil, Repairs: m.status.Repairs + uint64(repaired), LastError: err}
+	m.status = Status{LastCheck: m.clock.Now(), InPlace: err == nil, Repairs: m.status.Repairs + uint64(len(repaired)), LastError: err}
 	m.statusMu.Unlock()
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -23,6 +25,9 @@ type PeerFilterOptions struct {
 	Logger *slog.Logger
 	// Clock times Run's checks; nil: the real clock.
 	Clock subnet.Clock
+	// Registerer exports the overlayd_vxlan_peer_filter_* metrics; nil: not
+	// exported.
+	Registerer prometheus.Registerer
 }
 
 // PeerFilter keeps the VXLAN peer filter in place: the set vxlan-peers of
@@ -33,10 +38,11 @@ type PeerFilterOptions struct {
 // the set, one transaction per change; Ensure reads the kernel back and
 // repairs.
 type PeerFilter struct {
-	kernel Kernel
-	spec   TableSpec // without the elements
-	log    *slog.Logger
-	clock  subnet.Clock
+	kernel  Kernel
+	spec    TableSpec // without the elements
+	log     *slog.Logger
+	clock   subnet.Clock
+	metrics *peerMetrics
 
 	mu      sync.Mutex
 	peers   []netip.Addr // wanted: sorted, unique
@@ -62,10 +68,14 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Clock == nil {
 		o.Clock = subnet.RealClock()
 	}
+	metrics, err := newPeerMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("peer filter: %w", err)
+	}
 	spec := TableSpec{Ref: ref4(OverlaydTable4), Chains: []ChainSpec{
 		{Name: PeerChain, Base: filterInput, Rules: PeerFilterRules(uint16(o.Port))},
 	}}
-	return &PeerFilter{kernel: o.Kernel, spec: spec, log: o.Logger, clock: o.Clock}, nil
+	return &PeerFilter{kernel: o.Kernel, spec: spec, log: o.Logger, clock: o.Clock, metrics: metrics}, nil
 }
 
 // SetPeers replaces the allowed sources with addrs (the peers' underlay
@@ -76,6 +86,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 	defer f.mu.Unlock()
 	f.peers = f.normalize(addrs)
 	f.ready = true
+	f.metrics.peers.Set(float64(len(f.peers)))
 	if !f.inPlace {
 		return f.ensureLocked()
 	}
@@ -90,6 +101,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 		f.inPlace = false
 		return f.ensureLocked()
 	}
+	f.metrics.updates.Inc()
 	f.applied = f.peers
 	return nil
 }
@@ -111,15 +123,18 @@ func (f *PeerFilter) ensureLocked() error {
 	have, err := f.kernel.Table(want.Family, want.Table)
 	if err != nil {
 		f.inPlace = false
+		f.metrics.errors.Inc()
 		return fmt.Errorf("peer filter: read table %s: %w", want.Table, err)
 	}
 	ops, repaired := plan(want, have)
 	if err := f.kernel.Commit(ops); err != nil {
 		f.inPlace = false
+		f.metrics.errors.Inc()
 		return fmt.Errorf("peer filter: write table %s (%d peers): %w", want.Table, len(f.peers), err)
 	}
-	if repaired > 0 && f.inPlace {
-		f.log.Info("vxlan peer filter repaired", "table", want.Table, "chainsOrSets", repaired)
+	if len(repaired) > 0 && f.inPlace {
+		f.metrics.repairs.Inc()
+		f.log.Info("vxlan peer filter repaired", "table", want.Table, "repaired", repaired)
 	}
 	f.applied, f.inPlace = f.peers, true
 	return nil

@@ -6,8 +6,9 @@ import (
 )
 
 // plan returns the operations that turn have (nil: no table) into want,
-// and how many chains or sets they repair; none when all is in place.
-func plan(want TableSpec, have *TableState) (ops []Op, repaired int) {
+// and the names of the chains and sets they repair; none when all is in
+// place.
+func plan(want TableSpec, have *TableState) (ops []Op, repaired []string) {
 	if have == nil {
 		have = &TableState{}
 		ops = append(ops, AddTable{want.Ref})
@@ -15,14 +16,14 @@ func plan(want TableSpec, have *TableState) (ops []Op, repaired int) {
 	for _, s := range want.Sets {
 		o := planSet(want.Ref, s, have.Sets[s.Name])
 		if len(o) > 0 {
-			repaired++
+			repaired = append(repaired, s.Name)
 		}
 		ops = append(ops, o...)
 	}
 	for _, c := range want.Chains {
 		o := planChain(want.Ref, c, have.Chains[c.Name])
 		if len(o) > 0 {
-			repaired++
+			repaired = append(repaired, c.Name)
 		}
 		ops = append(ops, o...)
 	}
@@ -30,7 +31,7 @@ func plan(want TableSpec, have *TableState) (ops []Op, repaired int) {
 		for _, name := range sortedKeys(have.Chains) {
 			if !slices.ContainsFunc(want.Chains, func(c ChainSpec) bool { return c.Name == name }) {
 				ops = append(ops, FlushChain{want.Ref, name}, DelChain{want.Ref, name})
-				repaired++
+				repaired = append(repaired, name)
 			}
 		}
 	}

@@ -56,7 +56,7 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 		m, err := nftrules.NewManager(nftrules.Options{
 			Kernel: k, Network: cfg.Network, PodSubnet: lease.Subnet,
 			Masquerade: o.ipMasq, ForwardRules: o.forwardRules, FullyRandomDisabled: o.randomFullyOff,
-			Resync: o.iptablesResync, Logger: d.log, Clock: subnet.RealClock(),
+			Resync: o.iptablesResync, Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("EnableNFTables: %w", err)
@@ -156,7 +156,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 			k.Close()
 			return nil, nil
 		}
-		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, Logger: d.log, Clock: subnet.RealClock()})
+		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg})
 	}
 	runner, err := iptables.NewRunner(false)
 	if err != nil {

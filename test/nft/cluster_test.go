@@ -137,6 +137,15 @@ func testDrift(t *testing.T, l *lab.Lab, n *lab.Node) {
 	if doc.IPTables == nil || doc.IPTables.Repairs == 0 || !doc.IPTables.InPlace {
 		t.Errorf("/status after repairs: %+v, want in place with repairs counted", doc.IPTables)
 	}
+	for _, series := range []string{
+		`overlayd_iptables_repairs_total{chain="forward",table="flannel-ipv4"}`,
+		`overlayd_iptables_repairs_total{chain="postrtg",table="flannel-ipv4"}`,
+		`overlayd_vxlan_peer_filter_repairs_total`,
+	} {
+		if v := labtest.Metric(t, n, series); v < 1 {
+			t.Errorf("%s = %v after the repairs, want at least 1", series, v)
+		}
+	}
 	pingAll(t, l)
 }
 
