@@ -118,5 +118,59 @@ func TestNetnsRulesetShape(t *testing.T) {
 	if ck.commits != 0 {
 		t.Errorf("in place: %d commits, want 0", ck.commits)
 	}
-	_ = strings.TrimSpace
+}
+
+// TestNetnsRepairs: damage done with nft is repaired by one commit each,
+// back to the exact listing; the hook case deletes and recreates the chain
+// inside one batch. A peer deleted behind our back makes the next
+// incremental update fail, and the fallback repairs.
+func TestNetnsRepairs(t *testing.T) {
+	netnsutil.RequireRoot(t)
+	k, ns := kernelInNetns(t, "nftfix")
+	ck := &countingKernel{Kernel: k}
+	m, err := NewManager(Options{
+		Kernel: ck, Network: netip.MustParsePrefix("10.244.0.0/16"), PodSubnet: netip.MustParsePrefix("10.244.3.1/24"),
+		Masquerade: true, ForwardRules: true, VXLANNoTrack: netip.MustParseAddrPort("192.0.2.10:8472"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewPeerFilter(PeerFilterOptions{Kernel: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetPeers([]netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, damage := range [][]string{
+		{"delete chain ip flannel-ipv4 forward", "add chain ip flannel-ipv4 forward { type filter hook forward priority 10; policy accept; }"},
+		{"flush chain ip flannel-ipv4 postrtg", "add rule ip flannel-ipv4 postrtg masquerade"},
+		{"add rule ip overlayd-ipv4 vxlan-notrack counter"},
+		{"add element ip overlayd-ipv4 vxlan-peers { 192.0.2.99 }", "delete element ip overlayd-ipv4 vxlan-peers { 192.0.2.11 }"},
+	} {
+		for _, cmd := range damage {
+			netnsutil.MustExec(t, ns, append([]string{"nft"}, strings.Fields(cmd)...)...)
+		}
+		ck.commits = 0
+		if err := m.Ensure(); err != nil {
+			t.Fatalf("%q: %v", damage, err)
+		}
+		if err := f.Ensure(); err != nil {
+			t.Fatalf("%q: %v", damage, err)
+		}
+		if got := nftList(t, ns); got != wantRuleset || ck.commits != 1 {
+			t.Errorf("after %q: %d commits, want 1; ruleset:\n%s", damage, ck.commits, got)
+		}
+	}
+	netnsutil.MustExec(t, ns, "nft", "delete", "element", "ip", "overlayd-ipv4", "vxlan-peers", "{ 192.0.2.12 }")
+	if err := f.SetPeers([]netip.Addr{netip.MustParseAddr("192.0.2.11")}); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(wantRuleset, "192.0.2.11, 192.0.2.12", "192.0.2.11", 1)
+	if got := nftList(t, ns); got != want {
+		t.Errorf("after the fallback:\n%s\nwant:\n%s", got, want)
+	}
 }
