@@ -157,6 +157,9 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
 	}
+	if err := d.checkRulesMode(cfg); err != nil { // rules.go
+		return err
+	}
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/nftrules"
 	"github.com/overlayd/overlayd/subnet"
@@ -83,6 +85,23 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 		return nil, fmt.Errorf("iptables: %w", err)
 	}
 	return m, nil
+}
+
+// checkRulesMode fails at start, before the device and the lease, when the
+// configured mode cannot work on this host.
+func (d *daemon) checkRulesMode(cfg *subnet.Config) error {
+	if !cfg.EnableNFTables {
+		return checkIPTables(d.opts.vxlanPeerFilter)
+	}
+	k, err := nftrules.NewNetlinkKernel(0)
+	if err == nil {
+		defer k.Close()
+		_, err = k.Table(nftables.TableFamilyIPv4, nftrules.FlannelTable4)
+	}
+	if err != nil {
+		return fmt.Errorf("EnableNFTables: the kernel's nftables is not usable (module nf_tables missing?): %w", err)
+	}
+	return nil
 }
 
 // checkIPTables fails when the iptables mode cannot work on this host,

@@ -94,6 +94,11 @@ func TestNoIPTablesClearError(t *testing.T) {
 	if err := labtest.LogContains(a, "iptables binary is not in PATH", "EnableNFTables"); err != nil {
 		t.Errorf("%v\n%s", err, a.LogTail(20))
 	}
+	// It stopped before touching the node: no device (made before the
+	// lease is taken).
+	if out, err := netnsutil.Exec(labtest.Context(t, 5*time.Second), n.NS, "ip", "link", "show", "flannel.1"); err == nil {
+		t.Errorf("the failed start created the VXLAN device:\n%s", out)
+	}
 	writeConfig(t, l, nftConfig)
 	startOverlayd(t, l, n, env)
 	labtest.WaitUp(t, l, n, upTimeout)
