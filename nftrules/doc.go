@@ -9,8 +9,9 @@
 // (docs/compatibility.md, "nftables mode"), so a node switches between
 // flanneld and overlayd without duplicates. What only overlayd has (the peer
 // filter's set and chain, the notrack chain) lives in table ip overlayd-ipv4.
-// IPv6 is a second family of the same shape (flannel-ipv6, overlayd-ipv6),
-// not programmed yet.
+// IPv6 is a second family of the same shape (flannel-ipv6, overlayd-ipv6):
+// a Manager and a PeerFilter per family, the family taken from the
+// addresses; the daemon programs IPv4 only so far.
 //
 // Every change is one netlink transaction: a chain is repaired by flushing
 // and refilling it inside one batch, which the kernel commits atomically, so

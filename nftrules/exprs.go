@@ -4,16 +4,41 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
-// Offsets of the fields matched, in the IPv4 and UDP headers.
-const (
-	ipv4SrcOffset = 12
-	ipv4DstOffset = 16
-	udpDstOffset  = 2
+// udpDstOffset is the destination port's offset in the UDP header.
+const udpDstOffset = 2
+
+// family is what differs between the IPv4 and the IPv6 tables: everything
+// else (chains, hooks, rules in order) is the same.
+type family struct {
+	nft                         nftables.TableFamily
+	flannelTable, overlaydTable string
+	srcOffset, dstOffset        uint32 // in the network header
+	addrLen                     uint32
+	multicast                   netip.Prefix
+}
+
+var (
+	ipv4 = family{nftables.TableFamilyIPv4, FlannelTable4, OverlaydTable4, 12, 16, 4, netip.MustParsePrefix("224.0.0.0/4")}
+	ipv6 = family{nftables.TableFamilyIPv6, FlannelTable6, OverlaydTable6, 8, 24, 16, netip.MustParsePrefix("ff00::/8")}
 )
+
+func familyOf(a netip.Addr) family {
+	if a.Unmap().Is4() {
+		return ipv4
+	}
+	return ipv6
+}
+
+func (f family) ref(table string) Ref { return Ref{Family: f.nft, Table: table} }
+
+// src and dst match the source or destination address against a prefix.
+func (f family) src(p netip.Prefix, neq bool) []expr.Any { return matchPrefix(f.srcOffset, p, neq) }
+func (f family) dst(p netip.Prefix, neq bool) []expr.Any { return matchPrefix(f.dstOffset, p, neq) }
 
 // matchPrefix loads an address field and compares it with a prefix the way
 // nft encodes "ip saddr 10.244.0.0/16": a length of whole bytes loads only
@@ -68,10 +93,10 @@ func matchUDPDport(port uint16) []expr.Any {
 	}
 }
 
-// matchSrcNotInSet is "ip saddr != @set".
-func matchSrcNotInSet(set string) []expr.Any {
+// srcNotInSet is "ip saddr != @set" ("ip6 saddr" for IPv6).
+func (f family) srcNotInSet(set string) []expr.Any {
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: ipv4SrcOffset, Len: 4},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.srcOffset, Len: f.addrLen},
 		&expr.Lookup{SourceRegister: 1, SetName: set, Invert: true},
 	}
 }

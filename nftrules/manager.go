@@ -22,19 +22,22 @@ const DefaultResync = 5 * time.Second
 // Options configures a Manager. Prefixes are masked.
 type Options struct {
 	Kernel Kernel
-	// Network is the cluster network, PodSubnet this node's lease subnet
-	// (IPv4).
+	// Network is the cluster network, PodSubnet this node's lease subnet,
+	// both of one family, which chooses the tables: flannel-ipv4 and
+	// overlayd-ipv4, or flannel-ipv6 and overlayd-ipv6 (one Manager per
+	// family).
 	Network, PodSubnet netip.Prefix
-	// Masquerade (--ip-masq) manages flannel-ipv4 postrtg.
+	// Masquerade (--ip-masq) manages flannel-ipvN postrtg.
 	Masquerade bool
-	// ForwardRules (--iptables-forward-rules) manages flannel-ipv4 forward.
+	// ForwardRules (--iptables-forward-rules) manages flannel-ipvN forward.
 	ForwardRules bool
 	// FullyRandomDisabled (--ip-masq-fully-random-disable) leaves
 	// fully-random off.
 	FullyRandomDisabled bool
 	// VXLANNoTrack, when set, is the VXLAN device's bind address and the
-	// peers' VXLAN port: overlayd-ipv4 vxlan-notrack keeps the outer
-	// packets out of conntrack and NAT.
+	// peers' VXLAN port: overlayd-ipvN vxlan-notrack keeps the outer
+	// packets out of conntrack and NAT. Its family may differ from
+	// Network's (the underlay's family is not the pods').
 	VXLANNoTrack netip.AddrPort
 	// Resync is the check interval of Run (--iptables-resync); 0 means 5s.
 	Resync time.Duration
@@ -88,22 +91,22 @@ func (o *Options) normalize() error {
 		return errors.New("nftables manager: Options.Kernel is nil")
 	}
 	if o.Masquerade || o.ForwardRules {
-		if !o.Network.IsValid() || !o.Network.Addr().Is4() {
-			return fmt.Errorf("nftables manager: Options.Network %q is not an IPv4 prefix", o.Network)
+		if !o.Network.IsValid() || o.Network.Addr().Is4In6() {
+			return fmt.Errorf("nftables manager: Options.Network %q is not a prefix", o.Network)
 		}
 		o.Network = o.Network.Masked()
 	}
 	if o.Masquerade {
-		if !o.PodSubnet.IsValid() || !o.PodSubnet.Addr().Is4() {
-			return fmt.Errorf("nftables manager: Options.PodSubnet %q is not an IPv4 prefix", o.PodSubnet)
+		if !o.PodSubnet.IsValid() || o.PodSubnet.Addr().Is4() != o.Network.Addr().Is4() {
+			return fmt.Errorf("nftables manager: Options.PodSubnet %q is not a prefix of Options.Network's family", o.PodSubnet)
 		}
 		o.PodSubnet = o.PodSubnet.Masked()
 		if o.PodSubnet.Bits() < o.Network.Bits() || !o.Network.Contains(o.PodSubnet.Addr()) {
 			return fmt.Errorf("nftables manager: Options.PodSubnet %s is not inside Options.Network %s", o.PodSubnet, o.Network)
 		}
 	}
-	if o.VXLANNoTrack.IsValid() && !o.VXLANNoTrack.Addr().Is4() {
-		return fmt.Errorf("nftables manager: Options.VXLANNoTrack %s is not IPv4", o.VXLANNoTrack)
+	if o.VXLANNoTrack.IsValid() && o.VXLANNoTrack.Addr().Is4In6() {
+		return fmt.Errorf("nftables manager: Options.VXLANNoTrack %s is an IPv4-mapped address", o.VXLANNoTrack)
 	}
 	if o.Resync < 0 {
 		return fmt.Errorf("nftables manager: Options.Resync %s is negative", o.Resync)
@@ -126,7 +129,8 @@ func (o *Options) normalize() error {
 func (o *Options) tables() []TableSpec {
 	var out []TableSpec
 	if o.Masquerade || o.ForwardRules {
-		t := TableSpec{Ref: ref4(FlannelTable4), Exclusive: true}
+		f := familyOf(o.Network.Addr())
+		t := TableSpec{Ref: f.ref(f.flannelTable), Exclusive: true}
 		if o.Masquerade {
 			t.Chains = append(t.Chains, ChainSpec{Name: MasqChain, Base: natPostrouting, Rules: MasqRules(o.Network, o.PodSubnet, !o.FullyRandomDisabled)})
 		}
@@ -136,7 +140,8 @@ func (o *Options) tables() []TableSpec {
 		out = append(out, t)
 	}
 	if o.VXLANNoTrack.IsValid() {
-		out = append(out, TableSpec{Ref: ref4(OverlaydTable4), Chains: []ChainSpec{
+		f := familyOf(o.VXLANNoTrack.Addr())
+		out = append(out, TableSpec{Ref: f.ref(f.overlaydTable), Chains: []ChainSpec{
 			{Name: NoTrackChain, Base: rawOutput, Rules: NoTrackRules(o.VXLANNoTrack)},
 		}})
 	}

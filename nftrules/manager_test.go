@@ -35,10 +35,10 @@ func TestNewManagerRejectsBadOptions(t *testing.T) {
 	}{
 		{"no kernel", func(o *Options) { o.Kernel = nil }},
 		{"no network", func(o *Options) { o.Network = netip.Prefix{} }},
-		{"ipv6 network", func(o *Options) { o.Network = netip.MustParsePrefix("2001:db8::/32") }},
+		{"subnet of the other family", func(o *Options) { o.Network = netip.MustParsePrefix("2001:db8::/32") }},
 		{"subnet outside", func(o *Options) { o.PodSubnet = netip.MustParsePrefix("10.9.0.0/24") }},
 		{"negative resync", func(o *Options) { o.Resync = -1 }},
-		{"ipv6 notrack", func(o *Options) { o.VXLANNoTrack = netip.MustParseAddrPort("[2001:db8::1]:8472") }},
+		{"mapped notrack", func(o *Options) { o.VXLANNoTrack = netip.MustParseAddrPort("[::ffff:192.0.2.1]:8472") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := testOptions(k)
@@ -219,7 +219,7 @@ func TestMatchPrefixEncoding(t *testing.T) {
 		{"224.0.0.0/4", 4, []byte{0xf0, 0, 0, 0}},
 		{"10.244.2.0/23", 4, []byte{0xff, 0xff, 0xfe, 0}},
 	} {
-		es := matchPrefix(ipv4SrcOffset, netip.MustParsePrefix(tc.prefix), false)
+		es := ipv4.src(netip.MustParsePrefix(tc.prefix), false)
 		if l := es[0].(*expr.Payload).Len; l != tc.wantLen {
 			t.Errorf("%s: loads %d bytes, want %d", tc.prefix, l, tc.wantLen)
 		}

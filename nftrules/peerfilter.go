@@ -22,6 +22,9 @@ const DefaultVXLANPort = 8472
 type PeerFilterOptions struct {
 	Kernel Kernel
 	Port   int // VXLAN UDP port; 0 means 8472
+	// IPv6 filters IPv6 VXLAN in overlayd-ipv6 (one filter per family);
+	// unset, IPv4 in overlayd-ipv4.
+	IPv6   bool
 	Logger *slog.Logger
 	// Clock times Run's checks; nil: the real clock.
 	Clock subnet.Clock
@@ -32,13 +35,15 @@ type PeerFilterOptions struct {
 
 // PeerFilter keeps the VXLAN peer filter in place: the set vxlan-peers of
 // the peers' addresses and the chain vxlan-peer-filter (input hook) that
-// drops UDP to the VXLAN port from anyone else, in table overlayd-ipv4.
+// drops UDP to the VXLAN port from anyone else, in table overlayd-ipv4
+// (overlayd-ipv6 for IPv6).
 // Nothing is installed before the first SetPeers: an empty set would drop
 // every peer's traffic. Peers coming and going are added to and deleted from
 // the set, one transaction per change; Ensure reads the kernel back and
 // repairs.
 type PeerFilter struct {
 	kernel  Kernel
+	fam     family
 	spec    TableSpec // without the elements
 	log     *slog.Logger
 	clock   subnet.Clock
@@ -72,15 +77,20 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
 	}
-	spec := TableSpec{Ref: ref4(OverlaydTable4), Chains: []ChainSpec{
-		{Name: PeerChain, Base: filterInput, Rules: PeerFilterRules(uint16(o.Port))},
+	fam := ipv4
+	if o.IPv6 {
+		fam = ipv6
+	}
+	spec := TableSpec{Ref: fam.ref(fam.overlaydTable), Chains: []ChainSpec{
+		{Name: PeerChain, Base: filterInput, Rules: PeerFilterRules(uint16(o.Port), o.IPv6)},
 	}}
-	return &PeerFilter{kernel: o.Kernel, spec: spec, log: o.Logger, clock: o.Clock, metrics: metrics}, nil
+	return &PeerFilter{kernel: o.Kernel, fam: fam, spec: spec, log: o.Logger, clock: o.Clock, metrics: metrics}, nil
 }
 
 // SetPeers replaces the allowed sources with addrs (the peers' underlay
 // addresses as seen on the wire). Once the filter is in place, only the
-// difference is written; IPv6 addresses are skipped with a warning.
+// difference is written; addresses of the other family are skipped with a
+// warning.
 func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -165,14 +175,14 @@ func (f *PeerFilter) normalize(addrs []netip.Addr) []netip.Addr {
 	skipped := 0
 	for _, a := range addrs {
 		a = a.Unmap().WithZone("")
-		if !a.Is4() {
+		if !a.IsValid() || familyOf(a).nft != f.fam.nft {
 			skipped++
 			continue
 		}
 		keep = append(keep, a)
 	}
 	if skipped > 0 {
-		f.log.Warn("vxlan peer filter: skipping non-IPv4 addresses", "count", skipped)
+		f.log.Warn("vxlan peer filter: skipping addresses of the other family", "table", f.spec.Table, "count", skipped)
 	}
 	return sortedUnique(keep)
 }

@@ -1,9 +1,8 @@
 package nftrules
 
 import (
+	"errors"
 	"fmt"
-
-	"github.com/google/nftables"
 )
 
 // RemoveAll deletes every table the nftables mode uses, overlayd's and
@@ -11,10 +10,7 @@ import (
 // whichever exist, in one transaction: the node is in iptables mode now.
 // It returns the names of the tables it deleted.
 func RemoveAll(k Kernel) ([]string, error) {
-	refs := []Ref{
-		ref4(FlannelTable4), {Family: nftables.TableFamilyIPv6, Table: FlannelTable6},
-		ref4(OverlaydTable4), {Family: nftables.TableFamilyIPv6, Table: OverlaydTable6},
-	}
+	refs := []Ref{ipv4.ref(FlannelTable4), ipv6.ref(FlannelTable6), ipv4.ref(OverlaydTable4), ipv6.ref(OverlaydTable6)}
 	var ops []Op
 	var names []string
 	for _, r := range refs {
@@ -33,15 +29,20 @@ func RemoveAll(k Kernel) ([]string, error) {
 	return names, nil
 }
 
-// RemovePeerFilter deletes the peer filter chain and set, whichever exist
-// (--vxlan-peer-filter is off).
+// RemovePeerFilter deletes the peer filter chains and sets of both
+// families, whichever exist (--vxlan-peer-filter is off).
 func RemovePeerFilter(k Kernel) error {
-	return removeParts(k, ref4(OverlaydTable4), []string{PeerChain}, []string{PeerSet})
+	return errors.Join(
+		removeParts(k, ipv4.ref(OverlaydTable4), []string{PeerChain}, []string{PeerSet}),
+		removeParts(k, ipv6.ref(OverlaydTable6), []string{PeerChain}, []string{PeerSet}))
 }
 
-// RemoveNoTrack deletes the notrack chain if it exists (the exemption is off).
+// RemoveNoTrack deletes the notrack chains of both families, whichever
+// exist (the exemption is off).
 func RemoveNoTrack(k Kernel) error {
-	return removeParts(k, ref4(OverlaydTable4), []string{NoTrackChain}, nil)
+	return errors.Join(
+		removeParts(k, ipv4.ref(OverlaydTable4), []string{NoTrackChain}, nil),
+		removeParts(k, ipv6.ref(OverlaydTable6), []string{NoTrackChain}, nil))
 }
 
 func removeParts(k Kernel, r Ref, chains, sets []string) error {

@@ -59,12 +59,13 @@ var (
 // MasqRules returns the rules of postrtg, in order: pod-to-pod traffic
 // keeps its source address, traffic leaving the cluster network is
 // masqueraded, multicast is left alone. The same six rules as iptables'
-// FLANNEL-POSTRTG and flanneld's postrtg.
+// FLANNEL-POSTRTG and flanneld's postrtg. network and pod are of one
+// family, which decides the table's.
 func MasqRules(network, pod netip.Prefix, fullyRandom bool) []Rule {
-	src := func(p netip.Prefix, neq bool) []expr.Any { return matchPrefix(ipv4SrcOffset, p, neq) }
-	dst := func(p netip.Prefix, neq bool) []expr.Any { return matchPrefix(ipv4DstOffset, p, neq) }
+	f := familyOf(network.Addr())
+	src, dst := f.src, f.dst
 	ret, masq := []expr.Any{verdict(expr.VerdictReturn)}, []expr.Any{masquerade(fullyRandom)}
-	mcast := netip.MustParsePrefix("224.0.0.0/4")
+	mcast := f.multicast
 	return []Rule{
 		join(matchMarkBits(kubeMasqMark), ret),
 		join(src(pod, false), dst(network, false), ret),
@@ -78,25 +79,31 @@ func MasqRules(network, pod netip.Prefix, fullyRandom bool) []Rule {
 // ForwardRules returns the rules of forward: accept anything from or to the
 // cluster network, whatever the other forward chains decide to accept.
 func ForwardRules(network netip.Prefix) []Rule {
+	f := familyOf(network.Addr())
 	accept := []expr.Any{verdict(expr.VerdictAccept)}
 	return []Rule{
-		join(matchPrefix(ipv4SrcOffset, network, false), accept),
-		join(matchPrefix(ipv4DstOffset, network, false), accept),
+		join(f.src(network, false), accept),
+		join(f.dst(network, false), accept),
 	}
 }
 
 // PeerFilterRules returns the rule of vxlan-peer-filter: UDP to the VXLAN
 // port from an address not in the peer set is dropped.
-func PeerFilterRules(port uint16) []Rule {
-	return []Rule{join(matchUDPDport(port), matchSrcNotInSet(PeerSet), []expr.Any{verdict(expr.VerdictDrop)})}
+func PeerFilterRules(port uint16, v6 bool) []Rule {
+	f := ipv4
+	if v6 {
+		f = ipv6
+	}
+	return []Rule{join(matchUDPDport(port), f.srcNotInSet(PeerSet), []expr.Any{verdict(expr.VerdictDrop)})}
 }
 
 // NoTrackRules returns the rule of vxlan-notrack: VXLAN this node sends from
 // bind to the port skips connection tracking, and so every NAT rule
 // (docs/public-cloud.md, "Checksum offload").
 func NoTrackRules(bind netip.AddrPort) []Rule {
-	src := netip.PrefixFrom(bind.Addr(), 32)
-	return []Rule{join(matchPrefix(ipv4SrcOffset, src, false), matchUDPDport(bind.Port()), []expr.Any{&expr.Notrack{}})}
+	f := familyOf(bind.Addr())
+	src := netip.PrefixFrom(bind.Addr(), bind.Addr().BitLen())
+	return []Rule{join(f.src(src, false), matchUDPDport(bind.Port()), []expr.Any{&expr.Notrack{}})}
 }
 
-func ref4(table string) Ref { return Ref{Family: nftables.TableFamilyIPv4, Table: table} }
+func ref4(table string) Ref { return ipv4.ref(table) }
