@@ -18,6 +18,23 @@ type Doc struct {
 	Device   *Device   `json:"device,omitempty"`
 	Sync     *Sync     `json:"sync,omitempty"`
 	IPTables *IPTables `json:"iptables,omitempty"`
+	// RefusedLeases are the peer leases not used as they stand (lease
+	// policy, malformed or unreadable values), sorted by subnet.
+	RefusedLeases []RefusedLease `json:"refusedLeases,omitempty"`
+}
+
+// RefusedLease is one peer lease refused by the lease policy or skipped
+// as malformed.
+type RefusedLease struct {
+	Subnet string `json:"subnet"`
+	// Reason is the overlayd_peer_leases_refused label, e.g. overlaps_own_subnet.
+	Reason  string    `json:"reason"`
+	Field   string    `json:"field"`
+	Value   string    `json:"value,omitempty"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since,omitzero"`
+	// Kept: the subnet keeps its last good state; otherwise it has no peer.
+	Kept bool `json:"kept"`
 }
 
 // Underlay is the external interface and the two addresses on it.
