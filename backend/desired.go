@@ -48,31 +48,22 @@ func (s *keySet[K]) reset(peak int) {
 // smallSet is the size up to which a key set is cleared and reused.
 const smallSet = 64
 
-// dirtyKeys are the entries whose desired state changed since the last
-// pass: only they are compared and written by an incremental pass.
+// dirtyKeys are the dirty sets of the three trackers: the entries whose
+// desired state changed since the last pass, the only ones an incremental
+// pass compares and writes. Inputs mark them through the desired state.
 type dirtyKeys struct {
-	neigh keySet[netip.Addr]
-	fdb   keySet[[6]byte]
-	route keySet[netip.Prefix]
+	neigh *keySet[netip.Addr]
+	fdb   *keySet[[6]byte]
+	route *keySet[routeKey]
 }
 
-func newDirtyKeys() dirtyKeys {
-	return dirtyKeys{neigh: newKeySet[netip.Addr](), fdb: newKeySet[[6]byte](), route: newKeySet[netip.Prefix]()}
-}
-
-func (d dirtyKeys) len() int { return len(d.neigh) + len(d.fdb) + len(d.route) }
-
-// reset empties the keys after a pass that started with peak of them.
-func (d *dirtyKeys) reset(peak int) {
-	d.neigh.reset(peak)
-	d.fdb.reset(peak)
-	d.route.reset(peak)
-}
+func (d dirtyKeys) len() int { return len(*d.neigh) + len(*d.fdb) + len(*d.route) }
 
 // desiredState is the pure function of the peer set: the peers keyed by
 // subnet (which also gives the desired route per destination), the
 // neighbour per IP and the FDB destination per MAC. Every change marks the
-// keys it touches dirty, so an event costs O(1) here.
+// keys it touches dirty (in the trackers' dirty sets, see newTables), so an
+// event costs O(1) here.
 type desiredState struct {
 	log   *slog.Logger
 	peers map[netip.Prefix]*peer
@@ -82,12 +73,14 @@ type desiredState struct {
 }
 
 func newDesiredState(log *slog.Logger) *desiredState {
+	n, f, rt := newKeySet[netip.Addr](), newKeySet[[6]byte](), newKeySet[routeKey]()
 	return &desiredState{
 		log:   log,
 		peers: map[netip.Prefix]*peer{},
 		neigh: map[netip.Addr]neighWant{},
 		fdb:   map[[6]byte]fdbWant{},
-		dirty: newDirtyKeys(),
+		// Sets of its own until newTables points these at the trackers'.
+		dirty: dirtyKeys{neigh: &n, fdb: &f, route: &rt},
 	}
 }
 
@@ -112,7 +105,7 @@ func (d *desiredState) replace(old, p *peer) {
 }
 
 func (d *desiredState) claim(p *peer) {
-	d.dirty.route.add(p.subnet)
+	d.dirty.route.add(routeKey{dst: p.subnet})
 	if p.direct {
 		return
 	}
@@ -135,7 +128,7 @@ func (d *desiredState) claim(p *peer) {
 }
 
 func (d *desiredState) unclaim(p *peer) {
-	d.dirty.route.add(p.subnet)
+	d.dirty.route.add(routeKey{dst: p.subnet})
 	if p.direct {
 		return
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/overlayd/overlayd/backend/internal/nl"
 )
 
 // NetlinkKernel is the real kernel for the Reconciler: a *netlink.Handle
@@ -17,7 +19,7 @@ import (
 type NetlinkKernel struct {
 	*netlink.Handle
 	mu   sync.Mutex // guards sock
-	sock *nlSocket
+	sock *nl.Socket
 }
 
 var _ Kernel = (*NetlinkKernel)(nil)
@@ -29,7 +31,7 @@ func NewNetlinkKernel(h *netlink.Handle, ns netns.NsHandle) (*NetlinkKernel, err
 	if h == nil {
 		return nil, fmt.Errorf("netlink kernel: handle is nil")
 	}
-	s, err := openNLSocket(ns)
+	s, err := nl.Open(ns)
 	if err != nil {
 		return nil, fmt.Errorf("netlink kernel: %w", err)
 	}
@@ -43,7 +45,7 @@ func (k *NetlinkKernel) Close() error {
 	if k.sock == nil {
 		return nil
 	}
-	err := k.sock.close()
+	err := k.sock.Close()
 	k.sock = nil
 	return err
 }
@@ -57,12 +59,12 @@ func (k *NetlinkKernel) dumpBelieved(b *believedState, o ownership) error {
 	return dumpBelievedOn(k.sock, b, o)
 }
 
-func (k *NetlinkKernel) sendBatch(b *writeBatch) {
+func (k *NetlinkKernel) sendBatch(b *nl.Batch) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.sock == nil {
-		b.failAll(errors.New("netlink kernel is closed"))
+		b.FailAll(errors.New("netlink kernel is closed"))
 		return
 	}
-	sendBatchOn(k.sock, b)
+	k.sock.SendBatch(b)
 }

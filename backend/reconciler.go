@@ -2,6 +2,12 @@ package backend
 
 // Design note: the reconciler.
 //
+// Vocabulary: "desired" is what the peer set asks for; "believed" is what
+// the reconciler believes the kernel holds (the one word for it). Each
+// kernel table (neighbours, FDB, routes) is a tracker (tracker.go) holding
+// both views plus the dirty and failing keys; tables.go says how each
+// table matches, writes and deletes.
+//
 // Why level-triggered. flannel programs the kernel per event and never
 // reads it back: an entry someone deleted stays missing, an entry of a peer
 // whose removal event was lost stays forever. Here inputs only change the
@@ -39,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayd/overlayd/backend/internal/nl"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -98,6 +105,7 @@ func (o *ReconcilerOptions) withDefaults() error {
 	if o.PeerDst == nil {
 		o.PeerDst = publicIPOf
 	}
+
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
@@ -136,10 +144,12 @@ type Reconciler struct {
 	board   statusBoard
 
 	// Owned by the Run goroutine.
-	want         *desiredState
-	believed     *believedState
-	failing      failedKeys
-	prevFailing  failedKeys
+	want     *desiredState
+	believed *believedState
+	// The kernel tables: neighbours, FDB, routes (see tracker).
+	neigh        *neighTable
+	fdb          *fdbTable
+	route        *routeTable
 	skipped      map[netip.Prefix]string
 	directCache  map[netip.Addr]bool
 	spareEvents  []subnet.Event
@@ -156,6 +166,10 @@ type Reconciler struct {
 	programmed   int
 	touched      keySet[netip.Prefix]
 	scratch      writeScratch
+	// batch is non-nil while a full pass queues its adds (the Kernel is
+	// a batchSender); batchBuf is its reused storage.
+	batch    *nl.Batch
+	batchBuf nl.Batch
 }
 
 // NewReconciler validates the options and registers the metrics.
@@ -175,7 +189,7 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	if o.DirectRouting {
 		own.extLink = o.ExtLinkIndex
 	}
-	return &Reconciler{
+	r := &Reconciler{
 		opts:        o,
 		k:           o.Kernel,
 		log:         o.Logger,
@@ -187,13 +201,13 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		synced:      make(chan struct{}),
 		want:        newDesiredState(o.Logger),
 		believed:    newBelievedState(),
-		failing:     newFailedKeys(),
-		prevFailing: newFailedKeys(),
 		skipped:     map[netip.Prefix]string{},
 		directCache: map[netip.Addr]bool{},
 		touched:     newKeySet[netip.Prefix](),
 		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
-	}, nil
+	}
+	r.newTables()
+	return r, nil
 }
 
 // pendingInputs is the queue between the callers and the loop. A snapshot

@@ -116,7 +116,7 @@ func (r *Reconciler) flushStatus() {
 		SkippedLeases:   len(r.skipped),
 		Desired:         EntryCounts{Neighbours: len(r.want.neigh), FDB: len(r.want.fdb), Routes: len(r.want.peers)},
 		Kernel:          EntryCounts{Neighbours: len(r.believed.neigh), FDB: len(r.believed.fdb), Routes: len(r.believed.route)},
-		Failing:         r.failing.len(),
+		Failing:         r.failingLen(),
 	}
 }
 
