@@ -69,7 +69,7 @@ func (b *believedState) addRouteMsg(data []byte, o ownership) error {
 		return err
 	}
 	rf := routeFields{table: m.Table, protocol: int(m.Protocol), scope: netlink.Scope(m.Scope),
-		flags: int(m.Flags), dst: m.Dst, gw: m.Gw, link: m.Oif, priority: m.Priority}
+		flags: int(m.Flags), dst: m.Dst, gw: m.Gw, link: m.Oif, priority: m.Priority, nhid: m.NHID}
 	if key, believed, ours := o.routeOf(rf); ours {
 		if _, dup := b.route[key]; !dup {
 			b.route[key] = believed
@@ -112,7 +112,24 @@ func dumpBelievedOn(s *nl.Socket, b *believedState, o ownership) error {
 	if err != nil {
 		return err
 	}
-	return leanDump(kindRoute, func() { clear(b.route) }, func() error {
+	err = leanDump(kindRoute, func() { clear(b.route) }, func() error {
 		return s.DumpRoutes(uint8(o.family), unix.RT_TABLE_MAIN, func(data []byte) error { return b.addRouteMsg(data, o) })
 	})
+	if err != nil || !o.nexthops {
+		return err
+	}
+	return leanDump(kindNexthop, func() { clear(b.nexthop) }, func() error {
+		return s.DumpNexthops(o.link, func(data []byte) error { return b.addNexthopMsg(data, o) })
+	})
+}
+
+// addNexthopMsg records one RTM_NEWNEXTHOP if it is ours: on our device,
+// with an id in our range.
+func (b *believedState) addNexthopMsg(data []byte, o ownership) error {
+	n, err := nl.ParseNexthop(data)
+	if err != nil || n.Oif != o.link || !ownNexthopID(n.ID) || n.Group || n.Blackhole {
+		return err
+	}
+	b.nexthop[n.ID] = believedNexthop{gw: n.Gw, link: n.Oif, onlink: n.Flags&unix.RTNH_F_ONLINK != 0}
+	return nil
 }

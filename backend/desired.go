@@ -52,12 +52,13 @@ const smallSet = 64
 // desired state changed since the last pass, the only ones an incremental
 // pass compares and writes. Inputs mark them through the desired state.
 type dirtyKeys struct {
-	neigh *keySet[netip.Addr]
-	fdb   *keySet[[6]byte]
-	route *keySet[routeKey]
+	neigh   *keySet[netip.Addr]
+	fdb     *keySet[[6]byte]
+	route   *keySet[routeKey]
+	nexthop *keySet[uint32]
 }
 
-func (d dirtyKeys) len() int { return len(*d.neigh) + len(*d.fdb) + len(*d.route) }
+func (d dirtyKeys) len() int { return len(*d.neigh) + len(*d.fdb) + len(*d.route) + len(*d.nexthop) }
 
 // desiredState is the pure function of the peer set: the peers keyed by
 // subnet (which also gives the desired route per destination), the
@@ -69,18 +70,24 @@ type desiredState struct {
 	peers map[netip.Prefix]*peer
 	neigh map[netip.Addr]neighWant
 	fdb   map[[6]byte]fdbWant
-	dirty dirtyKeys
+	// nexthop is the peer per nexthop id, in nexthop route mode
+	// (nexthops true); network derives the ids.
+	nexthop  map[uint32]*peer
+	nexthops bool
+	network  netip.Prefix
+	dirty    dirtyKeys
 }
 
 func newDesiredState(log *slog.Logger) *desiredState {
-	n, f, rt := newKeySet[netip.Addr](), newKeySet[[6]byte](), newKeySet[routeKey]()
+	n, f, rt, nh := newKeySet[netip.Addr](), newKeySet[[6]byte](), newKeySet[routeKey](), newKeySet[uint32]()
 	return &desiredState{
 		log:   log,
 		peers: map[netip.Prefix]*peer{},
 		neigh: map[netip.Addr]neighWant{},
 		fdb:   map[[6]byte]fdbWant{},
 		// Sets of its own until newTables points these at the trackers'.
-		dirty: dirtyKeys{neigh: &n, fdb: &f, route: &rt},
+		nexthop: map[uint32]*peer{},
+		dirty:   dirtyKeys{neigh: &n, fdb: &f, route: &rt, nexthop: &nh},
 	}
 }
 
@@ -106,6 +113,7 @@ func (d *desiredState) replace(old, p *peer) {
 
 func (d *desiredState) claim(p *peer) {
 	d.dirty.route.add(routeKey{dst: p.subnet})
+	d.claimNexthop(p)
 	if p.direct {
 		return
 	}
@@ -129,6 +137,7 @@ func (d *desiredState) claim(p *peer) {
 
 func (d *desiredState) unclaim(p *peer) {
 	d.dirty.route.add(routeKey{dst: p.subnet})
+	d.unclaimNexthop(p)
 	if p.direct {
 		return
 	}
@@ -174,10 +183,12 @@ func (d *desiredState) otherClaimant(p *peer, match func(*peer) bool) *peer {
 	return nil
 }
 
-// routeWant describes the desired route to a peer subnet.
+// routeWant describes the desired route to a peer subnet: via gw, or
+// through the nexthop object nhid.
 type routeWant struct {
 	gw     netip.Addr
 	direct bool
+	nhid   uint32
 }
 
 // route returns the desired route for dst and the peer wanting it.
@@ -189,6 +200,6 @@ func (d *desiredState) route(dst netip.Prefix) (routeWant, *peer) {
 	case p.direct:
 		return routeWant{gw: p.dst, direct: true}, p
 	default:
-		return routeWant{gw: p.subnet.Addr()}, p
+		return routeWant{gw: p.subnet.Addr(), nhid: p.nhid}, p
 	}
 }

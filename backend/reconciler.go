@@ -85,6 +85,11 @@ type ReconcilerOptions struct {
 	// Clock schedules full passes and retries and times passes; nil: the
 	// real clock.
 	Clock subnet.Clock
+	// RouteMode is the shape of peer routes; "" is RouteModeOnlink.
+	RouteMode RouteMode
+	// NexthopThreshold is where RouteModeAuto switches to nexthop objects
+	// (0: DefaultNexthopThreshold).
+	NexthopThreshold int
 	// OnDeviceMissing is called from the loop when the device is gone or
 	// its index changed; it recreates the device and returns its index.
 	// Nil: an index change is adopted, a missing device is an error.
@@ -105,7 +110,15 @@ func (o *ReconcilerOptions) withDefaults() error {
 	if o.PeerDst == nil {
 		o.PeerDst = publicIPOf
 	}
-
+	if o.RouteMode == "" {
+		o.RouteMode = RouteModeOnlink
+	}
+	if _, err := ParseRouteMode(string(o.RouteMode)); err != nil {
+		return fmt.Errorf("reconciler options: %w", err)
+	}
+	if o.NexthopThreshold <= 0 {
+		o.NexthopThreshold = DefaultNexthopThreshold
+	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
@@ -150,6 +163,8 @@ type Reconciler struct {
 	neigh        *neighTable
 	fdb          *fdbTable
 	route        *routeTable
+	nexthop      *nexthopTable
+	mode         routeModeState
 	skipped      map[netip.Prefix]string
 	directCache  map[netip.Addr]bool
 	spareEvents  []subnet.Event
@@ -297,6 +312,7 @@ func (r *Reconciler) step(ctx context.Context) {
 	if !r.haveSnapshot {
 		return
 	}
+	r.decideRouteMode()
 	switch {
 	case !r.clock.Now().Before(r.nextFull):
 		r.runPass(ctx, true)

@@ -88,20 +88,24 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	peakDirty := r.want.dirty.len()
 	r.neigh.startFull()
 	r.fdb.startFull()
+	r.nexthop.startFull()
 	r.route.startFull()
 	// Adds may go out in batches; each table is sent in full before the
-	// next one is queued.
+	// next one is queued: a route's nexthop exists before the route.
 	r.startBatching()
 	r.neigh.syncDesired(r, st)
 	r.fdb.syncDesired(r, st)
+	r.nexthop.syncDesired(r, st)
 	r.route.syncDesired(r, st)
 	r.stopBatching()
 	keep := r.keptEntries()
 	r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst] && k.priority == 0 })
+	r.nexthop.syncStale(r, st, func(uint32) bool { return false })
 	r.fdb.syncStale(r, st, func(mac [6]byte) bool { return keep.fdb[mac] })
 	r.neigh.syncStale(r, st, func(ip netip.Addr) bool { return keep.neigh[ip] })
 	r.neigh.endFull(peakDirty)
 	r.fdb.endFull(peakDirty)
+	r.nexthop.endFull(peakDirty)
 	r.route.endFull(peakDirty)
 	return nil
 }
@@ -137,9 +141,11 @@ type keptSet struct {
 	fdb   map[[6]byte]bool
 }
 
-// incrementalPass writes the dirty keys against the believed state, in
-// the same order as a full pass: deletes (route, FDB, neighbour), then
-// adds (neighbour, FDB, route).
+// incrementalPass writes the dirty keys against the believed state:
+// deletes (route, FDB, neighbour), then adds (neighbour, FDB, nexthop,
+// route), then nexthop deletes. A nexthop goes last because the kernel
+// deletes every route still using it: after a mode switch the routes
+// have been replaced off it by then.
 func (r *Reconciler) incrementalPass(st *passStats) {
 	peak := r.want.dirty.len()
 	r.route.syncDirtyDeletes(r, st)
@@ -147,9 +153,12 @@ func (r *Reconciler) incrementalPass(st *passStats) {
 	r.neigh.syncDirtyDeletes(r, st)
 	r.neigh.syncDirty(r, st)
 	r.fdb.syncDirty(r, st)
+	r.nexthop.syncDirtyAdds(r, st)
 	r.route.syncDirty(r, st)
+	r.nexthop.syncDirty(r, st)
 	r.neigh.dirty.reset(peak)
 	r.fdb.dirty.reset(peak)
+	r.nexthop.dirty.reset(peak)
 	r.route.dirty.reset(peak)
 }
 
@@ -214,7 +223,7 @@ func (r *Reconciler) inSync() bool {
 
 // failingLen counts the entries whose last write failed.
 func (r *Reconciler) failingLen() int {
-	return len(r.neigh.failing) + len(r.fdb.failing) + len(r.route.failing)
+	return len(r.neigh.failing) + len(r.fdb.failing) + len(r.route.failing) + len(r.nexthop.failing)
 }
 
 func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took time.Duration) {
@@ -232,6 +241,7 @@ func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took t
 	r.metrics.kernelEntries[kindNeigh].Set(float64(len(r.believed.neigh)))
 	r.metrics.kernelEntries[kindFDB].Set(float64(len(r.believed.fdb)))
 	r.metrics.kernelEntries[kindRoute].Set(float64(len(r.believed.route)))
+	r.metrics.kernelEntries[kindNexthop].Set(float64(len(r.believed.nexthop)))
 }
 
 // schedule sets the next full pass: the jittered resync after a clean full

@@ -13,17 +13,20 @@ import (
 // peer subnet's address, the FDB entry of its VTEP MAC, the route to its
 // subnet.
 type (
-	neighTable = tracker[netip.Addr, neighWant, believedNeigh]
-	fdbTable   = tracker[[6]byte, fdbWant, believedFDB]
-	routeTable = tracker[routeKey, routeWant, believedRoute]
+	neighTable   = tracker[netip.Addr, neighWant, believedNeigh]
+	fdbTable     = tracker[[6]byte, fdbWant, believedFDB]
+	routeTable   = tracker[routeKey, routeWant, believedRoute]
+	nexthopTable = tracker[uint32, nexthopWant, believedNexthop]
 )
 
 // newTables makes the trackers over the desired and believed state.
 func (r *Reconciler) newTables() {
+	r.want.network = r.opts.Network
 	r.neigh = newTracker[netip.Addr, neighWant, believedNeigh](kindNeigh, neighView{r.want}, r.believed.neigh, neighOps{r})
 	r.fdb = newTracker[[6]byte, fdbWant, believedFDB](kindFDB, fdbView{r.want}, r.believed.fdb, fdbOps{r})
 	r.route = newTracker[routeKey, routeWant, believedRoute](kindRoute, routeView{r.want}, r.believed.route, routeOps{r})
-	r.want.dirty = dirtyKeys{neigh: &r.neigh.dirty, fdb: &r.fdb.dirty, route: &r.route.dirty}
+	r.nexthop = newTracker[uint32, nexthopWant, believedNexthop](kindNexthop, nexthopView{r.want}, r.believed.nexthop, nexthopOps{r})
+	r.want.dirty = dirtyKeys{neigh: &r.neigh.dirty, fdb: &r.fdb.dirty, route: &r.route.dirty, nexthop: &r.nexthop.dirty}
 }
 
 // neighView, fdbView and routeView are the desired views of the tables.
@@ -192,10 +195,16 @@ func (o routeOps) link(w routeWant) int {
 }
 
 func (o routeOps) matches(b believedRoute, w routeWant) bool {
-	return b.link == o.link(w) && b.gw == w.gw && b.onlink == !w.direct
+	if b.nhid != w.nhid {
+		return false
+	}
+	return w.nhid != 0 || (b.link == o.link(w) && b.gw == w.gw && b.onlink == !w.direct)
 }
 
 func (o routeOps) written(w routeWant) believedRoute {
+	if w.nhid != 0 {
+		return believedRoute{link: o.r.own.link, gw: w.gw, onlink: true, scope: netlink.SCOPE_UNIVERSE, nhid: w.nhid}
+	}
 	return believedRoute{link: o.link(w), gw: w.gw, onlink: !w.direct, scope: netlink.SCOPE_UNIVERSE}
 }
 
@@ -203,6 +212,10 @@ func (o routeOps) dirtyKey(k routeKey) routeKey       { return routeKey{dst: k.d
 func (o routeOps) batchable(believedRoute, bool) bool { return true }
 
 func (o routeOps) queue(b *nl.Batch, k routeKey, w routeWant) {
+	if w.nhid != 0 {
+		b.AddRoute(nl.RouteSpec{Dst: k.dst, NHID: w.nhid, Priority: k.priority})
+		return
+	}
 	b.AddRoute(nl.RouteSpec{Dst: k.dst, Gw: w.gw, Onlink: !w.direct, Oif: o.link(w), Priority: k.priority})
 }
 
@@ -211,17 +224,72 @@ func (o routeOps) prepare(*passStats, routeKey, routeWant, believedRoute, bool, 
 }
 
 func (o routeOps) write(k routeKey, w routeWant) error {
+	if w.nhid != 0 {
+		// Only a nexthopKernel makes nexthop mode (see decideRouteMode).
+		return o.r.k.(nexthopKernel).routeReplaceNH(k.dst, k.priority, w.nhid)
+	}
 	return o.r.k.RouteReplace(o.r.scratch.route(k, o.link(w), w.gw, !w.direct, netlink.SCOPE_UNIVERSE))
 }
 
 func (o routeOps) addError(k routeKey, w routeWant, err error) error {
+	if w.nhid != 0 {
+		return fmt.Errorf("replace route %s nhid %d: %w", k.dst, w.nhid, err)
+	}
 	return fmt.Errorf("replace route %s via %s dev %d: %w", k.dst, w.gw, o.link(w), err)
 }
 
+// remove names the gateway and device of a classic route; a route through
+// a nexthop is deleted by destination and metric alone, since naming the
+// nexthop's gateway can fail with ESRCH.
 func (o routeOps) remove(st *passStats, k routeKey, b believedRoute, drift bool) error {
-	err := o.r.wrote(st, kindRoute, opDel, drift, o.r.k.RouteDel(o.r.scratch.route(k, b.link, b.gw, false, b.scope)))
+	link, gw := b.link, b.gw
+	if b.nhid != 0 {
+		link, gw = 0, netip.Addr{}
+	}
+	err := o.r.wrote(st, kindRoute, opDel, drift, o.r.k.RouteDel(o.r.scratch.route(k, link, gw, false, b.scope)))
 	if err != nil {
 		return fmt.Errorf("delete route %s via %s dev %d metric %d: %w", k.dst, b.gw, b.link, k.priority, err)
+	}
+	return nil
+}
+
+// nexthopOps: `ip nexthop replace id <id> via <subnet address> dev <dev>
+// onlink`.
+type nexthopOps struct{ r *Reconciler }
+
+func (o nexthopOps) matches(b believedNexthop, w nexthopWant) bool {
+	return b.gw == w.gw && b.link == o.r.own.link && b.onlink
+}
+
+func (o nexthopOps) written(w nexthopWant) believedNexthop {
+	return believedNexthop{gw: w.gw, link: o.r.own.link, onlink: true}
+}
+
+func (o nexthopOps) dirtyKey(id uint32) uint32            { return id }
+func (o nexthopOps) batchable(believedNexthop, bool) bool { return true }
+func (o nexthopOps) queue(b *nl.Batch, id uint32, w nexthopWant) {
+	b.AddNexthop(id, w.gw, o.r.own.link)
+}
+
+func (o nexthopOps) prepare(*passStats, uint32, nexthopWant, believedNexthop, bool, bool) error {
+	return nil
+}
+
+// write and remove are reached only with a nexthopKernel: without one
+// nothing is desired and nothing is dumped.
+func (o nexthopOps) write(id uint32, w nexthopWant) error {
+	return o.r.k.(nexthopKernel).nexthopReplace(id, w.gw, o.r.own.link)
+}
+
+func (o nexthopOps) addError(id uint32, w nexthopWant, err error) error {
+	return fmt.Errorf("replace nexthop id %d via %s dev %s onlink: %w", id, w.gw, o.r.opts.LinkName, err)
+}
+
+// remove deletes the object; the kernel drops any route still using it.
+func (o nexthopOps) remove(st *passStats, id uint32, b believedNexthop, drift bool) error {
+	err := o.r.wrote(st, kindNexthop, opDel, drift, o.r.k.(nexthopKernel).nexthopDel(id))
+	if err != nil {
+		return fmt.Errorf("delete nexthop id %d via %s: %w", id, b.gw, err)
 	}
 	return nil
 }

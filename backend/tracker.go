@@ -186,6 +186,17 @@ func (t *tracker[K, W, B]) syncDirtyDeletes(r *Reconciler, st *passStats) {
 	}
 }
 
+// syncDirtyAdds runs the pending updates among the dirty keys, leaving
+// the pending deletes for a later syncDirty.
+func (t *tracker[K, W, B]) syncDirtyAdds(r *Reconciler, st *passStats) {
+	for k := range t.dirty {
+		if _, _, wanted := t.desired.get(k); wanted {
+			t.sync(r, k, st)
+			t.dirty.remove(k)
+		}
+	}
+}
+
 // syncDirty runs the pending updates (the dirty keys left).
 func (t *tracker[K, W, B]) syncDirty(r *Reconciler, st *passStats) {
 	for k := range t.dirty {

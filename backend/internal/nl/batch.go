@@ -219,3 +219,57 @@ func (b *Batch) index(seq, first uint32) int {
 	}
 	return -1
 }
+
+// AddNexthop queues `ip nexthop replace id <id> via <gw> dev <oif>
+// onlink`, protocol boot.
+func (b *Batch) AddNexthop(id uint32, gw netip.Addr, oif int) {
+	b.begin(unix.RTM_NEWNEXTHOP, ReplaceFlags)
+	b.buf = appendNhmsg(b.buf, gw, unix.RTNH_F_ONLINK)
+	b.buf = AppendAttrU32(b.buf, unix.NHA_ID, id)
+	b.buf = AppendAttrU32(b.buf, unix.NHA_OIF, uint32(oif))
+	b.buf = appendAddrAttr(b.buf, unix.NHA_GATEWAY, gw)
+	b.end()
+}
+
+// DelNexthop queues `ip nexthop del id <id>`. The kernel removes the
+// routes that use the nexthop with it.
+func (b *Batch) DelNexthop(id uint32) {
+	b.begin(unix.RTM_DELNEXTHOP, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	b.buf = appendNhmsg(b.buf, netip.Addr{}, 0)
+	b.buf = AppendAttrU32(b.buf, unix.NHA_ID, id)
+	b.end()
+}
+
+// DelRoute queues `ip route del <dst> [metric <priority>]` in the main
+// table: no gateway nor device, so the first route to dst of that metric
+// goes, whatever it points at.
+func (b *Batch) DelRoute(dst netip.Prefix, priority int) {
+	b.begin(unix.RTM_DELROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	family := uint8(unix.AF_INET)
+	if dst.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	var h [RtmsgLen]byte
+	h[0], h[1], h[4], h[6] = family, uint8(dst.Bits()), unix.RT_TABLE_MAIN, unix.RT_SCOPE_NOWHERE
+	b.buf = append(b.buf, h[:]...)
+	b.buf = appendAddrAttr(b.buf, unix.RTA_DST, dst.Addr())
+	if priority > 0 {
+		b.buf = AppendAttrU32(b.buf, unix.RTA_PRIORITY, uint32(priority))
+	}
+	b.end()
+}
+
+func appendNhmsg(b []byte, gw netip.Addr, flags uint32) []byte {
+	var h [NhmsgLen]byte
+	switch {
+	case gw.Is4():
+		h[0] = unix.AF_INET
+	case gw.Is6():
+		h[0] = unix.AF_INET6
+	}
+	if gw.IsValid() {
+		h[2] = unix.RTPROT_BOOT
+	}
+	binary.NativeEndian.PutUint32(h[4:], flags)
+	return append(b, h[:]...)
+}

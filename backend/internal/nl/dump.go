@@ -207,3 +207,58 @@ func rtmsgDumpBytes(family, table uint8) []byte {
 	h[0], h[4] = family, table
 	return h[:]
 }
+
+// NhmsgLen is sizeof(struct nhmsg).
+const NhmsgLen = 8
+
+// Nexthop is a decoded RTM_NEWNEXTHOP.
+type Nexthop struct {
+	Family uint8
+	Flags  uint32
+	ID     uint32
+	Oif    int
+	Gw     netip.Addr
+	// Group and Blackhole: not a single gateway nexthop.
+	Group, Blackhole bool
+}
+
+// ParseNexthop decodes a nexthop message.
+func ParseNexthop(data []byte) (Nexthop, error) {
+	if len(data) < NhmsgLen {
+		return Nexthop{}, fmt.Errorf("nexthop message of %d bytes, want at least %d", len(data), NhmsgLen)
+	}
+	n := Nexthop{Family: data[0], Flags: binary.NativeEndian.Uint32(data[4:])}
+	it := attrIter{b: data[NhmsgLen:]}
+	for typ, val, more := it.next(); more; typ, val, more = it.next() {
+		switch typ {
+		case unix.NHA_ID:
+			n.ID, _ = u32Of(val)
+		case unix.NHA_OIF:
+			v, _ := u32Of(val)
+			n.Oif = int(v)
+		case unix.NHA_GATEWAY:
+			n.Gw = addrOf(val)
+		case unix.NHA_GROUP:
+			n.Group = true
+		case unix.NHA_BLACKHOLE:
+			n.Blackhole = true
+		}
+	}
+	if it.err != nil {
+		return Nexthop{}, fmt.Errorf("nexthop: %w", it.err)
+	}
+	return n, nil
+}
+
+// DumpNexthops dumps the nexthop objects on ifindex (NHA_OIF filter; 0:
+// all).
+// Kernels without nexthop objects (before 5.3) fail it with EINVAL or
+// EOPNOTSUPP.
+func (s *Socket) DumpNexthops(ifindex int, each func(data []byte) error) error {
+	var h [NhmsgLen]byte
+	seq := s.begin(unix.RTM_GETNEXTHOP, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, h[:])
+	if ifindex != 0 {
+		s.req = AppendAttrU32(s.req, unix.NHA_OIF, uint32(ifindex))
+	}
+	return s.dump(seq, each)
+}
