@@ -100,6 +100,8 @@ func runOne(ctx context.Context, s settings, n int) (runResult, error) {
 		return res, err
 	}
 	defer l.Close()
+	// Runs before l.Close: the node's nexthops go after their routes.
+	defer benchns.FlushRoutesThenNexthops(l.Nodes[0].NS)
 	b := &bench{s: s, n: n, dir: dir, lab: l, node: l.Nodes[0]}
 	b.d = &daemon{lab: l, node: b.node, bin: s.bin, env: s.daemonEnv, routeMode: s.routeMode}
 	cli, err := l.EtcdClient()
