@@ -4,9 +4,12 @@ package backend
 //
 // Vocabulary: "desired" is what the peer set asks for; "believed" is what
 // the reconciler believes the kernel holds (the one word for it). Each
-// kernel table (neighbours, FDB, routes) is a tracker (tracker.go) holding
-// both views plus the dirty and failing keys; tables.go says how each
-// table matches, writes and deletes.
+// kernel table (neighbours, FDB, routes, and nexthop objects in nexthop
+// route mode) is a tracker (tracker.go) holding both views plus the dirty
+// and failing keys; tables.go says how each table matches, writes and
+// deletes. Routes always go before the nexthops they leave: the kernel
+// deletes the routes of a deleted nexthop, and deleting a nexthop that a
+// route still uses walks the whole FIB under the rtnl lock.
 //
 // Why level-triggered. flannel programs the kernel per event and never
 // reads it back: an entry someone deleted stays missing, an entry of a peer
@@ -27,7 +30,8 @@ package backend
 // neighbour of our family and every permanent unicast FDB entry, and main-table
 // routes inside the cluster network (not to the network itself, not to our
 // own subnet, not made by the kernel); with DirectRouting also such routes
-// on the external link that have a gateway. Nothing on any other device
+// on the external link that have a gateway; every nexthop object on our
+// device with an id in our reserved range (nexthop.go). Nothing on any other device
 // is touched, and nothing is deleted before the first complete peer
 // snapshot (ReplacePeers): a restart over a correct kernel writes nothing.
 

@@ -190,3 +190,49 @@ func TestRouteModeSwitchLosesNoPings(t *testing.T) {
 		t.Fatalf("%d echoes lost while switching route modes", lost)
 	}
 }
+
+// TestTakeoverFromFlanneldIntoNexthopModeAndBack swaps a node's daemon
+// from flanneld to overlayd with --route-mode=nexthop and back, while its
+// pod pings the others every 10 ms both ways: overlayd replaces flanneld's
+// routes one by one with routes through nexthop objects, flanneld then
+// replaces those with its own again, and no echo is lost either way.
+func TestTakeoverFromFlanneldIntoNexthopModeAndBack(t *testing.T) {
+	c := startMixedCluster(t, 1, kindFlanneld, kindOverlayd, kindFlanneld)
+	c.mustPingAll()
+	n := c.Nodes[0]
+
+	streams := startSwapStreams(t, c, n)
+	time.Sleep(300 * time.Millisecond)
+	if err := c.Agent(n).Stop(syscall.SIGTERM); err != nil {
+		t.Errorf("flanneld did not exit 0 on SIGTERM: %v", err)
+	}
+	c.start(n, "--route-mode=nexthop")
+	c.waitUp(n)
+	labtest.Eventually(t, 10*time.Second, n.Name+" in nexthop mode", func() error {
+		return checkRouteShapesOn(c.cluster, "nexthop", n)
+	})
+	time.Sleep(swapSettle)
+	lost := 0
+	for i, st := range streams.stop() {
+		t.Logf("flanneld -> overlayd (nexthop): %s: %s", streams.names[i], st)
+		lost += st.LostCount()
+	}
+	if lost != 0 {
+		t.Errorf("swap to overlayd in nexthop mode lost %d echoes, want 0", lost)
+	}
+	c.mustPingAll()
+
+	if lost := swapDaemon(t, c, n, kindFlanneld); lost != 0 {
+		t.Errorf("swap back to flanneld lost %d echoes, want 0", lost)
+	}
+	c.mustPingAll()
+	st, err := c.DeviceState(labtest.Context(t, 10*time.Second), n, lab.FlannelDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.Nodes[1:] {
+		if re := peerRoute("onlink", p.Subnet.Lease()); !anyMatch(st.Routes, re) {
+			t.Errorf("after flanneld took over again: no route %s in %q", re, st.Routes)
+		}
+	}
+}
