@@ -84,6 +84,8 @@ type Sync struct {
 	LastPassDuration string               `json:"lastPassDuration,omitempty"`
 	LastFullPass     time.Time            `json:"lastFullPass,omitzero"`
 	LastError        string               `json:"lastError,omitempty"`
+	RouteMode        string               `json:"routeMode,omitempty"`
+	RouteModeReason  string               `json:"routeModeReason,omitempty"`
 	Counts           backend.StatusCounts `json:"counts"`
 	Peers            []Peer               `json:"peers"`
 }

@@ -332,7 +332,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
 		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
-		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
+		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
 		Logger: d.log, Registerer: d.reg,
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
