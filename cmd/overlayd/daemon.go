@@ -353,6 +353,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		return err
 	}
 	g := newGroup(ctx)
+	d.startHealth(g) // health.go
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
 	var sink subnet.PeerSink = rec

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/offload"
 )
 
@@ -44,6 +45,7 @@ type options struct {
 	logLevel          string
 	showVersion       bool
 	sameSitePort      uint16 // same-site responder's UDP port; 0: off
+	healthPort        uint16 // health responder's UDP port; 0: off (health.go)
 
 	kube kubeOptions // --kube-subnet-mgr and its flags (kube.go)
 
@@ -67,6 +69,7 @@ type rawFlags struct {
 	keepTxChecksum, showVersion, kubeSubnetMgr                    bool
 	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
 	sameSitePort                                                  int
+	healthPort                                                    int
 	txChecksumOffload                                             string
 	logFormat, vmodule, logBacktraceAt                            string
 	verbosity                                                     int
@@ -122,6 +125,7 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.DurationVar(&r.resyncInterval, "resync-interval", 60*time.Second, "full kernel resync period (jittered)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
 	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
+	fs.IntVar(&r.healthPort, "health-port", health.DefaultPort, "UDP port on the bind address where overlayd answers peers' health probes, and the port it probes them on (0 = off; see docs/doctor.md)")
 	fs.StringVar(&r.txChecksumOffload, "tx-checksum-offload", "auto", "tx checksum offload on the VXLAN device: auto (on, as flanneld, unless the kernel predates the NAT checksum fix), on, or off (see docs/public-cloud.md)")
 	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "same as --tx-checksum-offload=on (kept for older command lines)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -250,6 +254,10 @@ func validate(r rawFlags) (options, error) {
 		bad("--same-site-port: %d is out of range 0..65535", r.sameSitePort)
 	}
 	o.sameSitePort = uint16(r.sameSitePort)
+	if r.healthPort < 0 || r.healthPort > 65535 {
+		bad("--health-port: %d is out of range 0..65535", r.healthPort)
+	}
+	o.healthPort = uint16(r.healthPort)
 	o.txChecksumOffload = validateOffload(r, bad)
 	if r.healthzPort < 0 || r.healthzPort > 65535 {
 		bad("--healthz-port: %d is out of range 0..65535", r.healthzPort)
