@@ -33,7 +33,6 @@ func (f *fakeConn) WriteToUDPAddrPort(b []byte, a netip.AddrPort) (int, error) {
 }
 func (f *fakeConn) Close() error { return nil }
 
-
 func TestResponderNeverAmplifies(t *testing.T) {
 	from := netip.MustParseAddrPort("203.0.113.7:40000")
 	var n Nonce
