@@ -88,6 +88,7 @@ type daemon struct {
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
 	offload    *txOffload
+	health     *healthProbes // nil when off (health.go)
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle

@@ -30,7 +30,7 @@ type cluster struct {
 	cniConf, cniBin string
 }
 
-func startCluster(t *testing.T, opts lab.Options) *cluster {
+func startCluster(t *testing.T, opts lab.Options, extra ...string) *cluster {
 	t.Helper()
 	opts.CNIPlugin = overlaydBin
 	l := lab.NewT(t, opts)
@@ -39,7 +39,7 @@ func startCluster(t *testing.T, opts lab.Options) *cluster {
 		t.Fatal(err)
 	}
 	for _, n := range l.Nodes {
-		startAgent(t, l, n)
+		startAgent(t, l, n, extra...)
 	}
 	for _, n := range l.Nodes {
 		labtest.WaitUp(t, l, n, upTimeout)
