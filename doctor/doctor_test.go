@@ -115,6 +115,9 @@ func TestFailuresNamed(t *testing.T) {
 				s.leases = append(s.leases, subnet.Lease{Subnet: netip.MustParsePrefix(p), Attrs: subnet.LeaseAttrs{PublicIP: netip.MustParseAddr("192.0.2.50"), BackendType: "vxlan"}})
 			}
 		}, groupStore, "subnet pool", Fail, []string{"3 of 3"}},
+		{"nftables mode", func(e *Env) {
+			e.Store.(*fakeStore).config = []byte(`{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}`)
+		}, groupIPTables, "forward", Skip, []string{"nftables mode"}},
 		{"daemon not running", func(e *Env) { e.Status, e.StatusErr = nil, errors.New("connection refused") },
 			groupDaemon, "running", Warn, []string{"one-shot"}},
 		{"offload error", func(e *Env) { e.Status.Device.TxChecksumOffload.Error = "ethtool: operation not supported" },

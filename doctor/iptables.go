@@ -16,6 +16,12 @@ func checkIPTables(_ context.Context, e *Env, f *facts, r *Report) {
 		r.add(Result{Group: groupIPTables, Check: "forward", Status: Skip, Detail: "iptables is not available here"})
 		return
 	}
+	if f.cfg != nil && f.cfg.EnableNFTables {
+		r.add(Result{Group: groupIPTables, Check: "forward", Status: Skip,
+			Detail: "nftables mode (EnableNFTables): overlayd's rules are nftables tables (docs/nftables.md), not checked by this version"})
+		r.add(checkBackend(e))
+		return
+	}
 	r.add(checkForward(e, f))
 	r.add(checkBackend(e))
 	r.add(checkOuterMasquerade(e))
