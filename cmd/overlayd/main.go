@@ -43,6 +43,8 @@ func runMain(args []string) int {
 			return cni.Main()
 		case "doctor":
 			return doctorMain(args[1:], os.Stdout, os.Stderr)
+		case "bench":
+			return benchMain(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	return daemonMain(args)
