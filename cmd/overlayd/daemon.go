@@ -89,6 +89,7 @@ type daemon struct {
 	peerFilter vxlanFilter
 	public     netip.Addr
 	offload    *txOffload
+	health     *healthProbes // nil when off (health.go)
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
@@ -359,6 +360,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	d.peers = set
 	d.mu.Unlock()
 	g := newGroup(ctx)
+	d.startHealth(g) // health.go
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
 	g.go_("peers", set.Run)

@@ -35,6 +35,7 @@ func (d *daemon) status() any {
 			doc.IPTables.LastError = s.LastError.Error()
 		}
 	}
+	doc.Health = d.health.status() // health.go
 	return doc
 }
 
