@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -20,13 +21,15 @@ var errNotManaged = errors.New("not managed by a kube subnet manager")
 // keeps).
 type nodeFields struct {
 	name     string
+	created  time.Time // creationTimestamp
 	ann      map[string]string
 	podCIDR  string
 	podCIDRs []string
 }
 
 func fieldsOf(n *corev1.Node) nodeFields {
-	return nodeFields{name: n.Name, ann: n.Annotations, podCIDR: n.Spec.PodCIDR, podCIDRs: n.Spec.PodCIDRs}
+	return nodeFields{name: n.Name, created: n.CreationTimestamp.Time, ann: n.Annotations,
+		podCIDR: n.Spec.PodCIDR, podCIDRs: n.Spec.PodCIDRs}
 }
 
 // nodePodCIDR returns the node's IPv4 pod CIDR: the IPv4 entry of
@@ -83,8 +86,8 @@ func (a Annotations) leaseOf(n nodeFields) (subnet.Lease, error) {
 		return subnet.Lease{}, err
 	}
 	lease := subnet.Lease{Subnet: cidr, Attrs: attrs}
-	if !n.CreationTimestamp.IsZero() {
-		lease.Created = n.CreationTimestamp.UnixNano()
+	if !n.created.IsZero() {
+		lease.Created = n.created.UnixNano()
 	}
 	return lease, nil
 }
