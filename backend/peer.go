@@ -7,13 +7,15 @@ import (
 	"github.com/overlayd/overlayd/peerset"
 )
 
-// entryKind is one of the three kernel entries a VXLAN peer needs.
+// entryKind is one of the kernel entries a VXLAN peer needs: neighbour,
+// FDB entry and route, plus a nexthop object in nexthop route mode.
 type entryKind uint8
 
 const (
 	kindNeigh entryKind = iota
 	kindFDB
 	kindRoute
+	kindNexthop
 	numKinds
 )
 
@@ -24,6 +26,8 @@ func (k entryKind) String() string {
 		return "neighbour"
 	case kindFDB:
 		return "fdb"
+	case kindNexthop:
+		return "nexthop"
 	default:
 		return "route"
 	}
@@ -46,6 +50,9 @@ type peer struct {
 	// direct: DirectRouting chose one route via dst on the external link
 	// instead of neighbour + FDB + onlink route.
 	direct bool
+	// nhid is the peer's nexthop object in nexthop route mode (0: the
+	// route names its gateway itself); set by desiredState.claim.
+	nhid uint32
 
 	// pending holds the kinds whose entry is not yet confirmed in the
 	// kernel; err is the last write error of any of them.
@@ -67,7 +74,11 @@ func (p *peer) kinds() entryMask {
 	if p.direct {
 		return maskOf(kindRoute)
 	}
-	return maskOf(kindNeigh) | maskOf(kindFDB) | maskOf(kindRoute)
+	m := maskOf(kindNeigh) | maskOf(kindFDB) | maskOf(kindRoute)
+	if p.nhid != 0 {
+		m |= maskOf(kindNexthop)
+	}
+	return m
 }
 
 // peerFrom is the reconciler's peer for a decoded one (direct not yet

@@ -22,7 +22,7 @@ func TestDesiredClaimsAreCounted(t *testing.T) {
 	if len(d.fdb) != 0 || len(d.neigh) != 0 || len(d.peers) != 0 {
 		t.Fatalf("left over: %+v %+v", d.fdb, d.neigh)
 	}
-	if len(d.dirty.fdb) != 1 || len(d.dirty.neigh) != 2 || len(d.dirty.route) != 2 {
+	if len(*d.dirty.fdb) != 1 || len(*d.dirty.neigh) != 2 || len(*d.dirty.route) != 2 {
 		t.Fatalf("dirty keys %+v", d.dirty)
 	}
 }

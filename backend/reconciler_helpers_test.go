@@ -333,3 +333,19 @@ func sameLines(got, want []string) bool {
 }
 
 func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// leaseFeed feeds leases into a reconciler through a peer set of its
+// own, as the daemon does, one step at a time.
+type leaseFeed struct{ set *peerset.Set }
+
+func newLeaseFeed(t testing.TB, r *Reconciler) leaseFeed {
+	t.Helper()
+	set, err := peerset.New(peerset.Options{Network: r.opts.Network, OwnSubnet: r.opts.OwnSubnet, Peers: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaseFeed{set}
+}
+
+func (l leaseFeed) replace(leases []subnet.Lease) { l.set.ReplacePeers(leases); l.set.Step() }
+func (l leaseFeed) update(events []subnet.Event)  { l.set.UpdatePeers(events); l.set.Step() }

@@ -101,7 +101,7 @@ func (r *Reconciler) forgetKept(s netip.Prefix) {
 	if _, known := r.want.peers[s]; known {
 		return
 	}
-	r.want.dirty.route.add(s)
+	r.want.dirty.route.add(routeKey{dst: s})
 	r.want.dirty.neigh.add(s.Addr())
 	if n, ok := r.believed.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
 		r.want.dirty.fdb.add(n.mac)

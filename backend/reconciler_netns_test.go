@@ -129,9 +129,9 @@ func (n *nsNode) kernelState() string {
 
 // startReconciler runs a reconciler on k until the returned stop is called
 // or the test ends.
-func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logBuffer) (*Reconciler, func()) {
+func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logBuffer, modify ...func(*ReconcilerOptions)) (*Reconciler, func()) {
 	n.t.Helper()
-	r, err := NewReconciler(ReconcilerOptions{
+	o := ReconcilerOptions{
 		Kernel:         k,
 		LinkName:       "flannel.1",
 		LinkIndex:      linkIndex(n.t, n.h, "flannel.1"),
@@ -145,7 +145,11 @@ func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.
 		OnDeviceMissing: func(context.Context) (int, error) {
 			return n.createVXLAN()
 		},
-	})
+	}
+	for _, m := range modify {
+		m(&o)
+	}
+	r, err := NewReconciler(o)
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/bench/internal/benchns"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
@@ -28,7 +30,10 @@ type reconcilerFootprint struct {
 	BytesPerPeer float64 `json:"bytes_per_peer"`
 }
 
-func measureFootprint(ctx context.Context, peers []fakepeers.Peer) (reconcilerFootprint, error) {
+// measureFootprint syncs the peers in-process; in nexthop route mode
+// through a backend.NetlinkKernel, which writes nexthop objects (the
+// library alone cannot).
+func measureFootprint(ctx context.Context, peers []fakepeers.Peer, routeMode string) (reconcilerFootprint, error) {
 	leases, err := leasesOf(peers)
 	if err != nil {
 		return reconcilerFootprint{}, err
@@ -38,11 +43,26 @@ func measureFootprint(ctx context.Context, peers []fakepeers.Peer) (reconcilerFo
 		return reconcilerFootprint{}, err
 	}
 	defer ns.Close()
+	var kernel backend.Kernel = ns.Handle
+	mode := backend.RouteModeOnlink
+	if routeMode == string(backend.RouteModeNexthop) {
+		h, err := netns.GetFromName(ns.Name)
+		if err != nil {
+			return reconcilerFootprint{}, fmt.Errorf("reconciler footprint: %w", err)
+		}
+		nk, err := backend.NewNetlinkKernel(ns.Handle, h)
+		h.Close()
+		if err != nil {
+			return reconcilerFootprint{}, err
+		}
+		defer nk.Close()
+		kernel, mode = nk, backend.RouteModeNexthop
+	}
 	before := liveHeap()
 	r, err := backend.NewReconciler(backend.ReconcilerOptions{
-		Kernel: ns.Handle, LinkName: ns.Device.Name, LinkIndex: ns.Device.Index,
+		Kernel: kernel, LinkName: ns.Device.Name, LinkIndex: ns.Device.Index,
 		Network: network, OwnSubnet: netip.MustParsePrefix("10.255.255.0/24"),
-		ResyncInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+		ResyncInterval: time.Hour, Logger: slog.New(slog.DiscardHandler), RouteMode: mode,
 	})
 	if err != nil {
 		return reconcilerFootprint{}, err

@@ -19,7 +19,6 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
-	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
@@ -79,7 +78,7 @@ type daemon struct {
 	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
 	peers  *peerset.Set
-	ipt    *iptables.Manager
+	ipt    rulesKeeper // iptables or nftables (rules.go)
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
 	// advertiseOnHost is false when --public-ip is on no interface (NAT).
@@ -87,9 +86,10 @@ type daemon struct {
 	// subnetFile writes the subnet file and retries a failed write.
 	subnetFile *subnetFile
 	// peerFilter is nil unless --vxlan-peer-filter.
-	peerFilter *iptables.PeerFilter
+	peerFilter vxlanFilter
 	public     netip.Addr
 	offload    *txOffload
+	health     *healthProbes // nil when off (health.go)
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
@@ -159,6 +159,9 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
+	}
+	if err := d.checkRulesMode(cfg); err != nil { // rules.go
+		return err
 	}
 	h, err := netlink.NewHandle()
 	if err != nil {
@@ -278,7 +281,7 @@ func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.C
 	d.mu.Lock()
 	d.device = dev
 	d.mu.Unlock()
-	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), d.log)
+	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), cfg.EnableNFTables, d.log)
 	d.offload.apply(dev.Name, d.log)
 	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC.String(), "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
 	return nil
@@ -302,19 +305,9 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 }
 
 func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {
-	runner, err := iptables.NewRunner(false)
+	ipt, err := d.newRules(cfg, lease, prev) // rules.go: iptables or nftables
 	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
-	}
-	ipt, err := iptables.NewManager(iptables.Options{
-		Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
-		Masquerade: d.opts.ipMasq, ForwardRules: d.opts.forwardRules,
-		RandomFullyDisabled: d.opts.randomFullyOff,
-		PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
-		Resync: d.opts.iptablesResync, Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
+		return err
 	}
 	if err := ipt.Ensure(); err != nil {
 		// Keep going: the resync loop retries, and routes matter more.
@@ -340,7 +333,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
 		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
-		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
+		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
 		Logger: d.log, Registerer: d.reg,
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
@@ -367,6 +360,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	d.peers = set
 	d.mu.Unlock()
 	g := newGroup(ctx)
+	d.startHealth(g) // health.go
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
 	g.go_("peers", set.Run)
@@ -450,24 +444,11 @@ func ignoreCanceled(ctx context.Context, err error) error {
 // setupPeerFilter installs the VXLAN peer filter when asked, and removes a
 // filter left by an earlier run when not.
 func (d *daemon) setupPeerFilter(cfg *subnet.Config) (*filterFeed, error) {
-	runner, err := iptables.NewRunner(false)
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
-	}
-	ipset := iptables.NewIPSetRunner()
-	if !d.opts.vxlanPeerFilter {
-		if err := iptables.RemovePeerFilter(runner, ipset); err != nil {
-			d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
-		}
-		return nil, nil
+	filter, err := d.newPeerFilter(cfg) // rules.go: iptables or nftables
+	if err != nil || filter == nil {
+		return nil, err
 	}
 	port := vxlanPort(cfg)
-	filter, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
-		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
-	}
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
 	return newFilterFeed(subnet.RealClock()), nil

@@ -35,6 +35,7 @@ func (d *daemon) status() any {
 			doc.IPTables.LastError = s.LastError.Error()
 		}
 	}
+	doc.Health = d.health.status() // health.go
 	return doc
 }
 
@@ -42,6 +43,7 @@ func syncStatus(s backend.Status) *statusdoc.Sync {
 	out := &statusdoc.Sync{
 		Synced: s.Synced, InSync: s.InSync, LastPass: s.LastPass, LastPassKind: s.LastPassKind,
 		LastFullPass: s.LastFullPass, LastError: s.LastError, Counts: s.Counts,
+		RouteMode: s.RouteMode, RouteModeReason: s.RouteModeReason,
 		Peers: make([]statusdoc.Peer, 0, len(s.Peers)),
 	}
 	if s.LastPassDuration > 0 {
