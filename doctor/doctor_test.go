@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/overlayd/overlayd/statusdoc"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -94,6 +95,12 @@ func TestFailuresNamed(t *testing.T) {
 		}, groupAddresses, "peer addresses", Fail, []string{"advertises 127.0.0.1"}},
 		{"8472 blocked", func(e *Env) { delete(e.Probe.(*fakeProber).reachable, peerSub.Addr()) },
 			groupReach, "peer 10.244.2.0/24", Fail, []string{"UDP 8472 (VXLAN) is blocked"}},
+		{"8472 blocked, as the daemon saw it", func(e *Env) {
+			delete(e.Probe.(*fakeProber).reachable, peerSub.Addr())
+			e.Status.Health = &statusdoc.Health{Peers: []statusdoc.PeerHealth{{Subnet: peerSub.String(),
+				Overlay:  statusdoc.PathHealth{State: "unreachable", Since: now.Add(-time.Minute), Sent: 7, Lost: 6},
+				Underlay: statusdoc.PathHealth{State: "reachable", Sent: 7}}}}
+		}, groupReach, "peer 10.244.2.0/24", Fail, []string{"UDP 8472 (VXLAN) is blocked", "overlayd's probes: overlay unreachable since 11:59:00 (6/7 lost), underlay reachable"}},
 		{"peer down", func(e *Env) {
 			p := e.Probe.(*fakeProber)
 			delete(p.reachable, peerSub.Addr())
