@@ -20,6 +20,23 @@ type Doc struct {
 	IPTables *IPTables `json:"iptables,omitempty"`
 	// Health is the peer health probes' state (nil when --health-port=0).
 	Health *Health `json:"health,omitempty"`
+	// RefusedLeases are the peer leases not used as they stand (lease
+	// policy, malformed or unreadable values), sorted by subnet.
+	RefusedLeases []RefusedLease `json:"refusedLeases,omitempty"`
+}
+
+// RefusedLease is one peer lease refused by the lease policy or skipped
+// as malformed.
+type RefusedLease struct {
+	Subnet string `json:"subnet"`
+	// Reason is the overlayd_peer_leases_refused label, e.g. overlaps_own_subnet.
+	Reason  string    `json:"reason"`
+	Field   string    `json:"field"`
+	Value   string    `json:"value,omitempty"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since,omitzero"`
+	// Kept: the subnet keeps its last good state; otherwise it has no peer.
+	Kept bool `json:"kept"`
 }
 
 // Underlay is the external interface and the two addresses on it.
@@ -69,6 +86,8 @@ type Sync struct {
 	LastPassDuration string               `json:"lastPassDuration,omitempty"`
 	LastFullPass     time.Time            `json:"lastFullPass,omitzero"`
 	LastError        string               `json:"lastError,omitempty"`
+	RouteMode        string               `json:"routeMode,omitempty"`
+	RouteModeReason  string               `json:"routeModeReason,omitempty"`
 	Counts           backend.StatusCounts `json:"counts"`
 	Peers            []Peer               `json:"peers"`
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/offload"
 )
@@ -40,6 +41,7 @@ type options struct {
 	healthzAddr       string // "" when --healthz-port is 0
 	metricsAddr       string
 	resyncInterval    time.Duration
+	routeMode         backend.RouteMode // --route-mode
 	vxlanPeerFilter   bool
 	txChecksumOffload offload.Mode // --tx-checksum-offload (--keep-tx-checksum-offload: on)
 	logLevel          string
@@ -73,7 +75,7 @@ type rawFlags struct {
 	sameSitePort                                                  int
 	healthPort, healthSample                                      int
 	healthInterval                                                time.Duration
-	txChecksumOffload                                             string
+	txChecksumOffload, routeMode                                  string
 	logFormat, vmodule, logBacktraceAt                            string
 	verbosity                                                     int
 	blackholeRoute, setNodeNetworkUnavailable                     bool
@@ -126,6 +128,7 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.IntVar(&r.healthzPort, "healthz-port", 0, "port for /healthz and /readyz (0 = off; then they are served on --metrics-addr)")
 	fs.StringVar(&r.metricsAddr, "metrics-addr", "127.0.0.1:9473", "host:port for /metrics, /status, /healthz, /readyz (empty = off)")
 	fs.DurationVar(&r.resyncInterval, "resync-interval", 60*time.Second, "full kernel resync period (jittered)")
+	fs.StringVar(&r.routeMode, "route-mode", "auto", "shape of the routes to peers: onlink (flanneld's: via the peer subnet's address, onlink), nexthop (one nexthop object per peer; needs Linux 5.3+), or auto (nexthop from 2000 peers on, when the kernel has nexthop objects; see docs/performance.md)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
 	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
 	fs.IntVar(&r.healthPort, "health-port", health.DefaultPort, "UDP port on the bind address where overlayd answers peers' health probes, and the port it probes them on (0 = off; see docs/doctor.md)")
@@ -254,6 +257,11 @@ func validate(r rawFlags) (options, error) {
 	o.iptablesResync = time.Duration(r.iptablesResync) * time.Second
 	if r.resyncInterval < time.Second {
 		bad("--resync-interval: %s must be at least 1s", r.resyncInterval)
+	}
+	if m, err := backend.ParseRouteMode(r.routeMode); err != nil {
+		bad("--route-mode: %v", err)
+	} else {
+		o.routeMode = m
 	}
 	if r.sameSitePort < 0 || r.sameSitePort > 65535 {
 		bad("--same-site-port: %d is out of range 0..65535", r.sameSitePort)

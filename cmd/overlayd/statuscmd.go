@@ -154,8 +154,15 @@ func syncLine(s *statusdoc.Sync, now time.Time) string {
 		}
 	}
 	c := s.Counts
-	return fmt.Sprintf("%s; %d/%d peers programmed; kernel %d neighbours, %d fdb, %d routes; last full pass %s ago, last pass %s",
-		state, c.PeersProgrammed, c.Peers, c.Kernel.Neighbours, c.Kernel.FDB, c.Kernel.Routes, ago(s.LastFullPass, now), s.LastPassDuration)
+	routes := fmt.Sprintf("%d routes", c.Kernel.Routes)
+	if c.KernelNexthops > 0 {
+		routes += fmt.Sprintf(", %d nexthops", c.KernelNexthops)
+	}
+	if s.RouteMode != "" {
+		routes += " (" + s.RouteMode + ")"
+	}
+	return fmt.Sprintf("%s; %d/%d peers programmed; kernel %d neighbours, %d fdb, %s; last full pass %s ago, last pass %s",
+		state, c.PeersProgrammed, c.Peers, c.Kernel.Neighbours, c.Kernel.FDB, routes, ago(s.LastFullPass, now), s.LastPassDuration)
 }
 
 func printPeers(w io.Writer, peers []statusdoc.Peer, max int) {
