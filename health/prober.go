@@ -21,11 +21,14 @@ type ProberOptions struct {
 	// Port is the peers' responder port.
 	Port uint16
 	// Interval between rounds (default 10s); Sample the peers probed per
-	// round at most (default 32), besides those whose entries changed,
-	// up to 4*Sample; Timeout the wait for an answer (default Interval/2,
-	// at most 2s), the request resent at a third and two thirds of it.
+	// round at most (default 32), besides those whose entries are new or
+	// changed, up to Burst of them (default 4*Sample; the rest wait for
+	// the next rounds); Timeout the wait for an answer (default
+	// Interval/2, at most 2s), the request resent at a third and two
+	// thirds of it.
 	Interval time.Duration
 	Sample   int
+	Burst    int
 	Timeout  time.Duration
 	// Conn is the underlay probe's UDP socket; ICMP the overlay probe's
 	// raw ICMP socket (ListenICMP). Unbound: the kernel picks the source,
@@ -43,6 +46,9 @@ func (o *ProberOptions) withDefaults() {
 	}
 	if o.Sample <= 0 {
 		o.Sample = 32
+	}
+	if o.Burst <= 0 {
+		o.Burst = 4 * o.Sample
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = min(o.Interval/2, 2*time.Second)
@@ -179,7 +185,7 @@ func (p *Prober) round(ctx context.Context) {
 }
 
 // pick updates the peer table from targets and returns the peers whose
-// entries are new or changed (up to 4*Sample per round; the rest wait for
+// entries are new or changed (up to Burst per round; the rest wait for
 // the next), then the next ones in rotation, Sample in all at least.
 func (p *Prober) pick(targets []Target) []Target {
 	p.mu.Lock()
@@ -202,7 +208,7 @@ func (p *Prober) pick(targets []Target) []Target {
 	}
 	var picked []Target
 	inRound := map[netip.Prefix]bool{}
-	for len(p.dirty) > 0 && len(picked) < 4*p.o.Sample {
+	for len(p.dirty) > 0 && len(picked) < p.o.Burst {
 		s := p.dirty[0]
 		p.dirty = p.dirty[1:]
 		if ps, ok := p.peers[s]; ok && !inRound[s] {
