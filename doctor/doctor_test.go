@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -112,6 +113,8 @@ func TestFailuresNamed(t *testing.T) {
 			groupStore, "reachable", Fail, []string{"etcd unreachable"}},
 		{"etcd TLS", func(e *Env) { e.Store, e.StoreErr = nil, errors.New("x509: certificate signed by unknown authority") },
 			groupStore, "reachable", Fail, []string{"TLS handshake"}},
+		{"kube mode", func(e *Env) { e.Store, e.StoreErr = nil, fmt.Errorf("--kube-subnet-mgr: %w", ErrStoreNotChecked) },
+			groupStore, "reachable", Skip, []string{"--kube-subnet-mgr"}},
 		{"clock skew", func(e *Env) {
 			e.ServerTime = func(context.Context) (time.Time, error) { return now.Add(-2 * time.Minute), nil }
 		}, groupStore, "clock", Warn, []string{"2m0s off"}},
