@@ -67,12 +67,14 @@ type Prober struct {
 	met *metrics
 	id  uint16 // ICMP echo identifier
 
-	mu      sync.Mutex
-	peers   map[netip.Prefix]*PeerState
-	order   []netip.Prefix // rotation order
-	next    int            // rotation position
-	dirty   []netip.Prefix // new or changed, not probed since
-	pending map[Nonce]chan time.Time
+	mu    sync.Mutex
+	peers map[netip.Prefix]*PeerState
+	order []netip.Prefix // rotation order
+	next  int            // rotation position
+	dirty []netip.Prefix // new or changed, not probed since
+	// unreachable counts the peers whose path is known unreachable.
+	unreachable map[Path]int
+	pending     map[Nonce]chan time.Time
 }
 
 // NewProber checks the options and registers the metrics.
@@ -87,7 +89,7 @@ func NewProber(o ProberOptions) (*Prober, error) {
 	}
 	var id [2]byte
 	rand.Read(id[:])
-	return &Prober{o: o, met: met, id: binary.BigEndian.Uint16(id[:]), peers: map[netip.Prefix]*PeerState{}, pending: map[Nonce]chan time.Time{}}, nil
+	return &Prober{o: o, met: met, id: binary.BigEndian.Uint16(id[:]), peers: map[netip.Prefix]*PeerState{}, pending: map[Nonce]chan time.Time{}, unreachable: map[Path]int{}}, nil
 }
 
 // ListenProber opens the prober's socket on any address.
@@ -199,12 +201,17 @@ func (p *Prober) pick(targets []Target) []Target {
 		}
 		if !ok {
 			p.order = append(p.order, t.Subnet)
+		} else {
+			p.forget(old)
 		}
 		p.peers[t.Subnet] = &PeerState{Target: t}
 		p.dirty = append(p.dirty, t.Subnet)
 	}
 	if len(seen) != len(p.peers) {
 		p.dropGone(seen)
+	}
+	for _, path := range []Path{Overlay, Underlay} {
+		p.met.unreachable.WithLabelValues(string(path)).Set(float64(p.unreachable[path]))
 	}
 	var picked []Target
 	inRound := map[netip.Prefix]bool{}
@@ -230,12 +237,23 @@ func (p *Prober) pick(targets []Target) []Target {
 	return picked
 }
 
+// forget takes a replaced or removed peer out of the unreachable counts.
+func (p *Prober) forget(ps *PeerState) {
+	if ps.Overlay.Known && !ps.Overlay.Reachable {
+		p.unreachable[Overlay]--
+	}
+	if ps.Underlay.Known && !ps.Underlay.Reachable {
+		p.unreachable[Underlay]--
+	}
+}
+
 func (p *Prober) dropGone(seen map[netip.Prefix]bool) {
 	order := p.order[:0]
 	for _, s := range p.order {
 		if seen[s] {
 			order = append(order, s)
 		} else {
+			p.forget(p.peers[s])
 			delete(p.peers, s)
 		}
 	}
@@ -304,19 +322,26 @@ func (p *Prober) record(t Target, path Path, rtt time.Duration, ok bool) {
 		st.Lost++
 	}
 	if changed {
+		if wasKnown && !st.Reachable {
+			p.unreachable[path]--
+		}
+		if !ok {
+			p.unreachable[path]++
+		}
 		st.Known, st.Reachable, st.Since = true, ok, now
 	}
 	other := ps.Underlay
 	if path == Underlay {
 		other = ps.Overlay
 	}
+	unreachable := p.unreachable[path]
 	p.mu.Unlock()
 	p.met.observe(path, rtt, ok)
 	if changed && (wasKnown || !ok) {
 		p.logChange(t, path, ok, other)
 	}
 	if changed {
-		p.met.setUnreachable(p.countUnreachable())
+		p.met.unreachable.WithLabelValues(string(path)).Set(float64(unreachable))
 	}
 }
 
@@ -330,21 +355,6 @@ func (p *Prober) logChange(t Target, path Path, ok bool, other PathState) {
 		return
 	}
 	p.o.Logger.Info("peer reachable again", attrs...)
-}
-
-func (p *Prober) countUnreachable() map[Path]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[Path]int{Overlay: 0, Underlay: 0}
-	for _, ps := range p.peers {
-		if ps.Overlay.Known && !ps.Overlay.Reachable {
-			out[Overlay]++
-		}
-		if ps.Underlay.Known && !ps.Underlay.Reachable {
-			out[Underlay]++
-		}
-	}
-	return out
 }
 
 // Peers returns every peer's state, sorted by subnet.
