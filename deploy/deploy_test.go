@@ -62,6 +62,7 @@ var daemonFlags = []daemonFlag{
 	{"health-port", "8476"},
 	{"health-interval", "10s"},
 	{"health-sample", "32"},
+	{"route-mode", "auto"},
 	{"tx-checksum-offload", "auto"},
 	{"keep-tx-checksum-offload", "false"},
 	{"log-level", "info"},

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/statusdoc"
 )
 
@@ -32,14 +30,3 @@ func TestStatusPrintsPeerHealth(t *testing.T) {
 	}
 }
 
-// TestHealthPortDefault: the flag's literal default is health.DefaultPort
-// (doctor probes peers there).
-func TestHealthPortDefault(t *testing.T) {
-	o, err := parseOptions(nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(o.healthPort) != health.DefaultPort {
-		t.Errorf("--health-port default %d, health.DefaultPort %d", o.healthPort, health.DefaultPort)
-	}
-}
