@@ -29,4 +29,3 @@ func TestStatusPrintsPeerHealth(t *testing.T) {
 		}
 	}
 }
-
