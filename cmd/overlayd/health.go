@@ -18,6 +18,15 @@ const (
 	healthAnswerBurst = 2000
 )
 
+// healthPorts are the ports the VXLAN peer filter covers besides VXLAN's:
+// the health responder's, when on (only peers probe it).
+func (d *daemon) healthPorts() []int {
+	if d.opts.healthPort == 0 {
+		return nil
+	}
+	return []int{int(d.opts.healthPort)}
+}
+
 // healthProbes is the daemon's side of package health.
 type healthProbes struct {
 	table  *healthTable
