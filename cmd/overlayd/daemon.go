@@ -166,6 +166,7 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	if err := d.selectUnderlay(h); err != nil {
 		return err
 	}
+	removeStaleSubnetTemps(d.opts.subnetFile, log) // subnetfile.go
 	d.prev = readPreviousSubnetFile(d.opts.subnetFile, log)
 	return nil
 }

@@ -74,3 +74,15 @@ func rootCause(err error) error {
 		err = next
 	}
 }
+
+// removeStaleSubnetTemps deletes what a SIGKILL during a subnet file
+// write left behind; a failure is only logged.
+func removeStaleSubnetTemps(path string, log *slog.Logger) {
+	removed, err := subnet.RemoveStaleTemps(path)
+	for _, name := range removed {
+		log.Info("removed a temporary file left by an interrupted write", "path", name)
+	}
+	if err != nil {
+		log.Warn("could not remove temporary files left by an interrupted write", "err", err)
+	}
+}
