@@ -49,6 +49,9 @@ type ManagerOptions struct {
 	Rand           *rand.Rand    // default: seeded randomly
 	// Registerer receives the manager's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// OnLeaseExpired, when set, is called by RunFence each time our lease
+	// becomes expired (true) or valid again (false).
+	OnLeaseExpired func(expired bool)
 }
 
 // Manager owns this node's lease (acquire, renew, keep) and turns the
@@ -66,6 +69,7 @@ type Manager struct {
 	log         *slog.Logger
 	clock       Clock
 	metrics     *metrics
+	onExpired   func(expired bool)
 
 	randMu sync.Mutex
 	rng    *rand.Rand
@@ -77,6 +81,7 @@ type Manager struct {
 	mu           sync.Mutex
 	lease        Lease
 	leaseChanged chan struct{} // closed and replaced on every setLease
+	expired      bool          // see RunFence
 }
 
 // NewManager validates o and applies its defaults.
@@ -94,7 +99,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 		ttl: o.TTL, renewMargin: o.RenewMargin, renewRetry: o.RenewRetry,
 		backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
 		log: o.Logger, clock: o.Clock, metrics: met, rng: o.Rand,
-		leaseChanged: make(chan struct{}),
+		leaseChanged: make(chan struct{}), onExpired: o.OnLeaseExpired,
 	}, nil
 }
 

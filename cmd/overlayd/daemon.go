@@ -146,7 +146,7 @@ func (d *daemon) openEtcdSource(ctx context.Context, clock subnet.Clock) (leaseS
 	}
 	return &etcdSource{
 		reg: reg, etcdAPI: api, cfg: cfg, clock: clock, log: d.log, registerer: d.reg,
-		renewMargin: d.opts.renewMargin,
+		renewMargin: d.opts.renewMargin, ttl: d.opts.leaseTTL, onLeaseExpired: d.ready.setExpired,
 	}, cfg, nil
 }
 

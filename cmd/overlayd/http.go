@@ -14,11 +14,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// readiness is set once the subnet file is written (flannel's /readyz).
-type readiness struct{ ready atomic.Bool }
+// readiness is set once the subnet file is written (flannel's /readyz),
+// and withdrawn while our lease has expired without a renewal (fencing:
+// another node may hold our subnet).
+type readiness struct{ ready, expired atomic.Bool }
 
-func (r *readiness) set()          { r.ready.Store(true) }
-func (r *readiness) isReady() bool { return r.ready.Load() }
+func (r *readiness) set()                    { r.ready.Store(true) }
+func (r *readiness) setExpired(expired bool) { r.expired.Store(expired) }
+func (r *readiness) fileWritten() bool       { return r.ready.Load() }
+func (r *readiness) isReady() bool           { return r.ready.Load() && !r.expired.Load() }
+
+// notReadyReason says why isReady is false.
+func (r *readiness) notReadyReason() string {
+	if r.expired.Load() {
+		return "not ready: our subnet lease expired without a renewal (etcd unreachable?); another node may be given our subnet"
+	}
+	return "not ready: subnet file not written yet"
+}
 
 // statusFunc returns the document served at /status.
 type statusFunc func() any
@@ -30,7 +42,7 @@ func healthMux(ready *readiness) *http.ServeMux {
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready.isReady() {
-			http.Error(w, "not ready: subnet file not written yet", http.StatusServiceUnavailable)
+			http.Error(w, ready.notReadyReason(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))

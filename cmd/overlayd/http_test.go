@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,34 @@ func TestHTTPConnectionsNotHeld(t *testing.T) {
 				t.Fatalf("connection still held after 10s: %v", err)
 			}
 		})
+	}
+}
+
+// TestReadyzFencedWhileLeaseExpired: /readyz answers 503, naming the
+// expired lease, while the lease is marked expired, and 200 again after.
+func TestReadyzFencedWhileLeaseExpired(t *testing.T) {
+	var ready readiness
+	mux := healthMux(&ready)
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	tests := []struct {
+		name     string
+		act      func()
+		code     int
+		contains string
+	}{
+		{"before the subnet file", func() {}, 503, "subnet file"},
+		{"file written", ready.set, 200, "ok"},
+		{"lease expired", func() { ready.setExpired(true) }, 503, "lease expired"},
+		{"renewed", func() { ready.setExpired(false) }, 200, "ok"},
+	}
+	for _, tt := range tests {
+		tt.act()
+		if code, body := get(); code != tt.code || !strings.Contains(body, tt.contains) {
+			t.Errorf("%s: /readyz %d %q, want %d containing %q", tt.name, code, body, tt.code, tt.contains)
+		}
 	}
 }

@@ -92,9 +92,30 @@ type etcdSource struct {
 	log         *slog.Logger
 	registerer  prometheus.Registerer
 	renewMargin time.Duration
+	fence       *subnet.Manager // set by acquire
+	ttl         time.Duration   // 0: subnet.DefaultLeaseTTL
+	// onLeaseExpired is told when our lease expires on the local clock
+	// without a renewal, and when it is valid again (fencing).
+	onLeaseExpired func(expired bool)
 }
 
-func (s *etcdSource) api() string  { return s.etcdAPI }
+func (s *etcdSource) api() string { return s.etcdAPI }
+
+// RunRenewal renews our lease and, beside it, fences it: a renewal stuck
+// on an unreachable etcd must not keep the expiry from being noticed.
+func (s *etcdSource) RunRenewal(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fenced := make(chan struct{})
+	go func() {
+		defer close(fenced)
+		s.fence.RunFence(ctx)
+	}()
+	err := s.acquired.RunRenewal(ctx)
+	cancel()
+	<-fenced
+	return err
+}
 func (s *etcdSource) Close() error { return s.reg.Close() }
 
 func (s *etcdSource) backendData(d vxlandata.Data) ([]byte, error) {
@@ -125,13 +146,14 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error) {
 	mgr, err := subnet.NewManager(subnet.ManagerOptions{
 		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
-		RenewMargin: s.renewMargin, Logger: s.log, Clock: s.clock,
+		RenewMargin: s.renewMargin, TTL: s.ttl, OnLeaseExpired: s.onLeaseExpired, Logger: s.log, Clock: s.clock,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
 	})
 	if err != nil {
 		return subnet.Lease{}, err
 	}
 	s.set(mgr)
+	s.fence = mgr
 	lease, err := mgr.Acquire(ctx)
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("acquire a subnet lease: %w", err)

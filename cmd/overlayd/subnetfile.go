@@ -50,7 +50,7 @@ func (f *subnetFile) write() bool {
 // returns at once when the file is already written.
 func (f *subnetFile) run(ctx context.Context) error {
 	delay := subnetFileRetryMin
-	for !f.ready.isReady() {
+	for !f.ready.fileWritten() {
 		select {
 		case <-ctx.Done():
 			return nil
