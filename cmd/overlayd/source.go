@@ -144,9 +144,14 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 }
 
 func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error) {
+	// A short TTL needs failed renewals retried within it.
+	retry := subnet.DefaultRenewRetry
+	if s.ttl > 0 {
+		retry = min(retry, max(s.ttl/10, time.Second))
+	}
 	mgr, err := subnet.NewManager(subnet.ManagerOptions{
 		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
-		RenewMargin: s.renewMargin, TTL: s.ttl, OnLeaseExpired: s.onLeaseExpired, Logger: s.log, Clock: s.clock,
+		RenewMargin: s.renewMargin, TTL: s.ttl, RenewRetry: retry, OnLeaseExpired: s.onLeaseExpired, Logger: s.log, Clock: s.clock,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
 	})
 	if err != nil {
