@@ -27,6 +27,12 @@ type LeaseAttrs struct {
 	// (the interface address). Encoded as "OverlaydPrivateIP", omitted when
 	// invalid; flanneld ignores the unknown field.
 	PrivateIP netip.Addr
+	// NodeID is overlayd's extension: a stable identity of the node that
+	// wrote the lease (derived from its machine id), so that two nodes
+	// sharing a PublicIP never take each other's lease. Encoded as
+	// "OverlaydNodeID", omitted when empty (flanneld's leases, older
+	// overlayd's); flanneld ignores the unknown field.
+	NodeID string
 }
 
 // Lease is one subnet lease: a key under <prefix>/subnets and its value.

@@ -26,6 +26,7 @@ type leaseJSONv028 struct {
 	BackendData       json.RawMessage `json:"BackendData,omitempty"`
 	BackendV6Data     json.RawMessage `json:"BackendV6Data,omitempty"`
 	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
+	OverlaydNodeID    string          `json:"OverlaydNodeID,omitempty"`
 }
 
 type leaseJSONv011 struct {
@@ -33,6 +34,7 @@ type leaseJSONv011 struct {
 	BackendType       string          `json:"BackendType"`
 	BackendData       json.RawMessage `json:"BackendData,omitempty"`
 	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
+	OverlaydNodeID    string          `json:"OverlaydNodeID,omitempty"`
 }
 
 // leaseJSONIn is the decoding side: encoding/json matches field names
@@ -44,6 +46,7 @@ type leaseJSONIn struct {
 	BackendData       json.RawMessage
 	BackendV6Data     json.RawMessage
 	OverlaydPrivateIP string
+	OverlaydNodeID    string
 }
 
 // MarshalLeaseAttrs encodes attrs in the given flannel form.
@@ -61,6 +64,7 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 			BackendType:       attrs.BackendType,
 			BackendData:       compactRaw(attrs.BackendData),
 			OverlaydPrivateIP: private,
+			OverlaydNodeID:    attrs.NodeID,
 		})
 	}
 	var v6 *string
@@ -75,6 +79,7 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 		BackendData:       compactRaw(attrs.BackendData),
 		BackendV6Data:     compactRaw(attrs.BackendV6Data),
 		OverlaydPrivateIP: private,
+		OverlaydNodeID:    attrs.NodeID,
 	})
 }
 
@@ -103,10 +108,31 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 	if attrs.PrivateIP, err = parseOptionalIP("OverlaydPrivateIP", in.OverlaydPrivateIP, true); err != nil {
 		return LeaseAttrs{}, err
 	}
+	if err := checkNodeID(in.OverlaydNodeID); err != nil {
+		return LeaseAttrs{}, err
+	}
+	attrs.NodeID = in.OverlaydNodeID
 	attrs.BackendType = in.BackendType
 	attrs.BackendData = nullToEmpty(in.BackendData)
 	attrs.BackendV6Data = nullToEmpty(in.BackendV6Data)
 	return attrs, nil
+}
+
+// maxNodeIDLen bounds OverlaydNodeID (overlayd writes 32 hex digits).
+const maxNodeIDLen = 64
+
+// checkNodeID accepts an empty identity or up to maxNodeIDLen letters,
+// digits, '-', '_' and '.': it is logged and compared, nothing more.
+func checkNodeID(id string) error {
+	if len(id) > maxNodeIDLen {
+		return fmt.Errorf("lease field OverlaydNodeID: %d characters, at most %d", len(id), maxNodeIDLen)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("lease field OverlaydNodeID: %q has a character other than letters, digits, '-', '_', '.'", id)
+		}
+	}
+	return nil
 }
 
 func parseOptionalIP(field, s string, want4 bool) (netip.Addr, error) {

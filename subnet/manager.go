@@ -181,14 +181,17 @@ func (m *Manager) intN(n int) int {
 	return m.rng.IntN(n)
 }
 
-// isOurs reports whether a lease value was written for this node.
-func (m *Manager) isOurs(attrs LeaseAttrs) bool { return attrs.PublicIP == m.attrs.PublicIP }
+// isOurs reports whether a lease value was written for this node: our
+// PublicIP, and our identity or none (see PickOwnLease).
+func (m *Manager) isOurs(attrs LeaseAttrs) bool {
+	return attrs.PublicIP == m.attrs.PublicIP && sameNode(attrs.NodeID, m.attrs.NodeID)
+}
 
 // AttrsEqual reports whether two lease values are the same, comparing the
 // backend data as JSON (insignificant whitespace ignored).
 func AttrsEqual(a, b LeaseAttrs) bool {
 	return a.PublicIP == b.PublicIP && a.PublicIPv6 == b.PublicIPv6 &&
-		a.BackendType == b.BackendType && a.PrivateIP == b.PrivateIP &&
+		a.BackendType == b.BackendType && a.PrivateIP == b.PrivateIP && a.NodeID == b.NodeID &&
 		rawEqual(a.BackendData, b.BackendData) && rawEqual(a.BackendV6Data, b.BackendV6Data)
 }
 

@@ -237,8 +237,8 @@ func (w *peerWatch) ownEvent(ctx context.Context, ev Event) error {
 }
 
 func (w *peerWatch) ownTaken(l Lease) error {
-	w.m.log.Error("our subnet's lease now carries another node's PublicIP", "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP)
-	return fmt.Errorf("%w: %s now carries PublicIP %s", ErrOwnLeaseLost, l.Subnet, l.Attrs.PublicIP)
+	w.m.log.Error("our subnet's lease now carries another node's PublicIP or identity", "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "node_id", l.Attrs.NodeID)
+	return fmt.Errorf("%w: %s now carries PublicIP %s, node identity %q", ErrOwnLeaseLost, l.Subnet, l.Attrs.PublicIP, l.Attrs.NodeID)
 }
 
 func (w *peerWatch) send(events []Event) {

@@ -147,6 +147,7 @@ func (d *daemon) openEtcdSource(ctx context.Context, clock subnet.Clock) (leaseS
 	return &etcdSource{
 		reg: reg, etcdAPI: api, cfg: cfg, clock: clock, log: d.log, registerer: d.reg,
 		renewMargin: d.opts.renewMargin, ttl: d.opts.leaseTTL, onLeaseExpired: d.ready.setExpired,
+		nodeID: hostNodeID(os.ReadFile, os.Hostname), // nodeid.go
 	}, cfg, nil
 }
 

@@ -93,7 +93,10 @@ type etcdSource struct {
 	registerer  prometheus.Registerer
 	renewMargin time.Duration
 	fence       *subnet.Manager // set by acquire
-	ttl         time.Duration   // 0: subnet.DefaultLeaseTTL
+	// nodeID is our identity in the lease (nodeid.go): a lease with our
+	// PublicIP and another identity is not ours to take.
+	nodeID string
+	ttl    time.Duration // 0: subnet.DefaultLeaseTTL
 	// onLeaseExpired is told when our lease expires on the local clock
 	// without a renewal, and when it is valid again (fencing).
 	onLeaseExpired func(expired bool)
@@ -130,7 +133,11 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 		s.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
 		return nil
 	}
-	l, ok := subnet.PickOwnLease(list.Leases, public, s.cfg)
+	l, ok, err := subnet.PickOwnLease(list.Leases, public, s.nodeID, s.cfg)
+	if err != nil {
+		s.log.Warn("not reusing a VTEP MAC", "err", err) // acquire refuses to start
+		return nil
+	}
 	if !ok || l.Attrs.BackendType != subnet.BackendVXLAN {
 		return nil
 	}
@@ -144,6 +151,7 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 }
 
 func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error) {
+	attrs.NodeID = s.nodeID
 	// A short TTL needs failed renewals retried within it.
 	retry := subnet.DefaultRenewRetry
 	if s.ttl > 0 {
