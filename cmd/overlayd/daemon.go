@@ -427,29 +427,12 @@ func ignoreCanceled(ctx context.Context, err error) error {
 	return err
 }
 
-// setupPeerFilter installs the VXLAN peer filter when asked, and removes a
-// filter left by an earlier run when not.
+// setupPeerFilter feeds the peer filter installed at start
+// (peerfilter_start.go) from the lease watch; nil when it is off.
 func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*filterFeed, error) {
-	runner, err := iptables.NewRunner(false)
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
-	}
-	ipset := iptables.NewIPSetRunner()
-	if !d.opts.vxlanPeerFilter {
-		if err := iptables.RemovePeerFilter(runner, ipset); err != nil {
-			d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
-		}
+	if d.peerFilter == nil {
 		return nil, nil
 	}
-	port := vxlanPort(cfg)
-	filter, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
-		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
-	}
-	d.peerFilter = filter
-	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
 	return newFilterFeed(next, subnet.RealClock()), nil
 }
 

@@ -47,6 +47,8 @@ func (f *fakeStartup) openSource(context.Context) (leaseSource, *subnet.Config, 
 
 func (f *fakeStartup) openHost(*subnet.Config) error { return f.step("openHost") }
 
+func (f *fakeStartup) installPeerFilter(*subnet.Config) error { return f.step("installPeerFilter") }
+
 func (f *fakeStartup) setupDevice(context.Context, leaseSource, *subnet.Config) error {
 	return f.step("setupDevice")
 }
@@ -72,7 +74,7 @@ type fakeSource struct {
 func (s *fakeSource) Close() error { s.closed++; return nil }
 
 func TestStartOrderAndFailedStep(t *testing.T) {
-	all := []string{"openSource", "openHost", "setupDevice", "acquireLease", "setupHost", "runLoops", "closeHost"}
+	all := []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "acquireLease", "setupHost", "runLoops", "closeHost"}
 	tests := []struct {
 		fail       string
 		want       []string
@@ -81,9 +83,10 @@ func TestStartOrderAndFailedStep(t *testing.T) {
 		{"", all, 1},
 		{"openSource", []string{"openSource"}, 0},
 		{"openHost", []string{"openSource", "openHost"}, 1},
-		{"setupDevice", []string{"openSource", "openHost", "setupDevice", "closeHost"}, 1},
-		{"acquireLease", []string{"openSource", "openHost", "setupDevice", "acquireLease", "closeHost"}, 1},
-		{"setupHost", []string{"openSource", "openHost", "setupDevice", "acquireLease", "setupHost", "closeHost"}, 1},
+		{"installPeerFilter", []string{"openSource", "openHost", "installPeerFilter", "closeHost"}, 1},
+		{"setupDevice", []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "closeHost"}, 1},
+		{"acquireLease", []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "acquireLease", "closeHost"}, 1},
+		{"setupHost", []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "acquireLease", "setupHost", "closeHost"}, 1},
 		{"runLoops", all, 1},
 	}
 	for _, tc := range tests {
