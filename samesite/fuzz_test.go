@@ -11,7 +11,8 @@ import (
 // underlay. Parsing never panics; what parses re-encodes to the same bytes
 // (up to the unused bytes of a probe), and every rejection wraps errMalformed.
 func FuzzParseMessage(f *testing.F) {
-	answer := message{kind: kindAnswer, subnet: netip.MustParsePrefix("10.244.3.0/24"), mac: [6]byte{2, 0, 0, 0, 0, 1}}
+	answer := message{kind: kindAnswer, subnet: netip.MustParsePrefix("10.244.3.0/24"), mac: [6]byte{2, 0, 0, 0, 0, 1},
+		probed: netip.MustParseAddr("198.51.100.3"), sig: [sigLen]byte{0xff, 63: 0x01}}
 	f.Add(answer.marshal())
 	f.Add(message{kind: kindProbe}.marshal())
 	f.Add([]byte{})

@@ -1,6 +1,7 @@
 package samesite
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,8 +14,9 @@ import (
 // peerState is one candidate peer as the prober tracks it.
 type peerState struct {
 	lease   subnet.Lease
-	private netip.Addr // OverlaydPrivateIP: where probes go
-	mac     [6]byte    // the VTEP MAC the lease names
+	private netip.Addr        // OverlaydPrivateIP: where probes go
+	mac     [6]byte           // the VTEP MAC the lease names
+	key     ed25519.PublicKey // the lease's OverlaydKey: verifies answers
 
 	verified bool
 	// outstanding: the probe with nonce has not been answered yet.
@@ -29,7 +31,7 @@ type peerState struct {
 // sameIdentity reports whether a lease still names what q was verified
 // against: private address, subnet and MAC.
 func (p *peerState) sameIdentity(q *peerState) bool {
-	return p.private == q.private && p.mac == q.mac && p.lease.Subnet == q.lease.Subnet
+	return p.private == q.private && p.mac == q.mac && p.lease.Subnet == q.lease.Subnet && p.key.Equal(q.key)
 }
 
 // errNotCandidate marks leases that are not same-site candidates.
@@ -53,12 +55,14 @@ func (d *Detector) candidate(l subnet.Lease) (*peerState, error) {
 		return nil, fmt.Errorf("OverlaydPrivateIP %s is our own bind address: %w", private, errNotCandidate)
 	case l.Subnet == d.o.Self.Subnet:
 		return nil, fmt.Errorf("own subnet %s: %w", l.Subnet, errNotCandidate)
+	case len(a.SameSiteKey) != ed25519.PublicKeySize:
+		return nil, fmt.Errorf("no OverlaydKey (an older overlayd): its answers could not be verified: %w", errNotCandidate)
 	}
 	data, err := vxlandata.Unmarshal(a.BackendData)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errNotCandidate)
 	}
-	p := &peerState{lease: l, private: private}
+	p := &peerState{lease: l, private: private, key: ed25519.PublicKey(a.SameSiteKey)}
 	copy(p.mac[:], data.VtepMAC)
 	return p, nil
 }

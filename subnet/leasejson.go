@@ -2,6 +2,7 @@ package subnet
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -27,6 +28,7 @@ type leaseJSONv028 struct {
 	BackendV6Data     json.RawMessage `json:"BackendV6Data,omitempty"`
 	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
 	OverlaydNodeID    string          `json:"OverlaydNodeID,omitempty"`
+	OverlaydKey       string          `json:"OverlaydKey,omitempty"`
 }
 
 type leaseJSONv011 struct {
@@ -35,6 +37,7 @@ type leaseJSONv011 struct {
 	BackendData       json.RawMessage `json:"BackendData,omitempty"`
 	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
 	OverlaydNodeID    string          `json:"OverlaydNodeID,omitempty"`
+	OverlaydKey       string          `json:"OverlaydKey,omitempty"`
 }
 
 // leaseJSONIn is the decoding side: encoding/json matches field names
@@ -47,6 +50,7 @@ type leaseJSONIn struct {
 	BackendV6Data     json.RawMessage
 	OverlaydPrivateIP string
 	OverlaydNodeID    string
+	OverlaydKey       string
 }
 
 // MarshalLeaseAttrs encodes attrs in the given flannel form.
@@ -65,6 +69,7 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 			BackendData:       compactRaw(attrs.BackendData),
 			OverlaydPrivateIP: private,
 			OverlaydNodeID:    attrs.NodeID,
+			OverlaydKey:       encodeKey(attrs.SameSiteKey),
 		})
 	}
 	var v6 *string
@@ -80,6 +85,7 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 		BackendV6Data:     compactRaw(attrs.BackendV6Data),
 		OverlaydPrivateIP: private,
 		OverlaydNodeID:    attrs.NodeID,
+		OverlaydKey:       encodeKey(attrs.SameSiteKey),
 	})
 }
 
@@ -112,10 +118,38 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 		return LeaseAttrs{}, err
 	}
 	attrs.NodeID = in.OverlaydNodeID
+	if attrs.SameSiteKey, err = decodeKey(in.OverlaydKey); err != nil {
+		return LeaseAttrs{}, err
+	}
 	attrs.BackendType = in.BackendType
 	attrs.BackendData = nullToEmpty(in.BackendData)
 	attrs.BackendV6Data = nullToEmpty(in.BackendV6Data)
 	return attrs, nil
+}
+
+// SameSiteKeyLen is the length of an OverlaydKey: an ed25519 public key.
+const SameSiteKeyLen = 32
+
+func encodeKey(key []byte) string {
+	if len(key) == 0 {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(key)
+}
+
+// decodeKey reads an OverlaydKey: empty, or base64 of SameSiteKeyLen bytes.
+func decodeKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("lease field OverlaydKey: %q is not base64: %w", s, err)
+	}
+	if len(key) != SameSiteKeyLen {
+		return nil, fmt.Errorf("lease field OverlaydKey: %d bytes, want %d (an ed25519 public key)", len(key), SameSiteKeyLen)
+	}
+	return key, nil
 }
 
 // maxNodeIDLen bounds OverlaydNodeID (overlayd writes 32 hex digits).

@@ -192,6 +192,7 @@ func (m *Manager) isOurs(attrs LeaseAttrs) bool {
 func AttrsEqual(a, b LeaseAttrs) bool {
 	return a.PublicIP == b.PublicIP && a.PublicIPv6 == b.PublicIPv6 &&
 		a.BackendType == b.BackendType && a.PrivateIP == b.PrivateIP && a.NodeID == b.NodeID &&
+		bytes.Equal(a.SameSiteKey, b.SameSiteKey) &&
 		rawEqual(a.BackendData, b.BackendData) && rawEqual(a.BackendV6Data, b.BackendV6Data)
 }
 

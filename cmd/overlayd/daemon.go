@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -88,6 +89,8 @@ type daemon struct {
 	peerFilter *iptables.PeerFilter
 	public     netip.Addr
 	offload    *txOffload
+	// sameSiteKey signs our same-site answers (samesitekey.go); nil: none.
+	sameSiteKey ed25519.PrivateKey
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
@@ -297,6 +300,7 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 		// Only behind NAT: same-site peers can then reach us directly. Without
 		// NAT the lease stays byte-for-byte what flanneld writes.
 		attrs.PrivateIP = d.choice.Addr
+		attrs.SameSiteKey = d.sameSiteLeaseKey() // samesitekey.go
 	}
 	return src.acquire(ctx, attrs, d.prev.Subnet)
 }

@@ -24,6 +24,8 @@ func (d *daemon) setupSameSite(lease subnet.Lease) *sameSite {
 		return nil
 	case d.public == d.choice.Addr:
 		return nil
+	case d.sameSiteKey == nil:
+		return nil // logged by sameSiteLeaseKey
 	}
 	bind := netip.AddrPortFrom(d.choice.Addr, port)
 	conn, err := samesite.Listen(bind)
@@ -33,7 +35,7 @@ func (d *daemon) setupSameSite(lease subnet.Lease) *sameSite {
 	}
 	det, err := samesite.New(samesite.Options{
 		Conn: conn, Port: port, Local: d.choice.Prefix,
-		Self:   samesite.Identity{Subnet: lease.Subnet, MAC: d.device.MAC},
+		Self:   samesite.Identity{Subnet: lease.Subnet, MAC: d.device.MAC, Key: d.sameSiteKey},
 		Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {
