@@ -1,6 +1,7 @@
 package publiccloud
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -104,7 +105,8 @@ func flannelReads(t *testing.T, value []byte, wantPublic, wantMAC string) flanne
 }
 
 // TestFlannelReadsOurNATLease: the lease of a node behind NAT carries
-// OverlaydPrivateIP (and every overlayd lease OverlaydNodeID), and
+// OverlaydPrivateIP (and every overlayd lease OverlaydNodeID, and one
+// with same-site detection OverlaydKey), and
 // flanneld's decoding still gets everything it needs from it, in both
 // the v3 (v0.28) and v2 (v0.11) forms.
 func TestFlannelReadsOurNATLease(t *testing.T) {
@@ -131,6 +133,9 @@ func TestFlannelReadsOurNATLease(t *testing.T) {
 				t.Fatal(err)
 			}
 			attrs := subnet.LeaseAttrs{PublicIP: netip.MustParseAddr("203.0.113.10"), BackendType: "vxlan", BackendData: data, NodeID: c.nodeID}
+			if c.nodeID != "" {
+				attrs.SameSiteKey = bytes.Repeat([]byte{0xab}, subnet.SameSiteKeyLen) // OverlaydKey
+			}
 			if c.private != "" {
 				attrs.PrivateIP = netip.MustParseAddr(c.private)
 			}
