@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/kernellimit"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -34,7 +35,7 @@ type coldResult struct {
 	Writes float64        `json:"writes"`
 }
 
-func (b *bench) measureCold(ctx context.Context, base baselineResult) (coldResult, error) {
+func (b *bench) measureCold(ctx context.Context, base kernellimit.Result) (coldResult, error) {
 	var res coldResult
 	if err := b.d.start(ctx, steadyResync); err != nil {
 		return res, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
+	"github.com/overlayd/overlayd/bench/internal/kernellimit"
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
@@ -50,13 +51,13 @@ type runResult struct {
 	N int `json:"n"`
 	// LoadAverage is the 1-minute load average when the N started: the
 	// machine is shared, and a busy CPU stretches every figure.
-	LoadAverage       float64        `json:"load_average_1m"`
-	LeaseWriteSeconds float64        `json:"lease_write_seconds"`
-	Baseline          baselineResult `json:"kernel_limit"`
-	Cold              coldResult     `json:"cold"`
-	Events            eventResult    `json:"events"`
-	Warm              warmResult     `json:"warm_restart"`
-	Idle              idleResult     `json:"idle"`
+	LoadAverage       float64            `json:"load_average_1m"`
+	LeaseWriteSeconds float64            `json:"lease_write_seconds"`
+	Baseline          kernellimit.Result `json:"kernel_limit"`
+	Cold              coldResult         `json:"cold"`
+	Events            eventResult        `json:"events"`
+	Warm              warmResult         `json:"warm_restart"`
+	Idle              idleResult         `json:"idle"`
 	// Footprint is the reconciler's own state at N, measured in-process.
 	Footprint reconcilerFootprint `json:"reconciler_footprint"`
 }
@@ -122,7 +123,7 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	}
 	res.LoadAverage = loadAverage()
 	b.s.log.Info("kernel limit (iproute2 batches)", "n", b.n)
-	if res.Baseline, err = measureBaseline(ctx, b.peers, b.dir); err != nil {
+	if res.Baseline, err = kernellimit.Measure(ctx, b.peers, b.dir); err != nil {
 		return res, err
 	}
 	if res.Footprint, err = measureFootprint(ctx, b.peers); err != nil {

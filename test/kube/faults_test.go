@@ -2,10 +2,6 @@ package kube
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +32,7 @@ func TestKubeAPIServerRestart(t *testing.T) {
 	}
 	c.mustPingAll()
 
-	c.api.stop()
+	c.api.Stop()
 	time.Sleep(5 * time.Second)
 	if m, err := c.PingAllRetry(labtest.Context(t, 10*time.Second), 2, 100*time.Millisecond); err != nil {
 		t.Fatalf("with kube-apiserver down: %v\n%s", err, m)
@@ -72,29 +68,6 @@ func TestKubeAPIServerRestart(t *testing.T) {
 	}
 	c.requireAlive()
 	c.mustPingAll()
-}
-
-// restart starts a stopped kube-apiserver again with the same command
-// line: same port, certificates and credentials.
-func (s *apiServer) restart(t *testing.T) {
-	t.Helper()
-	logFile, err := os.OpenFile(filepath.Join(s.dir, "kube-apiserver.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatalf("restart kube-apiserver: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logFile.Close(); close(done) }()
-	s.cmd, s.done = cmd, done
-	if err := s.waitReady(); err != nil {
-		t.Fatalf("kube-apiserver after a restart: %v\n%s", err, tail(logFile.Name(), 30))
-	}
 }
 
 // requireAlive fails if any agent has exited.

@@ -31,7 +31,7 @@ func TestManifestsServerSideDryRun(t *testing.T) {
 	apiServerBinary(t)
 	etcd := etcdtest.StartT(t, etcdtest.Options{})
 	api := startAPIServer(t, etcd.Endpoint())
-	cfg := restConfig(api.URL, api.AdminToken)
+	cfg := api.Config(api.AdminToken)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -53,7 +53,7 @@ func TestKubeMesh(t *testing.T) {
 	}
 
 	t.Run("the service account can do no more than the manifest grants", func(t *testing.T) {
-		agent, err := kubernetes.NewForConfig(restConfig(c.api.URL, c.api.AgentToken))
+		agent, err := kubernetes.NewForConfig(c.api.Config(c.api.AgentToken))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,9 @@
-package main
+// Package kernellimit measures the kernel's own limit for a peer set: the
+// time iproute2 takes to install the same neighbour, FDB and route
+// entries overlayd would (also with nexthop objects) from batch files into
+// a fresh namespace, and the same writes from Go through netlink. The
+// benchmarks report overlayd's figures as a ratio to it.
+package kernellimit
 
 import (
 	"bytes"
@@ -14,9 +19,9 @@ import (
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 )
 
-// baselineResult is the kernel's limit: iproute2 installing the same
+// Result is the kernel's limit: iproute2 installing the same
 // entries from batch files into a fresh namespace with the same devices.
-type baselineResult struct {
+type Result struct {
 	NeighSeconds float64 `json:"neigh_seconds"`
 	FDBSeconds   float64 `json:"fdb_seconds"`
 	RouteSeconds float64 `json:"route_seconds"`
@@ -39,9 +44,9 @@ type batchFiles struct {
 	neigh, fdb, route, nexthop string
 }
 
-// measureBaseline writes the batch files into dir and times them.
-func measureBaseline(ctx context.Context, peers []fakepeers.Peer, dir string) (baselineResult, error) {
-	var res baselineResult
+// Measure writes the batch files into dir and times them.
+func Measure(ctx context.Context, peers []fakepeers.Peer, dir string) (Result, error) {
+	var res Result
 	files, err := writeBatchFiles(peers, dir)
 	if err != nil {
 		return res, err

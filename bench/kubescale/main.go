@@ -1,0 +1,100 @@
+// Command kubescale measures kube mode (--kube-subnet-mgr) at N Nodes,
+// against a real kube-apiserver, side by side with the kernel's own limit
+// and, when its binary is there, a real flanneld. As root, from the module
+// root:
+//
+//	go run ./bench/kubescale -n 1000,5000,10000 -out bench/out
+//
+// For each N it starts a throwaway etcd, a kube-apiserver
+// (scripts/kube-apiserver.sh builds it), a one-node lab (namespaces only)
+// and creates N Nodes in parallel as kube-controller-manager and flanneld
+// nodes would leave them: a podCIDR, flannel's annotations, and a kubelet's
+// status (conditions, addresses, node info, images), then measures:
+//
+//   - the kernel's limit: iproute2 batches installing the same 3N entries;
+//   - overlayd: started on the lab node, the time until all 3N entries are
+//     in the kernel (kernel dumps), its peak RSS (VmHWM) and its RSS then;
+//   - flanneld v0.28 (scripts/flanneld.sh builds it), the same way, once
+//     with its default event queue and, when that does not converge, with
+//     EVENT_QUEUE_DEPTH raised.
+//
+// The Markdown table is printed and written with the JSON to -out.
+// Everything it creates is removed at the end, also on Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config are the command-line settings.
+type config struct {
+	ns         []int
+	out        string
+	bin        string
+	flanneld   string
+	timeout    time.Duration
+	nodeStatus bool
+	env        []string
+}
+
+func main() {
+	if err := mainErr(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "kubescale: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr(args []string) error {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: the benchmark creates network namespaces")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rep, err := run(ctx, cfg, log)
+	if werr := rep.write(cfg.out); werr != nil && err == nil {
+		err = werr
+	}
+	fmt.Print(rep.markdown())
+	return err
+}
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("kubescale", flag.ContinueOnError)
+	var cfg config
+	ns := fs.String("n", "1000,5000,10000", "comma-separated Node counts")
+	env := fs.String("env", "", "comma-separated KEY=VALUE variables for overlayd (GOGC=..., GOMEMLIMIT=...)")
+	fs.StringVar(&cfg.out, "out", "", "directory for kubescale.md and kubescale.json (none: print only)")
+	fs.StringVar(&cfg.bin, "overlayd", "", "overlayd binary (default: build it)")
+	fs.StringVar(&cfg.flanneld, "flanneld", "auto", `flanneld binary; "auto": scripts/flanneld.sh's cache if built; "": none`)
+	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "how long an agent may take to converge")
+	fs.BoolVar(&cfg.nodeStatus, "node-status", true, "give every Node a kubelet-like status (as real Nodes have)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	for _, f := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 60000 {
+			return cfg, fmt.Errorf("-n: %q is not a count in 1..60000", f)
+		}
+		cfg.ns = append(cfg.ns, n)
+	}
+	if *env != "" {
+		cfg.env = strings.Split(*env, ",")
+	}
+	return cfg, nil
+}
