@@ -130,6 +130,13 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 // SameSiteKeyLen is the length of an OverlaydKey: an ed25519 public key.
 const SameSiteKeyLen = 32
 
+// EncodeSameSiteKey is the text form of a LeaseAttrs.SameSiteKey (base64),
+// as in a lease's OverlaydKey or a Node annotation; "" for none.
+func EncodeSameSiteKey(key []byte) string { return encodeKey(key) }
+
+// DecodeSameSiteKey reads EncodeSameSiteKey's form; "" is no key.
+func DecodeSameSiteKey(s string) ([]byte, error) { return decodeKey(s) }
+
 func encodeKey(key []byte) string {
 	if len(key) == 0 {
 		return ""
