@@ -20,7 +20,6 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
-	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
 	"github.com/overlayd/overlayd/vxlandata"
@@ -78,7 +77,7 @@ type daemon struct {
 	device backend.Device
 	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
-	ipt    *iptables.Manager
+	ipt    rulesKeeper // iptables or nftables (rules.go)
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
 	// advertiseOnHost is false when --public-ip is on no interface (NAT).
@@ -86,7 +85,7 @@ type daemon struct {
 	// subnetFile writes the subnet file and retries a failed write.
 	subnetFile *subnetFile
 	// peerFilter is nil unless --vxlan-peer-filter.
-	peerFilter *iptables.PeerFilter
+	peerFilter vxlanFilter
 	public     netip.Addr
 	offload    *txOffload
 	// sameSiteKey signs our same-site answers (samesitekey.go); nil: none.
@@ -161,6 +160,9 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
+	}
+	if err := d.checkRulesMode(cfg); err != nil { // rules.go
+		return err
 	}
 	h, err := netlink.NewHandle()
 	if err != nil {
@@ -281,7 +283,7 @@ func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.C
 	d.mu.Lock()
 	d.device = dev
 	d.mu.Unlock()
-	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), d.log)
+	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), cfg.EnableNFTables, d.log)
 	d.offload.apply(dev.Name, d.log)
 	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC.String(), "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
 	return nil
@@ -306,19 +308,9 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 }
 
 func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {
-	runner, err := iptables.NewRunner(false)
+	ipt, err := d.newRules(cfg, lease, prev) // rules.go: iptables or nftables
 	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
-	}
-	ipt, err := iptables.NewManager(iptables.Options{
-		Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
-		Masquerade: d.opts.ipMasq, ForwardRules: d.opts.forwardRules,
-		RandomFullyDisabled: d.opts.randomFullyOff,
-		PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
-		Resync: d.opts.iptablesResync, Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
+		return err
 	}
 	if err := ipt.Ensure(); err != nil {
 		// Keep going: the resync loop retries, and routes matter more.
