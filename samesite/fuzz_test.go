@@ -65,7 +65,7 @@ func FuzzCheckAnswer(f *testing.F) {
 		d.storeVerdict(b.lease.Subnet, netip.Addr{})
 		d.mu.Unlock()
 		d.handlePacket(from, data)
-		verified := d.PeerDst(b.lease) == b.lease.Attrs.PrivateIP
+		verified := dst(a, b.lease) == b.lease.Attrs.PrivateIP
 		if verified != bytes.Equal(data, genuine) {
 			t.Fatalf("answer %x: verified %v, genuine %v", data, verified, bytes.Equal(data, genuine))
 		}

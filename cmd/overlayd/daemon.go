@@ -20,6 +20,7 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
 	"github.com/overlayd/overlayd/vxlandata"
@@ -77,6 +78,7 @@ type daemon struct {
 	device backend.Device
 	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
+	peers  *peerset.Set
 	ipt    rulesKeeper // iptables or nftables (rules.go)
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
@@ -88,6 +90,7 @@ type daemon struct {
 	peerFilter vxlanFilter
 	public     netip.Addr
 	offload    *txOffload
+	health     *healthProbes // nil when off (health.go)
 	// sameSiteKey signs our same-site answers (samesitekey.go); nil: none.
 	sameSiteKey ed25519.PrivateKey
 
@@ -336,8 +339,8 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
 		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
-		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
-		Logger: d.log, Registerer: d.reg, PeerDst: ss.peerDst(),
+		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
+		Logger: d.log, Registerer: d.reg,
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
 	if err != nil {
@@ -346,16 +349,28 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	d.mu.Lock()
 	d.rec = rec
 	d.mu.Unlock()
-	feed, err := d.setupPeerFilter(cfg, rec)
+	feed, err := d.setupPeerFilter(cfg)
 	if err != nil {
 		return err
 	}
+	set, err := peerset.New(peerset.Options{
+		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
+		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return err
+	}
+	ss.attach(set)
+	d.mu.Lock()
+	d.peers = set
+	d.mu.Unlock()
 	g := newGroup(ctx)
+	d.startHealth(g) // health.go
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
-	var sink subnet.PeerSink = rec
+	g.go_("peers", set.Run)
 	if feed != nil {
-		sink = feed
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
 			return feed.run(ctx, d.peerFilter, d.log)
 		})
@@ -363,9 +378,8 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 			return d.peerFilter.Run(ctx, d.opts.iptablesResync)
 		})
 	}
-	sink = ss.wrap(sink)
 	g.go_("same-site", ss.run)
-	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
+	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, set) })
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
@@ -383,6 +397,16 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		d.log.Warn("sd_notify failed", "err", err)
 	}
 	return ignoreCanceled(ctx, g.wait())
+}
+
+// peerSubnetLen is the length every peer subnet must have: the config's
+// SubnetLen, or in kube mode (where the controller-manager sizes podCIDRs
+// and SubnetLen is not used) our own podCIDR's.
+func (d *daemon) peerSubnetLen(cfg *subnet.Config, lease subnet.Lease) int {
+	if d.opts.kube.enabled {
+		return lease.Subnet.Bits()
+	}
+	return cfg.SubnetLen
 }
 
 // recreateDevice is called by the reconciler when the device vanished: the
@@ -424,12 +448,20 @@ func ignoreCanceled(ctx context.Context, err error) error {
 }
 
 // setupPeerFilter feeds the peer filter installed at start
-// (peerfilter_start.go) from the lease watch; nil when it is off.
-func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*filterFeed, error) {
+// (peerfilter_start.go) from the peer set; nil when it is off.
+func (d *daemon) setupPeerFilter(cfg *subnet.Config) (*filterFeed, error) {
 	if d.peerFilter == nil {
 		return nil, nil
 	}
-	return newFilterFeed(next, subnet.RealClock()), nil
+	return newFilterFeed(subnet.RealClock()), nil
+}
+
+// addrSink is the peer set's AddrSink: nil (no filter) stays an untyped nil.
+func addrSink(f *filterFeed) peerset.AddrSink {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 // vxlanPort is the UDP port VXLAN goes to (peers use the same).

@@ -37,7 +37,7 @@ func (r *Registry) decodeNode(before time.Time, node *client.Node) (subnet.Lease
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("lease %s: %w", node.Key, err)
 	}
-	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(before, node)}, nil
+	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(before, node), Created: int64(node.CreatedIndex)}, nil
 }
 
 // expiration is when the node's TTL runs out on our clock: before (our
