@@ -100,6 +100,9 @@ type etcdSource struct {
 	// onLeaseExpired is told when our lease expires on the local clock
 	// without a renewal, and when it is valid again (fencing).
 	onLeaseExpired func(expired bool)
+	// startList is the lease list previousVtepMAC read, handed to the
+	// Manager so that the start lists the leases once.
+	startList *subnet.LeaseList
 }
 
 func (s *etcdSource) api() string { return s.etcdAPI }
@@ -133,6 +136,7 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 		s.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
 		return nil
 	}
+	s.startList = &list
 	l, ok, err := subnet.PickOwnLease(list.Leases, public, s.nodeID, s.cfg)
 	if err != nil {
 		s.log.Warn("not reusing a VTEP MAC", "err", err) // acquire refuses to start
@@ -161,6 +165,7 @@ func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevS
 		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
 		RenewMargin: s.renewMargin, TTL: s.ttl, RenewRetry: retry, OnLeaseExpired: s.onLeaseExpired, Logger: s.log, Clock: s.clock,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
+		StartList: s.startList,
 	})
 	if err != nil {
 		return subnet.Lease{}, err
