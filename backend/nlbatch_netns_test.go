@@ -26,7 +26,7 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 			log := &logBuffer{}
 			k := n.netlinkKernel()
 			r, stop := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
-			r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
+			r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))
 			waitSynced(t, r)
 			n.waitModeState("first sync", tc, log)
 			stop()
@@ -39,7 +39,7 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 					fmt.Sprintf("198.51.100.%d", 1+i%250), fmt.Sprintf("0e:00:00:00:%02x:%02x", 0x10+i>>8, i&0xff)))
 			}
 			r2, stop2 := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
-			r2.ReplacePeers(many)
+			r2.ReplacePeers(peersFor(r2, many))
 			waitSynced(t, r2)
 			if s := r2.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{303, 303, 303}) {
 				t.Fatalf("after batched sync: %+v\n%s", s.Counts, log)
@@ -63,7 +63,7 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 				single, writes = lean, &lean.writes
 			}
 			r3, _ := n.startReconciler(single, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
-			r3.ReplacePeers(many)
+			r3.ReplacePeers(peersFor(r3, many))
 			waitSynced(t, r3)
 			if got := writes.Load(); got != 0 {
 				t.Fatalf("restart through single writes wrote %d entries after the batched sync\n%s", got, log)
@@ -85,7 +85,7 @@ func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.ReplacePeers(manyLeases(benchPeers))
+		r.ReplacePeers(peersFor(r, manyLeases(benchPeers)))
 		b.StartTimer()
 		r.step(context.Background())
 		b.StopTimer()

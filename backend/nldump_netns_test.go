@@ -254,7 +254,7 @@ func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
 			lean := n.netlinkKernel()
 			k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
 			r, stop := n.startReconciler(k, 200*time.Millisecond, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
-			r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
+			r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))
 			waitSynced(t, r)
 			n.waitModeState("first sync", tc, log)
 			if got := k.writes.Load(); got != tc.firstWrites {
@@ -275,7 +275,7 @@ func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
 
 			restarted := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
 			r2, _ := n.startReconciler(restarted, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
-			r2.ReplacePeers(nsPeers)
+			r2.ReplacePeers(peersFor(r2, nsPeers))
 			waitSynced(t, r2)
 			if got := restarted.writes.Load(); got != 0 {
 				t.Fatalf("restart wrote %d entries\n%s", got, log)

@@ -50,6 +50,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/backend/internal/nl"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -76,9 +77,6 @@ type ReconcilerOptions struct {
 	// OwnSubnet is never programmed as a peer.
 	OwnSubnet     netip.Prefix
 	DirectRouting bool
-	// PeerDst is a peer's underlay address (FDB destination); default the
-	// lease's PublicIP.
-	PeerDst func(subnet.Lease) netip.Addr
 	// ResyncInterval is the period of full resyncs, jittered by ±10%.
 	ResyncInterval time.Duration
 	// RetryMin and RetryMax bound the exponential backoff after failures.
@@ -111,9 +109,6 @@ func (o *ReconcilerOptions) withDefaults() error {
 	case o.DirectRouting && o.ExtLinkIndex <= 0:
 		return fmt.Errorf("reconciler options: DirectRouting needs ExtLinkIndex, have %d", o.ExtLinkIndex)
 	}
-	if o.PeerDst == nil {
-		o.PeerDst = publicIPOf
-	}
 	if o.RouteMode == "" {
 		o.RouteMode = RouteModeOnlink
 	}
@@ -142,15 +137,16 @@ func (o *ReconcilerOptions) withDefaults() error {
 }
 
 // Reconciler keeps the kernel's per-peer VXLAN entries equal to what the
-// peer leases ask for. ReplacePeers, UpdatePeers, Synced and Status may be
-// called from any goroutine; Run is the one goroutine that owns the state.
+// peer set asks for (peerset.Sink: the peers come decoded, with their
+// underlay destination chosen). ReplacePeers, UpdatePeers, Synced and
+// Status may be called from any goroutine; Run is the one goroutine that
+// owns the state.
 type Reconciler struct {
 	opts    ReconcilerOptions
 	k       Kernel
 	log     *slog.Logger
 	clock   subnet.Clock
 	metrics *syncMetrics
-	rules   peerRules
 	own     ownership
 
 	inMu    sync.Mutex
@@ -171,7 +167,7 @@ type Reconciler struct {
 	mode         routeModeState
 	skipped      map[netip.Prefix]string
 	directCache  map[netip.Addr]bool
-	spareEvents  []subnet.Event
+	spareEvents  []peerset.Change
 	haveSnapshot bool
 	// loaded: believed state has come from a dump at least once; before,
 	// only full passes run.
@@ -214,7 +210,6 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		log:         o.Logger,
 		clock:       o.Clock,
 		metrics:     m,
-		rules:       peerRules{network: o.Network, ownSubnet: o.OwnSubnet, peerDst: o.PeerDst},
 		own:         own,
 		kick:        make(chan struct{}, 1),
 		synced:      make(chan struct{}),
@@ -232,15 +227,15 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 // pendingInputs is the queue between the callers and the loop. A snapshot
 // supersedes everything queued before it.
 type pendingInputs struct {
-	replace    []subnet.Lease
+	replace    []peerset.Peer
 	hasReplace bool
-	events     []subnet.Event
+	events     []peerset.Change
 }
 
-// ReplacePeers delivers the complete peer set (subnet.PeerSink). It never
-// blocks; the leases are copied.
-func (r *Reconciler) ReplacePeers(leases []subnet.Lease) {
-	cp := slices.Clone(leases)
+// ReplacePeers delivers the complete peer set (peerset.Sink). It never
+// blocks; the peers are copied.
+func (r *Reconciler) ReplacePeers(peers []peerset.Peer) {
+	cp := slices.Clone(peers)
 	r.inMu.Lock()
 	r.pending.replace, r.pending.hasReplace = cp, true
 	clear(r.pending.events)
@@ -249,9 +244,9 @@ func (r *Reconciler) ReplacePeers(leases []subnet.Lease) {
 	r.wake()
 }
 
-// UpdatePeers delivers changes since the previous call (subnet.PeerSink).
-// It never blocks; events queue and coalesce into one pass.
-func (r *Reconciler) UpdatePeers(events []subnet.Event) {
+// UpdatePeers delivers changes since the previous call (peerset.Sink).
+// It never blocks; changes queue and coalesce into one pass.
+func (r *Reconciler) UpdatePeers(events []peerset.Change) {
 	if len(events) == 0 {
 		return
 	}

@@ -103,7 +103,8 @@ func TestRouteModeSwitchInPlaceInNamespace(t *testing.T) {
 		}
 		return out
 	}
-	r.ReplacePeers(leases[:300])
+	feed := newLeaseFeed(t, r)
+	feed.replace(leases[:300])
 	waitSynced(t, r)
 	n.waitRouteShapes(r, "onlink", 300, 0, log)
 
@@ -112,7 +113,7 @@ func TestRouteModeSwitchInPlaceInNamespace(t *testing.T) {
 	for _, l := range leases[300:] {
 		added = append(added, subnet.Event{Type: subnet.EventAdded, Lease: l})
 	}
-	r.UpdatePeers(added)
+	feed.update(added)
 	n.waitRouteShapes(r, "nexthop", 500, 500, log)
 	polls, missing, example := up.finish()
 	t.Logf("onlink → nexthop: %d polls, %d with a route missing", polls, missing)
@@ -125,7 +126,7 @@ func TestRouteModeSwitchInPlaceInNamespace(t *testing.T) {
 	for _, l := range leases[150:] {
 		removed = append(removed, subnet.Event{Type: subnet.EventRemoved, Lease: l})
 	}
-	r.UpdatePeers(removed)
+	feed.update(removed)
 	n.waitRouteShapes(r, "onlink", 150, 0, log)
 	polls, missing, example = down.finish()
 	t.Logf("nexthop → onlink: %d polls, %d with a route missing", polls, missing)

@@ -109,7 +109,7 @@ func TestWantNexthops(t *testing.T) {
 // mode, and /status says why.
 func TestNexthopModeWithoutNexthopKernel(t *testing.T) {
 	f := newFixture(t, func(o *ReconcilerOptions) { o.RouteMode = RouteModeNexthop })
-	f.r.ReplacePeers([]subnet.Lease{observedPeer})
+	f.replace([]subnet.Lease{observedPeer})
 	f.step()
 	s := f.r.Status()
 	if s.RouteMode != "onlink" || !strings.Contains(s.RouteModeReason, "cannot write nexthop objects") || !s.InSync {

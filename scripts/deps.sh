@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what overlayd's tests, demo and benchmarks need, only when missing:
-# iproute2 (ip, bridge), iptables, ipset, etcd (Debian's etcd-server 3.4,
+# iproute2 (ip, bridge), iptables, ipset, nftables (the nft binary: the
+# nftables-mode tests read and damage rules with it; overlayd never runs it), etcd (Debian's etcd-server 3.4,
 # which still has the v2 API), tcpdump (capture tests), iperf3 (bench), gcc
 # (the real flanneld, built by scripts/flanneld.sh, has cgo files),
 # containernetworking-plugins (bridge, host-local, portmap, loopback in
@@ -12,6 +13,7 @@ have ip       || need+=(iproute2)
 have bridge   || need+=(iproute2)
 have iptables || need+=(iptables)
 have ipset    || need+=(ipset)
+have nft      || need+=(nftables)
 have etcd     || need+=(etcd-server)
 have etcdctl  || need+=(etcd-client)
 have tcpdump  || need+=(tcpdump)

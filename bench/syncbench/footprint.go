@@ -13,6 +13,7 @@ import (
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/bench/internal/benchns"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/vxlandata"
 )
@@ -21,8 +22,9 @@ import (
 const footprintTimeout = 2 * time.Minute
 
 // reconcilerFootprint is the live heap of a backend.Reconciler holding N
-// peers in sync (its desired, believed and status state), measured in
-// this process against a scratch namespace: one part of overlayd's RSS.
+// peers in sync (its desired, believed and status state) and of the
+// peerset.Set in front of it (the decoded peers), measured in this process
+// against a scratch namespace: one part of overlayd's RSS.
 type reconcilerFootprint struct {
 	HeapMiB      float64 `json:"heap_mib"`
 	BytesPerPeer float64 `json:"bytes_per_peer"`
@@ -65,10 +67,15 @@ func measureFootprint(ctx context.Context, peers []fakepeers.Peer, routeMode str
 	if err != nil {
 		return reconcilerFootprint{}, err
 	}
+	set, err := peerset.New(peerset.Options{Network: network, OwnSubnet: netip.MustParsePrefix("10.255.255.0/24"), Peers: r})
+	if err != nil {
+		return reconcilerFootprint{}, err
+	}
 	rctx, cancel := context.WithTimeout(ctx, footprintTimeout)
 	defer cancel()
 	go r.Run(rctx)
-	r.ReplacePeers(leases)
+	go set.Run(rctx)
+	set.ReplacePeers(leases)
 	select {
 	case <-r.Synced():
 	case <-rctx.Done():
@@ -76,6 +83,7 @@ func measureFootprint(ctx context.Context, peers []fakepeers.Peer, routeMode str
 	}
 	heap := float64(liveHeap()) - float64(before)
 	runtime.KeepAlive(r)
+	runtime.KeepAlive(set)
 	runtime.KeepAlive(leases)
 	return reconcilerFootprint{HeapMiB: heap / (1 << 20), BytesPerPeer: heap / float64(len(peers))}, nil
 }

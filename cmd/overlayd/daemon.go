@@ -19,7 +19,7 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
-	"github.com/overlayd/overlayd/iptables"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
 	"github.com/overlayd/overlayd/vxlandata"
@@ -77,7 +77,8 @@ type daemon struct {
 	device backend.Device
 	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
-	ipt    *iptables.Manager
+	peers  *peerset.Set
+	ipt    rulesKeeper // iptables or nftables (rules.go)
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
 	// advertiseOnHost is false when --public-ip is on no interface (NAT).
@@ -85,9 +86,10 @@ type daemon struct {
 	// subnetFile writes the subnet file and retries a failed write.
 	subnetFile *subnetFile
 	// peerFilter is nil unless --vxlan-peer-filter.
-	peerFilter *iptables.PeerFilter
+	peerFilter vxlanFilter
 	public     netip.Addr
 	offload    *txOffload
+	health     *healthProbes // nil when off (health.go)
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
@@ -157,6 +159,9 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
+	}
+	if err := d.checkRulesMode(cfg); err != nil { // rules.go
+		return err
 	}
 	h, err := netlink.NewHandle()
 	if err != nil {
@@ -276,7 +281,7 @@ func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.C
 	d.mu.Lock()
 	d.device = dev
 	d.mu.Unlock()
-	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), d.log)
+	d.offload.decide(netip.AddrPortFrom(d.choice.Addr, uint16(vxlanPort(cfg))), cfg.EnableNFTables, d.log)
 	d.offload.apply(dev.Name, d.log)
 	d.log.Info("vxlan device ready", "dev", dev.Name, "mac", dev.MAC.String(), "mtu", dev.MTU, "local", dev.LocalIP, "vni", dev.VNI)
 	return nil
@@ -300,19 +305,9 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 }
 
 func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {
-	runner, err := iptables.NewRunner(false)
+	ipt, err := d.newRules(cfg, lease, prev) // rules.go: iptables or nftables
 	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
-	}
-	ipt, err := iptables.NewManager(iptables.Options{
-		Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
-		Masquerade: d.opts.ipMasq, ForwardRules: d.opts.forwardRules,
-		RandomFullyDisabled: d.opts.randomFullyOff,
-		PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
-		Resync: d.opts.iptablesResync, Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
+		return err
 	}
 	if err := ipt.Ensure(); err != nil {
 		// Keep going: the resync loop retries, and routes matter more.
@@ -339,7 +334,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
 		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
-		Logger: d.log, Registerer: d.reg, PeerDst: ss.peerDst(),
+		Logger: d.log, Registerer: d.reg,
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
 	if err != nil {
@@ -348,16 +343,28 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	d.mu.Lock()
 	d.rec = rec
 	d.mu.Unlock()
-	feed, err := d.setupPeerFilter(cfg, rec)
+	feed, err := d.setupPeerFilter(cfg)
 	if err != nil {
 		return err
 	}
+	set, err := peerset.New(peerset.Options{
+		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
+		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return err
+	}
+	ss.attach(set)
+	d.mu.Lock()
+	d.peers = set
+	d.mu.Unlock()
 	g := newGroup(ctx)
+	d.startHealth(g) // health.go
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
-	var sink subnet.PeerSink = rec
+	g.go_("peers", set.Run)
 	if feed != nil {
-		sink = feed
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
 			return feed.run(ctx, d.peerFilter, d.log)
 		})
@@ -365,9 +372,8 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 			return d.peerFilter.Run(ctx, d.opts.iptablesResync)
 		})
 	}
-	sink = ss.wrap(sink)
 	g.go_("same-site", ss.run)
-	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
+	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, set) })
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
@@ -385,6 +391,16 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		d.log.Warn("sd_notify failed", "err", err)
 	}
 	return ignoreCanceled(ctx, g.wait())
+}
+
+// peerSubnetLen is the length every peer subnet must have: the config's
+// SubnetLen, or in kube mode (where the controller-manager sizes podCIDRs
+// and SubnetLen is not used) our own podCIDR's.
+func (d *daemon) peerSubnetLen(cfg *subnet.Config, lease subnet.Lease) int {
+	if d.opts.kube.enabled {
+		return lease.Subnet.Bits()
+	}
+	return cfg.SubnetLen
 }
 
 // recreateDevice is called by the reconciler when the device vanished: the
@@ -427,28 +443,23 @@ func ignoreCanceled(ctx context.Context, err error) error {
 
 // setupPeerFilter installs the VXLAN peer filter when asked, and removes a
 // filter left by an earlier run when not.
-func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*filterFeed, error) {
-	runner, err := iptables.NewRunner(false)
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
-	}
-	ipset := iptables.NewIPSetRunner()
-	if !d.opts.vxlanPeerFilter {
-		if err := iptables.RemovePeerFilter(runner, ipset); err != nil {
-			d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
-		}
-		return nil, nil
+func (d *daemon) setupPeerFilter(cfg *subnet.Config) (*filterFeed, error) {
+	filter, err := d.newPeerFilter(cfg) // rules.go: iptables or nftables
+	if err != nil || filter == nil {
+		return nil, err
 	}
 	port := vxlanPort(cfg)
-	filter, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
-		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
-	}
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
-	return newFilterFeed(next, subnet.RealClock()), nil
+	return newFilterFeed(subnet.RealClock()), nil
+}
+
+// addrSink is the peer set's AddrSink: nil (no filter) stays an untyped nil.
+func addrSink(f *filterFeed) peerset.AddrSink {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 // vxlanPort is the UDP port VXLAN goes to (peers use the same).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/offload"
 )
 
@@ -46,6 +47,9 @@ type options struct {
 	logLevel          string
 	showVersion       bool
 	sameSitePort      uint16 // same-site responder's UDP port; 0: off
+	healthPort        uint16 // health responder's UDP port; 0: off (health.go)
+	healthInterval    time.Duration
+	healthSample      int
 
 	kube kubeOptions // --kube-subnet-mgr and its flags (kube.go)
 
@@ -69,6 +73,8 @@ type rawFlags struct {
 	keepTxChecksum, showVersion, kubeSubnetMgr                    bool
 	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
 	sameSitePort                                                  int
+	healthPort, healthSample                                      int
+	healthInterval                                                time.Duration
 	txChecksumOffload, routeMode                                  string
 	logFormat, vmodule, logBacktraceAt                            string
 	verbosity                                                     int
@@ -125,6 +131,9 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.routeMode, "route-mode", "auto", "shape of the routes to peers: onlink (flanneld's: via the peer subnet's address, onlink), nexthop (one nexthop object per peer; needs Linux 5.3+), or auto (nexthop from 2000 peers on, when the kernel has nexthop objects; see docs/performance.md)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
 	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
+	fs.IntVar(&r.healthPort, "health-port", health.DefaultPort, "UDP port on the bind address where overlayd answers peers' health probes, and the port it probes them on (0 = off; see docs/doctor.md)")
+	fs.DurationVar(&r.healthInterval, "health-interval", 10*time.Second, "interval of the peer health probes")
+	fs.IntVar(&r.healthSample, "health-sample", 32, "peers probed per health interval at most, besides those whose entries just changed (rotating through all)")
 	fs.StringVar(&r.txChecksumOffload, "tx-checksum-offload", "auto", "tx checksum offload on the VXLAN device: auto (on, as flanneld, unless the kernel predates the NAT checksum fix), on, or off (see docs/public-cloud.md)")
 	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "same as --tx-checksum-offload=on (kept for older command lines)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -258,6 +267,17 @@ func validate(r rawFlags) (options, error) {
 		bad("--same-site-port: %d is out of range 0..65535", r.sameSitePort)
 	}
 	o.sameSitePort = uint16(r.sameSitePort)
+	if r.healthPort < 0 || r.healthPort > 65535 {
+		bad("--health-port: %d is out of range 0..65535", r.healthPort)
+	}
+	o.healthPort = uint16(r.healthPort)
+	if r.healthInterval < 100*time.Millisecond {
+		bad("--health-interval: %s must be at least 100ms", r.healthInterval)
+	}
+	if r.healthSample < 1 {
+		bad("--health-sample: %d must be at least 1", r.healthSample)
+	}
+	o.healthInterval, o.healthSample = r.healthInterval, r.healthSample
 	o.txChecksumOffload = validateOffload(r, bad)
 	if r.healthzPort < 0 || r.healthzPort > 65535 {
 		bad("--healthz-port: %d is out of range 0..65535", r.healthzPort)

@@ -28,8 +28,8 @@ type txOffload struct {
 
 	mu       sync.Mutex
 	decision offload.Decision
-	exempt   *iptables.Manager // auto mode, once installed
-	applyErr error             // the last apply's error; nil when the device follows
+	exempt   exemptionKeeper // auto mode, once installed
+	applyErr error           // the last apply's error; nil when the device follows
 }
 
 func newTxOffload(mode offload.Mode, resync time.Duration, reg prometheus.Registerer) *txOffload {
@@ -43,8 +43,16 @@ func newTxOffload(mode offload.Mode, resync time.Duration, reg prometheus.Regist
 
 // decide installs the exemption for VXLAN sent from bind (auto mode), or
 // removes one an earlier run left (on, off), and makes the decision.
-func (t *txOffload) decide(bind netip.AddrPort, log *slog.Logger) offload.Decision {
-	exempt, err := t.exemption(bind, log)
+func (t *txOffload) decide(bind netip.AddrPort, nft bool, log *slog.Logger) offload.Decision {
+	var (
+		exempt exemptionKeeper
+		err    error
+	)
+	if nft {
+		exempt, err = nftExemption(bind, t.mode.WantsExemption(), t.resync, log) // rules.go
+	} else {
+		exempt, err = t.exemption(bind, log)
+	}
 	d := offload.Decide(t.mode, err)
 	t.mu.Lock()
 	t.decision, t.exempt = d, exempt
@@ -57,7 +65,7 @@ func (t *txOffload) decide(bind netip.AddrPort, log *slog.Logger) offload.Decisi
 	return d
 }
 
-func (t *txOffload) exemption(bind netip.AddrPort, log *slog.Logger) (*iptables.Manager, error) {
+func (t *txOffload) exemption(bind netip.AddrPort, log *slog.Logger) (exemptionKeeper, error) {
 	runner, err := iptables.NewRunner(bind.Addr().Is6())
 	if err != nil {
 		return nil, err

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/google/nftables"
+
+	"github.com/overlayd/overlayd/iptables"
+	"github.com/overlayd/overlayd/nftrules"
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// The daemon programs packet filtering in one of two modes, chosen by the
+// network config's EnableNFTables: iptables (package iptables) or nftables
+// (package nftrules). This file is the only place that chooses; the rest of
+// the daemon sees the interfaces below. Each mode removes what the other
+// left (docs/nftables.md, "Switching modes").
+
+// rulesKeeper is the masquerade and forward rules of either mode.
+type rulesKeeper interface {
+	Ensure() error
+	Run(ctx context.Context) error
+	Status() iptables.Status
+}
+
+// vxlanFilter is the VXLAN peer filter of either mode.
+type vxlanFilter interface {
+	peerSetter
+	Run(ctx context.Context, every time.Duration) error
+}
+
+// exemptionKeeper keeps the outer-VXLAN NAT exemption in place.
+type exemptionKeeper interface {
+	Run(ctx context.Context) error
+}
+
+// nftManager gives nftrules.Manager the iptables Status /status shows.
+type nftManager struct{ *nftrules.Manager }
+
+func (m nftManager) Status() iptables.Status { return iptables.Status(m.Manager.Status()) }
+
+// newRules builds the rules of the configured mode after removing the other
+// mode's; it installs nothing yet.
+func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) (rulesKeeper, error) {
+	o := d.opts
+	if cfg.EnableNFTables {
+		k, err := nftrules.NewNetlinkKernel(0)
+		if err != nil {
+			return nil, fmt.Errorf("EnableNFTables: %w", err)
+		}
+		removeIPTablesMode(d.log)
+		m, err := nftrules.NewManager(nftrules.Options{
+			Kernel: k, Network: cfg.Network, PodSubnet: lease.Subnet,
+			Masquerade: o.ipMasq, ForwardRules: o.forwardRules, FullyRandomDisabled: o.randomFullyOff,
+			Resync: o.iptablesResync, Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("EnableNFTables: %w", err)
+		}
+		d.log.Info("nftables mode: masquerade and forward rules in table ip " + nftrules.FlannelTable4)
+		return nftManager{m}, nil
+	}
+	if err := checkIPTables(o.vxlanPeerFilter); err != nil {
+		return nil, err
+	}
+	removeNFTablesMode(d.log)
+	runner, err := iptables.NewRunner(false)
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	m, err := iptables.NewManager(iptables.Options{
+		Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
+		Masquerade: o.ipMasq, ForwardRules: o.forwardRules,
+		RandomFullyDisabled: o.randomFullyOff,
+		PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
+		Resync: o.iptablesResync, Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	return m, nil
+}
+
+// checkRulesMode fails at start, before the device and the lease, when the
+// configured mode cannot work on this host.
+func (d *daemon) checkRulesMode(cfg *subnet.Config) error {
+	if !cfg.EnableNFTables {
+		return checkIPTables(d.opts.vxlanPeerFilter)
+	}
+	k, err := nftrules.NewNetlinkKernel(0)
+	if err == nil {
+		defer k.Close()
+		_, err = k.Table(nftables.TableFamilyIPv4, nftrules.FlannelTable4)
+	}
+	if err != nil {
+		return fmt.Errorf("EnableNFTables: the kernel's nftables is not usable (module nf_tables missing?): %w", err)
+	}
+	return nil
+}
+
+// checkIPTables fails when the iptables mode cannot work on this host,
+// naming what is missing and pointing at EnableNFTables.
+func checkIPTables(needIPSet bool) error {
+	const hint = `; on a host without iptables set "EnableNFTables": true in the network config`
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return fmt.Errorf("iptables mode: the iptables binary is not in PATH (%s)%s", os.Getenv("PATH"), hint)
+	}
+	runner, err := iptables.NewRunner(false)
+	if err == nil {
+		_, err = runner.List("nat", "POSTROUTING")
+	}
+	if err != nil {
+		return fmt.Errorf("iptables mode: iptables cannot use the nat table (kernel module ip_tables/iptable_nat, or nf_tables for iptables-nft, missing or the iptables backend unusable): %w%s", err, hint)
+	}
+	if _, err := exec.LookPath("ipset"); needIPSet && err != nil {
+		return fmt.Errorf("iptables mode: --vxlan-peer-filter needs the ipset binary, not in PATH (%s)%s", os.Getenv("PATH"), hint)
+	}
+	return nil
+}
+
+// removeIPTablesMode removes the iptables mode's chains and sets (ours and
+// flanneld's), when iptables is there to ask.
+func removeIPTablesMode(log *slog.Logger) {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		log.Debug("nftables mode: no iptables binary, no iptables rules to remove")
+		return
+	}
+	runner, err := iptables.NewRunner(false)
+	if err == nil {
+		err = iptables.RemoveAll(runner, nil)
+	}
+	if err != nil {
+		log.Warn("nftables mode: could not remove every iptables rule of the iptables mode", "err", err)
+	}
+}
+
+// removeNFTablesMode removes the nftables mode's tables (ours and
+// flanneld's). A kernel without nf_tables has none.
+func removeNFTablesMode(log *slog.Logger) {
+	k, err := nftrules.NewNetlinkKernel(0)
+	if err != nil {
+		log.Debug("iptables mode: no nftables, no tables to remove", "err", err)
+		return
+	}
+	defer k.Close()
+	names, err := nftrules.RemoveAll(k)
+	switch {
+	case err != nil && !nftrules.IsUnsupported(err):
+		log.Warn("iptables mode: could not remove the nftables mode's tables", "err", err)
+	case len(names) > 0:
+		log.Info("iptables mode: removed the nftables mode's tables", "tables", names)
+	}
+}
+
+// newPeerFilter builds the peer filter of the configured mode, or removes
+// a filter an earlier run left and returns nil when --vxlan-peer-filter is
+// off.
+func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
+	port := vxlanPort(cfg)
+	if cfg.EnableNFTables {
+		k, err := nftrules.NewNetlinkKernel(0)
+		if err != nil {
+			return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
+		}
+		if !d.opts.vxlanPeerFilter {
+			if err := nftrules.RemovePeerFilter(k); err != nil {
+				d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
+			}
+			k.Close()
+			return nil, nil
+		}
+		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg})
+	}
+	runner, err := iptables.NewRunner(false)
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	ipset := iptables.NewIPSetRunner()
+	if !d.opts.vxlanPeerFilter {
+		if err := iptables.RemovePeerFilter(runner, ipset); err != nil {
+			d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
+		}
+		return nil, nil
+	}
+	f, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
+		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
+	}
+	return f, nil
+}
+
+// nftExemption is the nftables mode's NAT exemption of outer VXLAN sent from
+// bind (wanted), or the removal of one an earlier run left (not wanted).
+func nftExemption(bind netip.AddrPort, wanted bool, resync time.Duration, log *slog.Logger) (exemptionKeeper, error) {
+	k, err := nftrules.NewNetlinkKernel(0)
+	if err != nil {
+		return nil, err
+	}
+	if !wanted {
+		if err := nftrules.RemoveNoTrack(k); err != nil {
+			log.Warn("could not remove the VXLAN NAT exemption left by an earlier run", "err", err)
+		}
+		k.Close()
+		return nil, nil
+	}
+	m, err := nftrules.NewManager(nftrules.Options{Kernel: k, VXLANNoTrack: bind, Resync: resync, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Ensure(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

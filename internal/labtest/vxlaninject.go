@@ -1,0 +1,185 @@
+package labtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/netnsutil"
+)
+
+// AttackerIP is an address on the flat underlay that is no node's.
+var AttackerIP = netip.MustParsePrefix("192.0.2.99/24")
+
+// AddAttacker plugs a namespace with AttackerIP into the hub's bridge of a
+// flat lab and returns its name; it is removed at the end of the test.
+func AddAttacker(t testing.TB, l *lab.Lab) string {
+	t.Helper()
+	ns := netnsutil.NewT(t, "atk")
+	netnsutil.MustExec(t, ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "atk", "netns", l.Hub)
+	netnsutil.MustExec(t, l.Hub, "ip", "link", "set", "atk", "master", "br0", "up")
+	netnsutil.MustExec(t, ns, "ip", "addr", "add", AttackerIP.String(), "dev", "eth0")
+	netnsutil.MustExec(t, ns, "ip", "link", "set", "eth0", "up")
+	return ns
+}
+
+// InjectCount is how many copies of the frame InjectAndWatch sends.
+const InjectCount = 3
+
+// CraftedFrame is a VXLAN packet (VNI 1) whose inner frame is an ICMP
+// echo to a pod on a node, with a marker in its payload.
+type CraftedFrame struct {
+	Packet []byte
+	Marker []byte
+}
+
+// CraftedVXLAN builds the frame a stranger would send: inner Ethernet to
+// node's VTEP MAC, inner IPv4 from an address in peer's pod subnet (so the
+// kernel's reverse path check passes) to node's first pod.
+func CraftedVXLAN(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *lab.Node) CraftedFrame {
+	t.Helper()
+	attrs, err := l.NodeLease(ctx, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := lab.VtepMAC(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstMAC, err := net.ParseMAC(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	marker := []byte("overlayd-injected-" + hex.EncodeToString(id[:]))
+	src := peer.Subnet.Lease().Addr().As4()
+	src[3] = 200
+	icmp := icmpEcho(binary.BigEndian.Uint16(id[:2]), marker)
+	ip := ipv4Header(src, node.Pods[0].IP.As4(), len(icmp))
+	var b bytes.Buffer
+	b.Write([]byte{0x08, 0, 0, 0, 0, 0, 1, 0}) // VXLAN: I flag, VNI 1
+	b.Write(dstMAC)
+	b.Write([]byte{0x02, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x08, 0x00}) // src MAC, IPv4
+	b.Write(ip)
+	b.Write(icmp)
+	return CraftedFrame{Packet: b.Bytes(), Marker: marker}
+}
+
+// InjectAndWatch sends the crafted VXLAN packet from the attacker to
+// node's VXLAN port and reports whether pod saw the inner ICMP echo.
+func InjectAndWatch(t testing.TB, attacker string, node *lab.Node, pod *lab.Pod, frame CraftedFrame) bool {
+	t.Helper()
+	var icmp net.PacketConn
+	if err := netnsutil.Do(pod.NS, func() (err error) {
+		icmp, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer icmp.Close()
+	var udp net.Conn
+	to := netip.AddrPortFrom(node.UnderlayIP, 8472)
+	if err := netnsutil.Do(attacker, func() (err error) {
+		udp, err = net.Dial("udp4", to.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	for range InjectCount {
+		if _, err := udp.Write(frame.Packet); err != nil {
+			t.Fatalf("send crafted VXLAN to %s: %v", to, err)
+		}
+	}
+	icmp.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := icmp.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("read ICMP in pod %s: %v", pod, err)
+		}
+		if bytes.Contains(buf[:n], frame.Marker) {
+			return true
+		}
+	}
+}
+
+// UDPSourceSeen sends datagrams from fromNS to dst (an address in toNS)
+// and returns the source address the receiver saw.
+func UDPSourceSeen(t testing.TB, fromNS, toNS string, dst netip.Addr) netip.Addr {
+	t.Helper()
+	var conn net.PacketConn
+	if err := netnsutil.Do(toNS, func() (err error) {
+		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(dst, 0).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen in %s: %v", toNS, err)
+	}
+	defer conn.Close()
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	out, err := lab.DialIn(Context(t, 10*time.Second), fromNS, "udp4", netip.AddrPortFrom(dst, uint16(port)).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	buf := make([]byte, 64)
+	for range 20 {
+		out.Write([]byte("overlayd-source"))
+		conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		if _, from, err := conn.ReadFrom(buf); err == nil {
+			return from.(*net.UDPAddr).AddrPort().Addr().Unmap()
+		}
+	}
+	t.Fatalf("no datagram from %s reached %s in %s", fromNS, dst, toNS)
+	return netip.Addr{}
+}
+
+func icmpEcho(id uint16, payload []byte) []byte {
+	m := make([]byte, 8+len(payload))
+	m[0] = 8 // echo request
+	binary.BigEndian.PutUint16(m[4:], id)
+	binary.BigEndian.PutUint16(m[6:], 1)
+	copy(m[8:], payload)
+	binary.BigEndian.PutUint16(m[2:], checksum(m))
+	return m
+}
+
+func ipv4Header(src, dst [4]byte, payloadLen int) []byte {
+	h := make([]byte, 20)
+	h[0] = 0x45
+	binary.BigEndian.PutUint16(h[2:], uint16(20+payloadLen))
+	h[8] = 64 // TTL
+	h[9] = 1  // ICMP
+	copy(h[12:], src[:])
+	copy(h[16:], dst[:])
+	binary.BigEndian.PutUint16(h[10:], checksum(h))
+	return h
+}
+
+// checksum is the Internet checksum (RFC 1071).
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
