@@ -56,6 +56,27 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 				t.Fatalf("%d %s routes on flannel.1, want 303", got, shape)
 			}
 
+			// 300 peers removed at once: one incremental pass of 900 deletes
+			// (1200 with nexthops), sent in batches, routes before nexthops.
+			rm, stopRm := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			feed := newLeaseFeed(t, rm)
+			feed.replace(many)
+			waitSynced(t, rm)
+			var removed []subnet.Event
+			for _, l := range many[len(nsPeers):] {
+				removed = append(removed, subnet.Event{Type: subnet.EventRemoved, Lease: l})
+			}
+			feed.update(removed)
+			n.waitModeState("300 peers removed in batches", tc, log)
+			stopRm()
+			if s := rm.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{3, 3, 3}) || s.Counts.KernelNexthops != strings.Count(tc.nexthops, "id ") {
+				t.Fatalf("after batched removal: %+v\n%s", s.Counts, log)
+			}
+			rm2, stopRm2 := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			rm2.ReplacePeers(peersFor(rm2, many))
+			waitSynced(t, rm2)
+			stopRm2()
+
 			var single Kernel = &countingKernel{Kernel: n.h}
 			writes := &single.(*countingKernel).writes
 			if tc.mode == RouteModeNexthop {
