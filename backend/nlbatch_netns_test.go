@@ -95,14 +95,18 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 
 // benchColdPass times the first full pass of 10,000 peers (30,000 adds)
 // into an empty namespace; kernel makes the Kernel for a fresh node.
-func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel) {
+func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel, modify ...func(*ReconcilerOptions)) {
 	for b.Loop() {
 		b.StopTimer()
 		n := newNSNode(b)
-		r, err := NewReconciler(ReconcilerOptions{
+		o := ReconcilerOptions{
 			Kernel: kernel(n), LinkName: "flannel.1", LinkIndex: linkIndex(b, n.h, "flannel.1"),
 			Network: netip.MustParsePrefix("10.0.0.0/8"), OwnSubnet: netip.MustParsePrefix("10.250.0.0/24"),
-		})
+		}
+		for _, m := range modify {
+			m(&o)
+		}
+		r, err := NewReconciler(o)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -126,4 +130,10 @@ func BenchmarkColdPass10kNamespace(b *testing.B) {
 // BenchmarkColdPass10kNamespaceBatched: NetlinkKernel, adds in batches.
 func BenchmarkColdPass10kNamespaceBatched(b *testing.B) {
 	benchColdPass(b, func(n *nsNode) Kernel { return n.netlinkKernel() })
+}
+
+// BenchmarkColdPass10kNexthopNamespaceBatched is the batched cold pass in
+// nexthop route mode: 40,000 adds (nexthops before routes).
+func BenchmarkColdPass10kNexthopNamespaceBatched(b *testing.B) {
+	benchColdPass(b, func(n *nsNode) Kernel { return n.netlinkKernel() }, withRouteMode(RouteModeNexthop))
 }
