@@ -32,6 +32,9 @@ type rulesKeeper interface {
 // vxlanFilter is the VXLAN peer filter of either mode.
 type vxlanFilter interface {
 	peerSetter
+	// Install puts the filter in place before any peer is known (fail
+	// closed; peerfilter_start.go).
+	Install() error
 	Run(ctx context.Context, every time.Duration) error
 }
 
