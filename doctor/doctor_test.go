@@ -222,3 +222,22 @@ func table(r Report) string {
 	r.WriteTable(&b)
 	return b.String()
 }
+
+// TestReportTable: one line per check with its mark, the fix and the
+// change under it, and the counts at the end.
+func TestReportTable(t *testing.T) {
+	e := healthyEnv()
+	e.Sysctl.(fakeSysctls)["net.ipv4.ip_forward"] = "0"
+	e.Opts.Fix = true
+	e.IPT.(fakeIPT)["filter/FORWARD"] = []string{"-P FORWARD DROP"}
+	out := table(Run(context.Background(), e))
+	squeezed := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"✓ daemon running overlayd runs", "✗ iptables forward policy DROP", "fix: run overlayd with --iptables-forward-rules",
+		"changed: net.ipv4.ip_forward: 0 -> 1", "0 warnings, 1 failures",
+	} {
+		if !strings.Contains(squeezed, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
