@@ -14,11 +14,12 @@ import (
 const groupStore = "datastore"
 
 // ErrStoreNotChecked, as Env.StoreErr, says the datastore is not checked
-// here (the Kubernetes API with --kube-subnet-mgr): its checks are skipped.
+// here: its checks are skipped.
 var ErrStoreNotChecked = errors.New("datastore not checked")
 
-// checkDatastore: etcd reachable (TLS, auth), the network config, our
-// lease's expiry, the clock against etcd's, the pool's fill level.
+// checkDatastore: etcd or the Kubernetes API reachable (TLS, auth, RBAC),
+// the network config, our lease's expiry, the clock against etcd's, the
+// pool's fill level.
 func checkDatastore(ctx context.Context, e *Env, f *facts, r *Report) {
 	res, ok := checkStoreReachable(f)
 	r.add(res)
@@ -59,6 +60,10 @@ func checkStoreReachable(f *facts) (Result, bool) {
 func classifyStoreErr(err error) (string, string) {
 	s := strings.ToLower(err.Error())
 	switch {
+	case strings.Contains(s, "--net-config-path"):
+		return "the network config file cannot be read", "mount kube-flannel's ConfigMap (net-conf.json) at --net-config-path"
+	case strings.Contains(s, "kube-apiserver"):
+		return "the Kubernetes API cannot be read", "check --kube-api-url / --kubeconfig-file (or the pod's service account), the API server, and the ClusterRole (nodes get, list, watch)"
 	case strings.Contains(s, "x509") || strings.Contains(s, "certificate") || strings.Contains(s, "tls"):
 		return "TLS handshake with etcd failed", "check --etcd-cafile/--etcd-certfile/--etcd-keyfile against the server's certificate"
 	case strings.Contains(s, "authentication") || strings.Contains(s, "permission denied") || strings.Contains(s, "invalid auth") || strings.Contains(s, "user name"):

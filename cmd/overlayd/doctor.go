@@ -34,6 +34,7 @@ type doctorFlags struct {
 	healthPort, maxPeers, renewMn int
 	timeout                       time.Duration
 	asJSON, fix, kube             bool
+	kubeFlags                     doctorKubeFlags
 }
 
 func newDoctorFlagSet(d *doctorFlags, stderr io.Writer) *flag.FlagSet {
@@ -54,7 +55,8 @@ func newDoctorFlagSet(d *doctorFlags, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&d.timeout, "timeout", 2*time.Second, "bound of each probe and of each datastore request")
 	fs.BoolVar(&d.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&d.fix, "fix", false, "apply the safe fixes (sysctls, module load) and say what changed")
-	fs.BoolVar(&d.kube, "kube-subnet-mgr", false, "the daemon runs with --kube-subnet-mgr (the datastore is the Kubernetes API: not checked)")
+	fs.BoolVar(&d.kube, "kube-subnet-mgr", false, "the daemon runs with --kube-subnet-mgr (the datastore is the Kubernetes API)")
+	addDoctorKubeFlags(fs, &d.kubeFlags)
 	return fs
 }
 
@@ -63,7 +65,8 @@ func doctorShared(name string) bool {
 	switch name {
 	case "etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username",
 		"etcd-password", "etcd-api", "metrics-addr", "subnet-file", "iface", "public-ip",
-		"subnet-lease-renew-margin", "kube-subnet-mgr", "health-port":
+		"subnet-lease-renew-margin", "kube-subnet-mgr", "health-port",
+		"kube-api-url", "kubeconfig-file", "kube-annotation-prefix", "net-config-path":
 		return true
 	}
 	return false
@@ -129,7 +132,7 @@ func (d doctorFlags) env(stderr io.Writer) (*doctor.Env, func(), error) {
 	}
 	e.Status, e.StatusErr = d.readStatus()
 	if d.kube {
-		e.StoreErr = fmt.Errorf("--kube-subnet-mgr: the Kubernetes API is not checked by this version: %w", doctor.ErrStoreNotChecked)
+		d.openKubeStore(e)
 	} else {
 		closers = append(closers, d.openStore(e))
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // listPageSize is how many Nodes one list request returns at most.
@@ -61,4 +63,22 @@ func remaining(n *int64) int {
 		return 0
 	}
 	return int(min(*n, 1<<20))
+}
+
+// ListLeases is every managed Node's lease, as the watch reads them
+// (Nodes that are not managed, or whose lease is unusable, are left out:
+// they are no peers). It lists in pages like the watch. For tools (overlayd
+// doctor) that look at the cluster once.
+func ListLeases(ctx context.Context, c Client, ann Annotations) ([]subnet.Lease, error) {
+	list, err := listEntries(ctx, c, metav1.ListOptions{ResourceVersion: "0"}, ann)
+	if err != nil {
+		return nil, explainAPIError(err, "kube-apiserver: list nodes")
+	}
+	out := make([]subnet.Lease, 0, len(list.Items))
+	for _, e := range list.Items {
+		if e.err == nil {
+			out = append(out, e.lease)
+		}
+	}
+	return out, nil
 }
