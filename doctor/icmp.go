@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/health"
+	"github.com/overlayd/overlayd/icmpwire"
 )
 
 // SocketProber pings with a raw ICMP socket (root or CAP_NET_RAW) and
@@ -55,7 +56,7 @@ func (SocketProber) Ping(ctx context.Context, src, dst netip.Addr, size int, df 
 	rand.Read(idb[:])
 	id, seq := binary.BigEndian.Uint16(idb[:]), uint16(1)
 	start := time.Now()
-	if err := unix.Sendto(fd, echoRequest(id, seq, make([]byte, size-28)), 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
+	if err := unix.Sendto(fd, icmpwire.EchoRequest(id, seq, make([]byte, size-28)), 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
 		return 0, fmt.Errorf("ping %s (%d bytes, df %t): %w", dst, size, df, err)
 	}
 	if err := awaitEcho(ctx, fd, dst, id, seq); err != nil {
@@ -96,16 +97,6 @@ const (
 	icmpEchoRequest = 8
 )
 
-func echoRequest(id, seq uint16, payload []byte) []byte {
-	msg := make([]byte, 8+len(payload))
-	msg[0] = icmpEchoRequest
-	binary.BigEndian.PutUint16(msg[4:], id)
-	binary.BigEndian.PutUint16(msg[6:], seq)
-	copy(msg[8:], payload)
-	binary.BigEndian.PutUint16(msg[2:], checksum(msg))
-	return msg
-}
-
 // echoVerdict reads one packet (IPv4 header first, as a raw socket
 // delivers it): our reply (ok), an ICMP error about our request (err), or
 // anything else (neither).
@@ -132,19 +123,4 @@ func echoVerdict(pkt []byte, from unix.Sockaddr, dst netip.Addr, id, seq uint16)
 		}
 	}
 	return false, nil
-}
-
-// checksum is RFC 1071's.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/overlayd/overlayd/icmpwire"
 )
 
 // The overlay probe is an ICMP echo from this node's flannel.<VNI>
@@ -32,7 +34,7 @@ func echoRequest(id uint16, n Nonce) []byte {
 	binary.BigEndian.PutUint16(b[6:], binary.BigEndian.Uint16(n[:2]))
 	copy(b[8:], magic)
 	copy(b[12:], n[:])
-	binary.BigEndian.PutUint16(b[2:], checksum(b))
+	binary.BigEndian.PutUint16(b[2:], icmpwire.Checksum(b))
 	return b
 }
 
@@ -50,23 +52,8 @@ func parseEchoReply(b []byte, id uint16) (Nonce, bool) {
 func echoReplyTo(req []byte) []byte {
 	b := append([]byte(nil), req...)
 	b[0], b[2], b[3] = icmpEchoReply, 0, 0
-	binary.BigEndian.PutUint16(b[2:], checksum(b))
+	binary.BigEndian.PutUint16(b[2:], icmpwire.Checksum(b))
 	return b
-}
-
-// checksum is RFC 1071's.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 func ipAddr(a netip.Addr) *net.IPAddr { return &net.IPAddr{IP: a.AsSlice()} }

@@ -15,32 +15,6 @@ const (
 
 const icmpHeaderLen = 8
 
-// echoRequest builds an ICMP echo request with a valid checksum.
-func echoRequest(id, seq uint16, payload []byte) []byte {
-	msg := make([]byte, icmpHeaderLen+len(payload))
-	msg[0] = icmpEchoRequest
-	binary.BigEndian.PutUint16(msg[4:], id)
-	binary.BigEndian.PutUint16(msg[6:], seq)
-	copy(msg[icmpHeaderLen:], payload)
-	binary.BigEndian.PutUint16(msg[2:], internetChecksum(msg))
-	return msg
-}
-
-// internetChecksum is RFC 1071's ones' complement sum.
-func internetChecksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
-
 // echoVerdict classifies an ICMP message (IP header already stripped)
 // received while waiting for echo (id, seq): a matching reply, an error
 // about our request, or something else (ok and err both zero).

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/overlayd/overlayd/icmpwire"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -52,7 +53,7 @@ func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
 	defer stop()
 
 	id, seq := randomID(), uint16(1)
-	req := echoRequest(id, seq, []byte("overlayd-lab"))
+	req := icmpwire.EchoRequest(id, seq, []byte("overlayd-lab"))
 	if _, err := conn.WriteTo(req, &net.IPAddr{IP: to.AsSlice()}); err != nil {
 		return fmt.Errorf("ping %s: send: %w", to, err)
 	}

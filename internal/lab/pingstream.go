@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/overlayd/overlayd/icmpwire"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -114,7 +115,7 @@ func (s *PingStream) send() {
 		s.sentAt = append(s.sentAt, time.Now())
 		s.mu.Unlock()
 		// A send error (no route for a moment) is a lost echo like any other.
-		s.conn.WriteTo(echoRequest(s.id, uint16(seq), []byte("overlayd-lab-stream")), dst)
+		s.conn.WriteTo(icmpwire.EchoRequest(s.id, uint16(seq), []byte("overlayd-lab-stream")), dst)
 		select {
 		case <-s.stop:
 			return

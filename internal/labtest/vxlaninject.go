@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overlayd/overlayd/icmpwire"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
@@ -153,7 +154,7 @@ func icmpEcho(id uint16, payload []byte) []byte {
 	binary.BigEndian.PutUint16(m[4:], id)
 	binary.BigEndian.PutUint16(m[6:], 1)
 	copy(m[8:], payload)
-	binary.BigEndian.PutUint16(m[2:], checksum(m))
+	binary.BigEndian.PutUint16(m[2:], icmpwire.Checksum(m))
 	return m
 }
 
@@ -165,21 +166,6 @@ func ipv4Header(src, dst [4]byte, payloadLen int) []byte {
 	h[9] = 1  // ICMP
 	copy(h[12:], src[:])
 	copy(h[16:], dst[:])
-	binary.BigEndian.PutUint16(h[10:], checksum(h))
+	binary.BigEndian.PutUint16(h[10:], icmpwire.Checksum(h))
 	return h
-}
-
-// checksum is the Internet checksum (RFC 1071).
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }
