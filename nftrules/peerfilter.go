@@ -22,6 +22,9 @@ const DefaultVXLANPort = 8472
 type PeerFilterOptions struct {
 	Kernel Kernel
 	Port   int // VXLAN UDP port; 0 means 8472
+	// ExtraPorts are more UDP ports only peers may reach, filtered alike
+	// (overlayd's health probe port).
+	ExtraPorts []int
 	// IPv6 filters IPv6 VXLAN in overlayd-ipv6 (one filter per family);
 	// unset, IPv4 in overlayd-ipv4.
 	IPv6   bool
@@ -67,6 +70,13 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Port < 1 || o.Port > 65535 {
 		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
 	}
+	rules := PeerFilterRules(uint16(o.Port), o.IPv6)
+	for _, p := range o.ExtraPorts {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("peer filter: PeerFilterOptions.ExtraPorts %d is not a UDP port", p)
+		}
+		rules = append(rules, PeerFilterRules(uint16(p), o.IPv6)...)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -82,7 +92,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 		fam = ipv6
 	}
 	spec := TableSpec{Ref: fam.ref(fam.overlaydTable), Chains: []ChainSpec{
-		{Name: PeerChain, Base: filterInput, Rules: PeerFilterRules(uint16(o.Port), o.IPv6)},
+		{Name: PeerChain, Base: filterInput, Rules: rules},
 	}}
 	return &PeerFilter{kernel: o.Kernel, fam: fam, spec: spec, log: o.Logger, clock: o.Clock, metrics: metrics}, nil
 }

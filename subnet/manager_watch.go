@@ -258,31 +258,22 @@ func (w *peerWatch) send(events []Event) {
 	w.m.metrics.peers.Set(float64(len(w.known)))
 }
 
-// maxPeerLines bounds the per-peer lines of the first snapshot; a larger
-// cluster gets one summary line (the peers are in /status and at debug).
-const maxPeerLines = 20
-
+// logSnapshot logs the first snapshot: one line, and each peer at debug.
 func (w *peerWatch) logSnapshot(all []Lease) {
-	if len(all) <= maxPeerLines {
-		for _, l := range all {
-			w.logPeer("peer added", l)
-		}
-		return
-	}
 	for _, l := range all {
-		if !l.Unreadable {
-			w.m.log.Debug("peer added", "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
-		}
+		w.logPeer("peer added", l)
 	}
 	w.m.log.Info("peers known from the first snapshot", "count", len(all))
 }
 
-// logPeer logs a peer change; unreadable leases were already warned about.
+// logPeer logs a peer change at debug level, with the lease key: the peer
+// set's owner (package peerset) logs the one INFO line a change gets.
+// Unreadable leases were already warned about.
 func (w *peerWatch) logPeer(msg string, l Lease) {
 	if l.Unreadable {
 		return
 	}
-	w.m.log.Info(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
+	w.m.log.Debug(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
 }
 
 // warnSkipped logs each malformed entry once per reason.
