@@ -41,7 +41,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,11 +232,10 @@ type pendingInputs struct {
 }
 
 // ReplacePeers delivers the complete peer set (peerset.Sink). It never
-// blocks; the peers are copied.
+// blocks; it keeps the slice (the peer set builds a new one each time).
 func (r *Reconciler) ReplacePeers(peers []peerset.Peer) {
-	cp := slices.Clone(peers)
 	r.inMu.Lock()
-	r.pending.replace, r.pending.hasReplace = cp, true
+	r.pending.replace, r.pending.hasReplace = peers, true
 	clear(r.pending.events)
 	r.pending.events = r.pending.events[:0]
 	r.inMu.Unlock()

@@ -48,13 +48,17 @@ func (s *Set) applyLease(l *subnet.Lease, out *outputs) {
 		return
 	}
 	e := s.entry(sub)
-	e.lease = *l
+	e.created = l.Created
+	if s.rules.subnetLen == 0 {
+		cp := *l
+		e.raw = &cp
+	}
 	var ref *refusal
 	errors.As(err, &ref)
 	if ref == nil || ref.subnetOK {
 		if older := s.olderOverlap(e); older != nil {
 			ref = refuse(ReasonOverlapsPeer, "Subnet", sub.String(), true,
-				"subnet %s overlaps the older peer lease %s", sub, older.lease.Subnet)
+				"subnet %s overlaps the older peer lease %s", sub, older.sub)
 		}
 	}
 	if ref != nil {
@@ -68,8 +72,7 @@ func (s *Set) applyLease(l *subnet.Lease, out *outputs) {
 func (s *Set) entry(sub netip.Prefix) *entry {
 	e, ok := s.peers[sub]
 	if !ok {
-		e = &entry{}
-		e.lease.Subnet = sub
+		e = &entry{sub: sub}
 		s.peers[sub] = e
 	}
 	return e
@@ -80,7 +83,6 @@ func (s *Set) entry(sub netip.Prefix) *entry {
 // refusal.
 func (s *Set) admit(e *entry, out *outputs) {
 	s.clearRefusal(e)
-	e.keep = ""
 	s.placeOlder(e, out)
 }
 
@@ -89,8 +91,8 @@ func (s *Set) admit(e *entry, out *outputs) {
 func (s *Set) placeOlder(e *entry, out *outputs) {
 	s.place(e)
 	for _, q := range s.overlapping(e) {
-		s.refuseEntry(q, refuse(ReasonOverlapsPeer, "Subnet", q.lease.Subnet.String(), true,
-			"subnet %s overlaps the older peer lease %s", q.lease.Subnet, e.lease.Subnet), out)
+		s.refuseEntry(q, refuse(ReasonOverlapsPeer, "Subnet", q.sub.String(), true,
+			"subnet %s overlaps the older peer lease %s", q.sub, e.sub), out)
 	}
 }
 
@@ -98,11 +100,10 @@ func (s *Set) placeOlder(e *entry, out *outputs) {
 // withdrawn: its peer goes everywhere. Otherwise the subnet keeps its last
 // good state and the reconciler keeps it as it is.
 func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
-	sub := e.lease.Subnet
+	sub := e.sub
 	s.setRefusal(e, ref)
 	if !ref.withdraw {
-		e.keep = ref.Error()
-		out.keep(sub, e.keep)
+		out.keep(sub, e.keep())
 		if ref.subnetOK {
 			s.placeOlder(e, out)
 		} else {
@@ -110,7 +111,6 @@ func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
 		}
 		return
 	}
-	e.keep = ""
 	if e.hasGood {
 		s.dropGood(e, out)
 	}
@@ -120,7 +120,7 @@ func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
 
 // setGood makes d the subnet's good state and tells every consumer.
 func (s *Set) setGood(e *entry, d decoded, out *outputs) {
-	sub := e.lease.Subnet
+	sub := e.sub
 	old, had, oldDst := e.good, e.hasGood, e.dst
 	if v, ok := s.verdicts[sub]; ok && (v.Private != d.privateIP || v.MAC != d.mac || v.Key != d.key) {
 		delete(s.verdicts, sub) // verified for another identity or key
@@ -147,7 +147,7 @@ func (s *Set) setGood(e *entry, d decoded, out *outputs) {
 // dropGood forgets the entry's good state: the peer is gone for every
 // consumer (the caller tells the reconciler).
 func (s *Set) dropGood(e *entry, out *outputs) {
-	sub := e.lease.Subnet
+	sub := e.sub
 	out.log.note("peer removed", goodPeer(sub, e))
 	s.addrs.release(s, e)
 	if e.good.privateIP.IsValid() {
@@ -194,7 +194,7 @@ func (s *Set) applyVerdict(v Verdict, out *outputs) {
 	s.addrs.release(s, e)
 	e.dst = dst
 	s.addrs.hold(s, e)
-	if e.keep == "" {
+	if e.keep() == "" {
 		out.peer(s.peerOf(v.Subnet, e))
 		out.log.note("peer changed", s.peerOf(v.Subnet, e))
 	}
@@ -211,8 +211,8 @@ func (s *Set) dstOf(sub netip.Prefix, d decoded) netip.Addr {
 
 // peerOf is what the reconciler is told about an entry.
 func (s *Set) peerOf(sub netip.Prefix, e *entry) Peer {
-	if e.keep != "" || !e.hasGood {
-		return Peer{Subnet: sub, Keep: e.keep}
+	if k := e.keep(); k != "" || !e.hasGood {
+		return Peer{Subnet: sub, Keep: k}
 	}
 	return goodPeer(sub, e)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/vxlandata"
@@ -49,6 +50,8 @@ type refusal struct {
 	// subnetOK: the subnet passed its checks (the fault is elsewhere), so
 	// it takes its place among the peers' subnets for the overlap rule.
 	subnetOK bool
+	// since is when the subnet was first refused for this reason.
+	since time.Time
 }
 
 func (r *refusal) Error() string { return r.err.Error() }

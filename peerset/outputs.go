@@ -91,6 +91,8 @@ func (s *Set) allPeers() []Peer {
 	return out
 }
 
+// allCandidates returns the candidates sorted by subnet (probes go out in
+// a stable order, and tests can rely on it).
 func (s *Set) allCandidates() []Candidate {
 	var out []Candidate
 	for sub, e := range s.peers {
@@ -98,6 +100,7 @@ func (s *Set) allCandidates() []Candidate {
 			out = append(out, Candidate{Subnet: sub, Private: e.good.privateIP, MAC: e.good.mac, PublicIP: e.good.publicIP, Key: e.good.key})
 		}
 	}
+	slices.SortFunc(out, func(a, b Candidate) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
 	return out
 }
 

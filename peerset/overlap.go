@@ -5,25 +5,20 @@ import (
 	"net/netip"
 )
 
-// The overlap index holds every subnet that is not withdrawn, by prefix
-// length. With SubnetLen checked all peers have one length, and a lookup
-// is one map access per length; only prefixes longer than the one looked
-// up are scanned.
-type overlapIndex map[int]map[netip.Prefix]*entry
+// The overlap index counts the current peers' subnets (not withdrawn) by
+// prefix length; the subnets themselves are the keys of Set.peers. With
+// SubnetLen checked all peers have one length, and finding the peers a
+// subnet overlaps is one map access; only when longer prefixes than the
+// one looked up are current is the peer set scanned.
+type overlapIndex map[int]int
 
-// place puts e in the index (it is a current peer, good or kept).
+// place counts e in the index (it is a current peer, good or kept).
 func (s *Set) place(e *entry) {
 	if e.indexed {
 		return
 	}
 	e.indexed = true
-	sub := e.lease.Subnet
-	m := s.index[sub.Bits()]
-	if m == nil {
-		m = map[netip.Prefix]*entry{}
-		s.index[sub.Bits()] = m
-	}
-	m[sub] = e
+	s.index[e.sub.Bits()]++
 }
 
 // unplace takes e out of the index and admits the refused leases that
@@ -33,30 +28,30 @@ func (s *Set) unplace(e *entry, out *outputs) {
 		return
 	}
 	e.indexed = false
-	sub := e.lease.Subnet
-	if m := s.index[sub.Bits()]; m != nil {
-		delete(m, sub)
-		if len(m) == 0 {
-			delete(s.index, sub.Bits())
-		}
+	if s.index[e.sub.Bits()]--; s.index[e.sub.Bits()] <= 0 {
+		delete(s.index, e.sub.Bits())
 	}
-	s.readmit(sub, out)
+	s.readmit(e.sub, out)
 }
 
 // overlapping returns the current peers other than e whose subnet overlaps
 // e's.
 func (s *Set) overlapping(e *entry) []*entry {
-	sub := e.lease.Subnet
+	sub := e.sub
 	var out []*entry
-	for bits, m := range s.index {
-		if bits <= sub.Bits() {
-			if q, ok := m[netip.PrefixFrom(sub.Addr(), bits).Masked()]; ok && q != e {
-				out = append(out, q)
-			}
+	longer := false
+	for bits := range s.index {
+		if bits > sub.Bits() {
+			longer = true
 			continue
 		}
-		for p, q := range m {
-			if sub.Contains(p.Addr()) {
+		if q, ok := s.peers[netip.PrefixFrom(sub.Addr(), bits).Masked()]; ok && q != e && q.indexed {
+			out = append(out, q)
+		}
+	}
+	if longer {
+		for p, q := range s.peers {
+			if q.indexed && p.Bits() > sub.Bits() && sub.Contains(p.Addr()) {
 				out = append(out, q)
 			}
 		}
@@ -79,13 +74,13 @@ func (s *Set) olderOverlap(e *entry) *entry {
 // older orders leases by creation (etcd revision or Node creation time),
 // then by subnet, so that every node picks the same winner.
 func older(a, b *entry) bool {
-	if c := cmp.Compare(a.lease.Created, b.lease.Created); c != 0 {
+	if c := cmp.Compare(a.created, b.created); c != 0 {
 		return c < 0
 	}
-	if c := a.lease.Subnet.Addr().Compare(b.lease.Subnet.Addr()); c != 0 {
+	if c := a.sub.Addr().Compare(b.sub.Addr()); c != 0 {
 		return c < 0
 	}
-	return a.lease.Subnet.Bits() < b.lease.Subnet.Bits()
+	return a.sub.Bits() < b.sub.Bits()
 }
 
 // readmit re-applies the leases refused for overlapping an older peer
@@ -94,13 +89,13 @@ func (s *Set) readmit(gone netip.Prefix, out *outputs) {
 	var again []*entry
 	for sub := range s.overlapRefused {
 		if sub != gone && sub.Overlaps(gone) {
-			if e, ok := s.peers[sub]; ok {
+			if e, ok := s.peers[sub]; ok && e.raw != nil {
 				again = append(again, e)
 			}
 		}
 	}
 	for _, e := range again {
-		l := e.lease
+		l := *e.raw
 		s.applyLease(&l, out)
 	}
 }

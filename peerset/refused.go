@@ -40,15 +40,17 @@ func newRefusedMetric(reg prometheus.Registerer) (*prometheus.GaugeVec, error) {
 
 // setRefusal records ref on e, logging it once per subnet and message.
 func (s *Set) setRefusal(e *entry, ref *refusal) {
-	sub := e.lease.Subnet
+	sub := e.sub
 	if old := e.refusal; old != nil && old.reason == ref.reason && old.Error() == ref.Error() {
+		ref.since = old.since
 		e.refusal = ref
 		return
 	}
 	if e.refusal != nil {
 		s.refused.WithLabelValues(e.refusal.reason).Dec()
 	}
-	e.refusal, e.refusedSince = ref, s.o.Clock.Now()
+	ref.since = s.o.Clock.Now()
+	e.refusal = ref
 	s.refused.WithLabelValues(ref.reason).Inc()
 	s.refusalsChanged = true
 	if ref.reason == ReasonOverlapsPeer {
@@ -74,7 +76,7 @@ func (s *Set) clearRefusal(e *entry) {
 		return
 	}
 	s.refused.WithLabelValues(e.refusal.reason).Dec()
-	delete(s.overlapRefused, e.lease.Subnet)
+	delete(s.overlapRefused, e.sub)
 	e.refusal = nil
 	s.refusalsChanged = true
 }
@@ -89,7 +91,7 @@ func (s *Set) publishRefused() {
 	for sub, e := range s.peers {
 		if r := e.refusal; r != nil {
 			list = append(list, Refused{Subnet: sub, Reason: r.reason, Field: r.field, Value: r.value,
-				Message: r.Error(), Since: e.refusedSince, Kept: !r.withdraw})
+				Message: r.Error(), Since: r.since, Kept: !r.withdraw})
 		}
 	}
 	slices.SortFunc(list, func(a, b Refused) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -82,22 +81,34 @@ type Set struct {
 	refusedList []Refused
 }
 
-// entry is one subnet that has a lease.
+// entry is one subnet that has a lease. It is kept small: at 10,000
+// peers every byte here is 10 kB of the daemon's heap.
 type entry struct {
-	lease subnet.Lease // the latest lease seen
+	sub netip.Prefix
+	// created orders overlapping leases (subnet.Lease.Created).
+	created int64
 	// good is the subnet's last good state, valid when hasGood.
 	good    decoded
 	hasGood bool
-	// keep is why the latest lease cannot be used while the subnet keeps
-	// its last good state; "" when it can be used or is withdrawn.
-	keep string
+	// indexed: the subnet counts in the overlap index (a current peer's
+	// place, good or kept).
+	indexed bool
 	// dst is the underlay destination derived from good and the verdict.
-	dst netip.Addr
-	// indexed: the entry is in the overlap index (its subnet is a current
-	// peer's place, good or kept).
-	indexed      bool
-	refusal      *refusal
-	refusedSince time.Time
+	dst     netip.Addr
+	refusal *refusal
+	// raw is the latest lease, kept only while peers can overlap one
+	// another (SubnetLen unchecked), to admit it again when an older
+	// overlapping lease goes.
+	raw *subnet.Lease
+}
+
+// keep is why the latest lease cannot be used while the subnet keeps its
+// last good state; "" when it can be used or is withdrawn.
+func (e *entry) keep() string {
+	if e.refusal != nil && !e.refusal.withdraw {
+		return e.refusal.Error()
+	}
+	return ""
 }
 
 // withdrawn: the subnet is refused; the reconciler has no peer for it.
@@ -135,9 +146,12 @@ func New(o Options) (*Set, error) {
 	}, nil
 }
 
-// ReplacePeers queues the lease manager's complete peer set.
+// ReplacePeers queues the lease manager's complete peer set. It takes the
+// slice, not a copy (at 10,000 peers a copy is megabytes): the caller
+// must not change it afterwards (both lease managers build a fresh one
+// for every snapshot).
 func (s *Set) ReplacePeers(leases []subnet.Lease) {
-	s.push(input{replace: append([]subnet.Lease(nil), leases...), hasReplace: true})
+	s.push(input{replace: leases, hasReplace: true})
 }
 
 // UpdatePeers queues the lease manager's changes.

@@ -33,7 +33,7 @@ type Change struct {
 // come from the owner's goroutine and must not block.
 type Sink interface {
 	// ReplacePeers delivers the complete peer set: after every snapshot of
-	// the lease manager.
+	// the lease manager. The slice is the sink's to keep.
 	ReplacePeers(peers []Peer)
 	// UpdatePeers delivers changes since the previous call.
 	UpdatePeers(changes []Change)

@@ -33,7 +33,7 @@ type reconcilerFootprint struct {
 // measureFootprint syncs the peers in-process; in nexthop route mode
 // through a backend.NetlinkKernel, which writes nexthop objects (the
 // library alone cannot).
-func measureFootprint(ctx context.Context, peers []fakepeers.Peer, routeMode string) (reconcilerFootprint, error) {
+func measureFootprint(ctx context.Context, peers []fakepeers.Peer, routeMode string, subnetLen int) (reconcilerFootprint, error) {
 	leases, err := leasesOf(peers)
 	if err != nil {
 		return reconcilerFootprint{}, err
@@ -67,7 +67,9 @@ func measureFootprint(ctx context.Context, peers []fakepeers.Peer, routeMode str
 	if err != nil {
 		return reconcilerFootprint{}, err
 	}
-	set, err := peerset.New(peerset.Options{Network: network, OwnSubnet: netip.MustParsePrefix("10.255.255.0/24"), Peers: r})
+	// SubnetLen as the daemon passes it (it also decides what the set keeps).
+	set, err := peerset.New(peerset.Options{Network: network, OwnSubnet: netip.MustParsePrefix("10.255.255.0/24"),
+		SubnetLen: subnetLen, Peers: r})
 	if err != nil {
 		return reconcilerFootprint{}, err
 	}

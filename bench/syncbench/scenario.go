@@ -133,7 +133,7 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	if res.Baseline, err = kernellimit.MeasureWith(ctx, b.peers, b.dir, kernellimit.Options{NexthopOnly: b.s.routeMode == "nexthop"}); err != nil {
 		return res, err
 	}
-	if res.Footprint, err = measureFootprint(ctx, b.peers, b.s.routeMode); err != nil {
+	if res.Footprint, err = measureFootprint(ctx, b.peers, b.s.routeMode, b.s.subnetLen); err != nil {
 		return res, err
 	}
 	if err := benchns.WaitQuiet(ctx, b.node.NS); err != nil {
