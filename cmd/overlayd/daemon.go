@@ -310,7 +310,7 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 	}
 	if d.choice.Addr != d.public {
 		// Only behind NAT: same-site peers can then reach us directly. Without
-		// NAT the lease stays byte-for-byte what flanneld writes.
+		// NAT the lease is what flanneld writes plus OverlaydNodeID (source.go).
 		attrs.PrivateIP = d.choice.Addr
 		attrs.SameSiteKey = d.sameSiteLeaseKey() // samesitekey.go
 	}

@@ -45,7 +45,7 @@ func TestStateMatchesFlanneld(t *testing.T) {
 	peerMAC, _ := leaseOf(t, c, peer)
 	own, other := self.Subnet.Lease(), peer.Subnet.Lease()
 
-	wantLease := fmt.Sprintf(`{"PublicIP":"%s","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"%s"}}`, self.PublicIP, selfMAC)
+	wantLease := withNodeID(t, fmt.Sprintf(`{"PublicIP":"%s","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"%s"}}`, self.PublicIP, selfMAC), selfLease)
 	if selfLease != wantLease {
 		t.Errorf("lease value\n got %s\nwant %s", selfLease, wantLease)
 	}
@@ -158,6 +158,21 @@ func leaseOf(t *testing.T, c *cluster, n *lab.Node) (string, string) {
 		t.Fatal(err)
 	}
 	return mac, raw
+}
+
+// withNodeID is flanneld's lease value flannelJSON with the one field
+// overlayd adds to every lease, OverlaydNodeID (its node identity, 32 hex
+// digits; flanneld ignores it), taken from raw, the value overlayd wrote.
+func withNodeID(t *testing.T, flannelJSON, raw string) string {
+	t.Helper()
+	attrs, err := subnet.UnmarshalLeaseAttrs([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(attrs.NodeID) != 32 || strings.Trim(attrs.NodeID, "0123456789abcdef") != "" {
+		t.Errorf("lease %s: OverlaydNodeID %q, want 32 hex digits", raw, attrs.NodeID)
+	}
+	return strings.TrimSuffix(flannelJSON, "}") + `,"OverlaydNodeID":"` + attrs.NodeID + `"}`
 }
 
 // udpSourceSeen sends one datagram from namespace fromNS to dst and

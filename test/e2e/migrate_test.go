@@ -17,7 +17,7 @@ func TestMigrateV2ToV3KeepsSubnetsAndTraffic(t *testing.T) {
 	c.mustPingAll()
 	for _, n := range c.Nodes {
 		mac, raw := leaseOf(t, c, n)
-		want := fmt.Sprintf(`{"PublicIP":"%s","BackendType":"vxlan","BackendData":{"VtepMAC":"%s"}}`, n.PublicIP, mac)
+		want := withNodeID(t, fmt.Sprintf(`{"PublicIP":"%s","BackendType":"vxlan","BackendData":{"VtepMAC":"%s"}}`, n.PublicIP, mac), raw)
 		if raw != want {
 			t.Fatalf("v2 lease of %s\n got %s\nwant %s (flannel v0.11's form)", n.Name, raw, want)
 		}
@@ -48,7 +48,7 @@ func TestMigrateV2ToV3KeepsSubnetsAndTraffic(t *testing.T) {
 			t.Fatalf("%s changed subnet on v3: %s -> %s", n.Name, before, got)
 		}
 		macAfter, raw := leaseOf(t, c, n)
-		want := fmt.Sprintf(`{"PublicIP":"%s","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"%s"}}`, n.PublicIP, mac)
+		want := withNodeID(t, fmt.Sprintf(`{"PublicIP":"%s","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"%s"}}`, n.PublicIP, mac), raw)
 		if macAfter != mac || raw != want {
 			t.Fatalf("v3 lease of %s after restart\n got %s\nwant %s", n.Name, raw, want)
 		}
