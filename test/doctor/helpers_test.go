@@ -2,11 +2,8 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,24 +95,7 @@ func (c *cluster) doctorArgs(n *lab.Node, extra ...string) []string {
 // exit code.
 func (c *cluster) runDoctor(t *testing.T, n *lab.Node, extra ...string) (doctor.Report, int) {
 	t.Helper()
-	ctx := labtest.Context(t, 90*time.Second)
-	cmd := netnsutil.Command(ctx, n.NS, c.doctorArgs(n, extra...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("doctor on %s: %v\n%s", n.Name, err, stderr.String())
-	}
-	var rep doctor.Report
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("doctor on %s: exit %d, output is not a report: %v\n%s\n%s", n.Name, code, err, out, stderr.String())
-	}
-	return rep, code
+	return labtest.RunDoctor(t, n.NS, c.doctorArgs(n, extra...))
 }
 
 // expectNamed runs doctor on n and requires group/check to have status

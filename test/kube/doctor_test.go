@@ -1,17 +1,12 @@
 package kube
 
 import (
-	"encoding/json"
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/overlayd/overlayd/doctor"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
-	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // TestDoctorReadsTheKubernetesAPI: in kube mode, `overlayd doctor` reads
@@ -49,24 +44,7 @@ func TestDoctorReadsTheKubernetesAPI(t *testing.T) {
 // would in the DaemonSet's pod, and returns its report and exit code.
 func (c *kubeCluster) runDoctor(t *testing.T, n *lab.Node) (doctor.Report, int) {
 	t.Helper()
-	ctx := labtest.Context(t, 60*time.Second)
-	cmd := netnsutil.Command(ctx, n.NS, overlaydBin, "doctor", "--json", "--timeout=2s",
-		"--kube-subnet-mgr", "--kubeconfig-file="+c.kubeconfig, "--net-config-path="+c.netConf,
-		"--subnet-file="+n.SubnetFile, "--cni-conf-dir=", "--metrics-addr=")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("doctor on %s: %v\n%s", n.Name, err, stderr.String())
-	}
-	var rep doctor.Report
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("doctor on %s: exit %d, output is not a report: %v\n%s\n%s", n.Name, code, err, out, stderr.String())
-	}
-	return rep, code
+	return labtest.RunDoctor(t, n.NS, []string{overlaydBin, "doctor", "--json", "--timeout=2s",
+		"--kube-subnet-mgr", "--kubeconfig-file=" + c.kubeconfig, "--net-config-path=" + c.netConf,
+		"--subnet-file=" + n.SubnetFile, "--cni-conf-dir=", "--metrics-addr="})
 }
