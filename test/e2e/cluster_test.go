@@ -91,13 +91,7 @@ func (c *cluster) waitUp(n *lab.Node) {
 // mustPingAll fails the test unless every pod reaches every other pod.
 func (c *cluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 30*time.Second), 20, 250*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("ping all: %v\n%s", err, m)
-	}
-	if err := m.Err(); err != nil {
-		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }
 
 // kernelWrites sums overlayd_sync_writes_total over entries and ops.

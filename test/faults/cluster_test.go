@@ -51,6 +51,16 @@ type clusterOptions struct {
 	stopped bool
 }
 
+// meshed is newCluster once every kernel matches etcd and every pod
+// reaches every other.
+func meshed(t *testing.T, o clusterOptions) *cluster {
+	t.Helper()
+	c := newCluster(t, o)
+	c.waitConverged(convergeTimeout)
+	c.mustPingAll()
+	return c
+}
+
 // newCluster starts etcd and the lab, writes the config and (unless
 // stopped) starts overlayd on every node, waits until each is ready and
 // adds the pods.
@@ -171,20 +181,14 @@ func (c *cluster) restartEtcd() {
 // for a few seconds while entries converge).
 func (c *cluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 30*time.Second), 20, 250*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }
 
 // mustPingAllNow fails unless every pod reaches every other pod at the
 // first attempt: traffic never stopped.
 func (c *cluster) mustPingAllNow(when string) {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 10*time.Second), 2, 100*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("%s: pods cannot reach each other: %v\n%s", when, err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, when, 10*time.Second, 2, 100*time.Millisecond)
 }
 
 // requireAlive fails if any agent has exited.

@@ -187,10 +187,7 @@ func (c *kubeCluster) waitUp(n *lab.Node) lab.SubnetEnv {
 
 func (c *kubeCluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 60*time.Second), 40, 250*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, "ping all", 60*time.Second, 40, 250*time.Millisecond)
 }
 
 // deviceMAC is the MAC of flannel.1 in n.

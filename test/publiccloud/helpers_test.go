@@ -55,10 +55,7 @@ func startAgent(t *testing.T, l *lab.Lab, n *lab.Node, extra ...string) *lab.Age
 // pingAll pings every pod from every other, retrying while routes converge.
 func pingAll(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	m, err := l.PingAllRetry(labtest.Context(t, convergeTimeout), 20, 500*time.Millisecond)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, m)
-	}
+	labtest.PingAll(t, l, "ping all", convergeTimeout, 20, 500*time.Millisecond)
 }
 
 func getStatus(t *testing.T, ctx context.Context, n *lab.Node) statusdoc.Doc {
