@@ -41,21 +41,25 @@ type believedRoute struct {
 	gw     netip.Addr
 	onlink bool
 	scope  netlink.Scope
+	// nhid: the route points at this nexthop object (lean dumps only).
+	nhid uint32
 }
 
 // believedState is what the reconciler believes the kernel holds of ours:
 // loaded from a dump, then updated by every successful write.
 type believedState struct {
-	neigh map[netip.Addr]believedNeigh
-	fdb   map[[6]byte]believedFDB
-	route map[routeKey]believedRoute
+	neigh   map[netip.Addr]believedNeigh
+	fdb     map[[6]byte]believedFDB
+	route   map[routeKey]believedRoute
+	nexthop map[uint32]believedNexthop
 }
 
 func newBelievedState() *believedState {
 	return &believedState{
-		neigh: map[netip.Addr]believedNeigh{},
-		fdb:   map[[6]byte]believedFDB{},
-		route: map[routeKey]believedRoute{},
+		neigh:   map[netip.Addr]believedNeigh{},
+		fdb:     map[[6]byte]believedFDB{},
+		route:   map[routeKey]believedRoute{},
+		nexthop: map[uint32]believedNexthop{},
 	}
 }
 
@@ -70,6 +74,9 @@ type ownership struct {
 	ownSubnet netip.Prefix
 	link      int
 	extLink   int
+	// nexthops: the kernel has nexthop objects; those on our device with
+	// an id in our range (ownNexthopID) are ours, and are dumped.
+	nexthops bool
 }
 
 func (o ownership) route(r *netlink.Route) (routeKey, believedRoute, bool) {
@@ -89,6 +96,7 @@ type routeFields struct {
 	link, flags     int
 	scope           netlink.Scope
 	priority        int
+	nhid            uint32
 }
 
 func (o ownership) routeOf(r routeFields) (routeKey, believedRoute, bool) {
@@ -99,12 +107,15 @@ func (o ownership) routeOf(r routeFields) (routeKey, believedRoute, bool) {
 	if dst.Bits() <= o.network.Bits() || !o.network.Contains(dst.Addr()) || dst == o.ownSubnet {
 		return routeKey{}, believedRoute{}, false
 	}
-	onDevice := r.link == o.link
+	// A route through one of our nexthops is on our device even when the
+	// kernel leaves the nexthop's device out of the dump
+	// (net.ipv4.nexthop_compat_mode=0).
+	onDevice := r.link == o.link || (r.link == 0 && ownNexthopID(r.nhid))
 	direct := o.extLink != 0 && r.link == o.extLink && r.gw.IsValid()
 	if !onDevice && !direct {
 		return routeKey{}, believedRoute{}, false
 	}
-	believed := believedRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope}
+	believed := believedRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope, nhid: r.nhid}
 	return routeKey{dst: dst, priority: r.priority}, believed, true
 }
 

@@ -48,46 +48,46 @@ func (s *keySet[K]) reset(peak int) {
 // smallSet is the size up to which a key set is cleared and reused.
 const smallSet = 64
 
-// dirtyKeys are the entries whose desired state changed since the last
-// pass: only they are compared and written by an incremental pass.
+// dirtyKeys are the dirty sets of the three trackers: the entries whose
+// desired state changed since the last pass, the only ones an incremental
+// pass compares and writes. Inputs mark them through the desired state.
 type dirtyKeys struct {
-	neigh keySet[netip.Addr]
-	fdb   keySet[[6]byte]
-	route keySet[netip.Prefix]
+	neigh   *keySet[netip.Addr]
+	fdb     *keySet[[6]byte]
+	route   *keySet[routeKey]
+	nexthop *keySet[uint32]
 }
 
-func newDirtyKeys() dirtyKeys {
-	return dirtyKeys{neigh: newKeySet[netip.Addr](), fdb: newKeySet[[6]byte](), route: newKeySet[netip.Prefix]()}
-}
-
-func (d dirtyKeys) len() int { return len(d.neigh) + len(d.fdb) + len(d.route) }
-
-// reset empties the keys after a pass that started with peak of them.
-func (d *dirtyKeys) reset(peak int) {
-	d.neigh.reset(peak)
-	d.fdb.reset(peak)
-	d.route.reset(peak)
-}
+func (d dirtyKeys) len() int { return len(*d.neigh) + len(*d.fdb) + len(*d.route) + len(*d.nexthop) }
 
 // desiredState is the pure function of the peer set: the peers keyed by
 // subnet (which also gives the desired route per destination), the
 // neighbour per IP and the FDB destination per MAC. Every change marks the
-// keys it touches dirty, so an event costs O(1) here.
+// keys it touches dirty (in the trackers' dirty sets, see newTables), so an
+// event costs O(1) here.
 type desiredState struct {
 	log   *slog.Logger
 	peers map[netip.Prefix]*peer
 	neigh map[netip.Addr]neighWant
 	fdb   map[[6]byte]fdbWant
-	dirty dirtyKeys
+	// nexthop is the peer per nexthop id, in nexthop route mode
+	// (nexthops true); network derives the ids.
+	nexthop  map[uint32]*peer
+	nexthops bool
+	network  netip.Prefix
+	dirty    dirtyKeys
 }
 
 func newDesiredState(log *slog.Logger) *desiredState {
+	n, f, rt, nh := newKeySet[netip.Addr](), newKeySet[[6]byte](), newKeySet[routeKey](), newKeySet[uint32]()
 	return &desiredState{
 		log:   log,
 		peers: map[netip.Prefix]*peer{},
 		neigh: map[netip.Addr]neighWant{},
 		fdb:   map[[6]byte]fdbWant{},
-		dirty: newDirtyKeys(),
+		// Sets of its own until newTables points these at the trackers'.
+		nexthop: map[uint32]*peer{},
+		dirty:   dirtyKeys{neigh: &n, fdb: &f, route: &rt, nexthop: &nh},
 	}
 }
 
@@ -112,7 +112,8 @@ func (d *desiredState) replace(old, p *peer) {
 }
 
 func (d *desiredState) claim(p *peer) {
-	d.dirty.route.add(p.subnet)
+	d.dirty.route.add(routeKey{dst: p.subnet})
+	d.claimNexthop(p)
 	if p.direct {
 		return
 	}
@@ -135,7 +136,8 @@ func (d *desiredState) claim(p *peer) {
 }
 
 func (d *desiredState) unclaim(p *peer) {
-	d.dirty.route.add(p.subnet)
+	d.dirty.route.add(routeKey{dst: p.subnet})
+	d.unclaimNexthop(p)
 	if p.direct {
 		return
 	}
@@ -181,10 +183,12 @@ func (d *desiredState) otherClaimant(p *peer, match func(*peer) bool) *peer {
 	return nil
 }
 
-// routeWant describes the desired route to a peer subnet.
+// routeWant describes the desired route to a peer subnet: via gw, or
+// through the nexthop object nhid.
 type routeWant struct {
 	gw     netip.Addr
 	direct bool
+	nhid   uint32
 }
 
 // route returns the desired route for dst and the peer wanting it.
@@ -196,6 +200,6 @@ func (d *desiredState) route(dst netip.Prefix) (routeWant, *peer) {
 	case p.direct:
 		return routeWant{gw: p.dst, direct: true}, p
 	default:
-		return routeWant{gw: p.subnet.Addr()}, p
+		return routeWant{gw: p.subnet.Addr(), nhid: p.nhid}, p
 	}
 }

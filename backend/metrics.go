@@ -33,6 +33,21 @@ type syncMetrics struct {
 	passDuration  prometheus.Histogram
 	peers         prometheus.Gauge
 	inSync        prometheus.Gauge
+	// routeMode is 1 for the route mode in use (onlink or nexthop).
+	routeMode map[RouteMode]prometheus.Gauge
+}
+
+// setRouteMode exports the route mode in use.
+func (m *syncMetrics) setRouteMode(nexthop bool) {
+	m.routeMode[RouteModeNexthop].Set(b2f(nexthop))
+	m.routeMode[RouteModeOnlink].Set(b2f(!nexthop))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
@@ -47,6 +62,8 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 		Help: "Entries a full resync found missing, altered or stale and repaired."}, []string{"entry"})
 	kernel := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "kernel_entries",
 		Help: "Entries of ours the kernel holds, as last read and written."}, []string{"entry"})
+	mode := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "route_mode",
+		Help: "1 for the shape of peer routes in use: onlink (flannel's) or nexthop (one nexthop object per peer)."}, []string{"mode"})
 	m := &syncMetrics{
 		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "pass_duration_seconds", Help: "Duration of reconciler passes.",
@@ -56,6 +73,8 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 		inSync: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "in_sync",
 			Help: "1 when every desired entry is in the kernel and nothing is failing."}),
 	}
+	m.routeMode = map[RouteMode]prometheus.Gauge{RouteModeOnlink: mode.WithLabelValues(string(RouteModeOnlink)),
+		RouteModeNexthop: mode.WithLabelValues(string(RouteModeNexthop))}
 	m.passes[passIncremental] = passes.WithLabelValues("incremental")
 	m.passes[passFull] = passes.WithLabelValues("full")
 	for k := range numKinds {
@@ -69,7 +88,7 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{passes, writes, errs, drift, kernel, m.passDuration, m.peers, m.inSync} {
+	for _, c := range []prometheus.Collector{passes, writes, errs, drift, kernel, m.passDuration, m.peers, m.inSync, mode} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register sync metrics: %w", err)
 		}

@@ -14,43 +14,61 @@ import (
 )
 
 // TestReconcilerBatchedWritesInNamespace syncs through NetlinkKernel
-// (lean dumps, batched adds) on a real kernel: the docs/compatibility.md
-// state for the golden peers, then 300 more peers over several batches.
-// A restart through the plain library then finds nothing to write, so the
-// batched entries are exactly what single writes would have made.
+// (lean dumps, batched adds) on a real kernel, in each route mode: the
+// docs/compatibility.md state for the golden peers (or its nexthop form),
+// then 300 more peers over several batches. A restart through single
+// writes (the plain library in onlink mode) then finds nothing to write,
+// so the batched entries are exactly what single writes would have made.
 func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
-	n := newNSNode(t)
-	log := &logBuffer{}
-	k := n.netlinkKernel()
-	r, stop := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log)
-	r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
-	waitSynced(t, r)
-	n.waitState("first sync", nsGolden, log)
-	stop()
+	for _, tc := range routeModeCases {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			n := newNSNode(t)
+			log := &logBuffer{}
+			k := n.netlinkKernel()
+			r, stop := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))
+			waitSynced(t, r)
+			n.waitModeState("first sync", tc, log)
+			stop()
 
-	// 300 /28 peers: a full pass of 900 adds, 5 batches per kind.
-	many := append([]subnet.Lease{}, nsPeers...)
-	for i := 1; i <= 300; i++ {
-		many = append(many, lease(fmt.Sprintf("10.244.%d.%d/28", 100+i/16, 16*(i%16)),
-			fmt.Sprintf("198.51.100.%d", 1+i%250), fmt.Sprintf("0e:00:00:00:%02x:%02x", 0x10+i>>8, i&0xff)))
-	}
-	r2, stop2 := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log)
-	r2.ReplacePeers(many)
-	waitSynced(t, r2)
-	if s := r2.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{303, 303, 303}) {
-		t.Fatalf("after batched sync: %+v\n%s", s.Counts, log)
-	}
-	stop2()
-	if got := strings.Count(n.sh("ip", "route", "show", "dev", "flannel.1"), "onlink"); got != 303 {
-		t.Fatalf("%d onlink routes on flannel.1, want 303", got)
-	}
+			// 300 /28 peers: a full pass of 900 adds (1200 with nexthops),
+			// 5 batches per table.
+			many := append([]subnet.Lease{}, nsPeers...)
+			for i := 1; i <= 300; i++ {
+				many = append(many, lease(fmt.Sprintf("10.244.%d.%d/28", 100+i/16, 16*(i%16)),
+					fmt.Sprintf("198.51.100.%d", 1+i%250), fmt.Sprintf("0e:00:00:00:%02x:%02x", 0x10+i>>8, i&0xff)))
+			}
+			r2, stop2 := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			r2.ReplacePeers(peersFor(r2, many))
+			waitSynced(t, r2)
+			if s := r2.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{303, 303, 303}) {
+				t.Fatalf("after batched sync: %+v\n%s", s.Counts, log)
+			}
+			stop2()
+			shape := "onlink"
+			if tc.mode == RouteModeNexthop {
+				shape = "nhid"
+				if got := strings.Count(n.nexthopState(), "onlink"); got != 303 {
+					t.Fatalf("%d nexthops on flannel.1, want 303", got)
+				}
+			}
+			if got := strings.Count(n.sh("ip", "route", "show", "dev", "flannel.1"), shape); got != 303 {
+				t.Fatalf("%d %s routes on flannel.1, want 303", got, shape)
+			}
 
-	plain := &countingKernel{Kernel: n.h}
-	r3, _ := n.startReconciler(plain, time.Minute, prometheus.NewRegistry(), log)
-	r3.ReplacePeers(many)
-	waitSynced(t, r3)
-	if got := plain.writes.Load(); got != 0 {
-		t.Fatalf("restart through the library wrote %d entries after the batched sync\n%s", got, log)
+			var single Kernel = &countingKernel{Kernel: n.h}
+			writes := &single.(*countingKernel).writes
+			if tc.mode == RouteModeNexthop {
+				lean := &countingLeanKernel{countingKernel: countingKernel{Kernel: n.h}, lean: k}
+				single, writes = lean, &lean.writes
+			}
+			r3, _ := n.startReconciler(single, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			r3.ReplacePeers(peersFor(r3, many))
+			waitSynced(t, r3)
+			if got := writes.Load(); got != 0 {
+				t.Fatalf("restart through single writes wrote %d entries after the batched sync\n%s", got, log)
+			}
+		})
 	}
 }
 
@@ -67,7 +85,7 @@ func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.ReplacePeers(manyLeases(benchPeers))
+		r.ReplacePeers(peersFor(r, manyLeases(benchPeers)))
 		b.StartTimer()
 		r.step(context.Background())
 		b.StopTimer()

@@ -1,11 +1,14 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -141,7 +145,8 @@ func diffMap[K comparable, V any](out *string, kind string, a, b map[K]V) {
 	}
 }
 
-// countingLeanKernel counts writes and keeps the lean dumps.
+// countingLeanKernel counts writes and keeps the lean dumps and the
+// nexthop writes of NetlinkKernel (counted too).
 type countingLeanKernel struct {
 	countingKernel
 	lean *NetlinkKernel
@@ -151,36 +156,136 @@ func (k *countingLeanKernel) dumpBelieved(b *believedState, o ownership) error {
 	return k.lean.dumpBelieved(b, o)
 }
 
-// TestReconcilerLeanDumpsInNamespace runs the reconciler on the real
-// kernel through NetlinkKernel: first sync, drift repair, restart with no
-// writes.
-func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
-	n := newNSNode(t)
-	log := &logBuffer{}
-	lean := n.netlinkKernel()
-	k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
-	r, stop := n.startReconciler(k, 200*time.Millisecond, prometheus.NewRegistry(), log)
-	r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
-	waitSynced(t, r)
-	n.waitState("first sync", nsGolden, log)
-	if got := k.writes.Load(); got != 9 {
-		t.Errorf("first sync made %d writes, want 9", got)
-	}
-	n.sh("ip", "neigh", "del", "10.244.37.0", "dev", "flannel.1")
-	n.sh("bridge", "fdb", "append", "0e:00:00:00:00:38", "dev", "flannel.1", "dst", "192.0.2.200", "self", "permanent")
-	n.sh("ip", "route", "add", "10.244.77.0/24", "via", "10.244.77.0", "dev", "flannel.1", "onlink")
-	n.waitState("drift repaired", nsGolden, log)
-	stop()
+func (k *countingLeanKernel) nexthopSupport() error { return k.lean.nexthopSupport() }
 
-	restarted := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
-	r2, _ := n.startReconciler(restarted, time.Minute, prometheus.NewRegistry(), log)
-	r2.ReplacePeers(nsPeers)
-	waitSynced(t, r2)
-	if got := restarted.writes.Load(); got != 0 {
-		t.Fatalf("restart wrote %d entries\n%s", got, log)
+func (k *countingLeanKernel) nexthopReplace(id uint32, gw netip.Addr, link int) error {
+	k.writes.Add(1)
+	return k.lean.nexthopReplace(id, gw, link)
+}
+
+func (k *countingLeanKernel) nexthopDel(id uint32) error {
+	k.writes.Add(1)
+	return k.lean.nexthopDel(id)
+}
+
+func (k *countingLeanKernel) routeReplaceNH(dst netip.Prefix, priority int, id uint32) error {
+	k.writes.Add(1)
+	return k.lean.routeReplaceNH(dst, priority, id)
+}
+
+// nsGoldenNexthop is nsGolden in nexthop route mode: the same neighbours
+// and FDB entries, each route through a nexthop object whose id is the
+// subnet's index under the reserved top byte (0xF1000000 = 4043309056).
+const nsGoldenNexthop = `$ ip neigh show dev flannel.1
+10.244.37.0 lladdr 56:b3:03:00:ef:bd PERMANENT
+10.244.38.0 lladdr 0e:00:00:00:00:38 PERMANENT
+10.244.39.0 lladdr 0e:00:00:00:00:39 PERMANENT
+$ bridge fdb show dev flannel.1
+56:b3:03:00:ef:bd dst 192.0.2.2 self permanent
+0e:00:00:00:00:38 dst 192.0.2.3 self permanent
+0e:00:00:00:00:39 dst 198.51.100.9 self permanent
+$ ip route
+10.244.37.0/24 nhid 4043309093 via 10.244.37.0 dev flannel.1 onlink
+10.244.38.0/24 nhid 4043309094 via 10.244.38.0 dev flannel.1 onlink
+10.244.39.0/24 nhid 4043309095 via 10.244.39.0 dev flannel.1 onlink
+192.0.2.0/24 dev ul0 proto kernel scope link src 192.0.2.1
+`
+
+const nsNexthopsGolden = `id 4043309093 via 10.244.37.0 dev flannel.1 scope link proto boot onlink
+id 4043309094 via 10.244.38.0 dev flannel.1 scope link proto boot onlink
+id 4043309095 via 10.244.39.0 dev flannel.1 scope link proto boot onlink`
+
+// routeModeCase is one route mode of the mode-table tests: the options,
+// the kernel state it makes for nsPeers, its nexthop objects and the
+// writes of a first sync.
+type routeModeCase struct {
+	mode        RouteMode
+	golden      string
+	nexthops    string
+	firstWrites int64
+}
+
+var routeModeCases = []routeModeCase{
+	{RouteModeOnlink, nsGolden, "", 9},
+	{RouteModeNexthop, nsGoldenNexthop, nsNexthopsGolden, 12},
+}
+
+func withRouteMode(m RouteMode) func(*ReconcilerOptions) {
+	return func(o *ReconcilerOptions) { o.RouteMode = m }
+}
+
+// nexthopState is `ip nexthop show dev flannel.1`, sorted.
+func (n *nsNode) nexthopState() string {
+	out, err := netnsutil.Exec(context.Background(), n.name, "ip", "nexthop", "show", "dev", "flannel.1")
+	if err != nil {
+		return err.Error()
 	}
-	if s := r2.Status(); s.Counts.Kernel != (EntryCounts{3, 3, 3}) {
-		t.Fatalf("status after restart: %+v", s.Counts)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// waitModeState waits for the kernel state and the nexthops of tc.
+func (n *nsNode) waitModeState(what string, tc routeModeCase, log *logBuffer) {
+	n.t.Helper()
+	n.waitState(what, tc.golden, log)
+	deadline := time.Now().Add(10 * time.Second)
+	for got := n.nexthopState(); got != tc.nexthops; got = n.nexthopState() {
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s: nexthops\n%s\nwant\n%s\nlog:\n%s", what, got, tc.nexthops, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReconcilerLeanDumpsInNamespace runs the reconciler on the real
+// kernel through NetlinkKernel, in each route mode: first sync, drift
+// repair, restart with no writes.
+func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
+	for _, tc := range routeModeCases {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			n := newNSNode(t)
+			log := &logBuffer{}
+			lean := n.netlinkKernel()
+			k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+			r, stop := n.startReconciler(k, 200*time.Millisecond, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))
+			waitSynced(t, r)
+			n.waitModeState("first sync", tc, log)
+			if got := k.writes.Load(); got != tc.firstWrites {
+				t.Errorf("first sync made %d writes, want %d", got, tc.firstWrites)
+			}
+			n.sh("ip", "neigh", "del", "10.244.37.0", "dev", "flannel.1")
+			n.sh("bridge", "fdb", "append", "0e:00:00:00:00:38", "dev", "flannel.1", "dst", "192.0.2.200", "self", "permanent")
+			n.sh("ip", "route", "add", "10.244.77.0/24", "via", "10.244.77.0", "dev", "flannel.1", "onlink")
+			if tc.mode == RouteModeNexthop {
+				// Deleting a nexthop takes its route with it; a stale one
+				// of ours, and a route through it, must go.
+				n.sh("ip", "nexthop", "del", "id", "4043309095")
+				n.sh("ip", "nexthop", "add", "id", "4043309134", "via", "10.244.78.0", "dev", "flannel.1", "onlink")
+				n.sh("ip", "route", "add", "10.244.78.0/24", "nhid", "4043309134")
+			}
+			n.waitModeState("drift repaired", tc, log)
+			stop()
+
+			restarted := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+			r2, _ := n.startReconciler(restarted, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			r2.ReplacePeers(peersFor(r2, nsPeers))
+			waitSynced(t, r2)
+			if got := restarted.writes.Load(); got != 0 {
+				t.Fatalf("restart wrote %d entries\n%s", got, log)
+			}
+			s := r2.Status()
+			if s.Counts.Kernel != (EntryCounts{3, 3, 3}) || s.Counts.KernelNexthops != strings.Count(tc.nexthops, "id ") ||
+				s.RouteMode != string(tc.mode) {
+				t.Fatalf("status after restart: mode %s (%s), %+v", s.RouteMode, s.RouteModeReason, s.Counts)
+			}
+		})
 	}
 }
 

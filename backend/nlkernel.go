@@ -3,10 +3,13 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/overlayd/overlayd/backend/internal/nl"
 )
 
 // NetlinkKernel is the real kernel for the Reconciler: a *netlink.Handle
@@ -16,8 +19,10 @@ import (
 // are sent many requests to a datagram (see batchSender).
 type NetlinkKernel struct {
 	*netlink.Handle
-	mu   sync.Mutex // guards sock
-	sock *nlSocket
+	mu   sync.Mutex // guards sock and one
+	sock *nl.Socket
+	// one is the batch of a single write on sock (nexthop writes).
+	one nl.Batch
 }
 
 var _ Kernel = (*NetlinkKernel)(nil)
@@ -29,7 +34,7 @@ func NewNetlinkKernel(h *netlink.Handle, ns netns.NsHandle) (*NetlinkKernel, err
 	if h == nil {
 		return nil, fmt.Errorf("netlink kernel: handle is nil")
 	}
-	s, err := openNLSocket(ns)
+	s, err := nl.Open(ns)
 	if err != nil {
 		return nil, fmt.Errorf("netlink kernel: %w", err)
 	}
@@ -43,7 +48,7 @@ func (k *NetlinkKernel) Close() error {
 	if k.sock == nil {
 		return nil
 	}
-	err := k.sock.close()
+	err := k.sock.Close()
 	k.sock = nil
 	return err
 }
@@ -57,12 +62,62 @@ func (k *NetlinkKernel) dumpBelieved(b *believedState, o ownership) error {
 	return dumpBelievedOn(k.sock, b, o)
 }
 
-func (k *NetlinkKernel) sendBatch(b *writeBatch) {
+func (k *NetlinkKernel) sendBatch(b *nl.Batch) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.sock == nil {
-		b.failAll(errors.New("netlink kernel is closed"))
+		b.FailAll(errors.New("netlink kernel is closed"))
 		return
 	}
-	sendBatchOn(k.sock, b)
+	k.sock.SendBatch(b)
+}
+
+// nexthopKernel is a Kernel that writes nexthop objects and routes
+// through them (NetlinkKernel), which vishvananda/netlink v1.3.1 cannot.
+// Without it the reconciler uses onlink routes only.
+type nexthopKernel interface {
+	// nexthopSupport is nil when the kernel has nexthop objects.
+	nexthopSupport() error
+	nexthopReplace(id uint32, gw netip.Addr, link int) error
+	nexthopDel(id uint32) error
+	routeReplaceNH(dst netip.Prefix, priority int, id uint32) error
+}
+
+var _ nexthopKernel = (*NetlinkKernel)(nil)
+
+// single sends the one request fill queues, on the dump socket.
+func (k *NetlinkKernel) single(fill func(b *nl.Batch)) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sock == nil {
+		return errors.New("netlink kernel is closed")
+	}
+	k.one.Reset()
+	fill(&k.one)
+	k.sock.SendBatch(&k.one)
+	return k.one.Err(0)
+}
+
+func (k *NetlinkKernel) nexthopSupport() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sock == nil {
+		return errors.New("netlink kernel is closed")
+	}
+	if err := k.sock.DumpNexthops(0, func([]byte) error { return nil }); err != nil {
+		return fmt.Errorf("dump nexthop objects: %w", err)
+	}
+	return nil
+}
+
+func (k *NetlinkKernel) nexthopReplace(id uint32, gw netip.Addr, link int) error {
+	return k.single(func(b *nl.Batch) { b.AddNexthop(id, gw, link) })
+}
+
+func (k *NetlinkKernel) nexthopDel(id uint32) error {
+	return k.single(func(b *nl.Batch) { b.DelNexthop(id) })
+}
+
+func (k *NetlinkKernel) routeReplaceNH(dst netip.Prefix, priority int, id uint32) error {
+	return k.single(func(b *nl.Batch) { b.AddRoute(nl.RouteSpec{Dst: dst, NHID: id, Priority: priority}) })
 }

@@ -1,22 +1,21 @@
 package backend
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 
-	"github.com/overlayd/overlayd/subnet"
-	"github.com/overlayd/overlayd/vxlandata"
+	"github.com/overlayd/overlayd/peerset"
 )
 
-// entryKind is one of the three kernel entries a VXLAN peer needs.
+// entryKind is one of the kernel entries a VXLAN peer needs: neighbour,
+// FDB entry and route, plus a nexthop object in nexthop route mode.
 type entryKind uint8
 
 const (
 	kindNeigh entryKind = iota
 	kindFDB
 	kindRoute
+	kindNexthop
 	numKinds
 )
 
@@ -27,6 +26,8 @@ func (k entryKind) String() string {
 		return "neighbour"
 	case kindFDB:
 		return "fdb"
+	case kindNexthop:
+		return "nexthop"
 	default:
 		return "route"
 	}
@@ -44,11 +45,14 @@ type peer struct {
 	publicIP netip.Addr
 	mac      [6]byte
 	// dst is the underlay address: the FDB destination, or the gateway of
-	// the direct route (ReconcilerOptions.PeerDst).
+	// the direct route (peerset.Peer.Dst).
 	dst netip.Addr
 	// direct: DirectRouting chose one route via dst on the external link
 	// instead of neighbour + FDB + onlink route.
 	direct bool
+	// nhid is the peer's nexthop object in nexthop route mode (0: the
+	// route names its gateway itself); set by desiredState.claim.
+	nhid uint32
 
 	// pending holds the kinds whose entry is not yet confirmed in the
 	// kernel; err is the last write error of any of them.
@@ -70,52 +74,20 @@ func (p *peer) kinds() entryMask {
 	if p.direct {
 		return maskOf(kindRoute)
 	}
-	return maskOf(kindNeigh) | maskOf(kindFDB) | maskOf(kindRoute)
+	m := maskOf(kindNeigh) | maskOf(kindFDB) | maskOf(kindRoute)
+	if p.nhid != 0 {
+		m |= maskOf(kindNexthop)
+	}
+	return m
 }
 
-// errIgnoredLease marks leases that are not ours to program and not an
-// error either (another backend type, our own subnet).
-var errIgnoredLease = errors.New("lease ignored")
-
-// peerRules is what deciding about a lease needs from the options.
-type peerRules struct {
-	network   netip.Prefix
-	ownSubnet netip.Prefix
-	peerDst   func(subnet.Lease) netip.Addr
-}
-
-// parsePeer turns a lease into a peer (direct not yet decided). It returns
-// an error wrapping errIgnoredLease for leases that are skipped silently,
-// and another error, naming the field at fault, for malformed leases.
-func (pr peerRules) parsePeer(l subnet.Lease) (peer, error) {
-	switch {
-	case l.Attrs.BackendType != subnet.BackendVXLAN:
-		return peer{}, fmt.Errorf("BackendType %q is not %q: %w", l.Attrs.BackendType, subnet.BackendVXLAN, errIgnoredLease)
-	case l.Subnet == pr.ownSubnet:
-		return peer{}, fmt.Errorf("own subnet %s: %w", l.Subnet, errIgnoredLease)
-	case !l.Subnet.IsValid() || l.Subnet != l.Subnet.Masked():
-		return peer{}, fmt.Errorf("subnet %s is not a masked prefix", l.Subnet)
-	case l.Subnet.Addr().Is4() != pr.network.Addr().Is4() ||
-		l.Subnet.Bits() <= pr.network.Bits() || !pr.network.Contains(l.Subnet.Addr()):
-		return peer{}, fmt.Errorf("subnet %s is not inside the network %s", l.Subnet, pr.network)
-	}
-	data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
-	if err != nil {
-		return peer{}, err
-	}
-	dst := pr.peerDst(l)
-	if !dst.IsValid() {
-		return peer{}, fmt.Errorf("no underlay address for the FDB entry (PublicIP %v)", l.Attrs.PublicIP)
-	}
-	p := peer{subnet: l.Subnet, publicIP: l.Attrs.PublicIP, dst: dst.Unmap()}
-	copy(p.mac[:], data.VtepMAC)
-	return p, nil
+// peerFrom is the reconciler's peer for a decoded one (direct not yet
+// decided).
+func peerFrom(p peerset.Peer) peer {
+	return peer{subnet: p.Subnet, publicIP: p.PublicIP, mac: p.MAC, dst: p.Dst}
 }
 
 // macString formats a MAC key. Taking the array by value keeps callers'
 // keys on the stack (slicing a local that escapes would move it to the
 // heap on every call, not only on the error path).
 func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
-
-// publicIPOf is the default PeerDst: the lease's PublicIP.
-func publicIPOf(l subnet.Lease) netip.Addr { return l.Attrs.PublicIP }

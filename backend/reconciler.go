@@ -2,6 +2,15 @@ package backend
 
 // Design note: the reconciler.
 //
+// Vocabulary: "desired" is what the peer set asks for; "believed" is what
+// the reconciler believes the kernel holds (the one word for it). Each
+// kernel table (neighbours, FDB, routes, and nexthop objects in nexthop
+// route mode) is a tracker (tracker.go) holding both views plus the dirty
+// and failing keys; tables.go says how each table matches, writes and
+// deletes. Routes always go before the nexthops they leave: the kernel
+// deletes the routes of a deleted nexthop, and deleting a nexthop that a
+// route still uses walks the whole FIB under the rtnl lock.
+//
 // Why level-triggered. flannel programs the kernel per event and never
 // reads it back: an entry someone deleted stays missing, an entry of a peer
 // whose removal event was lost stays forever. Here inputs only change the
@@ -21,7 +30,8 @@ package backend
 // neighbour of our family and every permanent unicast FDB entry, and main-table
 // routes inside the cluster network (not to the network itself, not to our
 // own subnet, not made by the kernel); with DirectRouting also such routes
-// on the external link that have a gateway. Nothing on any other device
+// on the external link that have a gateway; every nexthop object on our
+// device with an id in our reserved range (nexthop.go). Nothing on any other device
 // is touched, and nothing is deleted before the first complete peer
 // snapshot (ReplacePeers): a restart over a correct kernel writes nothing.
 
@@ -39,6 +49,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayd/overlayd/backend/internal/nl"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -65,9 +77,6 @@ type ReconcilerOptions struct {
 	// OwnSubnet is never programmed as a peer.
 	OwnSubnet     netip.Prefix
 	DirectRouting bool
-	// PeerDst is a peer's underlay address (FDB destination); default the
-	// lease's PublicIP.
-	PeerDst func(subnet.Lease) netip.Addr
 	// ResyncInterval is the period of full resyncs, jittered by ±10%.
 	ResyncInterval time.Duration
 	// RetryMin and RetryMax bound the exponential backoff after failures.
@@ -78,6 +87,11 @@ type ReconcilerOptions struct {
 	// Clock schedules full passes and retries and times passes; nil: the
 	// real clock.
 	Clock subnet.Clock
+	// RouteMode is the shape of peer routes; "" is RouteModeOnlink.
+	RouteMode RouteMode
+	// NexthopThreshold is where RouteModeAuto switches to nexthop objects
+	// (0: DefaultNexthopThreshold).
+	NexthopThreshold int
 	// OnDeviceMissing is called from the loop when the device is gone or
 	// its index changed; it recreates the device and returns its index.
 	// Nil: an index change is adopted, a missing device is an error.
@@ -95,8 +109,14 @@ func (o *ReconcilerOptions) withDefaults() error {
 	case o.DirectRouting && o.ExtLinkIndex <= 0:
 		return fmt.Errorf("reconciler options: DirectRouting needs ExtLinkIndex, have %d", o.ExtLinkIndex)
 	}
-	if o.PeerDst == nil {
-		o.PeerDst = publicIPOf
+	if o.RouteMode == "" {
+		o.RouteMode = RouteModeOnlink
+	}
+	if _, err := ParseRouteMode(string(o.RouteMode)); err != nil {
+		return fmt.Errorf("reconciler options: %w", err)
+	}
+	if o.NexthopThreshold <= 0 {
+		o.NexthopThreshold = DefaultNexthopThreshold
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
@@ -117,15 +137,16 @@ func (o *ReconcilerOptions) withDefaults() error {
 }
 
 // Reconciler keeps the kernel's per-peer VXLAN entries equal to what the
-// peer leases ask for. ReplacePeers, UpdatePeers, Synced and Status may be
-// called from any goroutine; Run is the one goroutine that owns the state.
+// peer set asks for (peerset.Sink: the peers come decoded, with their
+// underlay destination chosen). ReplacePeers, UpdatePeers, Synced and
+// Status may be called from any goroutine; Run is the one goroutine that
+// owns the state.
 type Reconciler struct {
 	opts    ReconcilerOptions
 	k       Kernel
 	log     *slog.Logger
 	clock   subnet.Clock
 	metrics *syncMetrics
-	rules   peerRules
 	own     ownership
 
 	inMu    sync.Mutex
@@ -136,13 +157,17 @@ type Reconciler struct {
 	board   statusBoard
 
 	// Owned by the Run goroutine.
-	want         *desiredState
-	believed     *believedState
-	failing      failedKeys
-	prevFailing  failedKeys
+	want     *desiredState
+	believed *believedState
+	// The kernel tables: neighbours, FDB, routes (see tracker).
+	neigh        *neighTable
+	fdb          *fdbTable
+	route        *routeTable
+	nexthop      *nexthopTable
+	mode         routeModeState
 	skipped      map[netip.Prefix]string
 	directCache  map[netip.Addr]bool
-	spareEvents  []subnet.Event
+	spareEvents  []peerset.Change
 	haveSnapshot bool
 	// loaded: believed state has come from a dump at least once; before,
 	// only full passes run.
@@ -156,6 +181,10 @@ type Reconciler struct {
 	programmed   int
 	touched      keySet[netip.Prefix]
 	scratch      writeScratch
+	// batch is non-nil while a full pass queues its adds (the Kernel is
+	// a batchSender); batchBuf is its reused storage.
+	batch    *nl.Batch
+	batchBuf nl.Batch
 }
 
 // NewReconciler validates the options and registers the metrics.
@@ -175,39 +204,38 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	if o.DirectRouting {
 		own.extLink = o.ExtLinkIndex
 	}
-	return &Reconciler{
+	r := &Reconciler{
 		opts:        o,
 		k:           o.Kernel,
 		log:         o.Logger,
 		clock:       o.Clock,
 		metrics:     m,
-		rules:       peerRules{network: o.Network, ownSubnet: o.OwnSubnet, peerDst: o.PeerDst},
 		own:         own,
 		kick:        make(chan struct{}, 1),
 		synced:      make(chan struct{}),
 		want:        newDesiredState(o.Logger),
 		believed:    newBelievedState(),
-		failing:     newFailedKeys(),
-		prevFailing: newFailedKeys(),
 		skipped:     map[netip.Prefix]string{},
 		directCache: map[netip.Addr]bool{},
 		touched:     newKeySet[netip.Prefix](),
 		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
-	}, nil
+	}
+	r.newTables()
+	return r, nil
 }
 
 // pendingInputs is the queue between the callers and the loop. A snapshot
 // supersedes everything queued before it.
 type pendingInputs struct {
-	replace    []subnet.Lease
+	replace    []peerset.Peer
 	hasReplace bool
-	events     []subnet.Event
+	events     []peerset.Change
 }
 
-// ReplacePeers delivers the complete peer set (subnet.PeerSink). It never
-// blocks; the leases are copied.
-func (r *Reconciler) ReplacePeers(leases []subnet.Lease) {
-	cp := slices.Clone(leases)
+// ReplacePeers delivers the complete peer set (peerset.Sink). It never
+// blocks; the peers are copied.
+func (r *Reconciler) ReplacePeers(peers []peerset.Peer) {
+	cp := slices.Clone(peers)
 	r.inMu.Lock()
 	r.pending.replace, r.pending.hasReplace = cp, true
 	clear(r.pending.events)
@@ -216,9 +244,9 @@ func (r *Reconciler) ReplacePeers(leases []subnet.Lease) {
 	r.wake()
 }
 
-// UpdatePeers delivers changes since the previous call (subnet.PeerSink).
-// It never blocks; events queue and coalesce into one pass.
-func (r *Reconciler) UpdatePeers(events []subnet.Event) {
+// UpdatePeers delivers changes since the previous call (peerset.Sink).
+// It never blocks; changes queue and coalesce into one pass.
+func (r *Reconciler) UpdatePeers(events []peerset.Change) {
 	if len(events) == 0 {
 		return
 	}
@@ -283,6 +311,7 @@ func (r *Reconciler) step(ctx context.Context) {
 	if !r.haveSnapshot {
 		return
 	}
+	r.decideRouteMode()
 	switch {
 	case !r.clock.Now().Before(r.nextFull):
 		r.runPass(ctx, true)

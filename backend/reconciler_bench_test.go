@@ -14,7 +14,7 @@ func syncedFixture(b *testing.B, n int) (*fixture, []subnet.Lease) {
 	b.Helper()
 	f := newFixture(b, bigNetwork, func(o *ReconcilerOptions) { o.Logger = nilLogger() })
 	leases := manyLeases(n)
-	f.r.ReplacePeers(leases)
+	f.replace(leases)
 	f.step()
 	if s := f.r.Status(); !s.InSync || s.Counts.PeersProgrammed != n {
 		b.Fatalf("setup not in sync: %+v", s.Counts)
@@ -53,7 +53,7 @@ func BenchmarkIncrementalPass10k(b *testing.B) {
 	for b.Loop() {
 		one.Attrs.BackendData = []byte(macs[i%2])
 		events[0] = added(one)
-		f.r.UpdatePeers(events)
+		f.update(events)
 		f.r.step(ctx)
 		i++
 	}

@@ -124,7 +124,7 @@ func TestFullResyncRepairsDrift(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			addForeign(t, f)
-			f.r.ReplacePeers([]subnet.Lease{peerA, peerB})
+			f.replace([]subnet.Lease{peerA, peerB})
 			f.step()
 			golden := f.state()
 			if err := tt.drift(f); err != nil {
@@ -158,10 +158,10 @@ func firstErr(errs ...error) error { return firstNonNil(errs...) }
 
 func TestReplacePeersRemovesDeparted(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers([]subnet.Lease{peerA, peerB, observedPeer})
+	f.replace([]subnet.Lease{peerA, peerB, observedPeer})
 	f.step()
 	f.k.ResetCounts()
-	f.r.ReplacePeers([]subnet.Lease{peerB})
+	f.replace([]subnet.Lease{peerB})
 	f.step()
 	want := []string{"10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"}
 	if got := f.k.RouteLines(); !slices.Equal(got, want) {
@@ -177,7 +177,7 @@ func TestReplacePeersRemovesDeparted(t *testing.T) {
 
 func TestToleratedErrnos(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers([]subnet.Lease{peerA, peerB})
+	f.replace([]subnet.Lease{peerA, peerB})
 	f.step()
 	f.k.Fail(backendtest.OpRouteDel, "", 1, unix.ESRCH)
 	f.k.Fail(backendtest.OpFDBDel, "", 1, unix.ENOENT)
@@ -185,7 +185,7 @@ func TestToleratedErrnos(t *testing.T) {
 	f.k.Fail(backendtest.OpNeighSet, "", 1, unix.EEXIST)
 	f.k.Fail(backendtest.OpFDBSet, "", 1, unix.EEXIST)
 	f.k.Fail(backendtest.OpRouteReplace, "", 1, unix.EEXIST)
-	f.r.UpdatePeers([]subnet.Event{removed(peerA), added(observedPeer)})
+	f.update([]subnet.Event{removed(peerA), added(observedPeer)})
 	f.step()
 	s := f.r.Status()
 	if !s.InSync || s.Counts.Failing != 0 || s.LastError != "" {
@@ -202,7 +202,7 @@ func TestToleratedErrnos(t *testing.T) {
 
 func TestOneFailingPeerDoesNotStallOthers(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers(manyLeasesIn("10.244", 5))
+	f.replace(manyLeasesIn("10.244", 5))
 	f.k.Fail(backendtest.OpRouteReplace, "", 2, errNoBufs)
 	f.step()
 	s := f.r.Status()
@@ -232,7 +232,7 @@ func TestOneFailingPeerDoesNotStallOthers(t *testing.T) {
 	}
 
 	// A new peer is programmed at once, while the failed ones wait.
-	f.r.UpdatePeers([]subnet.Event{added(observedPeer)})
+	f.update([]subnet.Event{added(observedPeer)})
 	f.step()
 	if s := f.r.Status(); s.Counts.PeersProgrammed != 4 {
 		t.Fatalf("new peer not programmed during backoff: %+v", s.Counts)
@@ -255,11 +255,11 @@ func TestFailuresRetriedByRun(t *testing.T) {
 	f.k.Fail(backendtest.OpFDBSet, "0e:00:00:00:00:03", 4, errNoBufs)
 	f.k.Fail(backendtest.OpRouteReplace, "10.244.5.0/24", -1, errNoBufs) // never heals
 	f.run()
-	f.r.ReplacePeers(manyLeasesIn("10.244", 6))
+	f.replace(manyLeasesIn("10.244", 6))
 	f.waitFor("all but the broken peer programmed", func() bool {
 		return f.r.Status().Counts.PeersProgrammed == 5
 	})
-	f.r.UpdatePeers([]subnet.Event{added(observedPeer)})
+	f.update([]subnet.Event{added(observedPeer)})
 	f.waitFor("a new peer programmed despite the broken one", func() bool {
 		return f.r.Status().Counts.PeersProgrammed == 6
 	})

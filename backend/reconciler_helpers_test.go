@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/backend/backendtest"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
@@ -29,10 +30,14 @@ type fixture struct {
 	clock *subnettest.Clock
 	k     *backendtest.FakeKernel
 	r     *Reconciler
-	reg   *prometheus.Registry
-	log   *logBuffer
-	dev   int
-	ext   int
+	// set decodes the leases a test feeds, as the daemon's peer set does.
+	set *peerset.Set
+	// running: run started the Run loops; inputs are not stepped by hand.
+	running bool
+	reg     *prometheus.Registry
+	log     *logBuffer
+	dev     int
+	ext     int
 }
 
 func newFixture(t testing.TB, modify ...func(*ReconcilerOptions)) *fixture {
@@ -72,7 +77,47 @@ func newFixtureOn(t testing.TB, k *backendtest.FakeKernel, modify ...func(*Recon
 		t.Fatal(err)
 	}
 	f.r = r
+	f.set, err = peerset.New(peerset.Options{Network: o.Network, OwnSubnet: o.OwnSubnet, Peers: r, Clock: f.clock, Logger: o.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return f
+}
+
+// replace feeds a lease snapshot through the peer set into the
+// reconciler's queue (at once, unless run started the peer set's loop).
+func (f *fixture) replace(leases []subnet.Lease) {
+	f.set.ReplacePeers(leases)
+	if !f.running {
+		f.set.Step()
+	}
+}
+
+// update feeds lease events through the peer set into the reconciler's
+// queue (at once, unless run started the peer set's loop).
+func (f *fixture) update(events []subnet.Event) {
+	f.set.UpdatePeers(events)
+	if !f.running {
+		f.set.Step()
+	}
+}
+
+// peerCapture keeps the last snapshot a peer set delivered.
+type peerCapture struct{ peers []peerset.Peer }
+
+func (c *peerCapture) ReplacePeers(p []peerset.Peer) { c.peers = p }
+func (c *peerCapture) UpdatePeers([]peerset.Change)  {}
+
+// peersFor decodes leases as the daemon's peer set does for r.
+func peersFor(r *Reconciler, leases []subnet.Lease) []peerset.Peer {
+	c := &peerCapture{}
+	set, err := peerset.New(peerset.Options{Network: r.opts.Network, OwnSubnet: r.opts.OwnSubnet, Peers: c})
+	if err != nil {
+		panic(err)
+	}
+	set.ReplacePeers(leases)
+	set.Step()
+	return c.peers
 }
 
 func linkIndex(t testing.TB, k Kernel, name string) int {
@@ -119,12 +164,16 @@ func fullDue(o ReconcilerOptions) time.Duration { return o.RetryMax + 2*o.Resync
 // run starts the Run loop until the test ends.
 func (f *fixture) run() {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
+	f.running = true
 	go func() { done <- f.r.Run(ctx) }()
+	go func() { done <- f.set.Run(ctx) }()
 	f.t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			f.t.Errorf("Run: %v", err)
+		for range 2 {
+			if err := <-done; err != nil {
+				f.t.Errorf("Run: %v", err)
+			}
 		}
 	})
 }
@@ -284,3 +333,19 @@ func sameLines(got, want []string) bool {
 }
 
 func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// leaseFeed feeds leases into a reconciler through a peer set of its
+// own, as the daemon does, one step at a time.
+type leaseFeed struct{ set *peerset.Set }
+
+func newLeaseFeed(t testing.TB, r *Reconciler) leaseFeed {
+	t.Helper()
+	set, err := peerset.New(peerset.Options{Network: r.opts.Network, OwnSubnet: r.opts.OwnSubnet, Peers: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaseFeed{set}
+}
+
+func (l leaseFeed) replace(leases []subnet.Lease) { l.set.ReplacePeers(leases); l.set.Step() }
+func (l leaseFeed) update(events []subnet.Event)  { l.set.UpdatePeers(events); l.set.Step() }

@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/overlayd/overlayd/backend/backendtest"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -18,7 +19,7 @@ func TestDumpInterruptedIsRetried(t *testing.T) {
 	for _, op := range []backendtest.Op{backendtest.OpNeighList, backendtest.OpFDBList, backendtest.OpRouteList} {
 		t.Run(string(op), func(t *testing.T) {
 			f := newFixture(t)
-			f.r.ReplacePeers([]subnet.Lease{peerA, peerB})
+			f.replace([]subnet.Lease{peerA, peerB})
 			f.step()
 			f.k.ResetCounts()
 			f.k.InterruptNextDump(op)
@@ -38,13 +39,13 @@ func TestDumpInterruptedIsRetried(t *testing.T) {
 
 func TestDumpAlwaysInterruptedWritesNothing(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers([]subnet.Lease{peerA, peerB})
+	f.replace([]subnet.Lease{peerA, peerB})
 	f.step()
 	stale := lease("10.244.77.0/24", "192.0.2.77", "0e:00:00:00:00:77")
 	g := newFixtureOn(t, f.k)
 	g.k.Fail(backendtest.OpNeighList, "", -1, netlink.ErrDumpInterrupted)
 	g.k.ResetCounts()
-	g.r.ReplacePeers([]subnet.Lease{peerA, stale})
+	g.replace([]subnet.Lease{peerA, stale})
 	g.step()
 	if n := g.k.Writes(); n != 0 {
 		t.Fatalf("%d writes without a complete dump", n)
@@ -57,7 +58,7 @@ func TestDumpAlwaysInterruptedWritesNothing(t *testing.T) {
 		t.Errorf("errors_total{neighbour,dump} = %v, want 1", n)
 	}
 	// Events keep arriving: still no write until a dump completes.
-	g.r.UpdatePeers([]subnet.Event{added(observedPeer)})
+	g.update([]subnet.Event{added(observedPeer)})
 	g.step()
 	if n := g.k.Writes(); n != 0 {
 		t.Fatalf("%d writes on an event before any complete dump", n)
@@ -89,14 +90,14 @@ func TestWarmRestartWritesNothing(t *testing.T) {
 				tt.setup(f.k, f.ext)
 			}
 			addForeign(t, f)
-			f.r.ReplacePeers(leases)
+			f.replace(leases)
 			f.step()
 			before := f.state()
 
 			g := newFixtureOn(t, f.k, tt.modify)
 			g.k.ResetCounts()
 			g.run()
-			g.r.ReplacePeers(leases)
+			g.replace(leases)
 			<-g.r.Synced()
 			if n := g.k.Writes(); n != 0 {
 				t.Fatalf("restart over a correct kernel wrote %d entries", n)
@@ -117,7 +118,7 @@ func TestDirectRouting(t *testing.T) {
 	f.k.SetDefaultGateway(netip.MustParseAddr("192.0.2.254"), f.ext)
 	near := observedPeer // 192.0.2.2: same L2 segment
 	far := lease("10.244.40.0/24", "198.51.100.7", "0e:00:00:00:00:40")
-	f.r.ReplacePeers([]subnet.Lease{near, far})
+	f.replace([]subnet.Lease{near, far})
 	f.step()
 	wantRoutes := []string{
 		"10.244.37.0/24 via 192.0.2.2 dev ul0",
@@ -138,7 +139,7 @@ func TestDirectRouting(t *testing.T) {
 
 	// The decision is cached until the next full resync.
 	lookups := f.k.Count(backendtest.OpRouteGet)
-	f.r.UpdatePeers([]subnet.Event{added(lease("10.244.41.0/24", "192.0.2.2", "0e:00:00:00:00:41"))})
+	f.update([]subnet.Event{added(lease("10.244.41.0/24", "192.0.2.2", "0e:00:00:00:00:41"))})
 	f.step()
 	if n := f.k.Count(backendtest.OpRouteGet) - lookups; n != 0 {
 		t.Errorf("%d route lookups for a cached address", n)
@@ -160,7 +161,7 @@ func TestDirectRouting(t *testing.T) {
 	}
 
 	// A departed direct peer's route on the external link is ours to delete.
-	f.r.UpdatePeers([]subnet.Event{removed(near)})
+	f.update([]subnet.Event{removed(near)})
 	f.step()
 	if got := f.k.RouteLines(); len(got) != 2 {
 		t.Fatalf("routes after removing a direct peer: %q", got)
@@ -176,7 +177,7 @@ func TestDeviceRecreated(t *testing.T) {
 			return f.k.AddLink(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "flannel.1"}, VxlanId: 1}), nil
 		}
 	})
-	f.r.ReplacePeers([]subnet.Lease{peerA, observedPeer})
+	f.replace([]subnet.Lease{peerA, observedPeer})
 	f.step()
 	golden := f.state()
 	f.k.DeleteLink("flannel.1")
@@ -195,7 +196,7 @@ func TestDeviceRecreated(t *testing.T) {
 
 func TestDeviceMissingWithoutCallback(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers([]subnet.Lease{peerA})
+	f.replace([]subnet.Lease{peerA})
 	f.step()
 	f.k.DeleteLink("flannel.1")
 	f.full()
@@ -218,7 +219,7 @@ func TestDeviceCallbackFailure(t *testing.T) {
 	f := newFixture(t, func(o *ReconcilerOptions) {
 		o.OnDeviceMissing = func(context.Context) (int, error) { return 0, errors.New("no permission") }
 	})
-	f.r.ReplacePeers([]subnet.Lease{peerA})
+	f.replace([]subnet.Lease{peerA})
 	f.k.DeleteLink("flannel.1")
 	f.step()
 	if s := f.r.Status(); s.InSync || s.LastError == "" {
@@ -231,13 +232,13 @@ func TestDeviceCallbackFailure(t *testing.T) {
 
 func TestMalformedUpdateKeepsPeer(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers([]subnet.Lease{peerA, peerB})
+	f.replace([]subnet.Lease{peerA, peerB})
 	f.step()
 	golden := f.state()
 	broken := peerA
 	broken.Attrs.BackendData = []byte(`{"VtepMAC":"not a mac"}`)
 	f.k.ResetCounts()
-	f.r.UpdatePeers([]subnet.Event{added(broken), added(broken)})
+	f.update([]subnet.Event{added(broken), added(broken)})
 	f.step()
 	if f.state() != golden || f.k.Writes() != 0 {
 		t.Fatalf("a malformed update changed the kernel:\n%s", f.state())
@@ -247,7 +248,7 @@ func TestMalformedUpdateKeepsPeer(t *testing.T) {
 	}
 	otherBackend := peerA
 	otherBackend.Attrs.BackendType = "host-gw"
-	f.r.UpdatePeers([]subnet.Event{added(otherBackend)})
+	f.update([]subnet.Event{added(otherBackend)})
 	f.step()
 	if got := f.k.RouteLines(); !slices.Equal(got, []string{"10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"}) {
 		t.Fatalf("a lease that is no longer vxlan left routes %q", got)
@@ -257,33 +258,33 @@ func TestMalformedUpdateKeepsPeer(t *testing.T) {
 func TestSharedMACFollowsNewestPeer(t *testing.T) {
 	f := newFixture(t)
 	clone := lease("10.244.3.0/24", "192.0.2.33", "0e:00:00:00:00:01") // peerA's MAC
-	f.r.ReplacePeers([]subnet.Lease{peerA})
+	f.replace([]subnet.Lease{peerA})
 	f.step()
-	f.r.UpdatePeers([]subnet.Event{added(clone)})
+	f.update([]subnet.Event{added(clone)})
 	f.step()
 	if got := f.fdbLines(); !slices.Equal(got, []string{"0e:00:00:00:00:01 dst 192.0.2.33 self permanent"}) {
 		t.Fatalf("fdb %q", got)
 	}
-	f.r.UpdatePeers([]subnet.Event{removed(clone)})
+	f.update([]subnet.Event{removed(clone)})
 	f.step()
 	if got := f.fdbLines(); !slices.Equal(got, []string{"0e:00:00:00:00:01 dst 192.0.2.11 self permanent"}) {
 		t.Fatalf("fdb after the clone left %q", got)
 	}
-	f.r.UpdatePeers([]subnet.Event{removed(peerA)})
+	f.update([]subnet.Event{removed(peerA)})
 	f.step()
 	if got := f.state(); got != "\n--\n\n--\n" {
 		t.Fatalf("entries left:\n%s", got)
 	}
 }
 
-func TestPeerDstOption(t *testing.T) {
-	f := newFixture(t, func(o *ReconcilerOptions) {
-		o.PeerDst = func(l subnet.Lease) netip.Addr { return l.Attrs.PrivateIP }
-	})
-	l := peerA
-	l.Attrs.PrivateIP = netip.MustParseAddr("203.0.113.9")
-	noPrivate := peerB
-	f.r.ReplacePeers([]subnet.Lease{l, noPrivate})
+// TestPeerDst: the FDB entry goes to the destination the peer set chose
+// (a verified private address here); a subnet to keep is skipped.
+func TestPeerDst(t *testing.T) {
+	f := newFixture(t)
+	a := peersFor(f.r, []subnet.Lease{peerA})[0]
+	a.Dst = netip.MustParseAddr("203.0.113.9")
+	noDst := peerset.Peer{Subnet: peerB.Subnet, Keep: "no underlay address for the FDB entry"}
+	f.r.ReplacePeers([]peerset.Peer{a, noDst})
 	f.step()
 	if got := f.fdbLines(); !slices.Equal(got, []string{"0e:00:00:00:00:01 dst 203.0.113.9 self permanent"}) {
 		t.Fatalf("fdb %q", got)
@@ -312,18 +313,18 @@ func TestRestartKeepsPeersWhoseLeaseIsUnusable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.r.ReplacePeers([]subnet.Lease{good, lease("10.244.2.0/24", "192.0.2.2", "02:00:00:00:00:02")})
+			f.replace([]subnet.Lease{good, lease("10.244.2.0/24", "192.0.2.2", "02:00:00:00:00:02")})
 			f.step()
 			before := f.state()
 
 			g := newFixtureOn(t, f.k)
 			g.k.ResetCounts()
-			g.r.ReplacePeers([]subnet.Lease{good, tt.bad})
+			g.replace([]subnet.Lease{good, tt.bad})
 			g.full()
 			if n := g.k.Writes(); n != 0 || g.state() != before {
 				t.Fatalf("restart with an unusable lease wrote %d entries:\n%s\nwas:\n%s", n, g.state(), before)
 			}
-			g.r.UpdatePeers([]subnet.Event{removed(tt.bad)})
+			g.update([]subnet.Event{removed(tt.bad)})
 			g.step()
 			for _, l := range append(g.neighLines(), g.fdbLines()...) {
 				if strings.Contains(l, "10.244.2.0") || strings.Contains(l, "02:00:00:00:00:02") {

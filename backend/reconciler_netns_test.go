@@ -129,9 +129,9 @@ func (n *nsNode) kernelState() string {
 
 // startReconciler runs a reconciler on k until the returned stop is called
 // or the test ends.
-func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logBuffer) (*Reconciler, func()) {
+func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logBuffer, modify ...func(*ReconcilerOptions)) (*Reconciler, func()) {
 	n.t.Helper()
-	r, err := NewReconciler(ReconcilerOptions{
+	o := ReconcilerOptions{
 		Kernel:         k,
 		LinkName:       "flannel.1",
 		LinkIndex:      linkIndex(n.t, n.h, "flannel.1"),
@@ -145,7 +145,11 @@ func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.
 		OnDeviceMissing: func(context.Context) (int, error) {
 			return n.createVXLAN()
 		},
-	})
+	}
+	for _, m := range modify {
+		m(&o)
+	}
+	r, err := NewReconciler(o)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -209,7 +213,7 @@ func TestReconcilerInNamespace(t *testing.T) {
 	log := &logBuffer{}
 	counting := &countingKernel{Kernel: n.h}
 	r, stop := n.startReconciler(counting, 200*time.Millisecond, prometheus.NewRegistry(), log)
-	r.ReplacePeers(append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...))
+	r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))
 	waitSynced(t, r)
 	n.waitState("first sync", nsGolden, log)
 	if got := counting.writes.Load(); got != 9 {
@@ -236,7 +240,7 @@ func TestReconcilerInNamespace(t *testing.T) {
 	// A restart over a correct kernel writes nothing.
 	restarted := &countingKernel{Kernel: n.h}
 	r2, _ := n.startReconciler(restarted, time.Minute, prometheus.NewRegistry(), log)
-	r2.ReplacePeers(nsPeers)
+	r2.ReplacePeers(peersFor(r2, nsPeers))
 	waitSynced(t, r2)
 	if got := restarted.writes.Load(); got != 0 {
 		t.Fatalf("restart wrote %d entries\n%s", got, log)
@@ -296,7 +300,7 @@ func benchIdleResync(b *testing.B, n *nsNode, k Kernel, writes *atomic.Int64) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	r.ReplacePeers(manyLeases(benchPeers))
+	r.ReplacePeers(peersFor(r, manyLeases(benchPeers)))
 	r.step(ctx)
 	if s := r.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{benchPeers, benchPeers, benchPeers}) {
 		b.Fatalf("setup: %+v", s.Counts)

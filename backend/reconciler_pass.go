@@ -86,47 +86,27 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	}
 	r.loaded = true
 	peakDirty := r.want.dirty.len()
-	r.prevFailing, r.failing = r.failing, r.prevFailing
-	r.failing.clearAll()
-	// Adds may go out in batches; each kind is sent in full before the
-	// next kind is queued.
+	r.neigh.startFull()
+	r.fdb.startFull()
+	r.nexthop.startFull()
+	r.route.startFull()
+	// Adds may go out in batches; each table is sent in full before the
+	// next one is queued: a route's nexthop exists before the route.
 	r.startBatching()
-	for ip := range r.want.neigh {
-		r.syncNeigh(ip, st)
-	}
-	r.flushBatch(st)
-	for mac := range r.want.fdb {
-		r.syncFDB(mac, st)
-	}
-	r.flushBatch(st)
-	for dst := range r.want.peers {
-		r.syncRoute(routeKey{dst: dst}, st)
-	}
-	r.stopBatching(st)
+	r.neigh.syncDesired(r, st)
+	r.fdb.syncDesired(r, st)
+	r.nexthop.syncDesired(r, st)
+	r.route.syncDesired(r, st)
+	r.stopBatching()
 	keep := r.keptEntries()
-	if len(r.believed.route) > st.kept[kindRoute] {
-		for key := range r.believed.route {
-			if _, p := r.want.route(key.dst); (p == nil && !keep.route[key.dst]) || key.priority != 0 {
-				r.syncRoute(key, st)
-			}
-		}
-	}
-	if len(r.believed.fdb) > st.kept[kindFDB] {
-		for mac := range r.believed.fdb {
-			if _, ok := r.want.fdb[mac]; !ok && !keep.fdb[mac] {
-				r.syncFDB(mac, st)
-			}
-		}
-	}
-	if len(r.believed.neigh) > st.kept[kindNeigh] {
-		for ip := range r.believed.neigh {
-			if _, ok := r.want.neigh[ip]; !ok && !keep.neigh[ip] {
-				r.syncNeigh(ip, st)
-			}
-		}
-	}
-	r.want.dirty.reset(peakDirty)
-	r.prevFailing.clearAll()
+	r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst] && k.priority == 0 })
+	r.nexthop.syncStale(r, st, func(uint32) bool { return false })
+	r.fdb.syncStale(r, st, func(mac [6]byte) bool { return keep.fdb[mac] })
+	r.neigh.syncStale(r, st, func(ip netip.Addr) bool { return keep.neigh[ip] })
+	r.neigh.endFull(peakDirty)
+	r.fdb.endFull(peakDirty)
+	r.nexthop.endFull(peakDirty)
+	r.route.endFull(peakDirty)
 	return nil
 }
 
@@ -161,39 +141,25 @@ type keptSet struct {
 	fdb   map[[6]byte]bool
 }
 
-// incrementalPass writes the dirty keys against the believed state, in
-// the same order as a full pass.
+// incrementalPass writes the dirty keys against the believed state:
+// deletes (route, FDB, neighbour), then adds (neighbour, FDB, nexthop,
+// route), then nexthop deletes. A nexthop goes last because the kernel
+// deletes every route still using it: after a mode switch the routes
+// have been replaced off it by then.
 func (r *Reconciler) incrementalPass(st *passStats) {
-	d := &r.want.dirty
-	peak := d.len()
-	for dst := range d.route {
-		if _, p := r.want.route(dst); p == nil {
-			r.syncRoute(routeKey{dst: dst}, st)
-			d.route.remove(dst)
-		}
-	}
-	for mac := range d.fdb {
-		if _, ok := r.want.fdb[mac]; !ok {
-			r.syncFDB(mac, st)
-			d.fdb.remove(mac)
-		}
-	}
-	for ip := range d.neigh {
-		if _, ok := r.want.neigh[ip]; !ok {
-			r.syncNeigh(ip, st)
-			d.neigh.remove(ip)
-		}
-	}
-	for ip := range d.neigh {
-		r.syncNeigh(ip, st)
-	}
-	for mac := range d.fdb {
-		r.syncFDB(mac, st)
-	}
-	for dst := range d.route {
-		r.syncRoute(routeKey{dst: dst}, st)
-	}
-	d.reset(peak)
+	peak := r.want.dirty.len()
+	r.route.syncDirtyDeletes(r, st)
+	r.fdb.syncDirtyDeletes(r, st)
+	r.neigh.syncDirtyDeletes(r, st)
+	r.neigh.syncDirty(r, st)
+	r.fdb.syncDirty(r, st)
+	r.nexthop.syncDirtyAdds(r, st)
+	r.route.syncDirty(r, st)
+	r.nexthop.syncDirty(r, st)
+	r.neigh.dirty.reset(peak)
+	r.fdb.dirty.reset(peak)
+	r.nexthop.dirty.reset(peak)
+	r.route.dirty.reset(peak)
 }
 
 // ensureDevice checks that our device still has the index we program,
@@ -252,7 +218,12 @@ const (
 )
 
 func (r *Reconciler) inSync() bool {
-	return r.fullErr == nil && r.failing.len() == 0 && r.want.dirty.len() == 0
+	return r.fullErr == nil && r.failingLen() == 0 && r.want.dirty.len() == 0
+}
+
+// failingLen counts the entries whose last write failed.
+func (r *Reconciler) failingLen() int {
+	return len(r.neigh.failing) + len(r.fdb.failing) + len(r.route.failing) + len(r.nexthop.failing)
 }
 
 func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took time.Duration) {
@@ -270,6 +241,7 @@ func (r *Reconciler) afterPass(st *passStats, err error, start time.Time, took t
 	r.metrics.kernelEntries[kindNeigh].Set(float64(len(r.believed.neigh)))
 	r.metrics.kernelEntries[kindFDB].Set(float64(len(r.believed.fdb)))
 	r.metrics.kernelEntries[kindRoute].Set(float64(len(r.believed.route)))
+	r.metrics.kernelEntries[kindNexthop].Set(float64(len(r.believed.nexthop)))
 }
 
 // schedule sets the next full pass: the jittered resync after a clean full
@@ -335,7 +307,7 @@ func (r *Reconciler) setSyncState(in bool, st *passStats, err error) {
 			r.log.Info("in sync", "peers", len(r.want.peers), "neighbours", len(r.believed.neigh),
 				"fdb", len(r.believed.fdb), "routes", len(r.believed.route))
 		} else {
-			r.log.Warn("out of sync", "failing", r.failing.len(), "error", firstNonNil(err, st.firstErr))
+			r.log.Warn("out of sync", "failing", r.failingLen(), "error", firstNonNil(err, st.firstErr))
 		}
 		r.syncState = next
 	}

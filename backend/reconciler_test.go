@@ -61,7 +61,7 @@ func TestDesiredEntriesGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.r.ReplacePeers(tt.leases)
+			f.replace(tt.leases)
 			f.step()
 			if got := f.neighLines(); !sameLines(got, tt.neigh) {
 				t.Errorf("ip neigh:\n got %q\nwant %q", got, tt.neigh)
@@ -151,11 +151,11 @@ func TestPeerChanges(t *testing.T) {
 		},
 	}
 	f := newFixture(t)
-	f.r.ReplacePeers(nil)
+	f.replace(nil)
 	f.step()
 	for _, s := range steps {
 		f.k.ResetCounts()
-		f.r.UpdatePeers(s.events)
+		f.update(s.events)
 		f.step()
 		if got := f.neighLines(); !sameLines(got, s.neigh) {
 			t.Errorf("%s: ip neigh:\n got %q\nwant %q", s.name, got, s.neigh)
@@ -180,9 +180,9 @@ func TestOrderOfWrites(t *testing.T) {
 		rec.FakeKernel = o.Kernel.(*backendtest.FakeKernel)
 		o.Kernel = rec
 	})
-	f.r.ReplacePeers([]subnet.Lease{observedPeer})
+	f.replace([]subnet.Lease{observedPeer})
 	f.step()
-	f.r.UpdatePeers([]subnet.Event{removed(observedPeer)})
+	f.update([]subnet.Event{removed(observedPeer)})
 	f.step()
 	want := []string{"neighbour-add", "fdb-add", "route-add", "route-del", "fdb-del", "neighbour-del"}
 	if strings.Join(rec.ops, " ") != strings.Join(want, " ") {
@@ -195,12 +195,12 @@ func TestNothingBeforeFirstSnapshot(t *testing.T) {
 	// A stale entry from a previous run: ours to delete, but only once we
 	// know the complete peer set.
 	stale := lease("10.244.77.0/24", "192.0.2.77", "0e:00:00:00:00:77")
-	f.r.ReplacePeers([]subnet.Lease{stale})
+	f.replace([]subnet.Lease{stale})
 	f.step()
 	g := newFixtureOn(t, f.k)
 	f.k.ResetCounts()
 
-	g.r.UpdatePeers([]subnet.Event{added(observedPeer)})
+	g.update([]subnet.Event{added(observedPeer)})
 	g.step()
 	g.step()
 	for _, op := range append(backendtest.WriteOps(), backendtest.OpNeighList, backendtest.OpRouteList) {
@@ -213,7 +213,7 @@ func TestNothingBeforeFirstSnapshot(t *testing.T) {
 		t.Fatal("Synced before the first snapshot")
 	default:
 	}
-	g.r.ReplacePeers([]subnet.Lease{observedPeer})
+	g.replace([]subnet.Lease{observedPeer})
 	g.step()
 	want := "10.244.37.0/24 via 10.244.37.0 dev flannel.1 onlink"
 	if got := f.k.RouteLines(); len(got) != 1 || got[0] != want {
@@ -223,10 +223,10 @@ func TestNothingBeforeFirstSnapshot(t *testing.T) {
 
 func TestBurstCoalescedIntoOnePass(t *testing.T) {
 	f := newFixture(t, bigNetwork)
-	f.r.ReplacePeers(nil)
+	f.replace(nil)
 	f.step()
 	for _, l := range manyLeases(1000) {
-		f.r.UpdatePeers([]subnet.Event{added(l)})
+		f.update([]subnet.Event{added(l)})
 	}
 	before := value(f.r.metrics.passes[passIncremental])
 	f.step()
@@ -241,10 +241,10 @@ func TestBurstCoalescedIntoOnePass(t *testing.T) {
 func TestBurstWhileRunning(t *testing.T) {
 	f := newFixture(t, bigNetwork)
 	f.run()
-	f.r.ReplacePeers(nil)
+	f.replace(nil)
 	leases := manyLeases(1000)
 	for _, l := range leases {
-		f.r.UpdatePeers([]subnet.Event{added(l)})
+		f.update([]subnet.Event{added(l)})
 	}
 	f.waitFor("1000 peers programmed", func() bool {
 		s := f.r.Status()
@@ -266,7 +266,7 @@ func TestBurstWhileRunning(t *testing.T) {
 
 func TestStatusAndMetrics(t *testing.T) {
 	f := newFixture(t)
-	f.r.ReplacePeers([]subnet.Lease{observedPeer, lease("10.244.2.0/24", "192.0.2.12", "0e:00:00:00:00:02")})
+	f.replace([]subnet.Lease{observedPeer, lease("10.244.2.0/24", "192.0.2.12", "0e:00:00:00:00:02")})
 	f.step()
 	s := f.r.Status()
 	wantCounts := StatusCounts{Peers: 2, PeersProgrammed: 2,

@@ -23,7 +23,11 @@ type Status struct {
 	LastFullPass     time.Time
 	// LastError is the first error of the last pass, "" if it had none.
 	LastError string
-	Counts    StatusCounts
+	// RouteMode is the shape of peer routes in use, "onlink" or "nexthop"
+	// (--route-mode), and RouteModeReason why.
+	RouteMode       string
+	RouteModeReason string
+	Counts          StatusCounts
 	// Peers, sorted by subnet.
 	Peers []PeerStatus
 }
@@ -40,6 +44,8 @@ type StatusCounts struct {
 	Kernel  EntryCounts
 	// Failing entries wait for a retry.
 	Failing int
+	// Nexthop objects desired and in the kernel (nexthop route mode).
+	DesiredNexthops, KernelNexthops int
 }
 
 // EntryCounts counts entries by kind.
@@ -116,8 +122,16 @@ func (r *Reconciler) flushStatus() {
 		SkippedLeases:   len(r.skipped),
 		Desired:         EntryCounts{Neighbours: len(r.want.neigh), FDB: len(r.want.fdb), Routes: len(r.want.peers)},
 		Kernel:          EntryCounts{Neighbours: len(r.believed.neigh), FDB: len(r.believed.fdb), Routes: len(r.believed.route)},
-		Failing:         r.failing.len(),
+		Failing:         r.failingLen(),
+		DesiredNexthops: len(r.want.nexthop),
+		KernelNexthops:  len(r.believed.nexthop),
 	}
+}
+
+func (b *statusBoard) setRouteMode(mode RouteMode, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.summary.RouteMode, b.summary.RouteModeReason = string(mode), reason
 }
 
 // Status returns a snapshot; it copies the peer list (O(N)).

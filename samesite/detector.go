@@ -31,6 +31,29 @@ type Identity struct {
 	MAC    net.HardwareAddr
 }
 
+// Candidate is a peer that advertises a private address: probes go to
+// Private, and an answer must name Subnet and MAC.
+type Candidate struct {
+	Subnet   netip.Prefix
+	Private  netip.Addr
+	MAC      [6]byte
+	PublicIP netip.Addr // for logs
+}
+
+// Verdict says that Private (verified against MAC) is proven to be the
+// subnet's peer, or, with Private invalid, that it is not (any more).
+type Verdict struct {
+	Subnet  netip.Prefix
+	Private netip.Addr
+	MAC     [6]byte
+}
+
+// VerdictSink receives verdict changes. It is called with the Detector's
+// lock held, so it must only queue.
+type VerdictSink interface {
+	SetVerdict(v Verdict)
+}
+
 // Options configure a Detector. Conn, Local and Self are required.
 type Options struct {
 	// Conn is the socket on our bind address and Port (see Listen).
@@ -44,6 +67,8 @@ type Options struct {
 	Local netip.Prefix
 	// Self is our own identity, for answers.
 	Self Identity
+	// Verdicts receives every verdict change; nil: none.
+	Verdicts VerdictSink
 	// Interval is the re-verification period of a verified peer and the
 	// longest pause between probes of a candidate.
 	Interval time.Duration
@@ -99,26 +124,32 @@ func (o *Options) withDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Verdicts == nil {
+		o.Verdicts = discardVerdicts{}
+	}
 	return nil
 }
 
-// Detector answers probes, probes candidate peers and keeps the verdicts.
-// PeerDst, Verified and the Sink's methods may be called from any
-// goroutine; Run is the one goroutine that probes.
+type discardVerdicts struct{}
+
+func (discardVerdicts) SetVerdict(Verdict) {}
+
+// Detector answers probes, probes candidate peers and reports the
+// verdicts. Verified, ReplaceCandidates and UpdateCandidates may be called
+// from any goroutine; Run is the one goroutine that probes.
 type Detector struct {
 	o       Options
 	log     *slog.Logger
 	metrics *metrics
 	kick    chan struct{}
 
-	// mu guards the peer state and next; it is held while a lease update
-	// or a re-delivery is passed on, so that they reach next in order.
+	// mu guards the peer state; it is held while a verdict is passed on,
+	// so that verdicts reach Options.Verdicts in order.
 	mu      sync.Mutex
-	next    subnet.PeerSink
 	peers   map[netip.Prefix]*peerState
 	byNonce map[nonce]netip.Prefix
 
-	// vmu guards verified alone, for PeerDst. It is a leaf lock: nothing
+	// vmu guards verified alone, for Verified. It is a leaf lock: nothing
 	// is called while it is held.
 	vmu      sync.RWMutex
 	verified map[netip.Prefix]netip.Addr
@@ -134,23 +165,10 @@ func New(o Options) (*Detector, error) {
 		return nil, fmt.Errorf("same-site: %w", err)
 	}
 	return &Detector{
-		o: o, log: o.Logger, metrics: m, kick: make(chan struct{}, 1), next: discardSink{},
+		o: o, log: o.Logger, metrics: m, kick: make(chan struct{}, 1),
 		peers: map[netip.Prefix]*peerState{}, byNonce: map[nonce]netip.Prefix{},
 		verified: map[netip.Prefix]netip.Addr{},
 	}, nil
-}
-
-// PeerDst is the reconciler's ReconcilerOptions.PeerDst: the peer's
-// private address when it is verified same-site for exactly that address,
-// else its PublicIP.
-func (d *Detector) PeerDst(l subnet.Lease) netip.Addr {
-	d.vmu.RLock()
-	private, ok := d.verified[l.Subnet]
-	d.vmu.RUnlock()
-	if ok && private == l.Attrs.PrivateIP {
-		return private
-	}
-	return l.Attrs.PublicIP
 }
 
 // Verified returns the verified same-site peers: subnet to private address.
@@ -164,54 +182,27 @@ func (d *Detector) Verified() map[netip.Prefix]netip.Addr {
 	return out
 }
 
-// Sink returns the PeerSink to feed the lease watch into: it updates the
-// candidates and passes every call on to next, to which verdict changes
-// are also re-delivered. Call it once, before Run.
-func (d *Detector) Sink(next subnet.PeerSink) subnet.PeerSink {
-	if next == nil {
-		next = discardSink{}
-	}
+// ReplaceCandidates makes cs the candidates (after every snapshot of the
+// peer set): new ones are probed now, known ones re-probed now.
+func (d *Detector) ReplaceCandidates(cs []Candidate) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.next = next
-	return sink{d}
-}
-
-type discardSink struct{}
-
-func (discardSink) ReplacePeers([]subnet.Lease) {}
-func (discardSink) UpdatePeers([]subnet.Event)  {}
-
-// sink is the Detector's subnet.PeerSink face.
-type sink struct{ d *Detector }
-
-func (s sink) ReplacePeers(leases []subnet.Lease) {
-	d := s.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.replacePeers(leases, d.o.Clock.Now())
-	d.next.ReplacePeers(leases)
+	d.replaceCandidates(cs, d.o.Clock.Now())
 	d.poke()
 }
 
-func (s sink) UpdatePeers(events []subnet.Event) {
-	d := s.d
+// UpdateCandidates adds or re-announces the candidates in set (their
+// lease was written again: re-probed now) and drops those in removed.
+func (d *Detector) UpdateCandidates(set []Candidate, removed []netip.Prefix) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.o.Clock.Now()
-	for _, e := range events {
-		switch {
-		case e.Type == subnet.EventRemoved:
-			d.removePeer(e.Lease.Subnet)
-		case e.Lease.Unreadable:
-			// The one rule for every consumer: an unreadable lease keeps
-			// the last good state of its subnet (here its candidate and
-			// verdict, as the reconciler keeps its entries).
-		default:
-			d.applyLease(e.Lease, now)
-		}
+	for _, s := range removed {
+		d.removePeer(s)
 	}
-	d.next.UpdatePeers(events)
+	for _, c := range set {
+		d.applyCandidate(c, now)
+	}
 	d.poke()
 }
 

@@ -26,8 +26,8 @@ func labSites(t *testing.T) (clock *subnettest.Clock, a, b, c *host) {
 
 func wantDst(t *testing.T, from, to *host, want netip.Addr) {
 	t.Helper()
-	if got := from.det.PeerDst(to.lease); got != want {
-		t.Errorf("%s: PeerDst(%s's lease) = %s, want %s", from.name, to.name, got, want)
+	if got := dst(from, to.lease); got != want {
+		t.Errorf("%s: destination of %s's lease = %s, want %s", from.name, to.name, got, want)
 	}
 }
 
@@ -59,17 +59,15 @@ func TestOnlyTheSameSitePeerIsVerified(t *testing.T) {
 	}
 }
 
-func TestVerdictChangeRedeliversTheLease(t *testing.T) {
+func TestVerdictChangeIsReported(t *testing.T) {
 	_, a, b, c := labSites(t)
-	before := len(a.next.Events())
+	before := len(a.next.all())
 	probe(a, b, c)
 	pump(a, b, c)
-	events := a.next.Events()[before:]
-	if len(events) != 1 || events[0].Type != subnet.EventAdded || events[0].Lease.Subnet != b.lease.Subnet {
-		t.Fatalf("a's reconciler got %v after verifying b, want one added event of b's lease", events)
-	}
-	if a.next.Replaces() != 1 || len(a.next.Peers()) != 2 {
-		t.Errorf("a's reconciler: %d snapshots, peers %v; want the snapshot passed on unchanged", a.next.Replaces(), a.next.Peers())
+	got := a.next.all()[before:]
+	want := Verdict{Subnet: b.lease.Subnet, Private: b.lease.Attrs.PrivateIP, MAC: [6]byte{2, 0, 0, 0, 0, 2}}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("a reported %v after verifying b, want exactly %v", got, want)
 	}
 }
 
@@ -87,12 +85,11 @@ func TestFallbackAfterMissedAnswers(t *testing.T) {
 		wantDst(t, a, b, b.lease.Attrs.PrivateIP)
 		clock.Advance(DefaultTimeout)
 	}
-	before := len(a.next.Events())
+	before := len(a.next.all())
 	probe(a)
 	wantDst(t, a, b, b.lease.Attrs.PublicIP)
-	events := a.next.Events()[before:]
-	if len(events) != 1 || events[0].Lease.Subnet != b.lease.Subnet {
-		t.Fatalf("after the fallback a's reconciler got %v, want b's lease again", events)
+	if got := a.next.all()[before:]; len(got) != 1 || got[0].Subnet != b.lease.Subnet || got[0].Private.IsValid() {
+		t.Fatalf("after the fallback a reported %v, want b cleared", got)
 	}
 	if got := a.metric(t, "fallbacks_total", ""); got != 1 {
 		t.Errorf("fallbacks = %v, want 1", got)
@@ -135,13 +132,12 @@ func TestLeaseChangeClearsTheVerdictAtOnce(t *testing.T) {
 
 	changed := b.lease
 	changed.Attrs.BackendData = []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:99"}`)
-	before := len(a.next.Events())
+	before := len(a.next.all())
 	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: changed}})
-	// The event itself reaches the reconciler, which must already get the
-	// public address for it.
+	// The verdict is cleared as the candidate changes.
 	wantDst(t, a, &host{name: "b'", lease: changed}, changed.Attrs.PublicIP)
-	if events := a.next.Events()[before:]; len(events) != 1 || string(events[0].Lease.Attrs.BackendData) != string(changed.Attrs.BackendData) {
-		t.Fatalf("reconciler got %v, want exactly the changed lease", events)
+	if got := a.next.all()[before:]; len(got) != 1 || got[0].Subnet != b.lease.Subnet || got[0].Private.IsValid() {
+		t.Fatalf("a reported %v, want b cleared", got)
 	}
 	// b's responder still has the old MAC: its answers no longer verify.
 	probe(a)
@@ -152,7 +148,7 @@ func TestLeaseChangeClearsTheVerdictAtOnce(t *testing.T) {
 	}
 }
 
-func TestRenewalKeepsTheVerdictAndRedeliversTheLatestLease(t *testing.T) {
+func TestRenewalKeepsTheVerdict(t *testing.T) {
 	clock, a, b, c := labSites(t)
 	probe(a, b, c)
 	pump(a, b, c)
@@ -168,10 +164,9 @@ func TestRenewalKeepsTheVerdictAndRedeliversTheLatestLease(t *testing.T) {
 		probe(a)
 		clock.Advance(DefaultTimeout)
 	}
-	events := a.next.Events()
-	last := events[len(events)-1]
-	if !last.Lease.Expiration.Equal(renewed.Expiration) {
-		t.Errorf("the fallback re-delivered a lease expiring %v, want the renewed one (%v)", last.Lease.Expiration, renewed.Expiration)
+	got := a.next.all()
+	if last := got[len(got)-1]; last.Subnet != b.lease.Subnet || last.Private.IsValid() || len(got) != 2 {
+		t.Errorf("verdicts %v, want b verified once, then cleared once by the fallback", got)
 	}
 }
 
@@ -277,20 +272,18 @@ func TestResponderAnswersOnlyItsUnderlaySubnet(t *testing.T) {
 func TestCandidateRules(t *testing.T) {
 	clock := subnettest.NewClock(testStart)
 	a := newHost(t, newFakeNet(), clock, "a", 2, 1)
-	base := testLease(2, netip.MustParseAddr("198.51.100.3"), net.HardwareAddr{2, 0, 0, 0, 0, 2})
+	base, _ := candidateOf(testLease(2, netip.MustParseAddr("198.51.100.3"), net.HardwareAddr{2, 0, 0, 0, 0, 2}))
 	cases := []struct {
 		name   string
-		edit   func(l *subnet.Lease)
+		edit   func(c *Candidate)
 		reason string // "" = candidate
 	}{
-		{"same subnet, other address", func(l *subnet.Lease) {}, ""},
-		{"no private address", func(l *subnet.Lease) { l.Attrs.PrivateIP = netip.Addr{} }, "no OverlaydPrivateIP"},
-		{"our own bind address", func(l *subnet.Lease) { l.Attrs.PrivateIP = netip.MustParseAddr("198.51.100.2") }, "our own bind address"},
-		{"outside our underlay", func(l *subnet.Lease) { l.Attrs.PrivateIP = netip.MustParseAddr("198.51.101.3") }, "outside our underlay"},
-		{"private is public", func(l *subnet.Lease) { l.Attrs.PublicIP = l.Attrs.PrivateIP }, "is the PublicIP"},
-		{"other backend", func(l *subnet.Lease) { l.Attrs.BackendType = "host-gw" }, "BackendType"},
-		{"bad BackendData", func(l *subnet.Lease) { l.Attrs.BackendData = []byte(`{}`) }, "VtepMAC"},
-		{"our own subnet", func(l *subnet.Lease) { l.Subnet = a.lease.Subnet }, "own subnet"},
+		{"same subnet, other address", func(c *Candidate) {}, ""},
+		{"no private address", func(c *Candidate) { c.Private = netip.Addr{} }, "no OverlaydPrivateIP"},
+		{"our own bind address", func(c *Candidate) { c.Private = netip.MustParseAddr("198.51.100.2") }, "our own bind address"},
+		{"outside our underlay", func(c *Candidate) { c.Private = netip.MustParseAddr("198.51.101.3") }, "outside our underlay"},
+		{"private is public", func(c *Candidate) { c.PublicIP = c.Private }, "is the PublicIP"},
+		{"our own subnet", func(c *Candidate) { c.Subnet = a.lease.Subnet }, "own subnet"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -300,7 +293,7 @@ func TestCandidateRules(t *testing.T) {
 			switch {
 			case c.reason == "" && err != nil:
 				t.Fatalf("not a candidate: %v", err)
-			case c.reason == "" && (p.private != l.Attrs.PrivateIP || macString(p.mac) != "02:00:00:00:00:02"):
+			case c.reason == "" && (p.private != l.Private || macString(p.mac) != "02:00:00:00:00:02"):
 				t.Fatalf("candidate %+v", p)
 			case c.reason != "" && (err == nil || !strings.Contains(err.Error(), c.reason)):
 				t.Fatalf("err = %v, want one saying %q", err, c.reason)

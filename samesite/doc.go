@@ -31,10 +31,9 @@
 //     its public address. Unverified candidates are re-probed with
 //     exponential backoff from Timeout up to Interval.
 //
-// The Detector sits between the lease watch and the backend reconciler
-// (Sink), which asks it for each peer's FDB destination (PeerDst). When a
-// verdict changes, the Detector delivers that peer's current lease to the
-// reconciler again as an added event, so that the FDB entry is rewritten.
-// Lease updates and these re-deliveries are serialized, so a re-delivery
-// never overtakes a newer lease.
+// The Detector is told the candidates (ReplaceCandidates, UpdateCandidates:
+// subnet, OverlaydPrivateIP, VTEP MAC) by the owner of the peer set, and
+// reports every verdict change to Options.Verdicts, which only queues it;
+// the owner then re-derives the peer's underlay destination. The Detector
+// never sees a lease and is never asked for a destination.
 package samesite

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/subnet"
-	"github.com/overlayd/overlayd/subnet/subnettest"
+	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // fakeNet is one L2 segment (a VPC subnet): datagrams reach the conn bound
@@ -125,15 +125,87 @@ func (c *fakeConn) sentCount() int {
 	return len(c.sent)
 }
 
-// host is one node: its lease, detector, conn and the sink behind it.
+// host is one node: its lease, detector, conn and the verdicts it reported.
 type host struct {
 	name  string
 	lease subnet.Lease
 	det   *Detector
 	conn  *fakeConn
-	next  *subnettest.Sink
-	feed  subnet.PeerSink
+	next  *verdictLog
+	feed  leaseFeed
 	reg   *prometheus.Registry
+}
+
+// verdictLog records the verdicts a Detector reports.
+type verdictLog struct {
+	mu       sync.Mutex
+	verdicts []Verdict
+}
+
+func (l *verdictLog) SetVerdict(v Verdict) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.verdicts = append(l.verdicts, v)
+}
+
+func (l *verdictLog) all() []Verdict {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.verdicts)
+}
+
+// leaseFeed turns leases into candidates as the owner of the peer set
+// does (an unreadable lease keeps its subnet's candidate as it is).
+type leaseFeed struct{ det *Detector }
+
+func candidateOf(l subnet.Lease) (Candidate, bool) {
+	data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
+	if l.Unreadable || err != nil || !l.Attrs.PrivateIP.IsValid() {
+		return Candidate{}, false
+	}
+	c := Candidate{Subnet: l.Subnet, Private: l.Attrs.PrivateIP, PublicIP: l.Attrs.PublicIP}
+	copy(c.MAC[:], data.VtepMAC)
+	return c, true
+}
+
+func (f leaseFeed) ReplacePeers(leases []subnet.Lease) {
+	var cs []Candidate
+	for _, l := range leases {
+		if c, ok := candidateOf(l); ok {
+			cs = append(cs, c)
+		} else if l.Unreadable {
+			if p, known := f.det.peers[l.Subnet]; known {
+				cs = append(cs, p.cand)
+			}
+		}
+	}
+	f.det.ReplaceCandidates(cs)
+}
+
+func (f leaseFeed) UpdatePeers(events []subnet.Event) {
+	var set []Candidate
+	var removed []netip.Prefix
+	for _, e := range events {
+		c, ok := candidateOf(e.Lease)
+		switch {
+		case e.Type == subnet.EventRemoved:
+			removed = append(removed, e.Lease.Subnet)
+		case ok:
+			set = append(set, c)
+		case !e.Lease.Unreadable:
+			removed = append(removed, e.Lease.Subnet)
+		}
+	}
+	f.det.UpdateCandidates(set, removed)
+}
+
+// dst is where the owner of the peer set sends to's VXLAN, by from's
+// verdicts: the private address while it is verified, else the PublicIP.
+func dst(from *host, to subnet.Lease) netip.Addr {
+	if v, ok := from.det.Verified()[to.Subnet]; ok && v == to.Attrs.PrivateIP {
+		return v
+	}
+	return to.Attrs.PublicIP
 }
 
 var (
@@ -151,15 +223,15 @@ func newHost(t *testing.T, n *fakeNet, clock subnet.Clock, name string, priv, k 
 	lease := testLease(k, private, mac)
 	conn := n.listen(netip.AddrPortFrom(private, DefaultPort))
 	reg := prometheus.NewRegistry()
+	next := &verdictLog{}
 	det, err := New(Options{
 		Conn: conn, Local: netip.PrefixFrom(private, underlay.Bits()),
-		Self: Identity{Subnet: lease.Subnet, MAC: mac}, Clock: clock, Registerer: reg,
+		Self: Identity{Subnet: lease.Subnet, MAC: mac}, Clock: clock, Registerer: reg, Verdicts: next,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{name: name, lease: lease, det: det, conn: conn, next: subnettest.NewSink(), reg: reg}
-	h.feed = det.Sink(h.next)
+	h := &host{name: name, lease: lease, det: det, conn: conn, next: next, feed: leaseFeed{det}, reg: reg}
 	return h
 }
 

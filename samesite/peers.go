@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/subnet"
-	"github.com/overlayd/overlayd/vxlandata"
 )
 
 // peerState is one candidate peer as the prober tracks it.
 type peerState struct {
-	lease   subnet.Lease
+	cand    Candidate
 	private netip.Addr // OverlaydPrivateIP: where probes go
 	mac     [6]byte    // the VTEP MAC the lease names
 
@@ -29,48 +28,37 @@ type peerState struct {
 // sameIdentity reports whether a lease still names what q was verified
 // against: private address, subnet and MAC.
 func (p *peerState) sameIdentity(q *peerState) bool {
-	return p.private == q.private && p.mac == q.mac && p.lease.Subnet == q.lease.Subnet
+	return p.private == q.private && p.mac == q.mac && p.cand.Subnet == q.cand.Subnet
 }
 
 // errNotCandidate marks leases that are not same-site candidates.
 var errNotCandidate = errors.New("not a same-site candidate")
 
-// candidate decides whether a peer lease is worth probing and returns its
+// candidate decides whether a peer is worth probing and returns its
 // state. A wrapped errNotCandidate says why not.
-func (d *Detector) candidate(l subnet.Lease) (*peerState, error) {
-	a := l.Attrs
-	private := a.PrivateIP.Unmap()
+func (d *Detector) candidate(c Candidate) (*peerState, error) {
+	private := c.Private.Unmap()
 	switch {
-	case a.BackendType != subnet.BackendVXLAN:
-		return nil, fmt.Errorf("BackendType %q: %w", a.BackendType, errNotCandidate)
 	case !private.IsValid():
 		return nil, fmt.Errorf("no OverlaydPrivateIP: %w", errNotCandidate)
-	case private == a.PublicIP:
+	case private == c.PublicIP:
 		return nil, fmt.Errorf("OverlaydPrivateIP %s is the PublicIP: %w", private, errNotCandidate)
 	case !d.o.Local.Contains(private):
 		return nil, fmt.Errorf("OverlaydPrivateIP %s is outside our underlay %s: %w", private, d.o.Local.Masked(), errNotCandidate)
 	case private == d.o.Local.Addr():
 		return nil, fmt.Errorf("OverlaydPrivateIP %s is our own bind address: %w", private, errNotCandidate)
-	case l.Subnet == d.o.Self.Subnet:
-		return nil, fmt.Errorf("own subnet %s: %w", l.Subnet, errNotCandidate)
+	case c.Subnet == d.o.Self.Subnet:
+		return nil, fmt.Errorf("own subnet %s: %w", c.Subnet, errNotCandidate)
 	}
-	data, err := vxlandata.Unmarshal(a.BackendData)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, errNotCandidate)
-	}
-	p := &peerState{lease: l, private: private}
-	copy(p.mac[:], data.VtepMAC)
-	return p, nil
+	return &peerState{cand: c, private: private, mac: c.MAC}, nil
 }
 
-// replacePeers makes the candidates those of leases.
-func (d *Detector) replacePeers(leases []subnet.Lease, now time.Time) {
-	present := make(map[netip.Prefix]bool, len(leases))
-	for _, l := range leases {
-		present[l.Subnet] = true
-		if !l.Unreadable { // kept as it is: see sink.UpdatePeers
-			d.applyLease(l, now)
-		}
+// replaceCandidates makes the candidates those of cs.
+func (d *Detector) replaceCandidates(cs []Candidate, now time.Time) {
+	present := make(map[netip.Prefix]bool, len(cs))
+	for _, c := range cs {
+		present[c.Subnet] = true
+		d.applyCandidate(c, now)
 	}
 	for s := range d.peers {
 		if !present[s] {
@@ -79,35 +67,34 @@ func (d *Detector) replacePeers(leases []subnet.Lease, now time.Time) {
 	}
 }
 
-// applyLease adds, updates or drops the candidate of l's subnet. A lease
-// that names the same identity keeps its verdict but is re-probed now; a
-// changed identity starts over, unverified. The caller passes the lease on
-// afterwards, so a cleared verdict needs no re-delivery.
-func (d *Detector) applyLease(l subnet.Lease, now time.Time) {
-	p, err := d.candidate(l)
+// applyCandidate adds, updates or drops the candidate of c's subnet. A
+// candidate that names the same identity keeps its verdict but is
+// re-probed now; a changed identity starts over, unverified.
+func (d *Detector) applyCandidate(c Candidate, now time.Time) {
+	p, err := d.candidate(c)
 	if err != nil {
-		d.log.Debug("same-site: peer not probed", "lease", subnet.KeyName(l.Subnet), "reason", err)
-		d.removePeer(l.Subnet)
+		d.log.Debug("same-site: peer not probed", "lease", subnet.KeyName(c.Subnet), "reason", err)
+		d.removePeer(c.Subnet)
 		return
 	}
-	old, ok := d.peers[l.Subnet]
+	old, ok := d.peers[c.Subnet]
 	if ok && old.sameIdentity(p) {
-		old.lease = l
+		old.cand = c
 		if !old.outstanding {
 			old.due = now
 		}
 		return
 	}
 	if ok {
-		d.removePeer(l.Subnet)
+		d.removePeer(c.Subnet)
 	}
 	p.due = now
-	d.peers[l.Subnet] = p
+	d.peers[c.Subnet] = p
 	d.metrics.candidates.Set(float64(len(d.peers)))
-	d.log.Debug("same-site: probing candidate", "lease", subnet.KeyName(l.Subnet), "private", p.private)
+	d.log.Debug("same-site: probing candidate", "lease", subnet.KeyName(c.Subnet), "private", p.private)
 }
 
-// removePeer forgets a candidate and its verdict, without re-delivery.
+// removePeer forgets a candidate; a verified one is reported unverified.
 func (d *Detector) removePeer(s netip.Prefix) {
 	p, ok := d.peers[s]
 	if !ok {
@@ -120,25 +107,25 @@ func (d *Detector) removePeer(s netip.Prefix) {
 	d.metrics.candidates.Set(float64(len(d.peers)))
 	if p.verified {
 		d.storeVerdict(s, netip.Addr{})
+		d.o.Verdicts.SetVerdict(Verdict{Subnet: s})
 	}
 }
 
-// setVerdict records a changed verdict and re-delivers the peer's lease
-// so that the reconciler asks PeerDst again.
+// setVerdict records a changed verdict and reports it.
 func (d *Detector) setVerdict(p *peerState, verified bool) {
 	if p.verified == verified {
 		return
 	}
 	p.verified = verified
-	private := netip.Addr{}
+	v := Verdict{Subnet: p.cand.Subnet, MAC: p.mac}
 	if verified {
-		private = p.private
+		v.Private = p.private
 	}
-	d.storeVerdict(p.lease.Subnet, private)
-	d.next.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: p.lease}})
+	d.storeVerdict(v.Subnet, v.Private)
+	d.o.Verdicts.SetVerdict(v)
 }
 
-// storeVerdict sets (valid private) or clears the PeerDst answer of s.
+// storeVerdict sets (valid private) or clears the verdict of s.
 func (d *Detector) storeVerdict(s netip.Prefix, private netip.Addr) {
 	d.vmu.Lock()
 	if private.IsValid() {

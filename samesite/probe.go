@@ -37,7 +37,7 @@ func (d *Detector) noteMiss(p *peerState) {
 	if p.verified && p.missed >= d.o.MaxMissed {
 		d.metrics.fallbacks.Inc()
 		d.log.Warn("same-site peer stopped answering; sending its VXLAN to the public address again",
-			"lease", subnet.KeyName(p.lease.Subnet), "private", p.private, "public", p.lease.Attrs.PublicIP, "missed", p.missed)
+			"lease", subnet.KeyName(p.cand.Subnet), "private", p.private, "public", p.cand.PublicIP, "missed", p.missed)
 		d.setVerdict(p, false)
 	}
 }
@@ -67,7 +67,7 @@ func (d *Detector) sendProbe(p *peerState) {
 		return
 	}
 	p.outstanding = true
-	d.byNonce[p.nonce] = p.lease.Subnet
+	d.byNonce[p.nonce] = p.cand.Subnet
 	to := netip.AddrPortFrom(p.private, d.o.Port)
 	d.metrics.probesSent.Inc()
 	if _, err := d.o.Conn.WriteTo(message{kind: kindProbe, nonce: p.nonce}.marshal(), to); err != nil {
@@ -129,7 +129,7 @@ func (d *Detector) checkAnswer(from netip.AddrPort, m message, now time.Time) {
 	p.outstanding, p.missed, p.due = false, 0, now.Add(d.o.Interval)
 	if !p.verified {
 		d.log.Info("same-site peer verified; sending its VXLAN to the private address",
-			"lease", subnet.KeyName(s), "private", p.private, "public", p.lease.Attrs.PublicIP)
+			"lease", subnet.KeyName(s), "private", p.private, "public", p.cand.PublicIP)
 		d.setVerdict(p, true)
 	}
 }
@@ -141,10 +141,10 @@ func (d *Detector) answerMismatch(p *peerState, from netip.AddrPort, m message) 
 		d.metrics.answers(resultWrongSource).Inc()
 		return fmt.Errorf("answer came from %s, probe went to %s", from, want)
 	}
-	if m.subnet != p.lease.Subnet || m.mac != p.mac {
+	if m.subnet != p.cand.Subnet || m.mac != p.mac {
 		d.metrics.answers(resultWrongIdentity).Inc()
 		return fmt.Errorf("the host at %s leases %s with VTEP MAC %s, the peer's lease says %s and %s (another site's host with the same private address)",
-			from.Addr(), m.subnet, macString(m.mac), p.lease.Subnet, macString(p.mac))
+			from.Addr(), m.subnet, macString(m.mac), p.cand.Subnet, macString(p.mac))
 	}
 	return nil
 }

@@ -2,16 +2,16 @@ package samesite
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
 // TestRunVerifiesThroughTheReadLoop runs two detectors as the daemon does:
 // the snapshot wakes Run, probes go out, the read loops answer and check,
-// and the verdict reaches the reconciler as a re-delivered lease.
+// and the verdict is reported.
 func TestRunVerifiesThroughTheReadLoop(t *testing.T) {
 	clock := subnettest.NewClock(testStart)
 	vpc := newFakeNet()
@@ -23,27 +23,27 @@ func TestRunVerifiesThroughTheReadLoop(t *testing.T) {
 		go func() { done <- h.det.Run(ctx) }()
 	}
 	feedPeers(a, b)
-	verified := func(h, peer *host) func(*subnettest.Sink) bool {
-		return func(s *subnettest.Sink) bool {
-			events := s.Events()
-			return len(events) > 0 && events[len(events)-1].Lease.Subnet == peer.lease.Subnet &&
-				h.det.PeerDst(peer.lease) == peer.lease.Attrs.PrivateIP
+	verified := func(h, peer *host) func() bool {
+		return func() bool {
+			got := h.next.all()
+			return len(got) > 0 && got[len(got)-1].Subnet == peer.lease.Subnet &&
+				dst(h, peer.lease) == peer.lease.Attrs.PrivateIP
 		}
 	}
-	if !a.next.WaitFor(5*time.Second, verified(a, b)) || !b.next.WaitFor(5*time.Second, verified(b, a)) {
+	if !waitFor(5*time.Second, verified(a, b)) || !waitFor(5*time.Second, verified(b, a)) {
 		t.Fatalf("not verified: a %v, b %v", a.det.Verified(), b.det.Verified())
 	}
 
 	// b goes silent: a's re-verification after Interval fails 3 times.
 	b.conn.setDeaf(true)
-	fellBack := func(*subnettest.Sink) bool { return a.det.PeerDst(b.lease) == b.lease.Attrs.PublicIP }
-	for i := 0; i < 10 && !fellBack(nil); i++ {
+	fellBack := func() bool { return dst(a, b.lease) == b.lease.Attrs.PublicIP }
+	for i := 0; i < 10 && !fellBack(); i++ {
 		if _, ok := clock.AdvanceToNext(5 * time.Second); !ok {
 			t.Fatal("no probe timer pending")
 		}
-		a.next.WaitFor(100*time.Millisecond, fellBack)
+		waitFor(100*time.Millisecond, fellBack)
 	}
-	if !fellBack(nil) {
+	if !fellBack() {
 		t.Fatalf("a still sends to b's private address; peers %+v", a.det.peers[b.lease.Subnet])
 	}
 
@@ -63,10 +63,26 @@ func TestRunVerifiesThroughTheReadLoop(t *testing.T) {
 	}
 }
 
-func TestSinkWithoutNextDiscards(t *testing.T) {
+func TestNoVerdictSinkDiscards(t *testing.T) {
 	clock := subnettest.NewClock(testStart)
 	a := newHost(t, newFakeNet(), clock, "a", 2, 1)
-	s := a.det.Sink(nil)
-	s.ReplacePeers([]subnet.Lease{testLease(2, a.lease.Attrs.PrivateIP.Next(), []byte{2, 0, 0, 0, 0, 2})})
-	s.UpdatePeers([]subnet.Event{{Type: subnet.EventRemoved, Lease: a.lease}})
+	a.det.o.Verdicts = discardVerdicts{}
+	c, _ := candidateOf(testLease(2, a.lease.Attrs.PrivateIP.Next(), []byte{2, 0, 0, 0, 0, 2}))
+	a.det.ReplaceCandidates([]Candidate{c})
+	a.det.mu.Lock()
+	a.det.setVerdict(a.det.peers[c.Subnet], true)
+	a.det.mu.Unlock()
+	a.det.UpdateCandidates(nil, []netip.Prefix{c.Subnet})
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }

@@ -18,6 +18,25 @@ type Doc struct {
 	Device   *Device   `json:"device,omitempty"`
 	Sync     *Sync     `json:"sync,omitempty"`
 	IPTables *IPTables `json:"iptables,omitempty"`
+	// Health is the peer health probes' state (nil when --health-port=0).
+	Health *Health `json:"health,omitempty"`
+	// RefusedLeases are the peer leases not used as they stand (lease
+	// policy, malformed or unreadable values), sorted by subnet.
+	RefusedLeases []RefusedLease `json:"refusedLeases,omitempty"`
+}
+
+// RefusedLease is one peer lease refused by the lease policy or skipped
+// as malformed.
+type RefusedLease struct {
+	Subnet string `json:"subnet"`
+	// Reason is the overlayd_peer_leases_refused label, e.g. overlaps_own_subnet.
+	Reason  string    `json:"reason"`
+	Field   string    `json:"field"`
+	Value   string    `json:"value,omitempty"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since,omitzero"`
+	// Kept: the subnet keeps its last good state; otherwise it has no peer.
+	Kept bool `json:"kept"`
 }
 
 // Underlay is the external interface and the two addresses on it.
@@ -67,6 +86,8 @@ type Sync struct {
 	LastPassDuration string               `json:"lastPassDuration,omitempty"`
 	LastFullPass     time.Time            `json:"lastFullPass,omitzero"`
 	LastError        string               `json:"lastError,omitempty"`
+	RouteMode        string               `json:"routeMode,omitempty"`
+	RouteModeReason  string               `json:"routeModeReason,omitempty"`
 	Counts           backend.StatusCounts `json:"counts"`
 	Peers            []Peer               `json:"peers"`
 }
@@ -88,4 +109,32 @@ type IPTables struct {
 	InPlace   bool      `json:"inPlace"`
 	Repairs   uint64    `json:"repairs"`
 	LastError string    `json:"lastError,omitempty"`
+}
+
+// Health is the peer health probes: each peer over the overlay (through
+// VXLAN, to its flannel.<VNI> address) and the underlay (to its address).
+type Health struct {
+	Port     int          `json:"port"`
+	Interval string       `json:"interval"`
+	Sample   int          `json:"sample"`
+	Peers    []PeerHealth `json:"peers"`
+}
+
+// PeerHealth is one peer's probe state on both paths.
+type PeerHealth struct {
+	Subnet   string     `json:"subnet"`
+	Overlay  PathHealth `json:"overlay"`
+	Underlay PathHealth `json:"underlay"`
+}
+
+// PathHealth is one path's state: "reachable", "unreachable" or
+// "unknown" (not probed yet), since when, the last round trip, and how
+// many probes were sent and lost.
+type PathHealth struct {
+	Addr  string    `json:"addr"`
+	State string    `json:"state"`
+	Since time.Time `json:"since,omitzero"`
+	RTT   string    `json:"rtt,omitempty"`
+	Sent  uint64    `json:"sent"`
+	Lost  uint64    `json:"lost"`
 }

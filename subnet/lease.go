@@ -36,6 +36,11 @@ type Lease struct {
 	// Expiration is when the lease's TTL runs out; zero for a reservation
 	// (a lease without TTL).
 	Expiration time.Time
+	// Created orders leases by age, as far as the store tells: etcd v3's
+	// create revision of the key, etcd v2's CreatedIndex, the Node's
+	// creationTimestamp (Unix nanoseconds) in kube mode. Smaller is older;
+	// 0 is unknown. When two peer leases overlap, the older one wins.
+	Created int64
 	// Unreadable: the key names this subnet but its value cannot be
 	// decoded; Attrs are empty. A sink keeps whatever it has for the subnet
 	// (kernel entries included) until the value is readable again or the

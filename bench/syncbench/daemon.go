@@ -16,18 +16,24 @@ import (
 
 // daemon is the overlayd agent of the lab's single node.
 type daemon struct {
-	lab     *lab.Lab
-	node    *lab.Node
-	bin     string
-	env     []string
-	agent   *lab.Agent
-	started time.Time
+	lab  *lab.Lab
+	node *lab.Node
+	bin  string
+	env  []string
+	// routeMode is passed as --route-mode unless empty.
+	routeMode string
+	agent     *lab.Agent
+	started   time.Time
 }
 
 // start runs overlayd on the node with the lab's standard flags and the
 // given resync interval, noting the start time.
 func (d *daemon) start(ctx context.Context, resync time.Duration) error {
-	argv := lab.OverlaydArgs(d.bin, d.lab, d.node, "--resync-interval="+resync.String())
+	flags := []string{"--resync-interval=" + resync.String()}
+	if d.routeMode != "" {
+		flags = append(flags, "--route-mode="+d.routeMode)
+	}
+	argv := lab.OverlaydArgs(d.bin, d.lab, d.node, flags...)
 	if len(d.env) > 0 {
 		// env(1) execs overlayd: the process id stays the agent's.
 		argv = append(append([]string{"env"}, d.env...), argv...)

@@ -56,6 +56,11 @@ type config struct {
 	keep       bool
 	verbose    bool
 	daemonEnv  []string
+	// routeMode is passed as --route-mode ("": the daemon's default).
+	routeMode string
+	subnetLen int
+	// removeAll times the removal of every peer at the end of each N.
+	removeAll bool
 }
 
 func main() {
@@ -99,6 +104,9 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.resync, "resync", 2*time.Second, "--resync-interval for the warm restart and the idle passes")
 	fs.IntVar(&c.idlePasses, "idle-passes", 3, "idle full passes to time per N")
 	fs.StringVar(&env, "daemon-env", "", "comma-separated KEY=VALUE environment for overlayd, e.g. GOGC=50 (default: none)")
+	fs.StringVar(&c.routeMode, "route-mode", "", "--route-mode for overlayd: onlink, nexthop or auto (empty: not passed); nexthop also skips the kernel limit with classic routes, which is quadratic")
+	fs.IntVar(&c.subnetLen, "subnet-len", 24, "SubnetLen of the 10.0.0.0/8 network: 24 leaves room for 65,536 peers, 26 for 262,144")
+	fs.BoolVar(&c.removeAll, "remove-all", true, "at the end of each N, delete every peer's lease and time until the kernel holds none of their entries")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (agent logs, batch files) and print its path")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +137,15 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("-idle-passes %d: want at least 1", c.idlePasses)
 	case c.resync < time.Second:
 		return c, fmt.Errorf("-resync %s: overlayd wants at least 1s", c.resync)
+	case c.subnetLen < 16 || c.subnetLen > 28:
+		return c, fmt.Errorf("-subnet-len %d: want 16..28", c.subnetLen)
+	case c.routeMode != "" && c.routeMode != "onlink" && c.routeMode != "nexthop" && c.routeMode != "auto":
+		return c, fmt.Errorf("-route-mode %q: want onlink, nexthop or auto", c.routeMode)
+	}
+	for _, n := range c.ns {
+		if room := 1<<(c.subnetLen-network.Bits()) - 2; n > room {
+			return c, fmt.Errorf("-n %d: the network has room for %d /%d subnets besides ours; raise -subnet-len", n, room, c.subnetLen)
+		}
 	}
 	return c, nil
 }
@@ -140,8 +157,8 @@ func parseCounts(flagName, s string) ([]int, error) {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 60000 {
-			return nil, fmt.Errorf("%s: %q is not a count in 1..60000", flagName, f)
+		if err != nil || n < 1 || n > 200000 {
+			return nil, fmt.Errorf("%s: %q is not a count in 1..200000", flagName, f)
 		}
 		out = append(out, n)
 	}
@@ -153,7 +170,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (report, error) {
 		Command: "syncbench " + strings.Join(os.Args[1:], " "),
 		Machine: describeMachine(ctx),
 		Settings: reportSettings{Events: cfg.events, SteadyResync: steadyResync.String(), IdleResync: cfg.resync.String(),
-			IdlePasses: cfg.idlePasses, Network: network.String(), SubnetLen: subnetLen, RouteBenchOnly: len(cfg.ns) == 0,
+			IdlePasses: cfg.idlePasses, Network: network.String(), SubnetLen: cfg.subnetLen, RouteBenchOnly: len(cfg.ns) == 0,
+			RouteMode: cfg.routeMode,
 			DaemonEnv: cfg.daemonEnv},
 	}
 	work, err := os.MkdirTemp("", "syncbench-")
@@ -196,7 +214,7 @@ func runAll(ctx context.Context, cfg config, work string, log *slog.Logger, rep 
 		rep.BinaryMiB = float64(fi.Size()) / (1 << 20)
 	}
 	s := settings{bin: bin, events: cfg.events, resync: cfg.resync, idlePasses: cfg.idlePasses, workDir: work, log: log,
-		daemonEnv: cfg.daemonEnv}
+		daemonEnv: cfg.daemonEnv, routeMode: cfg.routeMode, subnetLen: cfg.subnetLen, removeAll: cfg.removeAll}
 	var runs []runResult
 	for _, n := range cfg.ns {
 		start := time.Now()

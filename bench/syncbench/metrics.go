@@ -77,6 +77,7 @@ type syncView struct {
 	neighbours    int
 	fdb           int
 	routes        int
+	nexthops      int
 	writes        float64 // every netlink write (add and del, all kinds)
 	fullPasses    float64
 	incrPasses    float64
@@ -95,6 +96,7 @@ func (m metrics) sync() syncView {
 		neighbours:    int(m[`overlayd_sync_kernel_entries{entry="neighbour"}`]),
 		fdb:           int(m[`overlayd_sync_kernel_entries{entry="fdb"}`]),
 		routes:        int(m[`overlayd_sync_kernel_entries{entry="route"}`]),
+		nexthops:      int(m[`overlayd_sync_kernel_entries{entry="nexthop"}`]),
 		writes:        m.sum("overlayd_sync_writes_total"),
 		fullPasses:    m[`overlayd_sync_passes_total{kind="full"}`],
 		incrPasses:    m[`overlayd_sync_passes_total{kind="incremental"}`],

@@ -58,8 +58,12 @@ func (b *bench) measureCold(ctx context.Context, base kernellimit.Result) (coldR
 	res.FromStartSeconds = at.Sub(b.d.started).Seconds()
 	res.FromSubnetFileSeconds = at.Sub(fi.ModTime()).Seconds()
 	res.SubnetFileSeconds = fi.ModTime().Sub(b.d.started).Seconds()
-	res.Ratio = res.FromStartSeconds / base.TotalSeconds
-	res.RatioFromSubnetFile = res.FromSubnetFileSeconds / base.TotalSeconds
+	limit := base.TotalSeconds
+	if b.s.routeMode == "nexthop" {
+		limit = base.TotalNexthopSeconds // overlayd makes nexthop-object routes
+	}
+	res.Ratio = res.FromStartSeconds / limit
+	res.RatioFromSubnetFile = res.FromSubnetFileSeconds / limit
 	res.Writes = view.writes
 	if res.Kernel, err = b.finalDump(); err != nil {
 		return res, err

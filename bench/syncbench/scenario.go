@@ -22,12 +22,11 @@ import (
 var network = netip.MustParsePrefix("10.0.0.0/8")
 
 const (
-	subnetLen = 24
 	// steadyResync is the resync interval while cold convergence and the
 	// events are measured: the default, so that no periodic full pass
 	// (a test artefact at a short interval) delays an event.
 	steadyResync = 60 * time.Second
-	coldTimeout  = 3 * time.Minute
+	coldTimeout  = 5 * time.Minute
 	eventTimeout = 5 * time.Second
 	warmTimeout  = 2 * time.Minute
 	readyPoll    = 5 * time.Millisecond
@@ -42,6 +41,11 @@ type settings struct {
 	idlePasses int
 	// daemonEnv are extra KEY=VALUE variables for overlayd (GOGC, ...).
 	daemonEnv []string
+	// routeMode is overlayd's --route-mode ("": not passed); subnetLen
+	// the network's SubnetLen; removeAll: time removing every peer.
+	routeMode string
+	subnetLen int
+	removeAll bool
 	workDir   string
 	log       *slog.Logger
 }
@@ -58,6 +62,7 @@ type runResult struct {
 	Events            eventResult        `json:"events"`
 	Warm              warmResult         `json:"warm_restart"`
 	Idle              idleResult         `json:"idle"`
+	RemoveAll         removeResult       `json:"remove_all"`
 	// Footprint is the reconciler's own state at N, measured in-process.
 	Footprint reconcilerFootprint `json:"reconciler_footprint"`
 }
@@ -95,14 +100,16 @@ func runOne(ctx context.Context, s settings, n int) (runResult, error) {
 		return res, err
 	}
 	defer l.Close()
+	// Runs before l.Close: the node's nexthops go after their routes.
+	defer benchns.FlushRoutesThenNexthops(l.Nodes[0].NS)
 	b := &bench{s: s, n: n, dir: dir, lab: l, node: l.Nodes[0]}
-	b.d = &daemon{lab: l, node: b.node, bin: s.bin, env: s.daemonEnv}
+	b.d = &daemon{lab: l, node: b.node, bin: s.bin, env: s.daemonEnv, routeMode: s.routeMode}
 	cli, err := l.EtcdClient()
 	if err != nil {
 		return res, err
 	}
 	defer cli.Close()
-	if err := l.WriteConfig(ctx, fmt.Sprintf(`{"Network":"%s","SubnetLen":%d,"Backend":{"Type":"vxlan"}}`, network, subnetLen)); err != nil {
+	if err := l.WriteConfig(ctx, fmt.Sprintf(`{"Network":"%s","SubnetLen":%d,"Backend":{"Type":"vxlan"}}`, network, s.subnetLen)); err != nil {
 		return res, err
 	}
 	b.leases = newLeaseWriter(cli)
@@ -123,10 +130,10 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	}
 	res.LoadAverage = loadAverage()
 	b.s.log.Info("kernel limit (iproute2 batches)", "n", b.n)
-	if res.Baseline, err = kernellimit.Measure(ctx, b.peers, b.dir); err != nil {
+	if res.Baseline, err = kernellimit.MeasureWith(ctx, b.peers, b.dir, kernellimit.Options{NexthopOnly: b.s.routeMode == "nexthop"}); err != nil {
 		return res, err
 	}
-	if res.Footprint, err = measureFootprint(ctx, b.peers); err != nil {
+	if res.Footprint, err = measureFootprint(ctx, b.peers, b.s.routeMode); err != nil {
 		return res, err
 	}
 	if err := benchns.WaitQuiet(ctx, b.node.NS); err != nil {
@@ -152,6 +159,12 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	if res.Idle, err = b.measureIdle(ctx); err != nil {
 		return res, err
 	}
+	if b.s.removeAll {
+		b.s.log.Info("remove all peers", "n", b.n)
+		if res.RemoveAll, err = b.measureRemoveAll(ctx); err != nil {
+			return res, err
+		}
+	}
 	if err := b.d.stop(); err != nil {
 		return res, err
 	}
@@ -159,7 +172,7 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 }
 
 func (b *bench) writePeers(ctx context.Context) (float64, error) {
-	gen, err := fakepeers.NewGenerator(network, subnetLen)
+	gen, err := fakepeers.NewGenerator(network, b.s.subnetLen)
 	if err != nil {
 		return 0, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/sdnotify"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
 	"github.com/overlayd/overlayd/vxlandata"
@@ -76,6 +77,7 @@ type daemon struct {
 	device backend.Device
 	src    leaseSource // nil until openSource
 	rec    *backend.Reconciler
+	peers  *peerset.Set
 	ipt    rulesKeeper // iptables or nftables (rules.go)
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
@@ -87,6 +89,7 @@ type daemon struct {
 	peerFilter vxlanFilter
 	public     netip.Addr
 	offload    *txOffload
+	health     *healthProbes // nil when off (health.go)
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
@@ -330,8 +333,8 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
 		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
-		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval,
-		Logger: d.log, Registerer: d.reg, PeerDst: ss.peerDst(),
+		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
+		Logger: d.log, Registerer: d.reg,
 		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
 	})
 	if err != nil {
@@ -340,16 +343,28 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	d.mu.Lock()
 	d.rec = rec
 	d.mu.Unlock()
-	feed, err := d.setupPeerFilter(cfg, rec)
+	feed, err := d.setupPeerFilter(cfg)
 	if err != nil {
 		return err
 	}
+	set, err := peerset.New(peerset.Options{
+		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
+		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
+	})
+	if err != nil {
+		return err
+	}
+	ss.attach(set)
+	d.mu.Lock()
+	d.peers = set
+	d.mu.Unlock()
 	g := newGroup(ctx)
+	d.startHealth(g) // health.go
 	g.go_("subnet-file", d.subnetFile.run)
 	g.go_("sync", rec.Run)
-	var sink subnet.PeerSink = rec
+	g.go_("peers", set.Run)
 	if feed != nil {
-		sink = feed
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
 			return feed.run(ctx, d.peerFilter, d.log)
 		})
@@ -357,9 +372,8 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 			return d.peerFilter.Run(ctx, d.opts.iptablesResync)
 		})
 	}
-	sink = ss.wrap(sink)
 	g.go_("same-site", ss.run)
-	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
+	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, set) })
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
@@ -377,6 +391,16 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		d.log.Warn("sd_notify failed", "err", err)
 	}
 	return ignoreCanceled(ctx, g.wait())
+}
+
+// peerSubnetLen is the length every peer subnet must have: the config's
+// SubnetLen, or in kube mode (where the controller-manager sizes podCIDRs
+// and SubnetLen is not used) our own podCIDR's.
+func (d *daemon) peerSubnetLen(cfg *subnet.Config, lease subnet.Lease) int {
+	if d.opts.kube.enabled {
+		return lease.Subnet.Bits()
+	}
+	return cfg.SubnetLen
 }
 
 // recreateDevice is called by the reconciler when the device vanished: the
@@ -419,7 +443,7 @@ func ignoreCanceled(ctx context.Context, err error) error {
 
 // setupPeerFilter installs the VXLAN peer filter when asked, and removes a
 // filter left by an earlier run when not.
-func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*filterFeed, error) {
+func (d *daemon) setupPeerFilter(cfg *subnet.Config) (*filterFeed, error) {
 	filter, err := d.newPeerFilter(cfg) // rules.go: iptables or nftables
 	if err != nil || filter == nil {
 		return nil, err
@@ -427,7 +451,15 @@ func (d *daemon) setupPeerFilter(cfg *subnet.Config, next subnet.PeerSink) (*fil
 	port := vxlanPort(cfg)
 	d.peerFilter = filter
 	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
-	return newFilterFeed(next, subnet.RealClock()), nil
+	return newFilterFeed(subnet.RealClock()), nil
+}
+
+// addrSink is the peer set's AddrSink: nil (no filter) stays an untyped nil.
+func addrSink(f *filterFeed) peerset.AddrSink {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 // vxlanPort is the UDP port VXLAN goes to (peers use the same).

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/offload"
 )
 
@@ -39,11 +41,15 @@ type options struct {
 	healthzAddr       string // "" when --healthz-port is 0
 	metricsAddr       string
 	resyncInterval    time.Duration
+	routeMode         backend.RouteMode // --route-mode
 	vxlanPeerFilter   bool
 	txChecksumOffload offload.Mode // --tx-checksum-offload (--keep-tx-checksum-offload: on)
 	logLevel          string
 	showVersion       bool
 	sameSitePort      uint16 // same-site responder's UDP port; 0: off
+	healthPort        uint16 // health responder's UDP port; 0: off (health.go)
+	healthInterval    time.Duration
+	healthSample      int
 
 	kube kubeOptions // --kube-subnet-mgr and its flags (kube.go)
 
@@ -67,7 +73,9 @@ type rawFlags struct {
 	keepTxChecksum, showVersion, kubeSubnetMgr                    bool
 	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
 	sameSitePort                                                  int
-	txChecksumOffload                                             string
+	healthPort, healthSample                                      int
+	healthInterval                                                time.Duration
+	txChecksumOffload, routeMode                                  string
 	logFormat, vmodule, logBacktraceAt                            string
 	verbosity                                                     int
 	blackholeRoute, setNodeNetworkUnavailable                     bool
@@ -120,8 +128,12 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.IntVar(&r.healthzPort, "healthz-port", 0, "port for /healthz and /readyz (0 = off; then they are served on --metrics-addr)")
 	fs.StringVar(&r.metricsAddr, "metrics-addr", "127.0.0.1:9473", "host:port for /metrics, /status, /healthz, /readyz (empty = off)")
 	fs.DurationVar(&r.resyncInterval, "resync-interval", 60*time.Second, "full kernel resync period (jittered)")
+	fs.StringVar(&r.routeMode, "route-mode", "auto", "shape of the routes to peers: onlink (flanneld's: via the peer subnet's address, onlink), nexthop (one nexthop object per peer; needs Linux 5.3+), or auto (nexthop from 2000 peers on, when the kernel has nexthop objects; see docs/performance.md)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
 	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
+	fs.IntVar(&r.healthPort, "health-port", health.DefaultPort, "UDP port on the bind address where overlayd answers peers' health probes, and the port it probes them on (0 = off; see docs/doctor.md)")
+	fs.DurationVar(&r.healthInterval, "health-interval", 10*time.Second, "interval of the peer health probes")
+	fs.IntVar(&r.healthSample, "health-sample", 32, "peers probed per health interval at most, besides those whose entries just changed (rotating through all)")
 	fs.StringVar(&r.txChecksumOffload, "tx-checksum-offload", "auto", "tx checksum offload on the VXLAN device: auto (on, as flanneld, unless the kernel predates the NAT checksum fix), on, or off (see docs/public-cloud.md)")
 	fs.BoolVar(&r.keepTxChecksum, "keep-tx-checksum-offload", false, "same as --tx-checksum-offload=on (kept for older command lines)")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -246,10 +258,26 @@ func validate(r rawFlags) (options, error) {
 	if r.resyncInterval < time.Second {
 		bad("--resync-interval: %s must be at least 1s", r.resyncInterval)
 	}
+	if m, err := backend.ParseRouteMode(r.routeMode); err != nil {
+		bad("--route-mode: %v", err)
+	} else {
+		o.routeMode = m
+	}
 	if r.sameSitePort < 0 || r.sameSitePort > 65535 {
 		bad("--same-site-port: %d is out of range 0..65535", r.sameSitePort)
 	}
 	o.sameSitePort = uint16(r.sameSitePort)
+	if r.healthPort < 0 || r.healthPort > 65535 {
+		bad("--health-port: %d is out of range 0..65535", r.healthPort)
+	}
+	o.healthPort = uint16(r.healthPort)
+	if r.healthInterval < 100*time.Millisecond {
+		bad("--health-interval: %s must be at least 100ms", r.healthInterval)
+	}
+	if r.healthSample < 1 {
+		bad("--health-sample: %d must be at least 1", r.healthSample)
+	}
+	o.healthInterval, o.healthSample = r.healthInterval, r.healthSample
 	o.txChecksumOffload = validateOffload(r, bad)
 	if r.healthzPort < 0 || r.healthzPort > 65535 {
 		bad("--healthz-port: %d is out of range 0..65535", r.healthzPort)

@@ -41,6 +41,10 @@ func runMain(args []string) int {
 			return dockerOptsMain(args[1:], overlaydDockerOpts)
 		case "cni":
 			return cni.Main()
+		case "doctor":
+			return doctorMain(args[1:], os.Stdout, os.Stderr)
+		case "bench":
+			return benchMain(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	return daemonMain(args)

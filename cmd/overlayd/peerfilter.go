@@ -10,20 +10,18 @@ import (
 	"github.com/overlayd/overlayd/subnet"
 )
 
-// filterFeed sits between the lease watch and the reconciler: it passes
-// every call on unchanged and keeps the peers' underlay addresses for the
-// VXLAN peer filter, which it updates off the watch's goroutine.
+// filterFeed hands the peer set's source addresses (peerset.AddrSink) to
+// the VXLAN peer filter, off the peer set's goroutine.
 type filterFeed struct {
-	next  subnet.PeerSink
 	kick  chan struct{}
 	clock subnet.Clock
 
 	mu    sync.Mutex
-	peers map[netip.Prefix]subnet.LeaseAttrs
+	addrs []netip.Addr
 }
 
-func newFilterFeed(next subnet.PeerSink, clock subnet.Clock) *filterFeed {
-	return &filterFeed{next: next, kick: make(chan struct{}, 1), clock: clock, peers: map[netip.Prefix]subnet.LeaseAttrs{}}
+func newFilterFeed(clock subnet.Clock) *filterFeed {
+	return &filterFeed{kick: make(chan struct{}, 1), clock: clock}
 }
 
 // peerSetter is what the feed uses of *iptables.PeerFilter.
@@ -37,39 +35,12 @@ const (
 	filterMinPause = 200 * time.Millisecond // between two updates
 )
 
-func (f *filterFeed) ReplacePeers(leases []subnet.Lease) {
+// SetAddrs takes the addresses peers' VXLAN may come from (peerset.AddrSink).
+func (f *filterFeed) SetAddrs(addrs []netip.Addr) {
 	f.mu.Lock()
-	peers := make(map[netip.Prefix]subnet.LeaseAttrs, len(leases))
-	for _, l := range leases {
-		switch old, known := f.peers[l.Subnet]; {
-		case !l.Unreadable:
-			peers[l.Subnet] = l.Attrs
-		case known:
-			peers[l.Subnet] = old // keep the last good addresses, as in UpdatePeers
-		}
-	}
-	f.peers = peers
+	f.addrs = addrs
 	f.mu.Unlock()
 	f.poke()
-	f.next.ReplacePeers(leases)
-}
-
-func (f *filterFeed) UpdatePeers(events []subnet.Event) {
-	f.mu.Lock()
-	for _, e := range events {
-		switch {
-		case e.Type == subnet.EventRemoved:
-			delete(f.peers, e.Lease.Subnet)
-		case e.Lease.Unreadable:
-			// Keep the last good addresses: the reconciler keeps this peer's
-			// entries, so its packets must still get through.
-		default:
-			f.peers[e.Lease.Subnet] = e.Lease.Attrs
-		}
-	}
-	f.mu.Unlock()
-	f.poke()
-	f.next.UpdatePeers(events)
 }
 
 func (f *filterFeed) poke() {
@@ -79,25 +50,11 @@ func (f *filterFeed) poke() {
 	}
 }
 
-// sources are the addresses peers' VXLAN packets can come from: the
-// advertised address (NAT'd source) and, for same-site peers, the private one.
+// sources are the latest addresses.
 func (f *filterFeed) sources() []netip.Addr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	seen := make(map[netip.Addr]bool, len(f.peers)*2)
-	out := make([]netip.Addr, 0, len(f.peers)*2)
-	for _, a := range f.peers {
-		if a.BackendType != subnet.BackendVXLAN {
-			continue
-		}
-		for _, ip := range []netip.Addr{a.PublicIP, a.PrivateIP} {
-			if ip.IsValid() && !seen[ip] {
-				seen[ip] = true
-				out = append(out, ip)
-			}
-		}
-	}
-	return out
+	return f.addrs
 }
 
 // run applies the peer set to the filter whenever it changes, at most

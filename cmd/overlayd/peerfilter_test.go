@@ -3,28 +3,50 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
 type nopSink struct{}
 
-func (nopSink) ReplacePeers([]subnet.Lease) {}
-func (nopSink) UpdatePeers([]subnet.Event)  {}
+func (nopSink) ReplacePeers([]peerset.Peer)  {}
+func (nopSink) UpdatePeers([]peerset.Change) {}
 
 func vxlanLease(sn, public, private string) subnet.Lease {
-	l := subnet.Lease{Subnet: netip.MustParsePrefix(sn), Attrs: subnet.LeaseAttrs{
-		PublicIP: netip.MustParseAddr(public), BackendType: subnet.BackendVXLAN}}
+	p := netip.MustParsePrefix(sn)
+	mac := fmt.Sprintf(`{"VNI":1,"VtepMAC":"02:00:00:00:%02x:00"}`, p.Addr().As4()[2])
+	l := subnet.Lease{Subnet: p, Attrs: subnet.LeaseAttrs{
+		PublicIP: netip.MustParseAddr(public), BackendType: subnet.BackendVXLAN, BackendData: []byte(mac)}}
 	if private != "" {
 		l.Attrs.PrivateIP = netip.MustParseAddr(private)
 	}
 	return l
+}
+
+// fedFilter is a filter feed behind a peer set that took a snapshot of
+// leases, then events.
+func fedFilter(t *testing.T, leases []subnet.Lease, events ...[]subnet.Event) *filterFeed {
+	t.Helper()
+	f := newFilterFeed(subnet.RealClock())
+	set, err := peerset.New(peerset.Options{Network: netip.MustParsePrefix("10.244.0.0/16"), Peers: nopSink{}, Addrs: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.ReplacePeers(leases)
+	set.Step()
+	for _, ev := range events {
+		set.UpdatePeers(ev)
+		set.Step()
+	}
+	return f
 }
 
 func TestFilterFeedSources(t *testing.T) {
@@ -37,19 +59,18 @@ func TestFilterFeedSources(t *testing.T) {
 		events []subnet.Event
 		want   []string
 	}{
-		{"snapshot only", nil, []string{"198.51.100.2", "203.0.113.1", "203.0.113.2"}},
-		{"peer removed", []subnet.Event{{Type: subnet.EventRemoved, Lease: b}}, []string{"198.51.100.2", "203.0.113.1"}},
+		// A's private address is not verified same-site: only PublicIPs.
+		{"snapshot only", nil, []string{"203.0.113.1", "203.0.113.2"}},
+		{"peer removed", []subnet.Event{{Type: subnet.EventRemoved, Lease: b}}, []string{"203.0.113.1"}},
 		{"lease turned unreadable keeps the last good addresses",
 			[]subnet.Event{{Type: subnet.EventAdded, Lease: subnet.Lease{Subnet: a.Subnet, Unreadable: true}}},
-			[]string{"198.51.100.2", "203.0.113.1", "203.0.113.2"}},
+			[]string{"203.0.113.1", "203.0.113.2"}},
 		{"new peer", []subnet.Event{{Type: subnet.EventAdded, Lease: vxlanLease("10.244.4.0/24", "203.0.113.4", "")}},
-			[]string{"198.51.100.2", "203.0.113.1", "203.0.113.2", "203.0.113.4"}},
+			[]string{"203.0.113.1", "203.0.113.2", "203.0.113.4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFilterFeed(nopSink{}, subnet.RealClock())
-			f.ReplacePeers([]subnet.Lease{a, b, udp})
-			f.UpdatePeers(tt.events)
+			f := fedFilter(t, []subnet.Lease{a, b, udp}, tt.events)
 			var got []string
 			for _, ip := range f.sources() {
 				got = append(got, ip.String())
@@ -79,14 +100,14 @@ func (s *flakySetter) SetPeers(peers []netip.Addr) error {
 
 func TestFilterFeedRetriesAFailedUpdateAfterASecond(t *testing.T) {
 	clock := subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	f := newFilterFeed(nopSink{}, clock)
+	f := newFilterFeed(clock)
 	setter := &flakySetter{fail: 1, calls: make(chan []netip.Addr, 4)}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- f.run(ctx, setter, slog.New(slog.DiscardHandler)) }()
 	defer func() { cancel(); <-done }()
 
-	f.ReplacePeers([]subnet.Lease{vxlanLease("10.244.1.0/24", "203.0.113.1", "")})
+	f.SetAddrs([]netip.Addr{netip.MustParseAddr("203.0.113.1")})
 	if got := <-setter.calls; len(got) != 1 {
 		t.Fatalf("first update %v", got)
 	}
@@ -118,14 +139,21 @@ func TestFilterFeedRetriesAFailedUpdateAfterASecond(t *testing.T) {
 // A re-list can bring a lease that turned unreadable in a snapshot: the
 // feed keeps its last good addresses, as it does for an event (and as the
 // reconciler keeps its entries); an unreadable subnet never seen is not
-// a source.
+// a source. A's private address is a source while it is verified.
 func TestFilterFeedSnapshotKeepsUnreadableLeases(t *testing.T) {
 	a := vxlanLease("10.244.1.0/24", "203.0.113.1", "198.51.100.2")
 	b := vxlanLease("10.244.2.0/24", "203.0.113.2", "")
-	f := newFilterFeed(nopSink{}, subnet.RealClock())
-	f.ReplacePeers([]subnet.Lease{a, b})
-	f.ReplacePeers([]subnet.Lease{{Subnet: a.Subnet, Unreadable: true},
+	f := newFilterFeed(subnet.RealClock())
+	set, err := peerset.New(peerset.Options{Network: netip.MustParsePrefix("10.244.0.0/16"), Peers: nopSink{}, Addrs: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.ReplacePeers([]subnet.Lease{a, b})
+	set.SetVerdict(peerset.Verdict{Subnet: a.Subnet, Private: a.Attrs.PrivateIP, MAC: [6]byte{2, 0, 0, 0, 1, 0}})
+	set.Step()
+	set.ReplacePeers([]subnet.Lease{{Subnet: a.Subnet, Unreadable: true},
 		{Subnet: netip.MustParsePrefix("10.244.9.0/24"), Unreadable: true}})
+	set.Step()
 	var got []string
 	for _, ip := range f.sources() {
 		got = append(got, ip.String())

@@ -4,14 +4,19 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/samesite"
 	"github.com/overlayd/overlayd/subnet"
 )
 
-// sameSite is the daemon's side of package samesite. A nil *sameSite
-// (detection off or unavailable) changes nothing: every peer's VXLAN
-// goes to its PublicIP, as with flanneld.
-type sameSite struct{ det *samesite.Detector }
+// sameSite is the daemon's side of package samesite: the peer set tells
+// the detector the candidates, the detector queues its verdicts back into
+// the peer set. A nil *sameSite (detection off or unavailable) changes
+// nothing: every peer's VXLAN goes to its PublicIP, as with flanneld.
+type sameSite struct {
+	det      *samesite.Detector
+	verdicts *verdictFwd
+}
 
 // setupSameSite starts same-site detection behind 1:1 NAT (only then does
 // our lease carry OverlaydPrivateIP for peers to verify us by). Failing to
@@ -31,33 +36,62 @@ func (d *daemon) setupSameSite(lease subnet.Lease) *sameSite {
 		d.log.Warn("same-site detection unavailable; VXLAN to every peer goes to its public address", "err", err)
 		return nil
 	}
+	verdicts := &verdictFwd{}
 	det, err := samesite.New(samesite.Options{
 		Conn: conn, Port: port, Local: d.choice.Prefix,
-		Self:   samesite.Identity{Subnet: lease.Subnet, MAC: d.device.MAC},
-		Logger: d.log, Registerer: d.reg,
+		Self:     samesite.Identity{Subnet: lease.Subnet, MAC: d.device.MAC},
+		Verdicts: verdicts, Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {
 		conn.Close()
 		d.log.Warn("same-site detection unavailable; VXLAN to every peer goes to its public address", "err", err)
 		return nil
 	}
-	return &sameSite{det: det}
+	return &sameSite{det: det, verdicts: verdicts}
 }
 
-// peerDst is the reconciler's PeerDst; nil means the lease's PublicIP.
-func (s *sameSite) peerDst() func(subnet.Lease) netip.Addr {
+// candidates is the peer set's CandidateSink; nil when detection is off.
+func (s *sameSite) candidates() peerset.CandidateSink {
 	if s == nil {
 		return nil
 	}
-	return s.det.PeerDst
+	return candidateFwd{s.det}
 }
 
-// wrap puts the detector between the lease watch and next.
-func (s *sameSite) wrap(next subnet.PeerSink) subnet.PeerSink {
-	if s == nil {
-		return next
+// attach sends the detector's verdicts to the peer set; call it before
+// run.
+func (s *sameSite) attach(set *peerset.Set) {
+	if s != nil {
+		s.verdicts.set = set
 	}
-	return s.det.Sink(next)
+}
+
+// verdictFwd queues the detector's verdicts into the peer set.
+type verdictFwd struct{ set *peerset.Set }
+
+func (v *verdictFwd) SetVerdict(x samesite.Verdict) {
+	if v.set != nil {
+		v.set.SetVerdict(peerset.Verdict(x))
+	}
+}
+
+// candidateFwd hands the peer set's candidates to the detector.
+type candidateFwd struct{ det *samesite.Detector }
+
+func (c candidateFwd) ReplaceCandidates(cs []peerset.Candidate) {
+	c.det.ReplaceCandidates(toSameSite(cs))
+}
+
+func (c candidateFwd) UpdateCandidates(set []peerset.Candidate, removed []netip.Prefix) {
+	c.det.UpdateCandidates(toSameSite(set), removed)
+}
+
+func toSameSite(cs []peerset.Candidate) []samesite.Candidate {
+	out := make([]samesite.Candidate, len(cs))
+	for i, c := range cs {
+		out[i] = samesite.Candidate(c)
+	}
+	return out
 }
 
 // run answers and sends probes until ctx ends.

@@ -47,22 +47,14 @@ func TestSameSitePortFlag(t *testing.T) {
 
 func TestSameSiteOffChangesNothing(t *testing.T) {
 	var s *sameSite
-	if s.peerDst() != nil {
-		t.Error("peerDst of a nil sameSite is not nil: the reconciler would not use PublicIP")
+	if s.candidates() != nil {
+		t.Error("candidates of a nil sameSite is not nil: the peer set would send candidates to nobody")
 	}
-	next := noopSink{}
-	if s.wrap(next) != subnet.PeerSink(next) {
-		t.Error("wrap of a nil sameSite does not return the sink unchanged")
-	}
+	s.attach(nil) // no verdicts: every peer's destination stays its PublicIP
 	if err := s.run(context.Background()); err != nil {
 		t.Errorf("run of a nil sameSite: %v", err)
 	}
 }
-
-type noopSink struct{}
-
-func (noopSink) ReplacePeers([]subnet.Lease) {}
-func (noopSink) UpdatePeers([]subnet.Event)  {}
 
 // sameSiteDaemon is a daemon as far as setupSameSite looks: bind address
 // on root loopback (tests touch nothing else), public address public.
@@ -87,7 +79,7 @@ func TestSetupSameSite(t *testing.T) {
 	port := freeUDPPort(t)
 	d := sameSiteDaemon(port, "203.0.113.5")
 	s := d.setupSameSite(lease)
-	if s == nil || s.peerDst() == nil {
+	if s == nil || s.candidates() == nil {
 		t.Fatal("behind NAT with a free port, detection is not set up")
 	}
 	families, err := d.reg.Gather()

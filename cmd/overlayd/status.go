@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/statusdoc"
 )
 
@@ -24,6 +25,9 @@ func (d *daemon) status() any {
 	if d.rec != nil {
 		doc.Sync = syncStatus(d.rec.Status())
 	}
+	if d.peers != nil {
+		doc.RefusedLeases = refusedStatus(d.peers.Refused())
+	}
 	if d.ipt != nil {
 		s := d.ipt.Status()
 		doc.IPTables = &statusdoc.IPTables{LastCheck: s.LastCheck, InPlace: s.InPlace, Repairs: s.Repairs}
@@ -31,6 +35,7 @@ func (d *daemon) status() any {
 			doc.IPTables.LastError = s.LastError.Error()
 		}
 	}
+	doc.Health = d.health.status() // health.go
 	return doc
 }
 
@@ -38,6 +43,7 @@ func syncStatus(s backend.Status) *statusdoc.Sync {
 	out := &statusdoc.Sync{
 		Synced: s.Synced, InSync: s.InSync, LastPass: s.LastPass, LastPassKind: s.LastPassKind,
 		LastFullPass: s.LastFullPass, LastError: s.LastError, Counts: s.Counts,
+		RouteMode: s.RouteMode, RouteModeReason: s.RouteModeReason,
 		Peers: make([]statusdoc.Peer, 0, len(s.Peers)),
 	}
 	if s.LastPassDuration > 0 {
@@ -48,6 +54,15 @@ func syncStatus(s backend.Status) *statusdoc.Sync {
 			Subnet: p.Subnet.String(), PublicIP: p.PublicIP.String(), MAC: p.MAC.String(),
 			Dst: p.Dst.String(), Direct: p.Direct, Programmed: p.Programmed, Error: p.Error,
 		})
+	}
+	return out
+}
+
+func refusedStatus(list []peerset.Refused) []statusdoc.RefusedLease {
+	out := make([]statusdoc.RefusedLease, 0, len(list))
+	for _, r := range list {
+		out = append(out, statusdoc.RefusedLease{Subnet: r.Subnet.String(), Reason: r.Reason, Field: r.Field,
+			Value: r.Value, Message: r.Message, Since: r.Since, Kept: r.Kept})
 	}
 	return out
 }

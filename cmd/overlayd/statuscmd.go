@@ -113,6 +113,36 @@ func printStatus(w io.Writer, d statusdoc.Doc, maxPeers int, now time.Time) {
 	if d.Sync != nil && maxPeers != 0 {
 		printPeers(w, d.Sync.Peers, maxPeers)
 	}
+	if d.Health != nil && maxPeers != 0 {
+		printHealth(w, d.Health, maxPeers, now)
+	}
+}
+
+// printHealth lists each peer's probe state: over the overlay (VXLAN)
+// and the underlay, the last round trip, and the losses.
+func printHealth(w io.Writer, h *statusdoc.Health, max int, now time.Time) {
+	fmt.Fprintf(w, "\nhealth probes: port %d, every %s, %d peers per round\n", h.Port, h.Interval, h.Sample)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER SUBNET\tOVERLAY\tUNDERLAY\tLOST/SENT (OVERLAY)\tLOST/SENT (UNDERLAY)")
+	for i, p := range h.Peers {
+		if max > 0 && i == max {
+			fmt.Fprintf(tw, "... %d more (--peers=-1 lists all)\n", len(h.Peers)-max)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d\n", p.Subnet, pathLine(p.Overlay, now), pathLine(p.Underlay, now),
+			p.Overlay.Lost, p.Overlay.Sent, p.Underlay.Lost, p.Underlay.Sent)
+	}
+	tw.Flush()
+}
+
+func pathLine(p statusdoc.PathHealth, now time.Time) string {
+	switch p.State {
+	case "reachable":
+		return fmt.Sprintf("reachable, rtt %s", p.RTT)
+	case "unreachable":
+		return fmt.Sprintf("UNREACHABLE for %s", ago(p.Since, now))
+	}
+	return "not probed yet"
 }
 
 func syncLine(s *statusdoc.Sync, now time.Time) string {
@@ -124,8 +154,15 @@ func syncLine(s *statusdoc.Sync, now time.Time) string {
 		}
 	}
 	c := s.Counts
-	return fmt.Sprintf("%s; %d/%d peers programmed; kernel %d neighbours, %d fdb, %d routes; last full pass %s ago, last pass %s",
-		state, c.PeersProgrammed, c.Peers, c.Kernel.Neighbours, c.Kernel.FDB, c.Kernel.Routes, ago(s.LastFullPass, now), s.LastPassDuration)
+	routes := fmt.Sprintf("%d routes", c.Kernel.Routes)
+	if c.KernelNexthops > 0 {
+		routes += fmt.Sprintf(", %d nexthops", c.KernelNexthops)
+	}
+	if s.RouteMode != "" {
+		routes += " (" + s.RouteMode + ")"
+	}
+	return fmt.Sprintf("%s; %d/%d peers programmed; kernel %d neighbours, %d fdb, %s; last full pass %s ago, last pass %s",
+		state, c.PeersProgrammed, c.Peers, c.Kernel.Neighbours, c.Kernel.FDB, routes, ago(s.LastFullPass, now), s.LastPassDuration)
 }
 
 func printPeers(w io.Writer, peers []statusdoc.Peer, max int) {

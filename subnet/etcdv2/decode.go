@@ -37,7 +37,7 @@ func (r *Registry) decodeNode(node *client.Node) (subnet.Lease, error) {
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("lease %s: %w", node.Key, err)
 	}
-	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(node)}, nil
+	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(node), Created: int64(node.CreatedIndex)}, nil
 }
 
 // expiration is the node's expiry time, zero for a key without TTL.

@@ -3,6 +3,7 @@ package etcdv3
 import (
 	"fmt"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/overlayd/overlayd/subnet"
@@ -10,7 +11,8 @@ import (
 
 // decodeLease turns one key/value into a Lease. Any error names the key;
 // callers report it as a SkippedKey.
-func (r *Registry) decodeLease(key, value []byte, leaseID int64) (subnet.Lease, error) {
+func (r *Registry) decodeLease(kv *mvccpb.KeyValue) (subnet.Lease, error) {
+	key, value, leaseID := kv.Key, kv.Value, kv.Lease
 	prefix, err := subnet.ParseLeaseKey(r.prefix, string(key))
 	if err != nil {
 		return subnet.Lease{}, err
@@ -23,5 +25,6 @@ func (r *Registry) decodeLease(key, value []byte, leaseID int64) (subnet.Lease, 
 		Subnet:     prefix,
 		Attrs:      attrs,
 		Expiration: r.granted.expiration(clientv3.LeaseID(leaseID)),
+		Created:    kv.CreateRevision,
 	}, nil
 }

@@ -35,7 +35,7 @@ func (r *Registry) ListLeases(ctx context.Context) (subnet.LeaseList, error) {
 	}
 	list := subnet.LeaseList{Revision: resp.Header.Revision}
 	for _, kv := range resp.Kvs {
-		lease, err := r.decodeLease(kv.Key, kv.Value, kv.Lease)
+		lease, err := r.decodeLease(kv)
 		if err != nil {
 			list.Skipped = append(list.Skipped, subnet.SkippedKey{Key: string(kv.Key), Reason: err})
 			continue

@@ -92,7 +92,7 @@ func (r *Registry) decodeWatchResponse(resp clientv3.WatchResponse) subnet.Watch
 // names the subnet, and the caller supplies the last attributes it saw.
 func (r *Registry) decodeEvent(ev *clientv3.Event) (subnet.Event, error) {
 	if ev.Type == clientv3.EventTypePut {
-		lease, err := r.decodeLease(ev.Kv.Key, ev.Kv.Value, ev.Kv.Lease)
+		lease, err := r.decodeLease(ev.Kv)
 		return subnet.Event{Type: subnet.EventAdded, Lease: lease}, err
 	}
 	prefix, err := subnet.ParseLeaseKey(r.prefix, string(ev.Kv.Key))
@@ -101,7 +101,7 @@ func (r *Registry) decodeEvent(ev *clientv3.Event) (subnet.Event, error) {
 	}
 	removed := subnet.Event{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: prefix}}
 	if ev.PrevKv != nil {
-		if prev, err := r.decodeLease(ev.PrevKv.Key, ev.PrevKv.Value, ev.PrevKv.Lease); err == nil {
+		if prev, err := r.decodeLease(ev.PrevKv); err == nil {
 			removed.Lease = prev
 		}
 	}

@@ -43,7 +43,8 @@ func podCIDRs(n *corev1.Node) []string {
 // (kube-subnet-manager "true") into its lease: the subnet is the IPv4
 // podCIDR; the attributes come from backend-type, backend-data, public-ip
 // (public-ip-overwrite when it holds a valid address: the user's word
-// wins), the IPv6 forms and overlayd's private-ip. Expiration is zero:
+// wins), the IPv6 forms and overlayd's private-ip; Created is the Node's
+// creationTimestamp. Expiration is zero:
 // such a lease lives as long as the Node. The error names the node and
 // the annotation at fault; errors.Is(err, errNotManaged) for nodes that
 // are not peers at all.
@@ -63,7 +64,11 @@ func (a Annotations) NodeLease(n *corev1.Node) (subnet.Lease, error) {
 	if err != nil {
 		return subnet.Lease{}, err
 	}
-	return subnet.Lease{Subnet: cidr, Attrs: attrs}, nil
+	lease := subnet.Lease{Subnet: cidr, Attrs: attrs}
+	if !n.CreationTimestamp.IsZero() {
+		lease.Created = n.CreationTimestamp.UnixNano()
+	}
+	return lease, nil
 }
 
 func (a Annotations) nodeAttrs(n *corev1.Node) (subnet.LeaseAttrs, error) {

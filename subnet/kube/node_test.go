@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -188,5 +191,26 @@ func TestNodeLeaseRoundTripsAnnotationsFor(t *testing.T) {
 	}
 	if !subnet.AttrsEqual(l.Attrs, attrs) {
 		t.Errorf("read back %+v, wrote %+v", l.Attrs, attrs)
+	}
+}
+
+// TestNodeLeaseCreatedIsTheNodesAge: Lease.Created orders peers by the
+// Node's creationTimestamp (the peer set resolves overlaps by it).
+func TestNodeLeaseCreatedIsTheNodesAge(t *testing.T) {
+	older := node("a", "10.244.5.0/24", peerAnnotations("192.0.2.5", "02:00:00:00:00:05"))
+	older.CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	newer := node("b", "10.244.6.0/24", peerAnnotations("192.0.2.6", "02:00:00:00:00:06"))
+	newer.CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+	a, errA := testAnn.NodeLease(older)
+	b, errB := testAnn.NodeLease(newer)
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	if a.Created != older.CreationTimestamp.UnixNano() || b.Created <= a.Created {
+		t.Fatalf("Created %d and %d, want the Nodes' creation times in order", a.Created, b.Created)
+	}
+	unknown, err := testAnn.NodeLease(node("c", "10.244.7.0/24", peerAnnotations("192.0.2.7", "02:00:00:00:00:07")))
+	if err != nil || unknown.Created != 0 {
+		t.Fatalf("no creationTimestamp: Created %d (%v), want 0", unknown.Created, err)
 	}
 }

@@ -102,6 +102,38 @@ func testListReturnsAttrs(t *testing.T, env Env) {
 	}
 }
 
+// testCreatedOrdersByAge: Lease.Created tells which of two leases is
+// older, in a list and in a watch, and an update keeps it (the peer set
+// resolves overlapping leases by it).
+func testCreatedOrdersByAge(t *testing.T, env Env) {
+	mustCreate(t, env, 1, longTTL)
+	mustCreate(t, env, 2, longTTL)
+	rev := mustList(t, env).Revision
+	first, _ := findLease(mustList(t, env), leaseSubnet(1))
+	if _, err := env.Registry.UpdateLease(testContext(t), first, longTTL); err != nil {
+		t.Fatalf("UpdateLease: %v", err)
+	}
+	list := mustList(t, env)
+	one, _ := findLease(list, leaseSubnet(1))
+	two, _ := findLease(list, leaseSubnet(2))
+	if one.Created <= 0 || two.Created <= one.Created {
+		t.Fatalf("Created: %s %d, %s %d; want both set, the first created (and since updated) older",
+			one.Subnet, one.Created, two.Subnet, two.Created)
+	}
+	w := startWatch(t, env, rev)
+	mustCreate(t, env, 3, longTTL)
+	c := w.waitUntil(t, "add of 3", func(c collected) bool {
+		_, ok := hasEvent(c.events, subnet.EventAdded, leaseSubnet(3))
+		return ok
+	})
+	three, _ := hasEvent(c.events, subnet.EventAdded, leaseSubnet(3))
+	updated, _ := hasEvent(c.events, subnet.EventAdded, leaseSubnet(1))
+	if three.Lease.Created <= two.Created || updated.Lease.Created != one.Created {
+		t.Errorf("watch: Created of the new lease %d (want > %d), of the updated one %d (want %d)",
+			three.Lease.Created, two.Created, updated.Lease.Created, one.Created)
+	}
+}
+
 func testUpdateLease(t *testing.T, env Env) {
 	mustCreate(t, env, 1, longTTL)
 	newAttrs := attrs(9)

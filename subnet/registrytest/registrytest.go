@@ -38,6 +38,7 @@ func Cases() []Case {
 		{"CreateTwice", testCreateTwice},
 		{"ConcurrentCreateOneWins", testConcurrentCreate},
 		{"ListReturnsAttrs", testListReturnsAttrs},
+		{"CreatedOrdersByAge", testCreatedOrdersByAge},
 		{"UpdateLease", testUpdateLease},
 		{"UpdateMissingLease", testUpdateMissingLease},
 		{"UpdateKeepsReservation", testUpdateKeepsReservation},

@@ -53,6 +53,8 @@ type Registry struct {
 type entry struct {
 	attrs subnet.LeaseAttrs
 	exp   time.Time
+	// created is the revision that created the key (subnet.Lease.Created).
+	created int64
 }
 
 type rawEntry struct {
@@ -410,15 +412,19 @@ func (r *Registry) putLocked(p netip.Prefix, attrs subnet.LeaseAttrs, exp time.T
 	if err != nil {
 		return fmt.Errorf("fake registry: put %s: re-read %s: %w", p, data, err)
 	}
-	r.leases[p] = entry{attrs: stored, exp: exp}
-	r.recordEvent(subnet.EventAdded, subnet.Lease{Subnet: p, Attrs: stored, Expiration: exp})
+	created := r.rev + 1 // the revision recordEvent gives this put
+	if old, ok := r.leases[p]; ok {
+		created = old.created
+	}
+	r.leases[p] = entry{attrs: stored, exp: exp, created: created}
+	r.recordEvent(subnet.EventAdded, subnet.Lease{Subnet: p, Attrs: stored, Expiration: exp, Created: created})
 	return nil
 }
 
 func (r *Registry) deleteLocked(p netip.Prefix) {
 	e := r.leases[p]
 	delete(r.leases, p)
-	r.recordEvent(subnet.EventRemoved, subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp})
+	r.recordEvent(subnet.EventRemoved, subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp, Created: e.created})
 }
 
 func (r *Registry) expireLocked() {
@@ -479,7 +485,7 @@ func (r *Registry) pendingLocked(pos int64) (subnet.WatchBatch, bool) {
 func (r *Registry) sortedLocked() []subnet.Lease {
 	out := make([]subnet.Lease, 0, len(r.leases))
 	for p, e := range r.leases {
-		out = append(out, subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp})
+		out = append(out, subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp, Created: e.created})
 	}
 	slices.SortFunc(out, func(a, b subnet.Lease) int {
 		if c := a.Subnet.Addr().Compare(b.Subnet.Addr()); c != 0 {

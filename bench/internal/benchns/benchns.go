@@ -105,6 +105,7 @@ func (v *VXLANNamespace) Close() error {
 	if v.Name == "" {
 		return nil
 	}
+	FlushRoutesThenNexthops(v.Name)
 	err := netnsutil.Delete(v.Name)
 	v.Name = ""
 	return err

@@ -148,7 +148,9 @@ func (s *Session) Run(ctx context.Context, n int, into *Result) error {
 // Close stops the client and the server.
 func (s *Session) Close() {
 	s.conn.Close()
-	s.srv.Close()
+	if s.srv != nil { // nil for Dialed sessions: the server is remote
+		s.srv.Close()
+	}
 }
 
 func startEcho(proto Protocol, to nsnet.Endpoint) (*echoServer, net.Addr, error) {

@@ -1,4 +1,4 @@
-package backend
+package nl
 
 import (
 	"encoding/binary"
@@ -18,11 +18,10 @@ func ack(seq, pid uint32, errno unix.Errno) []byte {
 	return b
 }
 
-func queueThree(b *writeBatch) {
-	o := testOwnership()
-	b.addNeigh(o, netip.MustParseAddr("10.244.1.0"), [6]byte(macA), false)
-	b.addFDB(o.link, [6]byte(macA), netip.MustParseAddr("192.0.2.2"), true)
-	b.addRoute(routeKey{dst: netip.MustParsePrefix("10.244.1.0/24")}, o.link, netip.MustParseAddr("10.244.1.0"), true, false)
+func queueThree(b *Batch) {
+	b.AddNeigh(unix.AF_INET, 5, netip.MustParseAddr("10.244.1.0"), [6]byte(macA))
+	b.AddFDB(5, [6]byte(macA), netip.MustParseAddr("192.0.2.2"))
+	b.AddRoute(RouteSpec{Dst: netip.MustParsePrefix("10.244.1.0/24"), Gw: netip.MustParseAddr("10.244.1.0"), Onlink: true, Oif: 5})
 }
 
 func TestSendBatchMapsAnswersBySequence(t *testing.T) {
@@ -45,7 +44,7 @@ func TestSendBatchMapsAnswersBySequence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, peer := fakeNLSocket(t)
 			s.seq = 40
-			var b writeBatch
+			var b Batch
 			queueThree(&b)
 			// The answers can be queued before the requests are sent: the
 			// sequence numbers are the socket's next three.
@@ -60,14 +59,14 @@ func TestSendBatchMapsAnswersBySequence(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			sendBatchOn(s, &b)
+			s.SendBatch(&b)
 			for i, e := range b.entries {
 				if e.seq != seqs[i] {
 					t.Errorf("entry %d: seq %d, want %d", i, e.seq, seqs[i])
 				}
 				switch want := tc.want[i]; {
-				case want == errClosedPeer && e.err == nil, want != errClosedPeer && !errors.Is(e.err, want), want == nil && e.err != nil:
-					t.Errorf("entry %d (%v): err %v, want %v", i, e.kind, e.err, want)
+				case want == errClosedPeer && b.Err(i) == nil, want != errClosedPeer && !errors.Is(b.Err(i), want), want == nil && b.Err(i) != nil:
+					t.Errorf("entry %d: err %v, want %v", i, b.Err(i), want)
 				}
 			}
 			checkBatchRequest(t, peer, seqs, s.pid)
@@ -95,7 +94,7 @@ func checkBatchRequest(t *testing.T, peer int, seqs []uint32, pid uint32) {
 			t.Fatal(err)
 		}
 		data = rest
-		if m.typ != types[i] || m.seq != seqs[i] || m.pid != pid || m.flags != replaceFlags {
+		if m.typ != types[i] || m.seq != seqs[i] || m.pid != pid || m.flags != ReplaceFlags {
 			t.Errorf("request %d: %+v", i, m)
 		}
 	}
@@ -107,7 +106,7 @@ func checkBatchRequest(t *testing.T, peer int, seqs []uint32, pid uint32) {
 // TestBatchEncoding checks the request bodies against hand-built golden
 // messages.
 func TestBatchEncoding(t *testing.T) {
-	var b writeBatch
+	var b Batch
 	queueThree(&b)
 	perm := uint16(0x80) // NUD_PERMANENT
 	want := [][]byte{

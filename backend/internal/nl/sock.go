@@ -1,4 +1,4 @@
-package backend
+package nl
 
 import (
 	"encoding/binary"
@@ -19,10 +19,10 @@ const nlHeaderLen = unix.SizeofNlMsghdr
 // 32 KiB (the kernel caps its dump skb there), an ACK is far smaller.
 const nlRecvBufSize = 64 << 10
 
-// nlSocket is a blocking NETLINK_ROUTE socket that reuses one receive
+// Socket is a blocking NETLINK_ROUTE socket that reuses one receive
 // buffer: reads and writes go straight through read(2)/write(2), without
 // the Go netpoller and without allocating per message.
-type nlSocket struct {
+type Socket struct {
 	fd   int
 	pid  uint32
 	seq  uint32
@@ -30,15 +30,15 @@ type nlSocket struct {
 	req  []byte
 }
 
-// openNLSocket opens the socket in ns (netns.None(): the current
+// Open opens the socket in ns (netns.None(): the current
 // namespace), with strict checking of dump requests where the kernel has
 // it (4.20+), so that dumps are filtered in the kernel.
-func openNLSocket(ns netns.NsHandle) (*nlSocket, error) {
+func Open(ns netns.NsHandle) (*Socket, error) {
 	fd, err := socketIn(ns)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink route socket: %w", err)
 	}
-	s := &nlSocket{fd: fd, rbuf: make([]byte, nlRecvBufSize)}
+	s := &Socket{fd: fd, rbuf: make([]byte, nlRecvBufSize)}
 	if err := s.setup(); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -46,7 +46,7 @@ func openNLSocket(ns netns.NsHandle) (*nlSocket, error) {
 	return s, nil
 }
 
-func (s *nlSocket) setup() error {
+func (s *Socket) setup() error {
 	if err := unix.Bind(s.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("bind netlink route socket: %w", err)
 	}
@@ -99,9 +99,10 @@ func socketIn(ns netns.NsHandle) (int, error) {
 	return fd, err
 }
 
-func (s *nlSocket) close() error { return unix.Close(s.fd) }
+// Close closes the socket.
+func (s *Socket) Close() error { return unix.Close(s.fd) }
 
-func (s *nlSocket) nextSeq() uint32 {
+func (s *Socket) nextSeq() uint32 {
 	s.seq++
 	if s.seq == 0 {
 		s.seq = 1
@@ -112,7 +113,7 @@ func (s *nlSocket) nextSeq() uint32 {
 // begin starts a request of type typ with flags in the request buffer
 // followed by the fixed header hdr (ndmsg, rtmsg); it returns the sequence
 // number. Attributes may be appended with putAttr before finish.
-func (s *nlSocket) begin(typ, flags uint16, hdr []byte) uint32 {
+func (s *Socket) begin(typ, flags uint16, hdr []byte) uint32 {
 	seq := s.nextSeq()
 	s.req = appendNLHeader(s.req[:0], typ, flags, seq, s.pid)
 	s.req = append(s.req, hdr...)
@@ -135,8 +136,8 @@ func finishMsg(b []byte, off int) {
 	binary.NativeEndian.PutUint32(b[off:], uint32(len(b)-off))
 }
 
-// appendAttr appends one rtattr, padded to 4 bytes.
-func appendAttr(b []byte, typ uint16, val []byte) []byte {
+// AppendAttr appends one rtattr, padded to 4 bytes.
+func AppendAttr(b []byte, typ uint16, val []byte) []byte {
 	var h [4]byte
 	binary.NativeEndian.PutUint16(h[0:], uint16(4+len(val)))
 	binary.NativeEndian.PutUint16(h[2:], typ)
@@ -148,14 +149,14 @@ func appendAttr(b []byte, typ uint16, val []byte) []byte {
 	return b
 }
 
-func appendAttrU32(b []byte, typ uint16, v uint32) []byte {
+func AppendAttrU32(b []byte, typ uint16, v uint32) []byte {
 	var val [4]byte
 	binary.NativeEndian.PutUint32(val[:], v)
-	return appendAttr(b, typ, val[:])
+	return AppendAttr(b, typ, val[:])
 }
 
 // send writes the whole request buffer in one datagram.
-func (s *nlSocket) send(b []byte) error {
+func (s *Socket) send(b []byte) error {
 	for {
 		// write(2) on an unconnected netlink socket goes to the kernel.
 		n, err := unix.Write(s.fd, b)
@@ -170,7 +171,7 @@ func (s *nlSocket) send(b []byte) error {
 }
 
 // recv reads one datagram into the receive buffer.
-func (s *nlSocket) recv() ([]byte, error) {
+func (s *Socket) recv() ([]byte, error) {
 	for {
 		n, _, err := unix.Recvfrom(s.fd, s.rbuf, unix.MSG_TRUNC)
 		switch {
@@ -230,7 +231,7 @@ func errnoOf(data []byte) error {
 // NLMSG_DONE. It reads to the end even after an error of each or an
 // NLM_F_DUMP_INTR flag, so the socket is left clean for the next request;
 // an interrupted dump returns netlink.ErrDumpInterrupted.
-func (s *nlSocket) dump(seq uint32, each func(data []byte) error) error {
+func (s *Socket) dump(seq uint32, each func(data []byte) error) error {
 	finishMsg(s.req, 0)
 	if err := s.send(s.req); err != nil {
 		return fmt.Errorf("netlink send dump request: %w", err)
