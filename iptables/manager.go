@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -68,7 +69,7 @@ type Manager struct {
 	sets    []ruleSet
 	resync  time.Duration
 	log     *slog.Logger
-	metrics *managerMetrics
+	metrics *rulemetrics.Rules
 	clock   subnet.Clock
 
 	// mu serialises checks; legacyDone is set once a check succeeded, after
@@ -88,7 +89,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	metrics, err := newManagerMetrics(o.Registerer)
+	metrics, err := rulemetrics.NewRules(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("iptables manager: %w", err)
 	}
@@ -107,7 +108,7 @@ func NewManager(o Options) (*Manager, error) {
 func (m *Manager) Ensure() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.metrics.resyncs.Inc()
+	m.metrics.Resyncs.Inc()
 	var errs []error
 	repaired := 0
 	for _, s := range m.sets {
@@ -117,7 +118,7 @@ func (m *Manager) Ensure() error {
 	}
 	err := errors.Join(errs...)
 	if err != nil {
-		m.metrics.errors.Inc()
+		m.metrics.Errors.Inc()
 	} else {
 		m.legacyDone = true
 	}
@@ -183,7 +184,7 @@ func (m *Manager) noteRepair(table, chain string, writes int) int {
 	if writes == 0 {
 		return 0
 	}
-	m.metrics.repairs.WithLabelValues(table, chain).Inc()
+	m.metrics.Repairs.WithLabelValues(table, chain).Inc()
 	m.log.Info("iptables chain repaired", "table", table, "chain", chain, "writes", writes)
 	return 1
 }

@@ -98,7 +98,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 	defer f.mu.Unlock()
 	f.peers = f.normalizePeers(addrs)
 	f.ready = true
-	f.metrics.peers.Set(float64(len(f.peers)))
+	f.metrics.Peers.Set(float64(len(f.peers)))
 	return f.ensureLocked()
 }
 
@@ -137,7 +137,7 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 func (f *PeerFilter) ensureLocked() error {
 	err := f.ensureAll()
 	if err != nil {
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 	}
 	return err
 }
@@ -162,7 +162,7 @@ func (f *PeerFilter) noteRepair(chain string, writes int) {
 	if writes == 0 {
 		return
 	}
-	f.metrics.repairs.Inc()
+	f.metrics.Repairs.Inc()
 	f.log.Info("vxlan peer filter chain repaired", "chain", chain, "writes", writes)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -66,7 +67,7 @@ type Manager struct {
 	resync  time.Duration
 	log     *slog.Logger
 	clock   subnet.Clock
-	metrics *managerMetrics
+	metrics *rulemetrics.Rules
 
 	mu sync.Mutex // serialises checks
 
@@ -79,7 +80,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	metrics, err := newManagerMetrics(o.Registerer)
+	metrics, err := rulemetrics.NewRules(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("nftables manager: %w", err)
 	}
@@ -174,7 +175,7 @@ func isInvalid(err error) bool {
 }
 
 func (m *Manager) ensureOnce() error {
-	m.metrics.resyncs.Inc()
+	m.metrics.Resyncs.Inc()
 	var ops []Op
 	var repaired [][2]string // table, chain or set
 	var err error
@@ -195,10 +196,10 @@ func (m *Manager) ensureOnce() error {
 	}
 	if err != nil {
 		repaired = nil
-		m.metrics.errors.Inc()
+		m.metrics.Errors.Inc()
 	}
 	for _, r := range repaired {
-		m.metrics.repairs.WithLabelValues(r[0], r[1]).Inc()
+		m.metrics.Repairs.WithLabelValues(r[0], r[1]).Inc()
 		m.log.Info("nftables chain repaired", "table", r[0], "chain", r[1])
 	}
 	m.statusMu.Lock()

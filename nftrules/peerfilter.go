@@ -96,7 +96,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 	defer f.mu.Unlock()
 	f.peers = f.normalize(addrs)
 	f.ready = true
-	f.metrics.peers.Set(float64(len(f.peers)))
+	f.metrics.Peers.Set(float64(len(f.peers)))
 	if !f.inPlace {
 		return f.ensureLocked()
 	}
@@ -133,17 +133,17 @@ func (f *PeerFilter) ensureLocked() error {
 	have, err := f.kernel.Table(want.Family, want.Table)
 	if err != nil {
 		f.inPlace = false
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 		return fmt.Errorf("peer filter: read table %s: %w", want.Table, err)
 	}
 	ops, repaired := plan(want, have)
 	if err := f.kernel.Commit(ops); err != nil {
 		f.inPlace = false
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 		return fmt.Errorf("peer filter: write table %s (%d peers): %w", want.Table, len(f.peers), err)
 	}
 	if len(repaired) > 0 && f.inPlace {
-		f.metrics.repairs.Inc()
+		f.metrics.Repairs.Inc()
 		f.log.Info("vxlan peer filter repaired", "table", want.Table, "repaired", repaired)
 	}
 	f.applied, f.inPlace = f.peers, true
