@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
 	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -137,12 +138,12 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	var last error
-	for ctx.Err() == nil {
-		last = m.ensureLogged(last)
-		wait(ctx, m.clock, m.resync)
-	}
-	return nil
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.Logging{
+		Log:       m.log,
+		Failing:   "iptables rules not in place; retrying every resync",
+		Recovered: "iptables rules in place again",
+		Attrs:     []any{"resync", m.resync},
+	})
 }
 
 // Status returns what the last check found.
@@ -150,17 +151,6 @@ func (m *Manager) Status() Status {
 	m.statusMu.Lock()
 	defer m.statusMu.Unlock()
 	return m.status
-}
-
-func (m *Manager) ensureLogged(last error) error {
-	err := m.Ensure()
-	switch {
-	case err != nil && (last == nil || err.Error() != last.Error()):
-		m.log.Warn("iptables rules not in place; retrying every resync", "resync", m.resync, "err", err)
-	case err == nil && last != nil:
-		m.log.Info("iptables rules in place again")
-	}
-	return err
 }
 
 // ensureSet syncs our chain first, then the jump to it, so the jump never

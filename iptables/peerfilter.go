@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -118,19 +119,12 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
 	}
-	var last error
-	for ctx.Err() == nil {
-		err := f.Ensure()
-		switch {
-		case err != nil && (last == nil || err.Error() != last.Error()):
-			f.log.Warn("vxlan peer filter not in place; retrying", "every", every, "err", err)
-		case err == nil && last != nil:
-			f.log.Info("vxlan peer filter in place again")
-		}
-		last = err
-		wait(ctx, f.clock, every)
-	}
-	return nil
+	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.Logging{
+		Log:       f.log,
+		Failing:   "vxlan peer filter not in place; retrying",
+		Recovered: "vxlan peer filter in place again",
+		Attrs:     []any{"every", every},
+	})
 }
 
 // ensureLocked runs ensureAll and counts its failures.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
 	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -211,19 +212,12 @@ func (m *Manager) ensureOnce() error {
 // Run calls Ensure now and every Resync until ctx ends, then returns nil.
 // Failures are logged when they start, change or end.
 func (m *Manager) Run(ctx context.Context) error {
-	var last error
-	for ctx.Err() == nil {
-		err := m.Ensure()
-		switch {
-		case err != nil && (last == nil || err.Error() != last.Error()):
-			m.log.Warn("nftables rules not in place; retrying every resync", "resync", m.resync, "err", err)
-		case err == nil && last != nil:
-			m.log.Info("nftables rules in place again")
-		}
-		last = err
-		wait(ctx, m.clock, m.resync)
-	}
-	return nil
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.Logging{
+		Log:       m.log,
+		Failing:   "nftables rules not in place; retrying every resync",
+		Recovered: "nftables rules in place again",
+		Attrs:     []any{"resync", m.resync},
+	})
 }
 
 // Status returns what the last check found.
@@ -231,13 +225,4 @@ func (m *Manager) Status() Status {
 	m.statusMu.Lock()
 	defer m.statusMu.Unlock()
 	return m.status
-}
-
-func wait(ctx context.Context, clock subnet.Clock, d time.Duration) {
-	t := clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C():
-	}
 }

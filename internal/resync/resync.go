@@ -1,0 +1,53 @@
+// Package resync runs a check-and-repair function now and then every
+// interval on a clock until its context ends, logging only when the
+// outcome changes: the rule managers and peer filters of both rule modes
+// keep their kernel state in place this way.
+package resync
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// Logging says what to log when a check starts failing (or fails
+// differently) and when it succeeds again.
+type Logging struct {
+	Log *slog.Logger
+	// Failing is logged at warn with Attrs and the error.
+	Failing string
+	// Recovered is logged at info.
+	Recovered string
+	Attrs     []any
+}
+
+// Loop calls ensure now and every interval on clock until ctx ends, then
+// returns nil. A failure is logged when it starts or its text changes,
+// and retried on the next tick; the first success after one is logged too.
+func Loop(ctx context.Context, clock subnet.Clock, every time.Duration, ensure func() error, l Logging) error {
+	var last error
+	for ctx.Err() == nil {
+		err := ensure()
+		switch {
+		case err != nil && (last == nil || err.Error() != last.Error()):
+			l.Log.Warn(l.Failing, append(l.Attrs[:len(l.Attrs):len(l.Attrs)], "err", err)...)
+		case err == nil && last != nil:
+			l.Log.Info(l.Recovered)
+		}
+		last = err
+		Wait(ctx, clock, every)
+	}
+	return nil
+}
+
+// Wait returns after d on clock, or as soon as ctx ends.
+func Wait(ctx context.Context, clock subnet.Clock, d time.Duration) {
+	t := clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C():
+	}
+}
