@@ -233,17 +233,9 @@ func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
 	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
-	defer cancel()
-	out := make(chan subnet.WatchBatch, 1)
-	go f.Reg.WatchLeases(ctx, list.Revision, out)
-	select {
-	case batch := <-out:
-		if len(batch.Events) != 1 || batch.Events[0].Lease.Subnet != observedNode1Subnet || batch.Revision <= list.Revision {
-			t.Fatalf("watch batch = %+v, want the creation of %s after %d", batch, observedNode1Subnet, list.Revision)
-		}
-	case <-ctx.Done():
-		t.Fatal("creation after an empty list not seen by the watch")
+	batch := registrytest.FirstBatch(t, f.Reg, list.Revision, 10*time.Second, "creation after an empty list")
+	if len(batch.Events) != 1 || batch.Events[0].Lease.Subnet != observedNode1Subnet || batch.Revision <= list.Revision {
+		t.Fatalf("watch batch = %+v, want the creation of %s after %d", batch, observedNode1Subnet, list.Revision)
 	}
 }
 
@@ -302,16 +294,5 @@ func testHistoryLostWhileWatching(t *testing.T, f fixture) {
 }
 
 func testErrorsNameTheSubnet(t *testing.T, f fixture) {
-	sn := observedNode2Subnet
-	attrs := registrytest.Attrs(t, observedNode2Value)
-	_, updateErr := f.Reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
-	_, badTTLErr := f.Reg.CreateLease(ctxT(t), sn, attrs, 0)
-	_, configErr := f.Reg.GetNetworkConfig(ctxT(t))
-	deleteErr := f.Reg.DeleteLease(ctxT(t), sn)
-	registrytest.CheckErrorTexts(t, []registrytest.ErrorText{
-		{Name: "update missing", Err: updateErr, Want: "etcd v2 update lease 10.244.7.0/24: lease not found"},
-		{Name: "create with zero TTL", Err: badTTLErr, Want: "etcd v2 create lease 10.244.7.0/24: TTL 0s: must be positive"},
-		{Name: "config missing", Err: configErr, Want: "etcd v2 get " + f.Prefix + "/config: network config not found"},
-		{Name: "delete missing", Err: deleteErr, Want: "etcd v2 delete lease 10.244.7.0/24: lease not found"},
-	})
+	registrytest.CheckErrorsNameTheSubnet(t, f.Reg, "v2", f.Prefix, observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), true)
 }

@@ -166,17 +166,9 @@ func testOwnLeaseExpirationIsExact(t *testing.T, f fixture) {
 	if err != nil || len(list.Leases) != 1 || !list.Leases[0].Expiration.Equal(expires) {
 		t.Fatalf("ListLeases = %+v, %v; want our lease expiring at %s", list.Leases, err, expires)
 	}
-	ctx, cancel := context.WithCancel(ctxT(t))
-	defer cancel()
-	out := make(chan subnet.WatchBatch, 1)
-	go f.Reg.WatchLeases(ctx, start.Revision, out)
-	select {
-	case batch := <-out:
-		if len(batch.Events) != 1 || !batch.Events[0].Lease.Expiration.Equal(expires) {
-			t.Fatalf("watch batch = %+v, want one event expiring at %s", batch, expires)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no watch event for our creation")
+	batch := registrytest.FirstBatch(t, f.Reg, start.Revision, 10*time.Second, "our creation")
+	if len(batch.Events) != 1 || !batch.Events[0].Lease.Expiration.Equal(expires) {
+		t.Fatalf("watch batch = %+v, want one event expiring at %s", batch, expires)
 	}
 }
 
@@ -269,14 +261,5 @@ func testDeleteRevokesOwnLease(t *testing.T, f fixture) {
 }
 
 func testErrorsNameTheSubnet(t *testing.T, f fixture) {
-	sn := observedNode2Subnet
-	attrs := registrytest.Attrs(t, observedNode2Value)
-	_, updateErr := f.Reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
-	_, badTTLErr := f.Reg.CreateLease(ctxT(t), sn, attrs, 0)
-	_, configErr := f.Reg.GetNetworkConfig(ctxT(t))
-	registrytest.CheckErrorTexts(t, []registrytest.ErrorText{
-		{Name: "update missing", Err: updateErr, Want: "etcd v3 update lease 10.244.37.0/24: lease not found"},
-		{Name: "create with zero TTL", Err: badTTLErr, Want: "etcd v3 create lease 10.244.37.0/24: TTL 0s: must be positive"},
-		{Name: "config missing", Err: configErr, Want: "etcd v3 get " + f.Prefix + "/config: network config not found"},
-	})
+	registrytest.CheckErrorsNameTheSubnet(t, f.Reg, "v3", f.Prefix, observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), false)
 }

@@ -171,3 +171,41 @@ func RoundTrip[R Closer](open func(context.Context) (R, error), timeout time.Dur
 	}
 	return err
 }
+
+// FirstBatch watches reg from revision from and returns the first batch;
+// it fails the test, saying what was awaited, if none comes within timeout.
+func FirstBatch(t testing.TB, reg subnet.Registry, from int64, timeout time.Duration, what string) subnet.WatchBatch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out := make(chan subnet.WatchBatch, 1)
+	go reg.WatchLeases(ctx, from, out)
+	select {
+	case batch := <-out:
+		return batch
+	case <-ctx.Done():
+		t.Fatalf("%s: no watch batch within %s", what, timeout)
+		return subnet.WatchBatch{}
+	}
+}
+
+// CheckErrorsNameTheSubnet checks the texts of the errors reg (API api,
+// "v2" or "v3", on prefix) returns for a missing lease of sn, a zero TTL
+// and a missing config, and with deleteMissing for the deletion of a
+// missing lease: each names the operation and the key.
+func CheckErrorsNameTheSubnet(t testing.TB, reg subnet.Registry, api, prefix string, sn netip.Prefix, attrs subnet.LeaseAttrs, deleteMissing bool) {
+	t.Helper()
+	ctx := Context(t, 30*time.Second)
+	_, updateErr := reg.UpdateLease(ctx, subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
+	_, badTTLErr := reg.CreateLease(ctx, sn, attrs, 0)
+	_, configErr := reg.GetNetworkConfig(ctx)
+	cases := []ErrorText{
+		{Name: "update missing", Err: updateErr, Want: "etcd " + api + " update lease " + sn.String() + ": lease not found"},
+		{Name: "create with zero TTL", Err: badTTLErr, Want: "etcd " + api + " create lease " + sn.String() + ": TTL 0s: must be positive"},
+		{Name: "config missing", Err: configErr, Want: "etcd " + api + " get " + prefix + "/config: network config not found"},
+	}
+	if deleteMissing {
+		cases = append(cases, ErrorText{Name: "delete missing", Err: reg.DeleteLease(ctx, sn), Want: "etcd " + api + " delete lease " + sn.String() + ": lease not found"})
+	}
+	CheckErrorTexts(t, cases)
+}
