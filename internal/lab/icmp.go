@@ -15,19 +15,19 @@ const (
 
 const icmpHeaderLen = 8
 
-// echoRequest builds an ICMP echo request with a valid checksum.
-func echoRequest(id, seq uint16, payload []byte) []byte {
+// EchoRequest builds an ICMP echo request with a valid checksum.
+func EchoRequest(id, seq uint16, payload []byte) []byte {
 	msg := make([]byte, icmpHeaderLen+len(payload))
 	msg[0] = icmpEchoRequest
 	binary.BigEndian.PutUint16(msg[4:], id)
 	binary.BigEndian.PutUint16(msg[6:], seq)
 	copy(msg[icmpHeaderLen:], payload)
-	binary.BigEndian.PutUint16(msg[2:], internetChecksum(msg))
+	binary.BigEndian.PutUint16(msg[2:], InternetChecksum(msg))
 	return msg
 }
 
-// internetChecksum is RFC 1071's ones' complement sum.
-func internetChecksum(b []byte) uint16 {
+// InternetChecksum is RFC 1071's ones' complement sum.
+func InternetChecksum(b []byte) uint16 {
 	var sum uint32
 	for i := 0; i+1 < len(b); i += 2 {
 		sum += uint32(binary.BigEndian.Uint16(b[i:]))

@@ -10,30 +10,30 @@ import (
 )
 
 func TestEchoRequestChecksum(t *testing.T) {
-	msg := echoRequest(0x1234, 1, []byte("overlayd-lab"))
+	msg := EchoRequest(0x1234, 1, []byte("overlayd-lab"))
 	if msg[0] != icmpEchoRequest || binary.BigEndian.Uint16(msg[4:]) != 0x1234 || binary.BigEndian.Uint16(msg[6:]) != 1 {
 		t.Fatalf("header = % x", msg[:8])
 	}
 	// A message with a correct checksum sums to zero.
-	if sum := internetChecksum(msg); sum != 0 {
+	if sum := InternetChecksum(msg); sum != 0 {
 		t.Fatalf("checksum over the message = %#04x, want 0", sum)
 	}
-	odd := echoRequest(7, 9, []byte("odd"))
-	if sum := internetChecksum(odd); sum != 0 {
+	odd := EchoRequest(7, 9, []byte("odd"))
+	if sum := InternetChecksum(odd); sum != 0 {
 		t.Fatalf("odd-length checksum = %#04x, want 0", sum)
 	}
 }
 
 func TestEchoVerdict(t *testing.T) {
 	const id, seq = 0xbeef, 1
-	reply := echoRequest(id, seq, nil)
+	reply := EchoRequest(id, seq, nil)
 	reply[0] = icmpEchoReply
-	otherReply := echoRequest(id+1, seq, nil)
+	otherReply := EchoRequest(id+1, seq, nil)
 	otherReply[0] = icmpEchoReply
 	quotedIP := make([]byte, 20)
 	quotedIP[0], quotedIP[9] = 0x45, 1
-	unreachable := append([]byte{icmpDestUnreachable, 1, 0, 0, 0, 0, 0, 0}, append(quotedIP, echoRequest(id, seq, nil)...)...)
-	unrelated := append([]byte{icmpDestUnreachable, 1, 0, 0, 0, 0, 0, 0}, append(quotedIP, echoRequest(id+1, seq, nil)...)...)
+	unreachable := append([]byte{icmpDestUnreachable, 1, 0, 0, 0, 0, 0, 0}, append(quotedIP, EchoRequest(id, seq, nil)...)...)
+	unrelated := append([]byte{icmpDestUnreachable, 1, 0, 0, 0, 0, 0, 0}, append(quotedIP, EchoRequest(id+1, seq, nil)...)...)
 	tests := []struct {
 		name    string
 		msg     []byte
@@ -42,7 +42,7 @@ func TestEchoVerdict(t *testing.T) {
 	}{
 		{name: "our reply", msg: reply, wantOK: true},
 		{name: "someone else's reply", msg: otherReply},
-		{name: "a request", msg: echoRequest(id, seq, nil)},
+		{name: "a request", msg: EchoRequest(id, seq, nil)},
 		{name: "unreachable about us", msg: unreachable, wantErr: "destination unreachable (code 1)"},
 		{name: "unreachable about another", msg: unrelated},
 		{name: "runt", msg: []byte{0, 0}},

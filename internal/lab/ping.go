@@ -33,14 +33,9 @@ func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
 	if !to.Is4() {
 		return fmt.Errorf("ping %s: not an IPv4 address", to)
 	}
-	var conn net.PacketConn
-	err := netnsutil.Do(ns, func() error {
-		var err error
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
-	})
+	conn, err := listenICMP(ns)
 	if err != nil {
-		return fmt.Errorf("ping %s: open ICMP socket in netns %s: %w", to, ns, err)
+		return fmt.Errorf("ping %s: %w", to, err)
 	}
 	defer conn.Close()
 	deadline := time.Now().Add(PingTimeout)
@@ -52,7 +47,7 @@ func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
 	defer stop()
 
 	id, seq := randomID(), uint16(1)
-	req := echoRequest(id, seq, []byte("overlayd-lab"))
+	req := EchoRequest(id, seq, []byte("overlayd-lab"))
 	if _, err := conn.WriteTo(req, &net.IPAddr{IP: to.AsSlice()}); err != nil {
 		return fmt.Errorf("ping %s: send: %w", to, err)
 	}
@@ -87,4 +82,18 @@ func randomID() uint16 {
 	var b [2]byte
 	rand.Read(b[:])
 	return binary.BigEndian.Uint16(b[:])
+}
+
+// listenICMP opens an IPv4 ICMP socket inside namespace ns.
+func listenICMP(ns string) (net.PacketConn, error) {
+	var conn net.PacketConn
+	err := netnsutil.Do(ns, func() error {
+		var err error
+		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open ICMP socket in netns %s: %w", ns, err)
+	}
+	return conn, nil
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // maxStreamEchoes bounds a PingStream: ICMP sequence numbers are 16 bits,
@@ -80,14 +78,9 @@ func StartPingStream(ns string, to netip.Addr, interval time.Duration) (*PingStr
 	if interval <= 0 {
 		return nil, fmt.Errorf("ping stream to %s: interval %s is not positive", to, interval)
 	}
-	var conn net.PacketConn
-	err := netnsutil.Do(ns, func() error {
-		var err error
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
-	})
+	conn, err := listenICMP(ns)
 	if err != nil {
-		return nil, fmt.Errorf("ping stream to %s: open ICMP socket in netns %s: %w", to, ns, err)
+		return nil, fmt.Errorf("ping stream to %s: %w", to, err)
 	}
 	s := &PingStream{
 		to: to, conn: conn, id: randomID(), interval: interval,
@@ -114,7 +107,7 @@ func (s *PingStream) send() {
 		s.sentAt = append(s.sentAt, time.Now())
 		s.mu.Unlock()
 		// A send error (no route for a moment) is a lost echo like any other.
-		s.conn.WriteTo(echoRequest(s.id, uint16(seq), []byte("overlayd-lab-stream")), dst)
+		s.conn.WriteTo(EchoRequest(s.id, uint16(seq), []byte("overlayd-lab-stream")), dst)
 		select {
 		case <-s.stop:
 			return

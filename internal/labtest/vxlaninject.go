@@ -64,7 +64,7 @@ func CraftedVXLAN(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *lab
 	marker := []byte("overlayd-injected-" + hex.EncodeToString(id[:]))
 	src := peer.Subnet.Lease().Addr().As4()
 	src[3] = 200
-	icmp := icmpEcho(binary.BigEndian.Uint16(id[:2]), marker)
+	icmp := lab.EchoRequest(binary.BigEndian.Uint16(id[:2]), 1, marker)
 	ip := ipv4Header(src, node.Pods[0].IP.As4(), len(icmp))
 	var b bytes.Buffer
 	b.Write([]byte{0x08, 0, 0, 0, 0, 0, 1, 0}) // VXLAN: I flag, VNI 1
@@ -147,16 +147,6 @@ func UDPSourceSeen(t testing.TB, fromNS, toNS string, dst netip.Addr) netip.Addr
 	return netip.Addr{}
 }
 
-func icmpEcho(id uint16, payload []byte) []byte {
-	m := make([]byte, 8+len(payload))
-	m[0] = 8 // echo request
-	binary.BigEndian.PutUint16(m[4:], id)
-	binary.BigEndian.PutUint16(m[6:], 1)
-	copy(m[8:], payload)
-	binary.BigEndian.PutUint16(m[2:], checksum(m))
-	return m
-}
-
 func ipv4Header(src, dst [4]byte, payloadLen int) []byte {
 	h := make([]byte, 20)
 	h[0] = 0x45
@@ -165,21 +155,6 @@ func ipv4Header(src, dst [4]byte, payloadLen int) []byte {
 	h[9] = 1  // ICMP
 	copy(h[12:], src[:])
 	copy(h[16:], dst[:])
-	binary.BigEndian.PutUint16(h[10:], checksum(h))
+	binary.BigEndian.PutUint16(h[10:], lab.InternetChecksum(h))
 	return h
-}
-
-// checksum is the Internet checksum (RFC 1071).
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }
