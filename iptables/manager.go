@@ -48,12 +48,7 @@ type Options struct {
 }
 
 // Status is what the last check found.
-type Status struct {
-	LastCheck time.Time // end of the last check; zero before the first
-	InPlace   bool      // the last check left every rule in place
-	Repairs   uint64    // chains found not in place and rewritten, so far
-	LastError error     // what the last check failed to do; nil if nothing
-}
+type Status = resync.Status
 
 // ruleSet is one of our chains, what it must hold, the built-in chain that
 // jumps to it, and the rules that must not stay in that built-in chain.
@@ -80,9 +75,7 @@ type Manager struct {
 	mu         sync.Mutex
 	legacyDone bool
 
-	// statusMu guards status alone, so /status never waits for iptables.
-	statusMu sync.Mutex
-	status   Status
+	status resync.Board // read by /status without waiting for iptables
 }
 
 // NewManager validates o and prepares the rule sets; it changes nothing.
@@ -123,14 +116,7 @@ func (m *Manager) Ensure() error {
 	} else {
 		m.legacyDone = true
 	}
-	m.statusMu.Lock()
-	m.status = Status{
-		LastCheck: m.clock.Now(),
-		InPlace:   err == nil,
-		Repairs:   m.status.Repairs + uint64(repaired),
-		LastError: err,
-	}
-	m.statusMu.Unlock()
+	m.status.Record(m.clock.Now(), err, repaired)
 	return err
 }
 
@@ -147,11 +133,7 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // Status returns what the last check found.
-func (m *Manager) Status() Status {
-	m.statusMu.Lock()
-	defer m.statusMu.Unlock()
-	return m.status
-}
+func (m *Manager) Status() Status { return m.status.Status() }
 
 // ensureSet syncs our chain first, then the jump to it, so the jump never
 // leads to a chain that is missing or half built. It returns the number of

@@ -52,12 +52,7 @@ type Options struct {
 }
 
 // Status is what the last check found.
-type Status struct {
-	LastCheck time.Time // end of the last check; zero before the first
-	InPlace   bool      // the last check left every rule in place
-	Repairs   uint64    // chains or sets found not in place and rewritten
-	LastError error     // what the last check failed to do; nil if nothing
-}
+type Status = resync.Status
 
 // Manager keeps the masquerade and forward chains (and the notrack chain)
 // in place.
@@ -72,8 +67,7 @@ type Manager struct {
 
 	mu sync.Mutex // serialises checks
 
-	statusMu sync.Mutex
-	status   Status
+	status resync.Board // read by /status without waiting for a check
 }
 
 // NewManager validates o and prepares the tables; it changes nothing.
@@ -203,9 +197,7 @@ func (m *Manager) ensureOnce() error {
 		m.metrics.Repairs.WithLabelValues(r[0], r[1]).Inc()
 		m.log.Info("nftables chain repaired", "table", r[0], "chain", r[1])
 	}
-	m.statusMu.Lock()
-	m.status = Status{LastCheck: m.clock.Now(), InPlace: err == nil, Repairs: m.status.Repairs + uint64(len(repaired)), LastError: err}
-	m.statusMu.Unlock()
+	m.status.Record(m.clock.Now(), err, len(repaired))
 	return err
 }
 
@@ -221,8 +213,4 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // Status returns what the last check found.
-func (m *Manager) Status() Status {
-	m.statusMu.Lock()
-	defer m.statusMu.Unlock()
-	return m.status
-}
+func (m *Manager) Status() Status { return m.status.Status() }

@@ -7,6 +7,7 @@ package resync
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/overlayd/overlayd/subnet"
@@ -50,4 +51,34 @@ func Wait(ctx context.Context, clock subnet.Clock, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C():
 	}
+}
+
+// Status is what the last check found.
+type Status struct {
+	LastCheck time.Time // end of the last check; zero before the first
+	InPlace   bool      // the last check left everything in place
+	Repairs   uint64    // things found not in place and rewritten, so far
+	LastError error     // what the last check failed to do; nil if nothing
+}
+
+// Board holds the latest Status behind its own lock, so that reading it
+// (/status) never waits for a check.
+type Board struct {
+	mu     sync.Mutex
+	status Status
+}
+
+// Record notes a check that ended at now with err after repairing repairs
+// things.
+func (b *Board) Record(now time.Time, err error, repairs int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.status = Status{LastCheck: now, InPlace: err == nil, Repairs: b.status.Repairs + uint64(repairs), LastError: err}
+}
+
+// Status returns what the last check found.
+func (b *Board) Status() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.status
 }

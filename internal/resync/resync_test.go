@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,31 +13,13 @@ import (
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
-// syncBuffer is a log sink safe for the loop's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLoopLogsChangesOnly: the same failure twice is logged once, a
 // different one again, the recovery once, and a success after a success
 // not at all; the loop checks once per tick and ends with its context.
 func TestLoopLogsChangesOnly(t *testing.T) {
 	outcomes := []error{errors.New("a"), errors.New("a"), errors.New("b"), nil, nil}
 	clock := subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	var logs syncBuffer
+	var logs bytes.Buffer // read only after the loop ended
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := make(chan int, len(outcomes))
 	n := 0
@@ -75,5 +56,23 @@ func TestLoopLogsChangesOnly(t *testing.T) {
 	}
 	if lines := strings.Count(got, "\n"); lines != 3 {
 		t.Errorf("%d log lines, want 3:\n%s", lines, got)
+	}
+}
+
+// TestBoardAddsRepairs: each check replaces the outcome and adds its
+// repairs to the total.
+func TestBoardAddsRepairs(t *testing.T) {
+	var b resync.Board
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	boom := errors.New("boom")
+	b.Record(t0, nil, 2)
+	b.Record(t0.Add(time.Minute), boom, 1)
+	got := b.Status()
+	if !got.LastCheck.Equal(t0.Add(time.Minute)) || got.InPlace || got.Repairs != 3 || got.LastError != boom {
+		t.Errorf("Status = %+v, want the second check's outcome with 3 repairs", got)
+	}
+	b.Record(t0.Add(2*time.Minute), nil, 0)
+	if got := b.Status(); !got.InPlace || got.LastError != nil || got.Repairs != 3 {
+		t.Errorf("Status = %+v, want in place, 3 repairs", got)
 	}
 }
