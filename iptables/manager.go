@@ -124,12 +124,7 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.Logging{
-		Log:       m.log,
-		Failing:   "iptables rules not in place; retrying every resync",
-		Recovered: "iptables rules in place again",
-		Attrs:     []any{"resync", m.resync},
-	})
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, "iptables", m.resync))
 }
 
 // Status returns what the last check found.

@@ -2,13 +2,10 @@ package iptables
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 
 	goipt "github.com/coreos/go-iptables/iptables"
-
-	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/internal/resync"
 )
 
 // normalize validates o, masks its prefixes and fills in defaults.
@@ -46,12 +43,7 @@ func (o *Options) normalize() error {
 	if o.Resync == 0 {
 		o.Resync = DefaultResync
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -110,12 +109,7 @@ func (o *Options) normalize() error {
 	if o.Resync == 0 {
 		o.Resync = DefaultResync
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	return nil
 }
 
@@ -204,12 +198,7 @@ func (m *Manager) ensureOnce() error {
 // Run calls Ensure now and every Resync until ctx ends, then returns nil.
 // Failures are logged when they start, change or end.
 func (m *Manager) Run(ctx context.Context) error {
-	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.Logging{
-		Log:       m.log,
-		Failing:   "nftables rules not in place; retrying every resync",
-		Recovered: "nftables rules in place again",
-		Attrs:     []any{"resync", m.resync},
-	})
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, "nftables", m.resync))
 }
 
 // Status returns what the last check found.

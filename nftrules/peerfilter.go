@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -68,12 +67,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Port < 1 || o.Port > 65535 {
 		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	metrics, err := newPeerMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
@@ -156,12 +150,7 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
 	}
-	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.Logging{
-		Log:       f.log,
-		Failing:   "vxlan peer filter not in place; retrying",
-		Recovered: "vxlan peer filter in place again",
-		Attrs:     []any{"every", every},
-	})
+	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.PeerFilterLogging(f.log, every))
 }
 
 func (f *PeerFilter) normalize(addrs []netip.Addr) []netip.Addr {

@@ -1,11 +1,13 @@
-// Package resync runs a check-and-repair function now and then every
-// interval on a clock until its context ends, logging only when the
-// outcome changes: the rule managers and peer filters of both rule modes
-// keep their kernel state in place this way.
+// Package resync is the check-and-repair loop the rule managers and peer
+// filters of both rule modes (iptables, nftables) share: Loop runs a check
+// now and then every interval on a clock until its context ends, logging
+// only when the outcome changes; Board keeps the last check's Status for
+// /status; Defaults fills in a checker's logger and clock.
 package resync
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -81,4 +83,38 @@ func (b *Board) Status() Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.status
+}
+
+// RulesLogging is the Logging of a rule manager of mode ("iptables",
+// "nftables") checking every resync.
+func RulesLogging(log *slog.Logger, mode string, resync time.Duration) Logging {
+	return Logging{
+		Log:       log,
+		Failing:   mode + " rules not in place; retrying every resync",
+		Recovered: mode + " rules in place again",
+		Attrs:     []any{"resync", resync},
+	}
+}
+
+// PeerFilterLogging is the Logging of a VXLAN peer filter (either mode)
+// checking every interval.
+func PeerFilterLogging(log *slog.Logger, every time.Duration) Logging {
+	return Logging{
+		Log:       log,
+		Failing:   "vxlan peer filter not in place; retrying",
+		Recovered: "vxlan peer filter in place again",
+		Attrs:     []any{"every", every},
+	}
+}
+
+// Defaults fills in what a checker was not given: a logger that discards
+// and the real clock.
+func Defaults(log *slog.Logger, clock subnet.Clock) (*slog.Logger, subnet.Clock) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if clock == nil {
+		clock = subnet.RealClock()
+	}
+	return log, clock
 }
