@@ -7,7 +7,10 @@ package labtest
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -212,5 +215,21 @@ func PingAll(t testing.TB, l *lab.Lab, when string, timeout time.Duration, attem
 	m, err := l.PingAllRetry(Context(t, timeout), attempts, pause)
 	if err != nil {
 		t.Fatalf("%s: pods cannot reach each other: %v\n%s", when, err, m)
+	}
+}
+
+// CheckWellFormedXML fails the test unless doc (what, e.g. "latency.svg")
+// is well-formed XML.
+func CheckWellFormedXML(t testing.TB, what, doc string) {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(doc))
+	for {
+		_, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", what, err)
+		}
 	}
 }
