@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/internal/resync"
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -50,7 +51,7 @@ type PeerFilter struct {
 	tmpSet  string
 	family  string // ipset's "inet" / "inet6"
 	log     *slog.Logger
-	metrics *peerMetrics
+	metrics *rulemetrics.PeerFilter
 	clock   subnet.Clock
 
 	mu    sync.Mutex
@@ -73,7 +74,9 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 		o.IPSet = NewIPSetRunner()
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
-	metrics, err := newPeerMetrics(o.Registerer)
+	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
+		Name: "overlayd_vxlan_peer_filter_set_swaps_total", Help: "Replacements of the peer set.",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/internal/resync"
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -47,7 +48,7 @@ type PeerFilter struct {
 	spec    TableSpec // without the elements
 	log     *slog.Logger
 	clock   subnet.Clock
-	metrics *peerMetrics
+	metrics *rulemetrics.PeerFilter
 
 	mu      sync.Mutex
 	peers   []netip.Addr // wanted: sorted, unique
@@ -68,7 +69,9 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
-	metrics, err := newPeerMetrics(o.Registerer)
+	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
+		Name: "overlayd_vxlan_peer_filter_set_updates_total", Help: "Incremental updates (elements added or deleted) of the nftables peer set.",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
 	}
@@ -106,7 +109,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 		f.inPlace = false
 		return f.ensureLocked()
 	}
-	f.metrics.updates.Inc()
+	f.metrics.SetChanges.Inc()
 	f.applied = f.peers
 	return nil
 }

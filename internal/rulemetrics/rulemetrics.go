@@ -56,26 +56,29 @@ func NewRules(reg prometheus.Registerer) (*Rules, error) {
 	return &m, errors.Join(errs[:]...)
 }
 
-// PeerFilter are the metrics of the VXLAN peer filter common to both
-// modes (how the peer set is changed differs and is counted by each).
+// PeerFilter are the metrics of the VXLAN peer filter. SetChanges counts
+// the changes of the peer set, which each mode makes its own way (ipset
+// swaps, nftables element updates) and names accordingly.
 type PeerFilter struct {
-	Peers   prometheus.Gauge
-	Repairs prometheus.Counter
-	Errors  prometheus.Counter
+	Peers      prometheus.Gauge
+	SetChanges prometheus.Counter
+	Repairs    prometheus.Counter
+	Errors     prometheus.Counter
 }
 
 // NewPeerFilter registers the peer filter metrics with reg (nil: not
-// exported).
-func NewPeerFilter(reg prometheus.Registerer) (*PeerFilter, error) {
+// exported), SetChanges under setChanges.
+func NewPeerFilter(reg prometheus.Registerer, setChanges prometheus.CounterOpts) (*PeerFilter, error) {
 	var m PeerFilter
-	var errs [3]error
+	var errs [4]error
 	m.Peers, errs[0] = Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "overlayd_vxlan_peer_filter_peers", Help: "Addresses allowed to send VXLAN packets.",
 	}))
-	m.Repairs, errs[1] = Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	m.SetChanges, errs[1] = Register(reg, prometheus.NewCounter(setChanges))
+	m.Repairs, errs[2] = Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "overlayd_vxlan_peer_filter_repairs_total", Help: "Rewrites of the peer filter chain or its jump.",
 	}))
-	m.Errors, errs[2] = Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	m.Errors, errs[3] = Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "overlayd_vxlan_peer_filter_errors_total", Help: "Peer filter updates or checks that failed.",
 	}))
 	return &m, errors.Join(errs[:]...)
