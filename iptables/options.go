@@ -37,11 +37,8 @@ func (o *Options) normalize() error {
 	if o.PrevSubnet, err = checkPrefix("PrevSubnet", o.PrevSubnet, fam, false); err != nil {
 		return err
 	}
-	if o.Resync < 0 {
-		return fmt.Errorf("iptables manager: Options.Resync %s is negative", o.Resync)
-	}
-	if o.Resync == 0 {
-		o.Resync = DefaultResync
+	if o.Resync, err = resync.Interval("iptables manager: Options.Resync", o.Resync, DefaultResync); err != nil {
+		return err
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	return nil

@@ -103,11 +103,9 @@ func (o *Options) normalize() error {
 	if o.VXLANNoTrack.IsValid() && o.VXLANNoTrack.Addr().Is4In6() {
 		return fmt.Errorf("nftables manager: Options.VXLANNoTrack %s is an IPv4-mapped address", o.VXLANNoTrack)
 	}
-	if o.Resync < 0 {
-		return fmt.Errorf("nftables manager: Options.Resync %s is negative", o.Resync)
-	}
-	if o.Resync == 0 {
-		o.Resync = DefaultResync
+	var err error
+	if o.Resync, err = resync.Interval("nftables manager: Options.Resync", o.Resync, DefaultResync); err != nil {
+		return err
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	return nil

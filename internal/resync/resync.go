@@ -2,11 +2,13 @@
 // filters of both rule modes (iptables, nftables) share: Loop runs a check
 // now and then every interval on a clock until its context ends, logging
 // only when the outcome changes; Board keeps the last check's Status for
-// /status; Defaults fills in a checker's logger and clock.
+// /status; Interval and Defaults fill in a checker's interval, logger and
+// clock.
 package resync
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -117,4 +119,16 @@ func Defaults(log *slog.Logger, clock subnet.Clock) (*slog.Logger, subnet.Clock)
 		clock = subnet.RealClock()
 	}
 	return log, clock
+}
+
+// Interval is a checker's interval as configured: def when zero, an error
+// naming who (e.g. "iptables manager: Options.Resync") when negative.
+func Interval(who string, every, def time.Duration) (time.Duration, error) {
+	switch {
+	case every < 0:
+		return 0, fmt.Errorf("%s %s is negative", who, every)
+	case every == 0:
+		return def, nil
+	}
+	return every, nil
 }
