@@ -197,10 +197,14 @@ func containsAll(s string, words []string) bool {
 	return true
 }
 
-// NewLab is lab.NewT with config written as the network config.
+// NewLab is lab.NewT with config ("": the lab's own, l.ConfigJSON())
+// written as the network config.
 func NewLab(t testing.TB, opts lab.Options, config string) *lab.Lab {
 	t.Helper()
 	l := lab.NewT(t, opts)
+	if config == "" {
+		config = l.ConfigJSON()
+	}
 	if err := l.WriteConfig(Context(t, 30*time.Second), config); err != nil {
 		t.Fatalf("write the network config: %v", err)
 	}

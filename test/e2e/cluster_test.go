@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -76,11 +75,7 @@ func startClusterAPI(t *testing.T, api string, nodes, pods int, extra ...string)
 func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {
 	c.t.Helper()
 	args := lab.OverlaydArgs(overlaydBin, c.Lab, n, append(append([]string{}, c.extra...), extra...)...)
-	a, err := c.StartAgent(context.Background(), n, args)
-	if err != nil {
-		c.t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(c.t, c.Lab, n, args)
 }
 
 func (c *cluster) waitUp(n *lab.Node) {

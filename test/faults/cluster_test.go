@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"syscall"
@@ -128,11 +127,7 @@ func (c *cluster) args(n *lab.Node, extra ...string) []string {
 // start runs overlayd on n; it does not wait.
 func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {
 	c.t.Helper()
-	a, err := c.StartAgent(context.Background(), n, c.args(n, extra...))
-	if err != nil {
-		c.t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(c.t, c.Lab, n, c.args(n, extra...))
 }
 
 // waitUp waits for n's /readyz, then reads its subnet file into n.Subnet.

@@ -173,11 +173,7 @@ func (c *kubeCluster) start(n *lab.Node, env []string, extra ...string) *lab.Age
 	if env == nil {
 		env = []string{"NODE_NAME=" + n.Name}
 	}
-	a, err := c.StartAgent(context.Background(), n, c.agentArgs(n, env, extra...))
-	if err != nil {
-		c.t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(c.t, c.Lab, n, c.agentArgs(n, env, extra...))
 }
 
 func (c *kubeCluster) waitUp(n *lab.Node) lab.SubnetEnv {

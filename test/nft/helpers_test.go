@@ -1,7 +1,6 @@
 package nft
 
 import (
-	"context"
 	"os"
 	"regexp"
 	"strings"
@@ -39,11 +38,7 @@ func startOverlayd(t *testing.T, l *lab.Lab, n *lab.Node, env []string, extra ..
 	if len(env) > 0 {
 		argv = append(append([]string{"/usr/bin/env"}, env...), argv...)
 	}
-	a, err := l.StartAgent(context.Background(), n, argv)
-	if err != nil {
-		t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(t, l, n, argv)
 }
 
 func newLab(t *testing.T, nodes, pods int, config string) *lab.Lab {
