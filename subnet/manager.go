@@ -2,6 +2,7 @@ package subnet
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,12 @@ type ManagerOptions struct {
 	Rand           *rand.Rand    // default: seeded randomly
 	// Registerer receives the manager's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// StartList is the lease list the caller already read at start (to
+	// find the VTEP MAC of our previous lease); nil: none. Acquire's first
+	// attempt and the watch's first snapshot use it instead of listing
+	// again, so that a start costs one list: at 10,000 leases each list is
+	// megabytes for etcd to read and send.
+	StartList *LeaseList
 }
 
 // Manager owns this node's lease (acquire, renew, keep) and turns the
@@ -77,6 +84,8 @@ type Manager struct {
 	mu           sync.Mutex
 	lease        Lease
 	leaseChanged chan struct{} // closed and replaced on every setLease
+	// startList is ManagerOptions.StartList until the watch takes it.
+	startList *LeaseList
 }
 
 // NewManager validates o and applies its defaults.
@@ -94,8 +103,24 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 		ttl: o.TTL, renewMargin: o.RenewMargin, renewRetry: o.RenewRetry,
 		backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
 		log: o.Logger, clock: o.Clock, metrics: met, rng: o.Rand,
-		leaseChanged: make(chan struct{}),
+		leaseChanged: make(chan struct{}), startList: o.StartList,
 	}, nil
+}
+
+// listForStart is the start list while there is one (take: and forget
+// it), else a fresh list; fresh reports which.
+func (m *Manager) listForStart(ctx context.Context, take bool) (list LeaseList, fresh bool, err error) {
+	m.mu.Lock()
+	start := m.startList
+	if take {
+		m.startList = nil
+	}
+	m.mu.Unlock()
+	if start != nil {
+		return *start, false, nil
+	}
+	list, err = m.reg.ListLeases(ctx)
+	return list, true, err
 }
 
 func (o *ManagerOptions) validate() error {

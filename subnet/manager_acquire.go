@@ -60,7 +60,7 @@ type acquireState struct {
 func (m *Manager) Acquire(ctx context.Context) (Lease, error) {
 	st := &acquireState{lost: map[netip.Prefix]bool{}}
 	for attempt := 1; attempt <= maxAcquireAttempts; attempt++ {
-		list, err := m.reg.ListLeases(ctx)
+		list, err := m.acquireList(ctx, attempt)
 		if err != nil {
 			return Lease{}, fmt.Errorf("acquire subnet: list leases: %w", err)
 		}
@@ -74,6 +74,16 @@ func (m *Manager) Acquire(ctx context.Context) (Lease, error) {
 		}
 	}
 	return Lease{}, fmt.Errorf("acquire subnet: lost the creation race %d times in a row", maxAcquireAttempts)
+}
+
+// acquireList is the list an attempt works from: the start list (if
+// any) first, a fresh one after a lost race.
+func (m *Manager) acquireList(ctx context.Context, attempt int) (LeaseList, error) {
+	if attempt == 1 {
+		list, _, err := m.listForStart(ctx, false)
+		return list, err
+	}
+	return m.reg.ListLeases(ctx)
 }
 
 // tryAcquire makes one pass over a fresh list; ok false means "re-list

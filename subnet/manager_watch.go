@@ -80,7 +80,7 @@ func (w *peerWatch) cycle(ctx context.Context) (progressed bool, err error) {
 }
 
 func (w *peerWatch) relist(ctx context.Context) (int64, error) {
-	list, err := w.m.reg.ListLeases(ctx)
+	list, fresh, err := w.m.listForStart(ctx, true)
 	if err != nil {
 		return 0, fmt.Errorf("list leases: %w", err)
 	}
@@ -96,7 +96,9 @@ func (w *peerWatch) relist(ctx context.Context) (int64, error) {
 		peers[l.Subnet] = l
 	}
 	w.deliverSnapshot(peers, skippedSubnets(list.Skipped))
-	if !own.IsValid() {
+	if !own.IsValid() || !fresh {
+		// The start list predates Acquire's write of our lease; the watch
+		// from its revision replays that write and whatever came after.
 		return list.Revision, nil
 	}
 	if ownLease == nil {

@@ -290,3 +290,32 @@ func TestWatchStopsWithContext(t *testing.T) {
 		t.Errorf("%d watches left running", n)
 	}
 }
+
+// TestStartListsTheLeasesOnce: with the list the daemon read at start (to
+// find its previous VTEP MAC) handed over, Acquire and the watch's first
+// snapshot list nothing more, and a peer that came and one that went in
+// between still end right (the watch replays from the list's revision).
+func TestStartListsTheLeasesOnce(t *testing.T) {
+	e := newEnv(t, cfg16)
+	e.put(t, "10.5.2.0/24", "192.0.2.2", "02:00:00:00:00:02", t0.Add(time.Hour))
+	e.put(t, "10.5.3.0/24", "192.0.2.3", "02:00:00:00:00:03", time.Time{})
+	start, err := e.reg.ListLeases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := e.reg.Calls(subnettest.OpList)
+	m, _ := acquired(t, e, func(o *subnet.ManagerOptions) { o.StartList = &start })
+	e.put(t, "10.5.4.0/24", "192.0.2.4", "02:00:00:00:00:04", time.Time{})
+	if err := e.reg.DeleteLease(context.Background(), netip.MustParsePrefix("10.5.3.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	sink := subnettest.NewSink()
+	run(t, func(ctx context.Context) error { return m.RunWatch(ctx, sink) })
+	want := "10.5.2.0/24=192.0.2.2/02:00:00:00:00:02 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04"
+	if !sink.WaitFor(wait, func(s *subnettest.Sink) bool { return peerSummary(s.Peers()) == want }) {
+		t.Fatalf("peers %s, want %s", peerSummary(sink.Peers()), want)
+	}
+	if got := e.reg.Calls(subnettest.OpList) - lists; got != 0 {
+		t.Errorf("%d more lease lists after the start list, want 0", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,6 +104,9 @@ func (c *cluster) measure(ctx context.Context, a agentSpec, n int) (agentResult,
 		res.Note = fmt.Sprintf("not converged after %s", c.cfg.timeout)
 	}
 	res.PeakRSSMiB, res.RSSMiB = memoryOf(agent.Pid())
+	if c.cfg.logs != "" {
+		c.keepLog(agent, fmt.Sprintf("%s-n%d-%d.log", strings.ReplaceAll(strings.Fields(a.name)[0], ",", ""), n, len(a.env)))
+	}
 	return res, nil
 }
 
@@ -168,4 +172,15 @@ func loadAverage() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// keepLog copies the agent's log (so far) into the -logs directory.
+func (c *cluster) keepLog(a *lab.Agent, name string) {
+	data, err := os.ReadFile(a.LogPath)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(c.cfg.logs, name), data, 0o644)
+	}
+	if err != nil {
+		c.log.Warn("cannot keep the agent's log", "err", err)
+	}
 }

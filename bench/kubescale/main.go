@@ -44,6 +44,7 @@ type config struct {
 	flanneld   string
 	timeout    time.Duration
 	nodeStatus bool
+	logs       string
 	env        []string
 }
 
@@ -82,6 +83,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.bin, "overlayd", "", "overlayd binary (default: build it)")
 	fs.StringVar(&cfg.flanneld, "flanneld", "auto", `flanneld binary; "auto": scripts/flanneld.sh's cache if built; "": none`)
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "how long an agent may take to converge")
+	fs.StringVar(&cfg.logs, "logs", "", "directory to keep each agent's log in")
 	fs.BoolVar(&cfg.nodeStatus, "node-status", true, "give every Node a kubelet-like status (as real Nodes have)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -160,6 +160,13 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	if cfg.EnableIPv6 {
 		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
 	}
+	if d.opts.publicIPv6.IsValid() {
+		// A lease with PublicIPv6 but no IPv6Subnet makes flanneld v0.28
+		// nodes with EnableIPv6 crash while allocating (a nil IPv6Subnet
+		// compared with their candidate): it is left out until overlayd
+		// serves IPv6.
+		log.Warn("--public-ipv6 is not published in the lease: overlayd programs IPv4 only", "public_ipv6", d.opts.publicIPv6)
+	}
 	if err := d.checkRulesMode(cfg); err != nil { // rules.go
 		return err
 	}
@@ -293,7 +300,7 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 		return subnet.Lease{}, err
 	}
 	attrs := subnet.LeaseAttrs{
-		PublicIP: d.public, PublicIPv6: d.opts.publicIPv6, BackendType: subnet.BackendVXLAN,
+		PublicIP: d.public, BackendType: subnet.BackendVXLAN, // no PublicIPv6: see openHost
 		BackendData: data,
 	}
 	if d.choice.Addr != d.public {

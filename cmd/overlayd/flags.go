@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/backend"
-	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/offload"
 )
 
@@ -131,7 +130,7 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.routeMode, "route-mode", "auto", "shape of the routes to peers: onlink (flanneld's: via the peer subnet's address, onlink), nexthop (one nexthop object per peer; needs Linux 5.3+), or auto (nexthop from 2000 peers on, when the kernel has nexthop objects; see docs/performance.md)")
 	fs.BoolVar(&r.vxlanPeerFilter, "vxlan-peer-filter", false, "accept VXLAN UDP only from current peers (iptables + ipset)")
 	fs.IntVar(&r.sameSitePort, "same-site-port", 8475, "UDP port on the bind address for verifying same-site peers behind 1:1 NAT, whose VXLAN then goes to their private address (0 = off; see docs/public-cloud.md)")
-	fs.IntVar(&r.healthPort, "health-port", health.DefaultPort, "UDP port on the bind address where overlayd answers peers' health probes, and the port it probes them on (0 = off; see docs/doctor.md)")
+	fs.IntVar(&r.healthPort, "health-port", 8476, "UDP port on the bind address where overlayd answers peers' health probes, and the port it probes them on (0 = off; see docs/doctor.md)")
 	fs.DurationVar(&r.healthInterval, "health-interval", 10*time.Second, "interval of the peer health probes")
 	fs.IntVar(&r.healthSample, "health-sample", 32, "peers probed per health interval at most, besides those whose entries just changed (rotating through all)")
 	fs.StringVar(&r.txChecksumOffload, "tx-checksum-offload", "auto", "tx checksum offload on the VXLAN device: auto (on, as flanneld, unless the kernel predates the NAT checksum fix), on, or off (see docs/public-cloud.md)")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/offload"
 )
 
@@ -32,6 +33,9 @@ func TestParseOptionsDefaults(t *testing.T) {
 	}
 	if o.resyncInterval != time.Minute {
 		t.Errorf("resync interval %s", o.resyncInterval)
+	}
+	if o.healthPort != health.DefaultPort {
+		t.Errorf("--health-port default %d, want health.DefaultPort %d", o.healthPort, health.DefaultPort)
 	}
 }
 

@@ -92,6 +92,9 @@ type etcdSource struct {
 	log         *slog.Logger
 	registerer  prometheus.Registerer
 	renewMargin time.Duration
+	// startList is the lease list previousVtepMAC read, handed to the
+	// Manager so that the start lists the leases once.
+	startList *subnet.LeaseList
 }
 
 func (s *etcdSource) api() string  { return s.etcdAPI }
@@ -109,6 +112,7 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 		s.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
 		return nil
 	}
+	s.startList = &list
 	l, ok := subnet.PickOwnLease(list.Leases, public, s.cfg)
 	if !ok || l.Attrs.BackendType != subnet.BackendVXLAN {
 		return nil
@@ -127,6 +131,7 @@ func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevS
 		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
 		RenewMargin: s.renewMargin, Logger: s.log, Clock: s.clock,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
+		StartList: s.startList,
 	})
 	if err != nil {
 		return subnet.Lease{}, err

@@ -48,6 +48,11 @@ func (c coreV1) configure(cfg *rest.Config) {
 	cfg.GroupVersion = &gv
 	cfg.APIPath = "/api" // the legacy core group
 	cfg.NegotiatedSerializer = serializer.WithoutConversionCodecFactory{CodecFactory: serializer.NewCodecFactory(c.scheme)}
+	// Protobuf, as kubelet and kube-proxy use for core types: lists and
+	// watches of thousands of Nodes decode with a fraction of JSON's
+	// garbage. Patches keep their own JSON content types.
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
 	}

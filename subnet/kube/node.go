@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -15,14 +16,30 @@ import (
 // is no peer of ours (no agent, or an agent with another prefix).
 var errNotManaged = errors.New("not managed by a kube subnet manager")
 
+// nodeFields is what a lease is read from: a Node's name, annotations
+// and podCIDRs (of a whole *corev1.Node, or of the nodeEntry a watch
+// keeps).
+type nodeFields struct {
+	name     string
+	created  time.Time // creationTimestamp
+	ann      map[string]string
+	podCIDR  string
+	podCIDRs []string
+}
+
+func fieldsOf(n *corev1.Node) nodeFields {
+	return nodeFields{name: n.Name, created: n.CreationTimestamp.Time, ann: n.Annotations,
+		podCIDR: n.Spec.PodCIDR, podCIDRs: n.Spec.PodCIDRs}
+}
+
 // nodePodCIDR returns the node's IPv4 pod CIDR: the IPv4 entry of
 // spec.podCIDRs (dual-stack), else spec.podCIDR. ok is false when the node
 // has none (yet).
-func nodePodCIDR(n *corev1.Node) (p netip.Prefix, ok bool, err error) {
+func nodePodCIDR(n nodeFields) (p netip.Prefix, ok bool, err error) {
 	for _, s := range podCIDRs(n) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, false, fmt.Errorf("node %q: podCIDR %q is not a CIDR: %w", n.Name, s, err)
+			return netip.Prefix{}, false, fmt.Errorf("node %q: podCIDR %q is not a CIDR: %w", n.name, s, err)
 		}
 		if p.Addr().Is4() {
 			return p.Masked(), true, nil
@@ -32,11 +49,11 @@ func nodePodCIDR(n *corev1.Node) (p netip.Prefix, ok bool, err error) {
 }
 
 // podCIDRs is spec.podCIDRs, or spec.podCIDR when only that is set.
-func podCIDRs(n *corev1.Node) []string {
-	if len(n.Spec.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
-		return []string{n.Spec.PodCIDR}
+func podCIDRs(n nodeFields) []string {
+	if len(n.podCIDRs) == 0 && n.podCIDR != "" {
+		return []string{n.podCIDR}
 	}
-	return n.Spec.PodCIDRs
+	return n.podCIDRs
 }
 
 // NodeLease turns a node whose agent manages its lease in annotations
@@ -49,30 +66,34 @@ func podCIDRs(n *corev1.Node) []string {
 // the annotation at fault; errors.Is(err, errNotManaged) for nodes that
 // are not peers at all.
 func (a Annotations) NodeLease(n *corev1.Node) (subnet.Lease, error) {
-	ann := n.Annotations
+	return a.leaseOf(fieldsOf(n))
+}
+
+func (a Annotations) leaseOf(n nodeFields) (subnet.Lease, error) {
+	ann := n.ann
 	if ann[a.SubnetKubeManaged] != "true" {
-		return subnet.Lease{}, fmt.Errorf("node %q: %w", n.Name, errNotManaged)
+		return subnet.Lease{}, fmt.Errorf("node %q: %w", n.name, errNotManaged)
 	}
 	cidr, ok, err := nodePodCIDR(n)
 	if err != nil {
 		return subnet.Lease{}, err
 	}
 	if !ok {
-		return subnet.Lease{}, fmt.Errorf("node %q is annotated %s=true but has no IPv4 podCIDR", n.Name, a.SubnetKubeManaged)
+		return subnet.Lease{}, fmt.Errorf("node %q is annotated %s=true but has no IPv4 podCIDR", n.name, a.SubnetKubeManaged)
 	}
 	attrs, err := a.nodeAttrs(n)
 	if err != nil {
 		return subnet.Lease{}, err
 	}
 	lease := subnet.Lease{Subnet: cidr, Attrs: attrs}
-	if !n.CreationTimestamp.IsZero() {
-		lease.Created = n.CreationTimestamp.UnixNano()
+	if !n.created.IsZero() {
+		lease.Created = n.created.UnixNano()
 	}
 	return lease, nil
 }
 
-func (a Annotations) nodeAttrs(n *corev1.Node) (subnet.LeaseAttrs, error) {
-	ann := n.Annotations
+func (a Annotations) nodeAttrs(n nodeFields) (subnet.LeaseAttrs, error) {
+	ann := n.ann
 	attrs := subnet.LeaseAttrs{BackendType: ann[a.BackendType]}
 	var err error
 	if attrs.BackendData, err = rawJSON(n, a.BackendData); err != nil {
@@ -83,7 +104,7 @@ func (a Annotations) nodeAttrs(n *corev1.Node) (subnet.LeaseAttrs, error) {
 	}
 	attrs.PublicIP = overwrittenIP(ann[a.PublicIPOverwrite], ann[a.PublicIP], true)
 	if !attrs.PublicIP.IsValid() {
-		return attrs, fmt.Errorf("node %q: annotation %s %q is not an IPv4 address", n.Name, a.PublicIP, ann[a.PublicIP])
+		return attrs, fmt.Errorf("node %q: annotation %s %q is not an IPv4 address", n.name, a.PublicIP, ann[a.PublicIP])
 	}
 	attrs.PublicIPv6 = overwrittenIP(ann[a.PublicIPv6Overwrite], ann[a.PublicIPv6], false)
 	attrs.PrivateIP = parseIP(ann[a.PrivateIP], true)
@@ -91,13 +112,13 @@ func (a Annotations) nodeAttrs(n *corev1.Node) (subnet.LeaseAttrs, error) {
 }
 
 // rawJSON returns the annotation as raw JSON; empty when unset.
-func rawJSON(n *corev1.Node, key string) (json.RawMessage, error) {
-	s := n.Annotations[key]
+func rawJSON(n nodeFields, key string) (json.RawMessage, error) {
+	s := n.ann[key]
 	if s == "" {
 		return nil, nil
 	}
 	if !json.Valid([]byte(s)) {
-		return nil, fmt.Errorf("node %q: annotation %s %q is not JSON", n.Name, key, truncate(s))
+		return nil, fmt.Errorf("node %q: annotation %s %q is not JSON", n.name, key, truncate(s))
 	}
 	return json.RawMessage(s), nil
 }

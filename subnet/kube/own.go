@@ -33,12 +33,12 @@ type OwnNode struct {
 // checkOwnNode validates our node against the network config: it must
 // have an IPv4 podCIDR inside Network. The errors say what to fix.
 func (o *Options) checkOwnNode(n *corev1.Node) (OwnNode, error) {
-	cidr, ok, err := nodePodCIDR(n)
+	cidr, ok, err := nodePodCIDR(fieldsOf(n))
 	if err != nil {
 		return OwnNode{}, err
 	}
 	if !ok {
-		if cidrs := podCIDRs(n); len(cidrs) > 0 {
+		if cidrs := podCIDRs(fieldsOf(n)); len(cidrs) > 0 {
 			return OwnNode{}, fmt.Errorf("node %q has only IPv6 podCIDRs %v: overlayd needs an IPv4 podCIDR (an IPv4 or dual-stack --cluster-cidr)", n.Name, cidrs)
 		}
 		return OwnNode{}, fmt.Errorf("node %q has no podCIDR: was kube-controller-manager started with --allocate-node-cidrs and --cluster-cidr (kubeadm init --pod-network-cidr)?", n.Name)
@@ -48,7 +48,7 @@ func (o *Options) checkOwnNode(n *corev1.Node) (OwnNode, error) {
 	}
 	own := OwnNode{Name: n.Name, PodCIDR: cidr, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true),
 		NodePublicIP: parseIP(n.Annotations[o.Annotations.NodePublicIP], true)}
-	if prev, err := o.Annotations.nodeAttrs(n); err == nil {
+	if prev, err := o.Annotations.nodeAttrs(fieldsOf(n)); err == nil {
 		own.Previous = prev
 	}
 	return own, nil

@@ -17,79 +17,55 @@ import (
 )
 
 // RunWatch delivers the peer lease set to sink until ctx ends (then it
-// returns nil). A node informer lists and watches every Node; once it has
-// synced, the peers (nodes annotated kube-subnet-manager=true with a
-// usable lease, our own node excluded) go to ReplacePeers, and every later
-// change to UpdatePeers: an added, changed or re-annotated node as added,
-// a deleted or no longer managed node as removed with its last lease. A
-// node whose annotations became unusable keeps its last good lease (a bad
-// value never removes a peer) and is logged once per reason. client-go
-// re-lists and re-watches after failures; each failure is logged. A change
-// to our own node wakes RunRenewal.
+// returns nil). A client-go reflector lists and watches every Node, and
+// feeds peerSet directly (it is the reflector's store): the first list
+// goes to ReplacePeers as the peers (nodes annotated
+// kube-subnet-manager=true with a usable lease, our own node excluded),
+// every later change to UpdatePeers: an added, changed or re-annotated
+// node as added, a deleted or no longer managed node as removed with its
+// last lease, and a re-list as the difference. A node whose annotations
+// became unusable keeps its last good lease (a bad value never removes a
+// peer) and is logged once per reason. The reflector re-lists and
+// re-watches after failures; each failure is logged. A change to our own
+// node wakes RunRenewal.
+//
+// No informer cache sits in between: what the daemon keeps of a Node is
+// its lease, a few hundred bytes. The list comes in pages (listEntries),
+// and each Node is reduced to its lease (nodeEntry) before the next page
+// is read, so 10,000 Nodes never sit in memory whole.
 func (m *Manager) RunWatch(ctx context.Context, sink subnet.PeerSink) error {
-	inf := m.nodeInformer()
-	peers := &peerSet{m: m, sink: sink, known: map[string]subnet.Lease{}, bad: map[string]string{}}
-	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { peers.watchFailed(err) }); err != nil {
-		return err
-	}
-	if err := inf.SetTransform(slimNode); err != nil {
-		return err
-	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    peers.nodeChanged,
-		UpdateFunc: func(_, obj any) { peers.nodeChanged(obj) },
-		DeleteFunc: peers.nodeDeleted,
-	}); err != nil {
-		return err
-	}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		inf.RunWithContext(ctx)
-	}()
-	defer func() { <-stopped }() // after ctx ended: waits for the informer
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return nil
-	}
-	peers.snapshot(inf.GetStore().List())
-	<-ctx.Done()
+	peers := newPeerSet(m, sink)
+	r := cache.NewReflectorWithOptions(m.nodeListWatch(peers), &corev1.Node{}, peers,
+		cache.ReflectorOptions{Name: "overlayd-nodes", TypeDescription: "nodes"})
+	r.RunWithContext(ctx)
 	return nil
 }
 
-// nodeInformer lists and watches every Node through Options.Client,
-// without resync.
-func (m *Manager) nodeInformer() cache.SharedIndexInformer {
-	lw := &cache.ListWatch{
+// nodeListWatch lists and watches every Node through Options.Client;
+// failures are logged (peerSet.watchFailed) and the reflector retries.
+func (m *Manager) nodeListWatch(peers *peerSet) *cache.ListWatch {
+	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return m.o.Client.ListNodes(ctx, opts)
+			l, err := listEntries(ctx, m.o.Client, opts, m.o.Annotations)
+			if err != nil {
+				peers.watchFailed(err)
+				return nil, err
+			}
+			return l, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return m.o.Client.WatchNodes(ctx, opts)
+			w, err := m.o.Client.WatchNodes(ctx, opts)
+			if err != nil {
+				peers.watchFailed(err)
+			}
+			return w, err
 		},
 	}
-	return cache.NewSharedIndexInformerWithOptions(lw, &corev1.Node{}, cache.SharedIndexInformerOptions{ObjectDescription: "nodes"})
 }
 
-// slimNode keeps of a Node only what the watch reads (name, annotations,
-// podCIDRs): the informer's store holds every node of the cluster, and
-// their status (images, conditions) and managed fields are most of their
-// size.
-func slimNode(obj any) (any, error) {
-	n, ok := obj.(*corev1.Node)
-	if !ok {
-		return obj, nil // a DeletedFinalStateUnknown holds a slimmed node already
-	}
-	return &corev1.Node{
-		TypeMeta: n.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Generation: n.Generation,
-			Annotations: n.Annotations, DeletionTimestamp: n.DeletionTimestamp,
-		},
-		Spec: corev1.NodeSpec{PodCIDR: n.Spec.PodCIDR, PodCIDRs: n.Spec.PodCIDRs},
-	}, nil
-}
-
-// peerSet is RunWatch's state: the peer leases the sink knows, by node.
+// peerSet is RunWatch's state, and the reflector's store: the peer
+// leases the sink knows, by node. Its methods run on the reflector's
+// goroutine; the sink must not block (it only queues).
 type peerSet struct {
 	m    *Manager
 	sink subnet.PeerSink
@@ -101,15 +77,71 @@ type peerSet struct {
 	lastErr string                  // last watch failure logged
 }
 
-// snapshot takes the synced informer's nodes as the first peer set.
-func (p *peerSet) snapshot(objs []any) {
+var _ cache.TransformingStore = (*peerSet)(nil)
+
+func newPeerSet(m *Manager, sink subnet.PeerSink) *peerSet {
+	return &peerSet{m: m, sink: sink, known: map[string]subnet.Lease{}, bad: map[string]string{}}
+}
+
+// Transformer reduces the Nodes the reflector holds during a streamed
+// list to their leases (nodeEntry).
+func (p *peerSet) Transformer() cache.TransformFunc {
+	ann := p.m.o.Annotations
+	return func(obj any) (any, error) {
+		if n, ok := obj.(*corev1.Node); ok {
+			return ann.entryOf(n), nil
+		}
+		return obj, nil
+	}
+}
+
+// Add, Update and Delete are one watched change each.
+func (p *peerSet) Add(obj any) error    { p.nodeChanged(obj); return nil }
+func (p *peerSet) Update(obj any) error { p.nodeChanged(obj); return nil }
+func (p *peerSet) Delete(obj any) error { p.nodeDeleted(obj); return nil }
+
+// Resync is not used (no resync period).
+func (p *peerSet) Resync() error { return nil }
+
+// Replace is a complete list: the first peer set, or, after the reflector
+// re-listed (a watch that expired, a reconnect), the difference to what
+// the sink knows.
+func (p *peerSet) Replace(objs []any, _ string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastErr = ""
+	present := make(map[string]bool, len(objs))
+	var events []subnet.Event
 	for _, obj := range objs {
-		if n, ok := obj.(*corev1.Node); ok && n.Name != p.m.o.NodeName {
-			p.apply(n.Name, n)
+		name, l, err, ok := p.m.o.Annotations.readNode(obj)
+		if !ok {
+			continue
+		}
+		if name == p.m.o.NodeName {
+			p.m.pokeRenewal()
+			continue
+		}
+		present[name] = true
+		if ev := p.apply(name, &read{l, err}); p.synced {
+			events = append(events, ev...)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(p.known)) {
+		if !present[name] {
+			events = append(events, p.apply(name, nil)...)
+		}
+	}
+	if !p.synced {
+		p.firstSnapshot()
+		return nil
+	}
+	p.m.log.Info("node list again", "peers", len(p.known), "changes", len(events), "unusable", len(p.bad))
+	p.deliver(events)
+	return nil
+}
+
+// firstSnapshot sends the known peers as the first peer set.
+func (p *peerSet) firstSnapshot() {
 	p.synced = true
 	all := make([]subnet.Lease, 0, len(p.known))
 	for _, name := range slices.Sorted(maps.Keys(p.known)) {
@@ -121,27 +153,39 @@ func (p *peerSet) snapshot(objs []any) {
 	p.updateMetrics()
 }
 
+// deliver logs and sends events.
+func (p *peerSet) deliver(events []subnet.Event) {
+	if len(events) == 0 {
+		return
+	}
+	for _, e := range events {
+		p.logPeer("peer "+e.Type.String(), "", e.Lease)
+	}
+	p.sink.UpdatePeers(events)
+	p.updateMetrics()
+}
+
 func (p *peerSet) nodeChanged(obj any) {
-	n, ok := obj.(*corev1.Node)
+	name, l, err, ok := p.m.o.Annotations.readNode(obj)
 	if !ok {
 		return
 	}
-	p.update(n.Name, n)
+	p.update(name, &read{l, err})
 }
 
 func (p *peerSet) nodeDeleted(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	n, ok := obj.(*corev1.Node)
+	name, _, _, ok := p.m.o.Annotations.readNode(obj)
 	if !ok {
 		return
 	}
-	p.update(n.Name, nil)
+	p.update(name, nil)
 }
 
-// update handles one node (nil: deleted) once the first snapshot is out.
-func (p *peerSet) update(name string, n *corev1.Node) {
+// update handles one node (nil: deleted) once the first list is out.
+func (p *peerSet) update(name string, n *read) {
 	if name == p.m.o.NodeName {
 		p.m.pokeRenewal()
 		return
@@ -150,22 +194,14 @@ func (p *peerSet) update(name string, n *corev1.Node) {
 	defer p.mu.Unlock()
 	p.lastErr = "" // the watch delivers again
 	if !p.synced {
-		return // the snapshot will read the informer's store
+		return // the reflector lists first
 	}
-	events := p.apply(name, n)
-	if len(events) == 0 {
-		return
-	}
-	for _, e := range events {
-		p.logPeer("peer "+e.Type.String(), name, e.Lease)
-	}
-	p.sink.UpdatePeers(events)
-	p.updateMetrics()
+	p.deliver(p.apply(name, n))
 }
 
 // apply updates the known lease of node name (n nil: deleted) and returns
 // the events that tell the sink.
-func (p *peerSet) apply(name string, n *corev1.Node) []subnet.Event {
+func (p *peerSet) apply(name string, n *read) []subnet.Event {
 	old, had := p.known[name]
 	cur, has := p.leaseOf(name, n)
 	if !has && had && n != nil && p.bad[name] != "" {
@@ -191,14 +227,21 @@ func (p *peerSet) apply(name string, n *corev1.Node) []subnet.Event {
 	}
 }
 
+// read is a Node's lease as read from its annotations, or why it could
+// not be.
+type read struct {
+	lease subnet.Lease
+	err   error
+}
+
 // leaseOf is node n's peer lease; has is false for a deleted node, a node
 // that is not managed, and an unusable lease (logged once per reason).
-func (p *peerSet) leaseOf(name string, n *corev1.Node) (subnet.Lease, bool) {
+func (p *peerSet) leaseOf(name string, n *read) (subnet.Lease, bool) {
 	if n == nil {
 		delete(p.bad, name)
 		return subnet.Lease{}, false
 	}
-	l, err := p.m.o.Annotations.NodeLease(n)
+	l, err := n.lease, n.err
 	if err == nil {
 		if own := p.m.Lease().Subnet; own.IsValid() && own.Overlaps(l.Subnet) {
 			err = errors.New("its podCIDR " + l.Subnet.String() + " overlaps ours " + own.String())
@@ -219,8 +262,10 @@ func (p *peerSet) leaseOf(name string, n *corev1.Node) (subnet.Lease, bool) {
 	return subnet.Lease{}, false
 }
 
+// logPeer logs one peer change at debug level: the peer set's owner logs
+// the one line a change gets.
 func (p *peerSet) logPeer(msg, node string, l subnet.Lease) {
-	p.m.log.Info(msg, "node", node, "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
+	p.m.log.Debug(msg, "node", node, "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
 }
 
 func (p *peerSet) updateMetrics() {

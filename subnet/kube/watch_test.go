@@ -2,12 +2,15 @@ package kube
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 
@@ -166,29 +169,81 @@ func TestSlimNodeKeepsWhatTheWatchReads(t *testing.T) {
 	full.ResourceVersion, full.UID = "42", "uid-1"
 	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
 	full.Labels = map[string]string{"kubernetes.io/hostname": "node1"}
+	full.Annotations["node.alpha.kubernetes.io/ttl"] = "0"
 	full.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example/big:1"}, SizeBytes: 1 << 30}}
 	full.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-	obj, err := slimNode(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slim := obj.(*corev1.Node)
-	if slim.Name != "node1" || slim.ResourceVersion != "42" || slim.UID != "uid-1" || slim.Spec.PodCIDR != "10.244.1.0/24" || len(slim.Spec.PodCIDRs) != 1 {
-		t.Errorf("slim node lost identity or podCIDRs: %+v", slim)
-	}
-	if len(slim.ManagedFields) != 0 || len(slim.Labels) != 0 || len(slim.Status.Images) != 0 || len(slim.Status.Conditions) != 0 {
-		t.Errorf("slim node kept what the watch does not read: %+v", slim)
-	}
 	want, err := testAnn.NodeLease(full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := testAnn.NodeLease(slim)
-	if err != nil || got.Subnet != want.Subnet || !subnet.AttrsEqual(got.Attrs, want.Attrs) {
-		t.Errorf("slim node's lease %+v, %v; want the full node's %+v", got, err, want)
+	// The entry a streamed list keeps: the name and the lease.
+	e := testAnn.entryOf(full)
+	if e.name != "node1" || e.resourceVersion != "42" || e.err != nil || e.lease.Subnet != want.Subnet || !subnet.AttrsEqual(e.lease.Attrs, want.Attrs) {
+		t.Errorf("entry %+v; want node1's lease %+v", e, want)
 	}
-	tomb := cache.DeletedFinalStateUnknown{Key: "node1", Obj: slim}
-	if obj, _ := slimNode(tomb); obj != any(tomb) {
-		t.Errorf("a tombstone was changed: %+v", obj)
+	if key, err := cache.MetaNamespaceKeyFunc(e); err != nil || key != "node1" {
+		t.Errorf("store key of the entry: %q, %v; want node1", key, err)
 	}
+	// A listed node becomes the same entry.
+	cs := fake.NewClientset(full, node("node2", "10.244.2.0/24", nil))
+	list, err := listEntries(testContext(t, 5*time.Second), fakeAPI{cs}, metav1.ListOptions{ResourceVersion: "0"}, testAnn)
+	if err != nil || len(list.Items) != 2 {
+		t.Fatalf("listEntries: %+v, %v; want 2 entries", list, err)
+	}
+	for _, got := range list.Items {
+		if got.name == "node1" && (got.err != nil || got.lease.Subnet != want.Subnet || !subnet.AttrsEqual(got.lease.Attrs, want.Attrs)) {
+			t.Errorf("listed entry %+v; want node1's lease %+v", got, want)
+		}
+		if got.name == "node2" && !errors.Is(got.err, errNotManaged) {
+			t.Errorf("listed entry %+v; want node2 not managed", got)
+		}
+	}
+}
+
+// TestRunWatchInitialListOfManyNodes: the first list of 20,000 Nodes (more
+// than flanneld's 5,000-slot event queue, which never synced at 10,000:
+// flannel issue 2252) reaches the sink whole, in one ReplacePeers, with
+// nothing in between that could block or drop it.
+func TestRunWatchInitialListOfManyNodes(t *testing.T) {
+	const n = 20000
+	objs := []runtime.Object{node("node0", "10.244.0.0/24", nil)}
+	for i := range n {
+		name := fmt.Sprintf("peer-%05d", i)
+		cidr := fmt.Sprintf("11.%d.%d.0/24", i/256, i%256)
+		objs = append(objs, node(name, cidr, peerAnnotations(fmt.Sprintf("198.51.100.%d", i%250+1), "02:00:00:00:00:01")))
+	}
+	_, sink := startWatch(t, fake.NewClientset(objs...))
+	if got := len(sink.Peers()); got != n {
+		t.Fatalf("first ReplacePeers had %d peers, want %d", got, n)
+	}
+}
+
+// TestPeerSetRelistSendsTheDifference: a second complete list (the
+// reflector re-listed after a watch expired) reaches the sink as the
+// events that turn the old set into the new one, not as a second
+// snapshot; an unusable node keeps its last good lease.
+func TestPeerSetRelistSendsTheDifference(t *testing.T) {
+	m, err := NewManager(testOptions(t, fake.NewClientset()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := subnettest.NewSink()
+	p := newPeerSet(m, sink)
+	n1 := node("node1", "10.244.1.0/24", peerAnnotations("192.0.2.11", "02:00:00:00:00:01"))
+	n2 := node("node2", "10.244.2.0/24", peerAnnotations("192.0.2.12", "02:00:00:00:00:02"))
+	n3 := node("node3", "10.244.3.0/24", peerAnnotations("192.0.2.13", "02:00:00:00:00:03"))
+	if err := p.Replace([]any{n1, testAnn.entryOf(n2), n3}, "10"); err != nil {
+		t.Fatal(err)
+	}
+	n2moved := node("node2", "10.244.2.0/24", peerAnnotations("192.0.2.22", "02:00:00:00:00:02"))
+	n3bad := node("node3", "10.244.3.0/24", peerAnnotations("not-an-ip", "02:00:00:00:00:03"))
+	n4 := node("node4", "10.244.4.0/24", peerAnnotations("192.0.2.14", "02:00:00:00:00:04"))
+	if err := p.Replace([]any{testAnn.entryOf(n2moved), n3bad, n4}, "20"); err != nil {
+		t.Fatal(err)
+	}
+	if sink.Replaces() != 1 {
+		t.Errorf("%d ReplacePeers, want only the first list's", sink.Replaces())
+	}
+	waitPeers(t, sink, "after the re-list", map[string]string{
+		"10.244.2.0/24": "192.0.2.22", "10.244.3.0/24": "192.0.2.13", "10.244.4.0/24": "192.0.2.14"})
 }
