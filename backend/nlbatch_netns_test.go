@@ -56,6 +56,27 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 				t.Fatalf("%d %s routes on flannel.1, want 303", got, shape)
 			}
 
+			// 300 peers removed at once: one incremental pass of 900 deletes
+			// (1200 with nexthops), sent in batches, routes before nexthops.
+			rm, stopRm := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			feed := newLeaseFeed(t, rm)
+			feed.replace(many)
+			waitSynced(t, rm)
+			var removed []subnet.Event
+			for _, l := range many[len(nsPeers):] {
+				removed = append(removed, subnet.Event{Type: subnet.EventRemoved, Lease: l})
+			}
+			feed.update(removed)
+			n.waitModeState("300 peers removed in batches", tc, log)
+			stopRm()
+			if s := rm.Status(); !s.InSync || s.Counts.Kernel != (EntryCounts{3, 3, 3}) || s.Counts.KernelNexthops != strings.Count(tc.nexthops, "id ") {
+				t.Fatalf("after batched removal: %+v\n%s", s.Counts, log)
+			}
+			rm2, stopRm2 := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
+			rm2.ReplacePeers(peersFor(rm2, many))
+			waitSynced(t, rm2)
+			stopRm2()
+
 			var single Kernel = &countingKernel{Kernel: n.h}
 			writes := &single.(*countingKernel).writes
 			if tc.mode == RouteModeNexthop {
@@ -74,14 +95,18 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 
 // benchColdPass times the first full pass of 10,000 peers (30,000 adds)
 // into an empty namespace; kernel makes the Kernel for a fresh node.
-func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel) {
+func benchColdPass(b *testing.B, kernel func(n *nsNode) Kernel, modify ...func(*ReconcilerOptions)) {
 	for b.Loop() {
 		b.StopTimer()
 		n := newNSNode(b)
-		r, err := NewReconciler(ReconcilerOptions{
+		o := ReconcilerOptions{
 			Kernel: kernel(n), LinkName: "flannel.1", LinkIndex: linkIndex(b, n.h, "flannel.1"),
 			Network: netip.MustParsePrefix("10.0.0.0/8"), OwnSubnet: netip.MustParsePrefix("10.250.0.0/24"),
-		})
+		}
+		for _, m := range modify {
+			m(&o)
+		}
+		r, err := NewReconciler(o)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,4 +130,10 @@ func BenchmarkColdPass10kNamespace(b *testing.B) {
 // BenchmarkColdPass10kNamespaceBatched: NetlinkKernel, adds in batches.
 func BenchmarkColdPass10kNamespaceBatched(b *testing.B) {
 	benchColdPass(b, func(n *nsNode) Kernel { return n.netlinkKernel() })
+}
+
+// BenchmarkColdPass10kNexthopNamespaceBatched is the batched cold pass in
+// nexthop route mode: 40,000 adds (nexthops before routes).
+func BenchmarkColdPass10kNexthopNamespaceBatched(b *testing.B) {
+	benchColdPass(b, func(n *nsNode) Kernel { return n.netlinkKernel() }, withRouteMode(RouteModeNexthop))
 }

@@ -271,6 +271,10 @@ func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
 				n.sh("ip", "route", "add", "10.244.78.0/24", "nhid", "4043309134")
 			}
 			n.waitModeState("drift repaired", tc, log)
+			// The device vanishes (its nexthops with it): recreated, every
+			// entry comes back.
+			n.sh("ip", "link", "del", "flannel.1")
+			n.waitModeState("device recreated", tc, log)
 			stop()
 
 			restarted := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}

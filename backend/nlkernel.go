@@ -8,6 +8,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/backend/internal/nl"
 )
@@ -104,11 +105,21 @@ func (k *NetlinkKernel) nexthopSupport() error {
 	if k.sock == nil {
 		return errors.New("netlink kernel is closed")
 	}
-	if err := k.sock.DumpNexthops(0, func([]byte) error { return nil }); err != nil {
-		return fmt.Errorf("dump nexthop objects: %w", err)
+	err := k.sock.DumpNexthops(0, func([]byte) error { return nil })
+	switch {
+	case err == nil, errors.Is(err, netlink.ErrDumpInterrupted):
+		return nil // an interrupted dump still shows the kernel has them
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL), errors.Is(err, unix.EAFNOSUPPORT),
+		errors.Is(err, unix.EPROTONOSUPPORT):
+		return fmt.Errorf("dump nexthop objects: %w: %w", err, errNoNexthops)
 	}
-	return nil
+	return fmt.Errorf("dump nexthop objects: %w", err)
 }
+
+// errNoNexthops marks the answer of a kernel without nexthop objects
+// (before Linux 5.3, or built without them); any other failure of the
+// check is retried.
+var errNoNexthops = errors.New("no nexthop objects in this kernel")
 
 func (k *NetlinkKernel) nexthopReplace(id uint32, gw netip.Addr, link int) error {
 	return k.single(func(b *nl.Batch) { b.AddNexthop(id, gw, link) })

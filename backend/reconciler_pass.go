@@ -97,12 +97,12 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	r.fdb.syncDesired(r, st)
 	r.nexthop.syncDesired(r, st)
 	r.route.syncDesired(r, st)
-	r.stopBatching()
 	keep := r.keptEntries()
 	r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst] && k.priority == 0 })
 	r.nexthop.syncStale(r, st, func(uint32) bool { return false })
 	r.fdb.syncStale(r, st, func(mac [6]byte) bool { return keep.fdb[mac] })
 	r.neigh.syncStale(r, st, func(ip netip.Addr) bool { return keep.neigh[ip] })
+	r.stopBatching()
 	r.neigh.endFull(peakDirty)
 	r.fdb.endFull(peakDirty)
 	r.nexthop.endFull(peakDirty)
@@ -146,8 +146,16 @@ type keptSet struct {
 // route), then nexthop deletes. A nexthop goes last because the kernel
 // deletes every route still using it: after a mode switch the routes
 // have been replaced off it by then.
+//
+// A pass with many dirty keys (a burst of events, a mode switch, all
+// peers removed) sends its writes in batches like a full pass; each
+// table's batch is sent before the next table is written.
 func (r *Reconciler) incrementalPass(st *passStats) {
 	peak := r.want.dirty.len()
+	if peak >= maxBatch {
+		r.startBatching()
+		defer r.stopBatching()
+	}
 	r.route.syncDirtyDeletes(r, st)
 	r.fdb.syncDirtyDeletes(r, st)
 	r.neigh.syncDirtyDeletes(r, st)

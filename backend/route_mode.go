@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -51,10 +52,19 @@ func (r *Reconciler) nexthopSupport() (bool, string) {
 		case !ok:
 			m.supportReason = "the netlink interface in use cannot write nexthop objects"
 		default:
-			if err := nk.nexthopSupport(); err != nil {
-				m.supportReason = fmt.Sprintf("the kernel has no nexthop objects (%v)", err)
-			} else {
+			switch err := nk.nexthopSupport(); {
+			case err == nil:
 				m.support = 1
+			case errors.Is(err, errNoNexthops):
+				m.supportReason = fmt.Sprintf("the kernel has no nexthop objects (%v)", err)
+			default:
+				// Not an answer: onlink for now, asked again next step.
+				m.support = 0
+				why := fmt.Sprintf("checking for nexthop objects failed (%v)", err)
+				if why != m.supportReason {
+					r.log.Warn("checking for nexthop objects failed; will retry", "error", err)
+				}
+				m.supportReason = why
 			}
 		}
 		r.own.nexthops = m.support == 1

@@ -85,11 +85,24 @@ func (w *routeWatch) finish() (int, int, string) {
 // over and over: no peer that stays ever loses its route, because each
 // route is replaced in place and orphaned nexthops are deleted only after
 // the routes have moved off them.
+//
+// Both with single writes and with the batches a large pass sends.
 func TestRouteModeSwitchInPlaceInNamespace(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "single", true: "batched"}[batched], func(t *testing.T) {
+			testRouteModeSwitchInPlace(t, batched)
+		})
+	}
+}
+
+func testRouteModeSwitchInPlace(t *testing.T, batched bool) {
 	n := newNSNode(t)
 	log := &logBuffer{}
 	lean := n.netlinkKernel()
-	k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+	var k Kernel = &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
+	if batched {
+		k = lean
+	}
 	r, _ := n.startReconciler(k, time.Hour, prometheus.NewRegistry(), log, func(o *ReconcilerOptions) {
 		o.RouteMode, o.NexthopThreshold = RouteModeAuto, 400
 		o.Network = netip.MustParsePrefix("10.0.0.0/8")

@@ -1,9 +1,12 @@
 package backend
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -114,5 +117,54 @@ func TestNexthopModeWithoutNexthopKernel(t *testing.T) {
 	s := f.r.Status()
 	if s.RouteMode != "onlink" || !strings.Contains(s.RouteModeReason, "cannot write nexthop objects") || !s.InSync {
 		t.Fatalf("mode %q (%q), in sync %v", s.RouteMode, s.RouteModeReason, s.InSync)
+	}
+}
+
+// nexthopProbeKernel answers the nexthop support check with err and
+// writes nothing else of nexthops (the mode stays onlink in these tests).
+type nexthopProbeKernel struct {
+	Kernel
+	err    error
+	checks int
+}
+
+func (k *nexthopProbeKernel) nexthopSupport() error { k.checks++; return k.err }
+func (k *nexthopProbeKernel) nexthopReplace(uint32, netip.Addr, int) error {
+	panic("nexthop written")
+}
+func (k *nexthopProbeKernel) nexthopDel(uint32) error { panic("nexthop deleted") }
+func (k *nexthopProbeKernel) routeReplaceNH(netip.Prefix, int, uint32) error {
+	panic("nhid route written")
+}
+
+// TestNexthopSupportCheck: a kernel without nexthop objects is asked
+// once and gets onlink routes for good; a check that fails otherwise is
+// asked again at the next step.
+func TestNexthopSupportCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		checks int
+		reason string
+	}{
+		{"no nexthop objects", fmt.Errorf("dump nexthop objects: %w: %w", unix.EOPNOTSUPP, errNoNexthops), 1, "the kernel has no nexthop objects"},
+		{"check failed", fmt.Errorf("dump nexthop objects: %w", unix.ENOBUFS), 3, "checking for nexthop objects failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var probe *nexthopProbeKernel
+			f := newFixture(t, func(o *ReconcilerOptions) {
+				probe = &nexthopProbeKernel{Kernel: o.Kernel, err: tc.err}
+				o.Kernel, o.RouteMode = probe, RouteModeNexthop
+			})
+			f.replace([]subnet.Lease{observedPeer})
+			for range 3 {
+				f.step()
+			}
+			s := f.r.Status()
+			if probe.checks != tc.checks || s.RouteMode != "onlink" || !strings.Contains(s.RouteModeReason, tc.reason) || !s.InSync {
+				t.Fatalf("%d checks, mode %q (%q), in sync %v; want %d checks, onlink because %q",
+					probe.checks, s.RouteMode, s.RouteModeReason, s.InSync, tc.checks, tc.reason)
+			}
+		})
 	}
 }

@@ -109,12 +109,21 @@ func (o neighOps) addError(ip netip.Addr, w neighWant, err error) error {
 	return fmt.Errorf("replace neighbour %s lladdr %s dev %s: %w", ip, macString(w.mac), o.r.opts.LinkName, err)
 }
 
-func (o neighOps) remove(st *passStats, ip netip.Addr, _ believedNeigh, drift bool) error {
+func (o neighOps) remove(st *passStats, ip netip.Addr, b believedNeigh, drift bool) error {
 	err := o.r.wrote(st, kindNeigh, opDel, drift, o.r.k.NeighDel(o.r.scratch.neighDel(o.r.own, ip)))
 	if err != nil {
-		return fmt.Errorf("delete neighbour %s dev %s: %w", ip, o.r.opts.LinkName, err)
+		return o.delError(ip, b, err)
 	}
 	return nil
+}
+
+func (o neighOps) queueDel(b *nl.Batch, ip netip.Addr, _ believedNeigh) bool {
+	b.DelNeigh(uint8(o.r.own.family), o.r.own.link, ip)
+	return true
+}
+
+func (o neighOps) delError(ip netip.Addr, _ believedNeigh, err error) error {
+	return fmt.Errorf("delete neighbour %s dev %s: %w", ip, o.r.opts.LinkName, err)
 }
 
 // fdbOps: `bridge fdb replace <mac> dev <dev> dst <dst> self permanent`.
@@ -155,6 +164,19 @@ func (o fdbOps) addError(mac [6]byte, w fdbWant, err error) error {
 
 func (o fdbOps) remove(st *passStats, mac [6]byte, b believedFDB, drift bool) error {
 	return o.deleteRemotes(st, mac, b, netip.Addr{}, drift)
+}
+
+// queueDel: an entry with several destinations takes one delete each.
+func (o fdbOps) queueDel(batch *nl.Batch, mac [6]byte, b believedFDB) bool {
+	if len(b.extra) > 0 {
+		return false
+	}
+	batch.DelFDB(o.r.own.link, mac, b.dst)
+	return true
+}
+
+func (o fdbOps) delError(mac [6]byte, b believedFDB, err error) error {
+	return fmt.Errorf("delete fdb %s dst %s dev %s: %w", macString(mac), b.dst, o.r.opts.LinkName, err)
 }
 
 // deleteRemotes deletes every destination of the entry except keep. The
@@ -248,9 +270,22 @@ func (o routeOps) remove(st *passStats, k routeKey, b believedRoute, drift bool)
 	}
 	err := o.r.wrote(st, kindRoute, opDel, drift, o.r.k.RouteDel(o.r.scratch.route(k, link, gw, false, b.scope)))
 	if err != nil {
-		return fmt.Errorf("delete route %s via %s dev %d metric %d: %w", k.dst, b.gw, b.link, k.priority, err)
+		return o.delError(k, b, err)
 	}
 	return nil
+}
+
+func (o routeOps) queueDel(batch *nl.Batch, k routeKey, b believedRoute) bool {
+	if b.nhid != 0 {
+		batch.DelRoute(k.dst, k.priority)
+		return true
+	}
+	batch.DelRouteVia(k.dst, k.priority, b.gw, b.link, uint8(b.scope))
+	return true
+}
+
+func (o routeOps) delError(k routeKey, b believedRoute, err error) error {
+	return fmt.Errorf("delete route %s via %s dev %d metric %d: %w", k.dst, b.gw, b.link, k.priority, err)
 }
 
 // nexthopOps: `ip nexthop replace id <id> via <subnet address> dev <dev>
@@ -289,7 +324,16 @@ func (o nexthopOps) addError(id uint32, w nexthopWant, err error) error {
 func (o nexthopOps) remove(st *passStats, id uint32, b believedNexthop, drift bool) error {
 	err := o.r.wrote(st, kindNexthop, opDel, drift, o.r.k.(nexthopKernel).nexthopDel(id))
 	if err != nil {
-		return fmt.Errorf("delete nexthop id %d via %s: %w", id, b.gw, err)
+		return o.delError(id, b, err)
 	}
 	return nil
+}
+
+func (o nexthopOps) queueDel(batch *nl.Batch, id uint32, _ believedNexthop) bool {
+	batch.DelNexthop(id)
+	return true
+}
+
+func (o nexthopOps) delError(id uint32, b believedNexthop, err error) error {
+	return fmt.Errorf("delete nexthop id %d via %s: %w", id, b.gw, err)
 }

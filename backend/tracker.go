@@ -33,6 +33,7 @@ type tracker[K comparable, W, B any] struct {
 type queuedKey[K comparable] struct {
 	key     K
 	present bool
+	del     bool // a delete of the believed entry
 }
 
 // desiredView is the desired side of a table: the wanted entry of a key
@@ -64,6 +65,10 @@ type tableOps[K comparable, W, B any] interface {
 	addError(k K, w W, err error) error
 	// remove deletes the believed entry; the error is wrapped.
 	remove(st *passStats, k K, b B, drift bool) error
+	// queueDel queues the delete of b as one request if it can be one.
+	queueDel(batch *nl.Batch, k K, b B) bool
+	// delError wraps a failed delete.
+	delError(k K, b B, err error) error
 }
 
 func newTracker[K comparable, W, B any](kind entryKind, d desiredView[K, W], believed map[K]B, ops tableOps[K, W, B]) *tracker[K, W, B] {
@@ -99,6 +104,11 @@ func (t *tracker[K, W, B]) sync(r *Reconciler, k K, st *passStats) {
 			err = t.accountAdd(r, st, k, want, t.ops.write(k, want))
 		}
 		t.added(r, st, k, want, owner, present, err)
+	case present && r.batch != nil && t.ops.queueDel(r.batch, k, have):
+		t.queued = append(t.queued, queuedKey[K]{key: k, present: true, del: true})
+		if r.batch.Len() >= maxBatch {
+			t.flush(r, st)
+		}
 	case present:
 		if err := t.ops.remove(st, k, have, t.drift(st, k)); err != nil {
 			r.failed(st, err)
@@ -143,6 +153,10 @@ func (t *tracker[K, W, B]) flush(r *Reconciler, st *passStats) {
 	}
 	r.k.(batchSender).sendBatch(r.batch)
 	for i, q := range t.queued {
+		if q.del {
+			t.deleted(r, st, q.key, r.batch.Err(i))
+			continue
+		}
 		want, owner, _ := t.desired.get(q.key)
 		err := t.accountAdd(r, st, q.key, want, r.batch.Err(i))
 		t.added(r, st, q.key, want, owner, q.present, err)
@@ -150,6 +164,19 @@ func (t *tracker[K, W, B]) flush(r *Reconciler, st *passStats) {
 	clear(t.queued)
 	t.queued = t.queued[:0]
 	r.batch.Reset()
+}
+
+// deleted records the outcome of a batched delete exactly as the single
+// path does (ENOENT and ESRCH tolerated).
+func (t *tracker[K, W, B]) deleted(r *Reconciler, st *passStats, k K, err error) {
+	if err = r.wrote(st, t.kind, opDel, t.drift(st, k), err); err != nil {
+		err = t.ops.delError(k, t.believed[k], err)
+		r.failed(st, err)
+		t.failing[k] = err
+		return
+	}
+	delete(t.believed, k)
+	delete(t.failing, k)
 }
 
 // syncDesired syncs every desired key (a full pass), then sends what is
@@ -173,6 +200,7 @@ func (t *tracker[K, W, B]) syncStale(r *Reconciler, st *passStats, keep func(K) 
 			t.sync(r, k, st)
 		}
 	}
+	t.flush(r, st)
 }
 
 // syncDirtyDeletes runs the pending deletes among the dirty keys and
@@ -184,6 +212,7 @@ func (t *tracker[K, W, B]) syncDirtyDeletes(r *Reconciler, st *passStats) {
 			t.dirty.remove(k)
 		}
 	}
+	t.flush(r, st)
 }
 
 // syncDirtyAdds runs the pending updates among the dirty keys, leaving
@@ -195,6 +224,7 @@ func (t *tracker[K, W, B]) syncDirtyAdds(r *Reconciler, st *passStats) {
 			t.dirty.remove(k)
 		}
 	}
+	t.flush(r, st)
 }
 
 // syncDirty runs the pending updates (the dirty keys left).
@@ -202,6 +232,7 @@ func (t *tracker[K, W, B]) syncDirty(r *Reconciler, st *passStats) {
 	for k := range t.dirty {
 		t.sync(r, k, st)
 	}
+	t.flush(r, st)
 }
 
 // startFull swaps in a fresh failing set; the old one explains writes.

@@ -49,6 +49,7 @@ var daemonFlags = []daemonFlag{
 	{"public-ipv6", ""},
 	{"subnet-file", "/run/flannel/subnet.env"},
 	{"subnet-lease-renew-margin", "60"},
+	{"subnet-lease-ttl", "24h0m0s"},
 	{"ip-masq", "false"},
 	{"ip-masq-fully-random-disable", "false"},
 	{"iptables-resync", "5"},

@@ -13,6 +13,10 @@ import (
 
 const groupStore = "datastore"
 
+// ErrStoreNotChecked, as Env.StoreErr, says the datastore is not checked
+// here (the Kubernetes API with --kube-subnet-mgr): its checks are skipped.
+var ErrStoreNotChecked = errors.New("datastore not checked")
+
 // checkDatastore: etcd reachable (TLS, auth), the network config, our
 // lease's expiry, the clock against etcd's, the pool's fill level.
 func checkDatastore(ctx context.Context, e *Env, f *facts, r *Report) {
@@ -33,6 +37,8 @@ func checkStoreReachable(f *facts) (Result, bool) {
 		err = f.leaseErr
 	}
 	switch {
+	case errors.Is(err, ErrStoreNotChecked):
+		res.Status, res.Detail = Skip, err.Error()
 	case err == nil:
 		res.Status, res.Detail = OK, fmt.Sprintf("network config read (%s, /%d subnets), %d leases", f.cfg.Network, f.cfg.SubnetLen, len(f.leases))
 		return res, true

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/overlayd/overlayd/statusdoc"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -94,6 +96,12 @@ func TestFailuresNamed(t *testing.T) {
 		}, groupAddresses, "peer addresses", Fail, []string{"advertises 127.0.0.1"}},
 		{"8472 blocked", func(e *Env) { delete(e.Probe.(*fakeProber).reachable, peerSub.Addr()) },
 			groupReach, "peer 10.244.2.0/24", Fail, []string{"UDP 8472 (VXLAN) is blocked"}},
+		{"8472 blocked, as the daemon saw it", func(e *Env) {
+			delete(e.Probe.(*fakeProber).reachable, peerSub.Addr())
+			e.Status.Health = &statusdoc.Health{Peers: []statusdoc.PeerHealth{{Subnet: peerSub.String(),
+				Overlay:  statusdoc.PathHealth{State: "unreachable", Since: now.Add(-time.Minute), Sent: 7, Lost: 6},
+				Underlay: statusdoc.PathHealth{State: "reachable", Sent: 7}}}}
+		}, groupReach, "peer 10.244.2.0/24", Fail, []string{"UDP 8472 (VXLAN) is blocked", "overlayd's probes: overlay unreachable since 11:59:00 (6/7 lost), underlay reachable"}},
 		{"peer down", func(e *Env) {
 			p := e.Probe.(*fakeProber)
 			delete(p.reachable, peerSub.Addr())
@@ -105,6 +113,8 @@ func TestFailuresNamed(t *testing.T) {
 			groupStore, "reachable", Fail, []string{"etcd unreachable"}},
 		{"etcd TLS", func(e *Env) { e.Store, e.StoreErr = nil, errors.New("x509: certificate signed by unknown authority") },
 			groupStore, "reachable", Fail, []string{"TLS handshake"}},
+		{"kube mode", func(e *Env) { e.Store, e.StoreErr = nil, fmt.Errorf("--kube-subnet-mgr: %w", ErrStoreNotChecked) },
+			groupStore, "reachable", Skip, []string{"--kube-subnet-mgr"}},
 		{"clock skew", func(e *Env) {
 			e.ServerTime = func(context.Context) (time.Time, error) { return now.Add(-2 * time.Minute), nil }
 		}, groupStore, "clock", Warn, []string{"2m0s off"}},
@@ -211,4 +221,23 @@ func table(r Report) string {
 	var b bytes.Buffer
 	r.WriteTable(&b)
 	return b.String()
+}
+
+// TestReportTable: one line per check with its mark, the fix and the
+// change under it, and the counts at the end.
+func TestReportTable(t *testing.T) {
+	e := healthyEnv()
+	e.Sysctl.(fakeSysctls)["net.ipv4.ip_forward"] = "0"
+	e.Opts.Fix = true
+	e.IPT.(fakeIPT)["filter/FORWARD"] = []string{"-P FORWARD DROP"}
+	out := table(Run(context.Background(), e))
+	squeezed := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"✓ daemon running overlayd runs", "✗ iptables forward policy DROP", "fix: run overlayd with --iptables-forward-rules",
+		"changed: net.ipv4.ip_forward: 0 -> 1", "0 warnings, 1 failures",
+	} {
+		if !strings.Contains(squeezed, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -99,7 +99,9 @@ func checkReach(ctx context.Context, e *Env, f *facts, r *Report) {
 		r.add(Result{Group: groupReach, Check: "peers", Status: OK, Detail: "no peers yet"})
 	}
 	for _, p := range probes {
-		r.add(peerResult(e, f, p))
+		res := peerResult(e, f, p)
+		res.Detail += liveHealth(e, p.lease.Subnet)
+		r.add(res)
 	}
 	r.add(checkPathMTU(ctx, e, f, probes))
 }
@@ -212,4 +214,20 @@ func joinLimit(s []string) string {
 
 func round(d time.Duration) string {
 	return d.Round(10 * time.Microsecond).String()
+}
+
+// liveHealth is the daemon's own view of the peer (its health probes in
+// /status), to read next to the one-shot result.
+func liveHealth(e *Env, sn netip.Prefix) string {
+	if e.Status == nil || e.Status.Health == nil {
+		return ""
+	}
+	for _, ph := range e.Status.Health.Peers {
+		if ph.Subnet != sn.String() || ph.Overlay.State == "unknown" {
+			continue
+		}
+		return fmt.Sprintf("; overlayd's probes: overlay %s since %s (%d/%d lost), underlay %s",
+			ph.Overlay.State, ph.Overlay.Since.UTC().Format(time.TimeOnly), ph.Overlay.Lost, ph.Overlay.Sent, ph.Underlay.State)
+	}
+	return ""
 }

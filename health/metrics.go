@@ -54,9 +54,3 @@ func (m *metrics) observe(path Path, rtt time.Duration, ok bool) {
 	}
 	m.probes.WithLabelValues(string(path), "lost").Inc()
 }
-
-func (m *metrics) setUnreachable(n map[Path]int) {
-	for path, v := range n {
-		m.unreachable.WithLabelValues(string(path)).Set(float64(v))
-	}
-}

@@ -21,11 +21,14 @@ type ProberOptions struct {
 	// Port is the peers' responder port.
 	Port uint16
 	// Interval between rounds (default 10s); Sample the peers probed per
-	// round at most (default 32), besides those whose entries changed,
-	// up to 4*Sample; Timeout the wait for an answer (default Interval/2,
-	// at most 2s), the request resent at a third and two thirds of it.
+	// round at most (default 32), besides those whose entries are new or
+	// changed, up to Burst of them (default 4*Sample; the rest wait for
+	// the next rounds); Timeout the wait for an answer (default
+	// Interval/2, at most 2s), the request resent at a third and two
+	// thirds of it.
 	Interval time.Duration
 	Sample   int
+	Burst    int
 	Timeout  time.Duration
 	// Conn is the underlay probe's UDP socket; ICMP the overlay probe's
 	// raw ICMP socket (ListenICMP). Unbound: the kernel picks the source,
@@ -44,6 +47,9 @@ func (o *ProberOptions) withDefaults() {
 	if o.Sample <= 0 {
 		o.Sample = 32
 	}
+	if o.Burst <= 0 {
+		o.Burst = 4 * o.Sample
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = min(o.Interval/2, 2*time.Second)
 	}
@@ -61,12 +67,14 @@ type Prober struct {
 	met *metrics
 	id  uint16 // ICMP echo identifier
 
-	mu      sync.Mutex
-	peers   map[netip.Prefix]*PeerState
-	order   []netip.Prefix // rotation order
-	next    int            // rotation position
-	dirty   []netip.Prefix // new or changed, not probed since
-	pending map[Nonce]chan time.Time
+	mu    sync.Mutex
+	peers map[netip.Prefix]*PeerState
+	order []netip.Prefix // rotation order
+	next  int            // rotation position
+	dirty []netip.Prefix // new or changed, not probed since
+	// unreachable counts the peers whose path is known unreachable.
+	unreachable map[Path]int
+	pending     map[Nonce]chan time.Time
 }
 
 // NewProber checks the options and registers the metrics.
@@ -81,7 +89,7 @@ func NewProber(o ProberOptions) (*Prober, error) {
 	}
 	var id [2]byte
 	rand.Read(id[:])
-	return &Prober{o: o, met: met, id: binary.BigEndian.Uint16(id[:]), peers: map[netip.Prefix]*PeerState{}, pending: map[Nonce]chan time.Time{}}, nil
+	return &Prober{o: o, met: met, id: binary.BigEndian.Uint16(id[:]), peers: map[netip.Prefix]*PeerState{}, pending: map[Nonce]chan time.Time{}, unreachable: map[Path]int{}}, nil
 }
 
 // ListenProber opens the prober's socket on any address.
@@ -179,7 +187,7 @@ func (p *Prober) round(ctx context.Context) {
 }
 
 // pick updates the peer table from targets and returns the peers whose
-// entries are new or changed (up to 4*Sample per round; the rest wait for
+// entries are new or changed (up to Burst per round; the rest wait for
 // the next), then the next ones in rotation, Sample in all at least.
 func (p *Prober) pick(targets []Target) []Target {
 	p.mu.Lock()
@@ -193,6 +201,8 @@ func (p *Prober) pick(targets []Target) []Target {
 		}
 		if !ok {
 			p.order = append(p.order, t.Subnet)
+		} else {
+			p.forget(old)
 		}
 		p.peers[t.Subnet] = &PeerState{Target: t}
 		p.dirty = append(p.dirty, t.Subnet)
@@ -200,9 +210,12 @@ func (p *Prober) pick(targets []Target) []Target {
 	if len(seen) != len(p.peers) {
 		p.dropGone(seen)
 	}
+	for _, path := range []Path{Overlay, Underlay} {
+		p.met.unreachable.WithLabelValues(string(path)).Set(float64(p.unreachable[path]))
+	}
 	var picked []Target
 	inRound := map[netip.Prefix]bool{}
-	for len(p.dirty) > 0 && len(picked) < 4*p.o.Sample {
+	for len(p.dirty) > 0 && len(picked) < p.o.Burst {
 		s := p.dirty[0]
 		p.dirty = p.dirty[1:]
 		if ps, ok := p.peers[s]; ok && !inRound[s] {
@@ -224,12 +237,23 @@ func (p *Prober) pick(targets []Target) []Target {
 	return picked
 }
 
+// forget takes a replaced or removed peer out of the unreachable counts.
+func (p *Prober) forget(ps *PeerState) {
+	if ps.Overlay.Known && !ps.Overlay.Reachable {
+		p.unreachable[Overlay]--
+	}
+	if ps.Underlay.Known && !ps.Underlay.Reachable {
+		p.unreachable[Underlay]--
+	}
+}
+
 func (p *Prober) dropGone(seen map[netip.Prefix]bool) {
 	order := p.order[:0]
 	for _, s := range p.order {
 		if seen[s] {
 			order = append(order, s)
 		} else {
+			p.forget(p.peers[s])
 			delete(p.peers, s)
 		}
 	}
@@ -298,19 +322,26 @@ func (p *Prober) record(t Target, path Path, rtt time.Duration, ok bool) {
 		st.Lost++
 	}
 	if changed {
+		if wasKnown && !st.Reachable {
+			p.unreachable[path]--
+		}
+		if !ok {
+			p.unreachable[path]++
+		}
 		st.Known, st.Reachable, st.Since = true, ok, now
 	}
 	other := ps.Underlay
 	if path == Underlay {
 		other = ps.Overlay
 	}
+	unreachable := p.unreachable[path]
 	p.mu.Unlock()
 	p.met.observe(path, rtt, ok)
 	if changed && (wasKnown || !ok) {
 		p.logChange(t, path, ok, other)
 	}
 	if changed {
-		p.met.setUnreachable(p.countUnreachable())
+		p.met.unreachable.WithLabelValues(string(path)).Set(float64(unreachable))
 	}
 }
 
@@ -324,21 +355,6 @@ func (p *Prober) logChange(t Target, path Path, ok bool, other PathState) {
 		return
 	}
 	p.o.Logger.Info("peer reachable again", attrs...)
-}
-
-func (p *Prober) countUnreachable() map[Path]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[Path]int{Overlay: 0, Underlay: 0}
-	for _, ps := range p.peers {
-		if ps.Overlay.Known && !ps.Overlay.Reachable {
-			out[Overlay]++
-		}
-		if ps.Underlay.Known && !ps.Underlay.Reachable {
-			out[Underlay]++
-		}
-	}
-	return out
 }
 
 // Peers returns every peer's state, sorted by subnet.

@@ -115,7 +115,9 @@ func TestProberTellsBlockedVXLANFromDown(t *testing.T) {
 		en.set(x, true)
 	}
 	reg := prometheus.NewRegistry()
-	p := newTestProber(t, en, func() []Target { return []Target{a, b} }, 32, reg)
+	var mu sync.Mutex
+	current := []Target{a, b}
+	p := newTestProber(t, en, func() []Target { mu.Lock(); defer mu.Unlock(); return current }, 32, reg)
 	p.round(context.Background())
 	st := states(p)
 	if s := st[a.Subnet]; !s.Overlay.Reachable || !s.Underlay.Reachable || s.Overlay.LastRTT <= 0 {
@@ -141,6 +143,19 @@ func TestProberTellsBlockedVXLANFromDown(t *testing.T) {
 	}
 	if n := seriesCount(t, reg, "overlayd_peer_rtt_seconds"); n != 2 {
 		t.Errorf("overlayd_peer_rtt_seconds has %d series, want 2 (one per path, no per-peer label)", n)
+	}
+	// b blocked again, then gone from the peer set: no longer counted.
+	en.set(b.Overlay, false)
+	p.round(context.Background())
+	if got := gauge(t, reg, "overlayd_peers_unreachable", "overlay"); got != 1 {
+		t.Errorf("blocked again: overlayd_peers_unreachable{path=overlay} = %v, want 1", got)
+	}
+	mu.Lock()
+	current = []Target{a}
+	mu.Unlock()
+	p.round(context.Background())
+	if got := gauge(t, reg, "overlayd_peers_unreachable", "overlay"); got != 0 || len(p.Peers()) != 1 {
+		t.Errorf("b removed: overlayd_peers_unreachable{path=overlay} = %v, %d peers", got, len(p.Peers()))
 	}
 }
 

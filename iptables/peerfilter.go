@@ -31,9 +31,12 @@ const (
 
 // PeerFilterOptions configures a PeerFilter.
 type PeerFilterOptions struct {
-	Runner     Runner      // its family decides the set's family
-	IPSet      IPSetRunner // nil: NewIPSetRunner()
-	Port       int         // VXLAN UDP port; 0 means 8472
+	Runner Runner      // its family decides the set's family
+	IPSet  IPSetRunner // nil: NewIPSetRunner()
+	Port   int         // VXLAN UDP port; 0 means 8472
+	// ExtraPorts are more UDP ports only peers may reach, filtered alike
+	// (overlayd's health probe port).
+	ExtraPorts []int
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Clock times Run's checks; nil: the real clock.
@@ -47,6 +50,7 @@ type PeerFilter struct {
 	runner  Runner
 	ipset   IPSetRunner
 	port    int
+	extra   []int
 	set     string
 	tmpSet  string
 	family  string // ipset's "inet" / "inet6"
@@ -70,6 +74,11 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Port < 1 || o.Port > 65535 {
 		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
 	}
+	for _, p := range o.ExtraPorts {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("peer filter: PeerFilterOptions.ExtraPorts %d is not a UDP port", p)
+		}
+	}
 	if o.IPSet == nil {
 		o.IPSet = NewIPSetRunner()
 	}
@@ -82,7 +91,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	}
 	set, family := peerSet(o.Runner.Proto())
 	return &PeerFilter{
-		runner: o.Runner, ipset: o.IPSet, port: o.Port,
+		runner: o.Runner, ipset: o.IPSet, port: o.Port, extra: o.ExtraPorts,
 		set: set, tmpSet: set + "-tmp", family: family,
 		log: o.Logger, metrics: metrics, clock: o.Clock,
 	}, nil
@@ -134,7 +143,7 @@ func (f *PeerFilter) ensureAll() error {
 	if err := f.syncSet(); err != nil {
 		return err
 	}
-	writes, err := syncChain(f.runner, filterTable, PeerChain, peerFilterRules(f.port, f.set))
+	writes, err := syncChain(f.runner, filterTable, PeerChain, peerFilterRules(f.port, f.set, f.extra...))
 	f.noteRepair(PeerChain, writes)
 	if err != nil {
 		return err
@@ -169,13 +178,16 @@ func ensureJumpFirst(r Runner, jump Rule) (int, error) {
 	return 1, nil
 }
 
-func peerFilterRules(port int, set string) []Rule {
-	toVXLAN := []string{"-p", "udp", "-m", "udp", "--dport", strconv.Itoa(port)}
-	fromPeer := slices.Concat(toVXLAN, []string{"-m", "set", "--match-set", set, "src"})
-	return []Rule{
-		commented(filterTable, PeerChain, fromPeer, peerComment, []string{"-j", "ACCEPT"}),
-		commented(filterTable, PeerChain, toVXLAN, peerComment, []string{"-j", "DROP"}),
+func peerFilterRules(port int, set string, extra ...int) []Rule {
+	var rules []Rule
+	for _, p := range append([]int{port}, extra...) {
+		toPort := []string{"-p", "udp", "-m", "udp", "--dport", strconv.Itoa(p)}
+		fromPeer := slices.Concat(toPort, []string{"-m", "set", "--match-set", set, "src"})
+		rules = append(rules,
+			commented(filterTable, PeerChain, fromPeer, peerComment, []string{"-j", "ACCEPT"}),
+			commented(filterTable, PeerChain, toPort, peerComment, []string{"-j", "DROP"}))
 	}
+	return rules
 }
 
 func peerJump() Rule {

@@ -284,3 +284,26 @@ func TestSavedMembers(t *testing.T) {
 		t.Fatalf("error = %v, want one naming the bad member", err)
 	}
 }
+
+// TestPeerFilterExtraPorts: the health probe port is filtered as VXLAN's
+// is: accepted from peers, dropped from anyone else.
+func TestPeerFilterExtraPorts(t *testing.T) {
+	f := newFakeRunner(goipt.ProtocolIPv4)
+	s := newFakeIPSet(f)
+	pf, err := NewPeerFilter(PeerFilterOptions{Runner: f, IPSet: s, ExtraPorts: []int{8476}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, pf.SetPeers(addrs("192.0.2.2")))
+	got := f.save("filter")
+	for _, port := range []string{"8472", "8476"} {
+		for _, verdict := range []string{"-m set --match-set overlayd-vxlan-peers src -m comment --comment \"overlayd vxlan peer filter\" -j ACCEPT", "-m comment --comment \"overlayd vxlan peer filter\" -j DROP"} {
+			if want := "-A OVERLAYD-VXLAN -p udp -m udp --dport " + port + " " + verdict; !strings.Contains(got, want) {
+				t.Errorf("no %q in\n%s", want, got)
+			}
+		}
+	}
+	if _, err := NewPeerFilter(PeerFilterOptions{Runner: f, ExtraPorts: []int{0}}); err == nil {
+		t.Errorf("ExtraPorts 0 accepted")
+	}
+}

@@ -23,6 +23,9 @@ const DefaultVXLANPort = 8472
 type PeerFilterOptions struct {
 	Kernel Kernel
 	Port   int // VXLAN UDP port; 0 means 8472
+	// ExtraPorts are more UDP ports only peers may reach, filtered alike
+	// (overlayd's health probe port).
+	ExtraPorts []int
 	// IPv6 filters IPv6 VXLAN in overlayd-ipv6 (one filter per family);
 	// unset, IPv4 in overlayd-ipv4.
 	IPv6   bool
@@ -68,6 +71,13 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Port < 1 || o.Port > 65535 {
 		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
 	}
+	rules := PeerFilterRules(uint16(o.Port), o.IPv6)
+	for _, p := range o.ExtraPorts {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("peer filter: PeerFilterOptions.ExtraPorts %d is not a UDP port", p)
+		}
+		rules = append(rules, PeerFilterRules(uint16(p), o.IPv6)...)
+	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
 		Name: "overlayd_vxlan_peer_filter_set_updates_total", Help: "Incremental updates (elements added or deleted) of the nftables peer set.",
@@ -80,7 +90,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 		fam = ipv6
 	}
 	spec := TableSpec{Ref: fam.ref(fam.overlaydTable), Chains: []ChainSpec{
-		{Name: PeerChain, Base: filterInput, Rules: PeerFilterRules(uint16(o.Port), o.IPv6)},
+		{Name: PeerChain, Base: filterInput, Rules: rules},
 	}}
 	return &PeerFilter{kernel: o.Kernel, fam: fam, spec: spec, log: o.Logger, clock: o.Clock, metrics: metrics}, nil
 }

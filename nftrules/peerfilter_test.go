@@ -161,3 +161,29 @@ func TestRemove(t *testing.T) {
 		t.Errorf("RemoveAll with nothing left: %v, %v", names, err)
 	}
 }
+
+// TestPeerFilterExtraPorts: the health probe port gets the same drop rule
+// as VXLAN's, in the same chain.
+func TestPeerFilterExtraPorts(t *testing.T) {
+	k := newFakeKernel()
+	f, err := NewPeerFilter(PeerFilterOptions{Kernel: k, ExtraPorts: []int{8476}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetPeers(addrs("192.0.2.11")); err != nil {
+		t.Fatal(err)
+	}
+	c := k.tables[ref4(OverlaydTable4)].Chains[PeerChain]
+	want := append(PeerFilterRules(8472, false), PeerFilterRules(8476, false)...)
+	if c == nil || len(c.Rules) != len(want) {
+		t.Fatalf("chain %s: %+v, want %d rules", PeerChain, c, len(want))
+	}
+	for i := range want {
+		if c.Rules[i].Key(0) != want[i].Key(0) {
+			t.Errorf("rule %d differs", i)
+		}
+	}
+	if _, err := NewPeerFilter(PeerFilterOptions{Kernel: k, ExtraPorts: []int{70000}}); err == nil {
+		t.Errorf("ExtraPorts 70000 accepted")
+	}
+}

@@ -122,8 +122,8 @@ func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
 func (s *Set) setGood(e *entry, d decoded, out *outputs) {
 	sub := e.lease.Subnet
 	old, had, oldDst := e.good, e.hasGood, e.dst
-	if v, ok := s.verdicts[sub]; ok && (v.Private != d.privateIP || v.MAC != d.mac) {
-		delete(s.verdicts, sub) // verified for another identity
+	if v, ok := s.verdicts[sub]; ok && (v.Private != d.privateIP || v.MAC != d.mac || v.Key != d.key) {
+		delete(s.verdicts, sub) // verified for another identity or key
 	}
 	s.addrs.release(s, e)
 	e.good, e.hasGood = d, true
@@ -138,7 +138,7 @@ func (s *Set) setGood(e *entry, d decoded, out *outputs) {
 	}
 	switch {
 	case d.privateIP.IsValid():
-		out.candidate(Candidate{Subnet: sub, Private: d.privateIP, MAC: d.mac, PublicIP: d.publicIP})
+		out.candidate(Candidate{Subnet: sub, Private: d.privateIP, MAC: d.mac, PublicIP: d.publicIP, Key: d.key})
 	case had && old.privateIP.IsValid():
 		out.dropCandidate(sub)
 	}
@@ -182,7 +182,7 @@ func (s *Set) applyVerdict(v Verdict, out *outputs) {
 	switch {
 	case !v.Private.IsValid():
 		delete(s.verdicts, v.Subnet)
-	case v.Private == e.good.privateIP && v.MAC == e.good.mac:
+	case v.Private == e.good.privateIP && v.MAC == e.good.mac && v.Key == e.good.key:
 		s.verdicts[v.Subnet] = v
 	default:
 		return // about an identity the lease no longer names

@@ -14,6 +14,7 @@ type decoded struct {
 	publicIP  netip.Addr
 	privateIP netip.Addr
 	mac       [6]byte
+	key       [32]byte // OverlaydKey (all zero: none): signs the peer's same-site answers
 }
 
 // errIgnored marks leases that are not peers to program and not an error
@@ -89,6 +90,7 @@ func (r rules) decode(l subnet.Lease) (decoded, error) {
 		return decoded{}, &refusal{reason: ReasonMalformed, field: "BackendData", value: string(l.Attrs.BackendData), err: err, subnetOK: true}
 	}
 	d := decoded{publicIP: l.Attrs.PublicIP.Unmap(), privateIP: l.Attrs.PrivateIP.Unmap()}
+	copy(d.key[:], l.Attrs.SameSiteKey) // decoded as 32 bytes or none
 	copy(d.mac[:], data.VtepMAC)
 	if ref := r.checkAddrs(d); ref != nil {
 		ref.subnetOK = true

@@ -95,7 +95,7 @@ func (s *Set) allCandidates() []Candidate {
 	var out []Candidate
 	for sub, e := range s.peers {
 		if e.hasGood && e.good.privateIP.IsValid() {
-			out = append(out, Candidate{Subnet: sub, Private: e.good.privateIP, MAC: e.good.mac, PublicIP: e.good.publicIP})
+			out = append(out, Candidate{Subnet: sub, Private: e.good.privateIP, MAC: e.good.mac, PublicIP: e.good.publicIP, Key: e.good.key})
 		}
 	}
 	return out

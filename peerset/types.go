@@ -46,6 +46,9 @@ type Candidate struct {
 	Private  netip.Addr
 	MAC      [6]byte
 	PublicIP netip.Addr
+	// Key is the lease's OverlaydKey, which signs the peer's answers;
+	// all zero when the lease has none.
+	Key [32]byte
 }
 
 // CandidateSink receives the same-site candidates. Calls come from the
@@ -66,6 +69,9 @@ type Verdict struct {
 	Subnet  netip.Prefix
 	Private netip.Addr
 	MAC     [6]byte
+	// Key is the OverlaydKey the answer was verified with: a verdict for
+	// a key the lease no longer names is stale.
+	Key [32]byte
 }
 
 // AddrSink receives the addresses peers' VXLAN may come from, whenever

@@ -1,6 +1,7 @@
 package samesite
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -25,10 +26,12 @@ const (
 )
 
 // Identity is what a node's responder answers with: its lease subnet and
-// its VTEP MAC, both also in its lease.
+// its VTEP MAC, both also in its lease, signed with Key, whose public half
+// is the lease's OverlaydKey.
 type Identity struct {
 	Subnet netip.Prefix
 	MAC    net.HardwareAddr
+	Key    ed25519.PrivateKey
 }
 
 // Candidate is a peer that advertises a private address: probes go to
@@ -38,6 +41,10 @@ type Candidate struct {
 	Private  netip.Addr
 	MAC      [6]byte
 	PublicIP netip.Addr // for logs
+	// Key is the lease's OverlaydKey (an ed25519 public key): an answer
+	// must be signed with it. A candidate without one (all zero) is not
+	// probed.
+	Key [32]byte
 }
 
 // Verdict says that Private (verified against MAC) is proven to be the
@@ -46,6 +53,8 @@ type Verdict struct {
 	Subnet  netip.Prefix
 	Private netip.Addr
 	MAC     [6]byte
+	// Key is the candidate's OverlaydKey the answers were verified with.
+	Key [32]byte
 }
 
 // VerdictSink receives verdict changes. It is called with the Detector's
@@ -97,6 +106,8 @@ func (o *Options) withDefaults() error {
 		return fmt.Errorf("same-site options: Self.Subnet %s is not a masked IPv4 prefix", o.Self.Subnet)
 	case len(o.Self.MAC) != 6:
 		return fmt.Errorf("same-site options: Self.MAC %q is not a 6-byte MAC", o.Self.MAC)
+	case len(o.Self.Key) != ed25519.PrivateKeySize:
+		return fmt.Errorf("same-site options: Self.Key has %d bytes, want an ed25519 private key (%d)", len(o.Self.Key), ed25519.PrivateKeySize)
 	case o.MaxMissed < 0:
 		return fmt.Errorf("same-site options: MaxMissed %d is negative", o.MaxMissed)
 	}

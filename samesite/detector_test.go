@@ -65,7 +65,7 @@ func TestVerdictChangeIsReported(t *testing.T) {
 	probe(a, b, c)
 	pump(a, b, c)
 	got := a.next.all()[before:]
-	want := Verdict{Subnet: b.lease.Subnet, Private: b.lease.Attrs.PrivateIP, MAC: [6]byte{2, 0, 0, 0, 0, 2}}
+	want := Verdict{Subnet: b.lease.Subnet, Private: b.lease.Attrs.PrivateIP, MAC: [6]byte{2, 0, 0, 0, 0, 2}, Key: [32]byte(b.lease.Attrs.SameSiteKey)}
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("a reported %v after verifying b, want exactly %v", got, want)
 	}
@@ -188,6 +188,12 @@ func TestRemovedPeerForgetsItsVerdict(t *testing.T) {
 	}
 }
 
+// TestForgedAnswersAreRejected: a host that receives a's probe for b (a
+// stranger at b's private address) knows the nonce, and b's subnet and
+// MAC from its lease, but not b's key. Every answer it can make is
+// refused and counted, without using the nonce up; b's own answer then
+// verifies, once: replaying it finds no probe. On today's main the
+// unsigned "lease-correct" answer verified b.
 func TestForgedAnswersAreRejected(t *testing.T) {
 	_, a, b, _ := labSites(t)
 	probe(a)
@@ -197,17 +203,31 @@ func TestForgedAnswersAreRejected(t *testing.T) {
 			probeMsg, _ = parseMessage(d.data)
 		}
 	}
-	answer := message{kind: kindAnswer, nonce: probeMsg.nonce, subnet: b.lease.Subnet, mac: [6]byte{2, 0, 0, 0, 0, 2}}
+	bAddr, bMAC := b.lease.Attrs.PrivateIP, [6]byte{2, 0, 0, 0, 0, 2}
+	aAddr := a.lease.Attrs.PrivateIP
+	genuine := signAnswer(b.key, probeMsg, aAddr, bAddr, b.lease.Subnet, bMAC)
+	unsigned := message{kind: kindAnswer, nonce: probeMsg.nonce, subnet: b.lease.Subnet, mac: bMAC, probed: bAddr}
+	strangerKey := testKey(99)
+	from := netip.AddrPortFrom(bAddr, DefaultPort)
 	forgeries := []struct {
 		name   string
 		from   netip.AddrPort
 		msg    message
 		result string
 	}{
-		{"other address", netip.MustParseAddrPort("198.51.100.9:8475"), answer, resultWrongSource},
-		{"other port", netip.MustParseAddrPort("198.51.100.3:9999"), answer, resultWrongSource},
-		{"public address", netip.MustParseAddrPort("203.0.113.12:8475"), answer, resultWrongSource},
-		{"unknown nonce", netip.MustParseAddrPort("198.51.100.3:8475"), message{kind: kindAnswer, subnet: b.lease.Subnet, mac: answer.mac}, resultUnknownNonce},
+		{"other address", netip.MustParseAddrPort("198.51.100.9:8475"), genuine, resultWrongSource},
+		{"other port", netip.MustParseAddrPort("198.51.100.3:9999"), genuine, resultWrongSource},
+		{"public address", netip.MustParseAddrPort("203.0.113.12:8475"), genuine, resultWrongSource},
+		{"unknown nonce", from, signAnswer(b.key, message{nonce: nonce{7}}, aAddr, bAddr, b.lease.Subnet, bMAC), resultUnknownNonce},
+		{"unsigned, lease-correct", from, unsigned, resultBadSignature},
+		{"signed by the stranger's key", from, signAnswer(strangerKey, probeMsg, aAddr, bAddr, b.lease.Subnet, bMAC), resultBadSignature},
+		{"b's signature for another prober", from, signAnswer(b.key, probeMsg, netip.MustParseAddr("198.51.100.9"), bAddr, b.lease.Subnet, bMAC), resultBadSignature},
+		{"b's signature for another address probed", from, signAnswer(b.key, probeMsg, aAddr, netip.MustParseAddr("198.51.100.9"), b.lease.Subnet, bMAC), resultBadSignature},
+		{"signature of another nonce", from, func() message {
+			m := signAnswer(b.key, message{nonce: nonce{7}}, aAddr, bAddr, b.lease.Subnet, bMAC)
+			m.nonce = probeMsg.nonce
+			return m
+		}(), resultBadSignature},
 	}
 	for _, f := range forgeries {
 		t.Run(f.name, func(t *testing.T) {
@@ -220,12 +240,32 @@ func TestForgedAnswersAreRejected(t *testing.T) {
 		})
 	}
 	// The genuine answer still verifies: forgeries did not use the nonce up.
-	a.det.handlePacket(netip.MustParseAddrPort("198.51.100.3:8475"), answer.marshal())
+	a.det.handlePacket(from, genuine.marshal())
 	wantDst(t, a, b, b.lease.Attrs.PrivateIP)
-	// Replaying it after it was accepted does nothing.
-	a.det.handlePacket(netip.MustParseAddrPort("198.51.100.3:8475"), answer.marshal())
-	if got := a.metric(t, "answers_received_total", resultUnknownNonce); got != 2 {
-		t.Errorf("unknown_nonce answers after a replay = %v, want 2", got)
+	// Replaying it after it was accepted does nothing but count.
+	before := a.metric(t, "answers_received_total", resultUnknownNonce)
+	a.det.handlePacket(from, genuine.marshal())
+	if got := a.metric(t, "answers_received_total", resultUnknownNonce); got != before+1 {
+		t.Errorf("unknown_nonce answers after a replay = %v, want %v", got, before+1)
+	}
+	if got := a.metric(t, "answers_received_total", resultAccepted); got != 1 {
+		t.Errorf("accepted answers = %v, want 1", got)
+	}
+}
+
+// TestLeaseWithoutKeyGetsNoSameSitePath: a same-site peer whose lease has
+// no OverlaydKey (an older overlayd) is never probed, so its VXLAN keeps
+// going to its public address.
+func TestLeaseWithoutKeyGetsNoSameSitePath(t *testing.T) {
+	_, a, b, c := labSites(t)
+	old := b.lease
+	old.Attrs.SameSiteKey = nil
+	a.feed.ReplacePeers([]subnet.Lease{old, c.lease})
+	probe(a, b, c)
+	pump(a, b, c)
+	wantDst(t, a, b, b.lease.Attrs.PublicIP)
+	if got := a.metric(t, "candidate_peers", ""); got != 0 {
+		t.Errorf("candidates %v, want 0", got)
 	}
 }
 
@@ -284,6 +324,7 @@ func TestCandidateRules(t *testing.T) {
 		{"outside our underlay", func(c *Candidate) { c.Private = netip.MustParseAddr("198.51.101.3") }, "outside our underlay"},
 		{"private is public", func(c *Candidate) { c.PublicIP = c.Private }, "is the PublicIP"},
 		{"our own subnet", func(c *Candidate) { c.Subnet = a.lease.Subnet }, "own subnet"},
+		{"no key (older overlayd)", func(c *Candidate) { c.Key = [32]byte{} }, "no OverlaydKey"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -327,7 +368,7 @@ func TestCandidateBackoff(t *testing.T) {
 
 func TestOptionsValidation(t *testing.T) {
 	conn := newFakeNet().listen(netip.MustParseAddrPort("198.51.100.2:8475"))
-	good := Options{Conn: conn, Local: underlay, Self: Identity{Subnet: netip.MustParsePrefix("10.244.1.0/24"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}}
+	good := Options{Conn: conn, Local: underlay, Self: Identity{Subnet: netip.MustParsePrefix("10.244.1.0/24"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Key: testKey(1)}}
 	cases := []struct {
 		name string
 		edit func(o *Options)
@@ -338,6 +379,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"ipv6 local", func(o *Options) { o.Local = netip.MustParsePrefix("2001:db8::1/64") }, "Local 2001:db8::1/64"},
 		{"unmasked subnet", func(o *Options) { o.Self.Subnet = netip.MustParsePrefix("10.244.1.1/24") }, "Self.Subnet 10.244.1.1/24"},
 		{"short mac", func(o *Options) { o.Self.MAC = net.HardwareAddr{1, 2} }, "Self.MAC"},
+		{"no key", func(o *Options) { o.Self.Key = nil }, "Self.Key has 0 bytes"},
 		{"interval under timeout", func(o *Options) { o.Interval, o.Timeout = time.Second, 2*time.Second }, "Interval 1s is shorter than Timeout 2s"},
 	}
 	for _, c := range cases {

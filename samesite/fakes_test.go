@@ -1,6 +1,7 @@
 package samesite
 
 import (
+	"crypto/ed25519"
 	"net"
 	"net/netip"
 	"slices"
@@ -129,6 +130,7 @@ func (c *fakeConn) sentCount() int {
 type host struct {
 	name  string
 	lease subnet.Lease
+	key   ed25519.PrivateKey
 	det   *Detector
 	conn  *fakeConn
 	next  *verdictLog
@@ -164,6 +166,7 @@ func candidateOf(l subnet.Lease) (Candidate, bool) {
 		return Candidate{}, false
 	}
 	c := Candidate{Subnet: l.Subnet, Private: l.Attrs.PrivateIP, PublicIP: l.Attrs.PublicIP}
+	copy(c.Key[:], l.Attrs.SameSiteKey)
 	copy(c.MAC[:], data.VtepMAC)
 	return c, true
 }
@@ -220,19 +223,27 @@ func newHost(t *testing.T, n *fakeNet, clock subnet.Clock, name string, priv, k 
 	t.Helper()
 	private := netip.AddrFrom4([4]byte{198, 51, 100, priv})
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, k}
+	key := testKey(k)
 	lease := testLease(k, private, mac)
 	conn := n.listen(netip.AddrPortFrom(private, DefaultPort))
 	reg := prometheus.NewRegistry()
 	next := &verdictLog{}
 	det, err := New(Options{
 		Conn: conn, Local: netip.PrefixFrom(private, underlay.Bits()),
-		Self: Identity{Subnet: lease.Subnet, MAC: mac}, Clock: clock, Registerer: reg, Verdicts: next,
+		Self: Identity{Subnet: lease.Subnet, MAC: mac, Key: key}, Clock: clock, Registerer: reg, Verdicts: next,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{name: name, lease: lease, det: det, conn: conn, next: next, feed: leaseFeed{det}, reg: reg}
+	h := &host{name: name, lease: lease, key: key, det: det, conn: conn, next: next, feed: leaseFeed{det}, reg: reg}
 	return h
+}
+
+// testKey is host k's same-site key, derived from k (tests only).
+func testKey(k byte) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = k
+	return ed25519.NewKeyFromSeed(seed)
 }
 
 func testLease(k byte, private netip.Addr, mac net.HardwareAddr) subnet.Lease {
@@ -243,6 +254,7 @@ func testLease(k byte, private netip.Addr, mac net.HardwareAddr) subnet.Lease {
 			BackendType: subnet.BackendVXLAN,
 			BackendData: []byte(`{"VNI":1,"VtepMAC":"` + mac.String() + `"}`),
 			PrivateIP:   private,
+			SameSiteKey: testKey(k).Public().(ed25519.PublicKey),
 		},
 		Expiration: testStart.Add(24 * time.Hour),
 	}

@@ -10,20 +10,24 @@ import (
 // The wire format, big-endian, one UDP datagram of messageLen bytes:
 //
 //	0  magic "OVSS"
-//	4  version (1)
+//	4  version (2)
 //	5  kind: 1 probe, 2 answer
 //	6  nonce (16 bytes)
 //	22 subnet address (IPv4, 4 bytes)   answer only, zero in a probe
 //	26 subnet prefix length             answer only
 //	27 VTEP MAC (6 bytes)               answer only
+//	33 probed address (IPv4, 4 bytes)   answer only: where the probe went
+//	37 ed25519 signature (64 bytes)     answer only (see sign.go)
 //
 // A probe is as long as an answer: the responder never sends more bytes
-// than it received.
+// than it received. Version 1 (unsigned answers) is not spoken any more:
+// its answers proved nothing.
 const (
 	wireMagic   = "OVSS"
-	wireVersion = 1
+	wireVersion = 2
 	nonceLen    = 16
-	messageLen  = 4 + 1 + 1 + nonceLen + 4 + 1 + 6
+	sigLen      = 64
+	messageLen  = 4 + 1 + 1 + nonceLen + 4 + 1 + 6 + 4 + sigLen
 )
 
 type messageKind byte
@@ -45,12 +49,15 @@ func (k messageKind) String() string {
 
 type nonce [nonceLen]byte
 
-// message is a probe (nonce only) or an answer (nonce and identity).
+// message is a probe (nonce only) or an answer (nonce, identity, the
+// address probed and the responder's signature over them).
 type message struct {
 	kind   messageKind
 	nonce  nonce
 	subnet netip.Prefix
 	mac    [6]byte
+	probed netip.Addr
+	sig    [sigLen]byte
 }
 
 var errMalformed = errors.New("malformed same-site message")
@@ -62,10 +69,17 @@ func (m message) marshal() []byte {
 	b[5] = byte(m.kind)
 	copy(b[6:], m.nonce[:])
 	if m.kind == kindAnswer {
-		a := m.subnet.Addr().As4()
-		copy(b[22:], a[:])
-		b[26] = byte(m.subnet.Bits())
+		if m.subnet.Addr().Is4() {
+			a := m.subnet.Addr().As4()
+			copy(b[22:], a[:])
+			b[26] = byte(m.subnet.Bits())
+		}
 		copy(b[27:], m.mac[:])
+		if m.probed.Is4() {
+			p := m.probed.As4()
+			copy(b[33:], p[:])
+		}
+		copy(b[37:], m.sig[:])
 	}
 	return b
 }
@@ -99,6 +113,8 @@ func parseMessage(b []byte) (message, error) {
 		return message{}, fmt.Errorf("%w: subnet %s is not masked", errMalformed, m.subnet)
 	}
 	copy(m.mac[:], b[27:33])
+	m.probed = netip.AddrFrom4([4]byte(b[33:37]))
+	copy(m.sig[:], b[37:])
 	return m, nil
 }
 

@@ -13,6 +13,7 @@ const (
 	resultWrongSource   = "wrong_source"
 	resultWrongIdentity = "wrong_identity"
 	resultUnknownNonce  = "unknown_nonce"
+	resultBadSignature  = "bad_signature"
 )
 
 // metrics are the overlayd_samesite_* metrics; without a Registerer they
@@ -41,14 +42,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		verified:   gauge("verified_peers", "Peers verified as same-site: their VXLAN goes to the private address."),
 		probesSent: counter("probes_sent_total", "Probes sent to candidate peers."),
 		answersVec: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "answers_received_total",
-			Help: "Answers to our probes by result: accepted, wrong_source, wrong_identity (another host at that private address), unknown_nonce (late or forged)."},
+			Help: "Answers to our probes by result: accepted, wrong_source, wrong_identity (another host at that private address), bad_signature (claims a peer's identity without its key: forged), unknown_nonce (late, replayed or forged)."},
 			[]string{"result"}),
 		fallbacks:      counter("fallbacks_total", "Verified peers that stopped answering and went back to their public address."),
 		probesAnswered: counter("probes_answered_total", "Probes from peers that this node's responder answered."),
 		probesRefused:  counter("probes_refused_total", "Probes from outside our underlay subnet, not answered."),
 		malformed:      counter("malformed_total", "Datagrams on the same-site port that are not a valid message."),
 	}
-	for _, r := range []string{resultAccepted, resultWrongSource, resultWrongIdentity, resultUnknownNonce} {
+	for _, r := range []string{resultAccepted, resultWrongSource, resultWrongIdentity, resultBadSignature, resultUnknownNonce} {
 		m.answersVec.WithLabelValues(r)
 	}
 	if reg == nil {

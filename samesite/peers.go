@@ -1,6 +1,7 @@
 package samesite
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,8 +13,9 @@ import (
 // peerState is one candidate peer as the prober tracks it.
 type peerState struct {
 	cand    Candidate
-	private netip.Addr // OverlaydPrivateIP: where probes go
-	mac     [6]byte    // the VTEP MAC the lease names
+	private netip.Addr        // OverlaydPrivateIP: where probes go
+	mac     [6]byte           // the VTEP MAC the lease names
+	key     ed25519.PublicKey // the lease's OverlaydKey: verifies answers
 
 	verified bool
 	// outstanding: the probe with nonce has not been answered yet.
@@ -28,7 +30,7 @@ type peerState struct {
 // sameIdentity reports whether a lease still names what q was verified
 // against: private address, subnet and MAC.
 func (p *peerState) sameIdentity(q *peerState) bool {
-	return p.private == q.private && p.mac == q.mac && p.cand.Subnet == q.cand.Subnet
+	return p.private == q.private && p.mac == q.mac && p.cand.Subnet == q.cand.Subnet && p.key.Equal(q.key)
 }
 
 // errNotCandidate marks leases that are not same-site candidates.
@@ -49,8 +51,10 @@ func (d *Detector) candidate(c Candidate) (*peerState, error) {
 		return nil, fmt.Errorf("OverlaydPrivateIP %s is our own bind address: %w", private, errNotCandidate)
 	case c.Subnet == d.o.Self.Subnet:
 		return nil, fmt.Errorf("own subnet %s: %w", c.Subnet, errNotCandidate)
+	case c.Key == [32]byte{}:
+		return nil, fmt.Errorf("no OverlaydKey (an older overlayd): its answers could not be verified: %w", errNotCandidate)
 	}
-	return &peerState{cand: c, private: private, mac: c.MAC}, nil
+	return &peerState{cand: c, private: private, mac: c.MAC, key: ed25519.PublicKey(c.Key[:])}, nil
 }
 
 // replaceCandidates makes the candidates those of cs.
@@ -117,7 +121,7 @@ func (d *Detector) setVerdict(p *peerState, verified bool) {
 		return
 	}
 	p.verified = verified
-	v := Verdict{Subnet: p.cand.Subnet, MAC: p.mac}
+	v := Verdict{Subnet: p.cand.Subnet, MAC: p.mac, Key: p.cand.Key}
 	if verified {
 		v.Private = p.private
 	}

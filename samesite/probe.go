@@ -93,15 +93,17 @@ func (d *Detector) handlePacket(from netip.AddrPort, b []byte) {
 }
 
 // respond answers probes from inside our underlay subnet with our
-// identity; the answer is no longer than the probe.
+// identity, signed for that prober and our address (sign.go); the answer
+// is no longer than the probe.
 func (d *Detector) respond(from netip.AddrPort, probe message) {
 	if !d.o.Local.Contains(from.Addr().Unmap()) {
 		d.metrics.probesRefused.Inc()
 		d.log.Debug("same-site: probe from outside our underlay subnet not answered", "from", from, "underlay", d.o.Local.Masked())
 		return
 	}
-	answer := message{kind: kindAnswer, nonce: probe.nonce, subnet: d.o.Self.Subnet}
-	copy(answer.mac[:], d.o.Self.MAC)
+	var mac [6]byte
+	copy(mac[:], d.o.Self.MAC)
+	answer := signAnswer(d.o.Self.Key, probe, from.Addr().Unmap(), d.o.Local.Addr(), d.o.Self.Subnet, mac)
 	if _, err := d.o.Conn.WriteTo(answer.marshal(), from); err != nil {
 		d.log.Debug("same-site: answer not sent", "to", from, "err", err)
 		return
@@ -110,8 +112,12 @@ func (d *Detector) respond(from netip.AddrPort, probe message) {
 }
 
 // checkAnswer verifies a peer when the answer carries the nonce of its
-// latest probe, comes from its private address and port, and names the
-// subnet and MAC of its lease. The caller holds mu.
+// latest probe, comes from its private address and port, names the subnet
+// and MAC of its lease, and is signed with the lease's key over all that,
+// our address and the address probed. A nonce is used once: an accepted
+// answer consumes it, so a replay finds no probe; an answer that fails a
+// check does not, so a stranger cannot spoil the real peer's answer.
+// The caller holds mu.
 func (d *Detector) checkAnswer(from netip.AddrPort, m message, now time.Time) {
 	s, ok := d.byNonce[m.nonce]
 	if !ok {
@@ -145,6 +151,10 @@ func (d *Detector) answerMismatch(p *peerState, from netip.AddrPort, m message) 
 		d.metrics.answers(resultWrongIdentity).Inc()
 		return fmt.Errorf("the host at %s leases %s with VTEP MAC %s, the peer's lease says %s and %s (another site's host with the same private address)",
 			from.Addr(), m.subnet, macString(m.mac), p.cand.Subnet, macString(p.mac))
+	}
+	if !verifyAnswer(p.key, m, m.nonce, d.o.Local.Addr(), p.private, p.cand.Subnet, p.mac) {
+		d.metrics.answers(resultBadSignature).Inc()
+		return fmt.Errorf("the answer from %s is not signed by %s's OverlaydKey for this probe", from, subnet.KeyName(p.cand.Subnet))
 	}
 	return nil
 }

@@ -54,6 +54,9 @@ type Underlay struct {
 type Lease struct {
 	Subnet     string    `json:"subnet"`
 	Expiration time.Time `json:"expiration,omitzero"`
+	// Expired: the local clock passed Expiration without a successful
+	// renewal (fencing; /readyz answers 503 meanwhile).
+	Expired bool `json:"expired,omitempty"`
 }
 
 // Device is the VXLAN device.

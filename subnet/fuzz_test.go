@@ -60,6 +60,8 @@ func FuzzUnmarshalLeaseAttrs(f *testing.F) {
 		`{"PublicIP":"203.0.113.7","PublicIPv6":"2001:db8::7","BackendType":"vxlan","BackendData":{"VNI":1},"BackendV6Data":{"x":"<"},"OverlaydPrivateIP":"192.0.2.7"}`,
 		`{"publicip":"192.0.2.9","BackendData":null,"PublicIPv6":""}`,
 		`{"PublicIP":"192.0.2.9","BackendData":[1, 2 ,"\u2028"]}`,
+		`{"PublicIP":"192.0.2.9","OverlaydNodeID":"0123456789abcdef0123456789abcdef","OverlaydKey":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="}`,
+		`{"PublicIP":"192.0.2.9","overlaydnodeid":"a.b-c_d","overlaydkey":""}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -27,6 +27,18 @@ type LeaseAttrs struct {
 	// (the interface address). Encoded as "OverlaydPrivateIP", omitted when
 	// invalid; flanneld ignores the unknown field.
 	PrivateIP netip.Addr
+	// NodeID is overlayd's extension: a stable identity of the node that
+	// wrote the lease (derived from its machine id), so that two nodes
+	// sharing a PublicIP never take each other's lease. Encoded as
+	// "OverlaydNodeID", omitted when empty (flanneld's leases, older
+	// overlayd's); flanneld ignores the unknown field.
+	NodeID string
+	// SameSiteKey is overlayd's extension: the node's ed25519 public key
+	// (32 bytes) that signs its same-site answers, so that only the node
+	// holding the lease can prove it is at PrivateIP. Encoded as
+	// "OverlaydKey" in base64, omitted when empty; a lease without it gets
+	// no same-site path. flanneld ignores the unknown field.
+	SameSiteKey []byte
 }
 
 // Lease is one subnet lease: a key under <prefix>/subnets and its value.

@@ -2,6 +2,7 @@ package subnet
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -26,6 +27,8 @@ type leaseJSONv028 struct {
 	BackendData       json.RawMessage `json:"BackendData,omitempty"`
 	BackendV6Data     json.RawMessage `json:"BackendV6Data,omitempty"`
 	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
+	OverlaydNodeID    string          `json:"OverlaydNodeID,omitempty"`
+	OverlaydKey       string          `json:"OverlaydKey,omitempty"`
 }
 
 type leaseJSONv011 struct {
@@ -33,6 +36,8 @@ type leaseJSONv011 struct {
 	BackendType       string          `json:"BackendType"`
 	BackendData       json.RawMessage `json:"BackendData,omitempty"`
 	OverlaydPrivateIP string          `json:"OverlaydPrivateIP,omitempty"`
+	OverlaydNodeID    string          `json:"OverlaydNodeID,omitempty"`
+	OverlaydKey       string          `json:"OverlaydKey,omitempty"`
 }
 
 // leaseJSONIn is the decoding side: encoding/json matches field names
@@ -44,6 +49,8 @@ type leaseJSONIn struct {
 	BackendData       json.RawMessage
 	BackendV6Data     json.RawMessage
 	OverlaydPrivateIP string
+	OverlaydNodeID    string
+	OverlaydKey       string
 }
 
 // MarshalLeaseAttrs encodes attrs in the given flannel form.
@@ -61,6 +68,8 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 			BackendType:       attrs.BackendType,
 			BackendData:       compactRaw(attrs.BackendData),
 			OverlaydPrivateIP: private,
+			OverlaydNodeID:    attrs.NodeID,
+			OverlaydKey:       encodeKey(attrs.SameSiteKey),
 		})
 	}
 	var v6 *string
@@ -75,6 +84,8 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 		BackendData:       compactRaw(attrs.BackendData),
 		BackendV6Data:     compactRaw(attrs.BackendV6Data),
 		OverlaydPrivateIP: private,
+		OverlaydNodeID:    attrs.NodeID,
+		OverlaydKey:       encodeKey(attrs.SameSiteKey),
 	})
 }
 
@@ -103,10 +114,66 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 	if attrs.PrivateIP, err = parseOptionalIP("OverlaydPrivateIP", in.OverlaydPrivateIP, true); err != nil {
 		return LeaseAttrs{}, err
 	}
+	if err := checkNodeID(in.OverlaydNodeID); err != nil {
+		return LeaseAttrs{}, err
+	}
+	attrs.NodeID = in.OverlaydNodeID
+	if attrs.SameSiteKey, err = decodeKey(in.OverlaydKey); err != nil {
+		return LeaseAttrs{}, err
+	}
 	attrs.BackendType = in.BackendType
 	attrs.BackendData = nullToEmpty(in.BackendData)
 	attrs.BackendV6Data = nullToEmpty(in.BackendV6Data)
 	return attrs, nil
+}
+
+// SameSiteKeyLen is the length of an OverlaydKey: an ed25519 public key.
+const SameSiteKeyLen = 32
+
+// EncodeSameSiteKey is the text form of a LeaseAttrs.SameSiteKey (base64),
+// as in a lease's OverlaydKey or a Node annotation; "" for none.
+func EncodeSameSiteKey(key []byte) string { return encodeKey(key) }
+
+// DecodeSameSiteKey reads EncodeSameSiteKey's form; "" is no key.
+func DecodeSameSiteKey(s string) ([]byte, error) { return decodeKey(s) }
+
+func encodeKey(key []byte) string {
+	if len(key) == 0 {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(key)
+}
+
+// decodeKey reads an OverlaydKey: empty, or base64 of SameSiteKeyLen bytes.
+func decodeKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("lease field OverlaydKey: %q is not base64: %w", s, err)
+	}
+	if len(key) != SameSiteKeyLen {
+		return nil, fmt.Errorf("lease field OverlaydKey: %d bytes, want %d (an ed25519 public key)", len(key), SameSiteKeyLen)
+	}
+	return key, nil
+}
+
+// maxNodeIDLen bounds OverlaydNodeID (overlayd writes 32 hex digits).
+const maxNodeIDLen = 64
+
+// checkNodeID accepts an empty identity or up to maxNodeIDLen letters,
+// digits, '-', '_' and '.': it is logged and compared, nothing more.
+func checkNodeID(id string) error {
+	if len(id) > maxNodeIDLen {
+		return fmt.Errorf("lease field OverlaydNodeID: %d characters, at most %d", len(id), maxNodeIDLen)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("lease field OverlaydNodeID: %q has a character other than letters, digits, '-', '_', '.'", id)
+		}
+	}
+	return nil
 }
 
 func parseOptionalIP(field, s string, want4 bool) (netip.Addr, error) {

@@ -1,6 +1,7 @@
 package subnet
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
@@ -74,6 +75,8 @@ func TestLeaseJSONExtensions(t *testing.T) {
 		BackendData:   []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:07"}`),
 		BackendV6Data: []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:08"}`),
 		PrivateIP:     netip.MustParseAddr("192.0.2.7"),
+		NodeID:        "0123456789abcdef0123456789abcdef",
+		SameSiteKey:   bytes.Repeat([]byte{0xab}, SameSiteKeyLen),
 	}
 	tests := []struct {
 		form LeaseForm
@@ -81,9 +84,9 @@ func TestLeaseJSONExtensions(t *testing.T) {
 	}{
 		{FormV028, `{"PublicIP":"203.0.113.7","PublicIPv6":"2001:db8::7","BackendType":"vxlan",` +
 			`"BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:07"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:08"},` +
-			`"OverlaydPrivateIP":"192.0.2.7"}`},
+			`"OverlaydPrivateIP":"192.0.2.7","OverlaydNodeID":"0123456789abcdef0123456789abcdef","OverlaydKey":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="}`},
 		{FormV011, `{"PublicIP":"203.0.113.7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:07"},` +
-			`"OverlaydPrivateIP":"192.0.2.7"}`},
+			`"OverlaydPrivateIP":"192.0.2.7","OverlaydNodeID":"0123456789abcdef0123456789abcdef","OverlaydKey":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="}`},
 	}
 	for _, tt := range tests {
 		out, err := MarshalLeaseAttrs(attrs, tt.form)
@@ -97,7 +100,7 @@ func TestLeaseJSONExtensions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back.PrivateIP != attrs.PrivateIP || back.PublicIP != attrs.PublicIP {
+		if back.PrivateIP != attrs.PrivateIP || back.PublicIP != attrs.PublicIP || back.NodeID != attrs.NodeID || !bytes.Equal(back.SameSiteKey, attrs.SameSiteKey) {
 			t.Errorf("form %d decoded %+v", tt.form, back)
 		}
 	}
@@ -126,6 +129,10 @@ func TestUnmarshalLeaseAttrsErrors(t *testing.T) {
 		{`{"PublicIP":"192.0.2.1","PublicIPv6":"192.0.2.1"}`, `PublicIPv6: "192.0.2.1" is not an IPv6 address`},
 		{`{"PublicIP":"192.0.2.1","OverlaydPrivateIP":"x"}`, `OverlaydPrivateIP: "x" is not an IP address`},
 		{`{"PublicIP":1}`, "decode lease JSON"},
+		{`{"PublicIP":"192.0.2.1","OverlaydKey":"!!"}`, `OverlaydKey: "!!" is not base64`},
+		{`{"PublicIP":"192.0.2.1","OverlaydKey":"q6ur"}`, `OverlaydKey: 3 bytes, want 32`},
+		{`{"PublicIP":"192.0.2.1","OverlaydNodeID":"a b"}`, `OverlaydNodeID: "a b" has a character`},
+		{`{"PublicIP":"192.0.2.1","OverlaydNodeID":"` + strings.Repeat("a", 65) + `"}`, `OverlaydNodeID: 65 characters, at most 64`},
 	}
 	for _, tt := range tests {
 		_, err := UnmarshalLeaseAttrs([]byte(tt.json))

@@ -50,6 +50,9 @@ type ManagerOptions struct {
 	Rand           *rand.Rand    // default: seeded randomly
 	// Registerer receives the manager's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// OnLeaseExpired, when set, is called by RunFence each time our lease
+	// becomes expired (true) or valid again (false).
+	OnLeaseExpired func(expired bool)
 	// StartList is the lease list the caller already read at start (to
 	// find the VTEP MAC of our previous lease); nil: none. Acquire's first
 	// attempt and the watch's first snapshot use it instead of listing
@@ -73,6 +76,7 @@ type Manager struct {
 	log         *slog.Logger
 	clock       Clock
 	metrics     *metrics
+	onExpired   func(expired bool)
 
 	randMu sync.Mutex
 	rng    *rand.Rand
@@ -84,6 +88,7 @@ type Manager struct {
 	mu           sync.Mutex
 	lease        Lease
 	leaseChanged chan struct{} // closed and replaced on every setLease
+	expired      bool          // see RunFence
 	// startList is ManagerOptions.StartList until the watch takes it.
 	startList *LeaseList
 }
@@ -103,7 +108,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 		ttl: o.TTL, renewMargin: o.RenewMargin, renewRetry: o.RenewRetry,
 		backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
 		log: o.Logger, clock: o.Clock, metrics: met, rng: o.Rand,
-		leaseChanged: make(chan struct{}), startList: o.StartList,
+		leaseChanged: make(chan struct{}), onExpired: o.OnLeaseExpired, startList: o.StartList,
 	}, nil
 }
 
@@ -201,14 +206,18 @@ func (m *Manager) intN(n int) int {
 	return m.rng.IntN(n)
 }
 
-// isOurs reports whether a lease value was written for this node.
-func (m *Manager) isOurs(attrs LeaseAttrs) bool { return attrs.PublicIP == m.attrs.PublicIP }
+// isOurs reports whether a lease value was written for this node: our
+// PublicIP, and our identity or none (see PickOwnLease).
+func (m *Manager) isOurs(attrs LeaseAttrs) bool {
+	return attrs.PublicIP == m.attrs.PublicIP && sameNode(attrs.NodeID, m.attrs.NodeID)
+}
 
 // AttrsEqual reports whether two lease values are the same, comparing the
 // backend data as JSON (insignificant whitespace ignored).
 func AttrsEqual(a, b LeaseAttrs) bool {
 	return a.PublicIP == b.PublicIP && a.PublicIPv6 == b.PublicIPv6 &&
-		a.BackendType == b.BackendType && a.PrivateIP == b.PrivateIP &&
+		a.BackendType == b.BackendType && a.PrivateIP == b.PrivateIP && a.NodeID == b.NodeID &&
+		bytes.Equal(a.SameSiteKey, b.SameSiteKey) &&
 		rawEqual(a.BackendData, b.BackendData) && rawEqual(a.BackendV6Data, b.BackendV6Data)
 }
 

@@ -10,30 +10,52 @@ import (
 
 // FindOwnLease returns the lease Acquire will reuse, if any (see
 // PickOwnLease), so that the VTEP MAC can be reused before the device is
-// created.
+// created. The error wraps ErrPublicIPInUse when another node's lease
+// carries our PublicIP.
 func (m *Manager) FindOwnLease(ctx context.Context) (Lease, bool, error) {
 	list, err := m.reg.ListLeases(ctx)
 	if err != nil {
 		return Lease{}, false, fmt.Errorf("find own lease: %w", err)
 	}
-	l, ok := PickOwnLease(list.Leases, m.attrs.PublicIP, m.cfg)
-	return l, ok, nil
+	return PickOwnLease(list.Leases, m.attrs.PublicIP, m.attrs.NodeID, m.cfg)
 }
 
-// PickOwnLease is the one answer to "which lease is ours": among the
-// leases carrying publicIP, a fitting reservation beats a fitting lease,
-// which beats one that no longer fits cfg; the first of equals wins.
-// Acquire reuses the lease it picks (when it fits), so the daemon asks it
-// for the VTEP MAC to keep.
-func PickOwnLease(leases []Lease, publicIP netip.Addr, cfg *Config) (Lease, bool) {
+// ErrPublicIPInUse: a lease carries our PublicIP but another node's
+// identity. Two nodes cannot share one PublicIP (peers could not tell
+// their VXLAN apart), so neither takes the other's lease.
+var ErrPublicIPInUse = errors.New("another node's lease carries our PublicIP")
+
+// PickOwnLease is the one answer to "which lease is ours". A lease is
+// ours when it carries publicIP and either our node identity or none
+// (flanneld's leases, older overlayd's: matched by PublicIP alone, as
+// flanneld does); an empty nodeID (identity unknown) matches any. Among
+// ours, a fitting reservation beats a fitting lease, which beats one that
+// no longer fits cfg; the first of equals wins. A lease with publicIP and
+// another identity means a second node claims our address: the error
+// wraps ErrPublicIPInUse and names both identities and the key, and
+// nothing is picked. Acquire reuses the lease picked (when it fits), so
+// the daemon asks it for the VTEP MAC to keep.
+func PickOwnLease(leases []Lease, publicIP netip.Addr, nodeID string, cfg *Config) (Lease, bool, error) {
 	best, found := Lease{}, false
 	for _, l := range leases {
-		if l.Attrs.PublicIP == publicIP && (!found || ownRank(cfg, l) > ownRank(cfg, best)) {
+		if l.Attrs.PublicIP != publicIP {
+			continue
+		}
+		if !sameNode(l.Attrs.NodeID, nodeID) {
+			return Lease{}, false, fmt.Errorf("%w: lease %s (PublicIP %s) belongs to node identity %s, and this node's identity is %s: "+
+				"two nodes share one PublicIP (a shared SNAT address, a cloned env file, a missing --public-ip?); give each node its own "+
+				"--public-ip, or delete the key if that node is gone for good", ErrPublicIPInUse, KeyName(l.Subnet), publicIP, l.Attrs.NodeID, nodeID)
+		}
+		if !found || ownRank(cfg, l) > ownRank(cfg, best) {
 			best, found = l, true
 		}
 	}
-	return best, found
+	return best, found, nil
 }
+
+// sameNode reports whether a lease's node identity can be ours: equal,
+// or either unknown.
+func sameNode(leaseID, ours string) bool { return leaseID == "" || ours == "" || leaseID == ours }
 
 // ownRank orders our own leases: fitting reservation > fitting > other.
 func ownRank(cfg *Config, l Lease) int {
@@ -89,6 +111,9 @@ func (m *Manager) acquireList(ctx context.Context, attempt int) (LeaseList, erro
 // tryAcquire makes one pass over a fresh list; ok false means "re-list
 // and try again".
 func (m *Manager) tryAcquire(ctx context.Context, list LeaseList, st *acquireState) (Lease, bool, error) {
+	if _, _, err := PickOwnLease(list.Leases, m.attrs.PublicIP, m.attrs.NodeID, m.cfg); err != nil {
+		return Lease{}, false, fmt.Errorf("acquire subnet: %w", err)
+	}
 	others, l, ok, err := m.reuseByPublicIP(ctx, list.Leases)
 	if err != nil || ok {
 		return l, ok, err
@@ -118,7 +143,7 @@ func (m *Manager) reuseByPublicIP(ctx context.Context, leases []Lease) (others [
 	if len(own) == 0 {
 		return others, Lease{}, false, nil
 	}
-	best, _ := PickOwnLease(own, m.attrs.PublicIP, m.cfg)
+	best, _, _ := PickOwnLease(own, m.attrs.PublicIP, m.attrs.NodeID, m.cfg)
 	for _, l := range own {
 		if l.Subnet != best.Subnet {
 			m.log.Warn("another lease also carries our PublicIP; leaving it to expire",

@@ -10,6 +10,7 @@ import (
 // they are registered only when a Registerer is given.
 type metrics struct {
 	leaseExpiration prometheus.Gauge
+	leaseExpired    prometheus.Gauge
 	renewals        *prometheus.CounterVec
 	watchRestarts   *prometheus.CounterVec
 	peers           prometheus.Gauge
@@ -20,6 +21,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		leaseExpiration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "overlayd_subnet_lease_expiration_timestamp_seconds",
 			Help: "When this node's subnet lease expires (Unix time); 0 for a reservation (no TTL).",
+		}),
+		leaseExpired: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "overlayd_subnet_lease_expired",
+			Help: "1 while this node's lease has expired on the local clock without a successful renewal (another node may be given the subnet); 0 otherwise.",
 		}),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overlayd_subnet_lease_renewals_total",
@@ -37,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.leaseExpiration, m.renewals, m.watchRestarts, m.peers} {
+	for _, c := range []prometheus.Collector{m.leaseExpiration, m.leaseExpired, m.renewals, m.watchRestarts, m.peers} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("subnet manager: register metrics: %w", err)
 		}

@@ -17,7 +17,7 @@ import (
 // sent as UpdatePeers; other failures reconnect with jittered exponential
 // backoff and re-list. Unchanged re-puts are not forwarded.
 func (m *Manager) RunWatch(ctx context.Context, sink PeerSink) error {
-	w := &peerWatch{m: m, sink: sink, warned: map[string]string{}}
+	w := &peerWatch{m: m, sink: sink, warned: newWarnedKeys(maxWarnedKeys)}
 	failures := 0
 	for {
 		progressed, err := w.cycle(ctx)
@@ -66,7 +66,7 @@ type peerWatch struct {
 	m      *Manager
 	sink   PeerSink
 	known  map[netip.Prefix]Lease // nil until the first snapshot
-	warned map[string]string      // malformed key → reason already logged
+	warned *warnedKeys            // malformed keys already logged
 }
 
 // cycle lists and watches once; progressed reports that the list
@@ -85,6 +85,7 @@ func (w *peerWatch) relist(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("list leases: %w", err)
 	}
 	w.warnSkipped(list.Skipped)
+	w.warned.keepOnly(list.Skipped)
 	own := w.m.Lease().Subnet
 	peers := make(map[netip.Prefix]Lease, len(list.Leases))
 	var ownLease *Lease
@@ -192,6 +193,8 @@ func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
 		}
 	}
 	for _, ev := range b.Events {
+		// A key that now reads well (or went away) may be warned about again.
+		w.warned.forget(KeyName(ev.Lease.Subnet))
 		if own.IsValid() && ev.Lease.Subnet == own {
 			if err := w.ownEvent(ctx, ev); err != nil {
 				return err
@@ -236,8 +239,8 @@ func (w *peerWatch) ownEvent(ctx context.Context, ev Event) error {
 }
 
 func (w *peerWatch) ownTaken(l Lease) error {
-	w.m.log.Error("our subnet's lease now carries another node's PublicIP", "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP)
-	return fmt.Errorf("%w: %s now carries PublicIP %s", ErrOwnLeaseLost, l.Subnet, l.Attrs.PublicIP)
+	w.m.log.Error("our subnet's lease now carries another node's PublicIP or identity", "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "node_id", l.Attrs.NodeID)
+	return fmt.Errorf("%w: %s now carries PublicIP %s, node identity %q", ErrOwnLeaseLost, l.Subnet, l.Attrs.PublicIP, l.Attrs.NodeID)
 }
 
 func (w *peerWatch) send(events []Event) {
@@ -255,42 +258,31 @@ func (w *peerWatch) send(events []Event) {
 	w.m.metrics.peers.Set(float64(len(w.known)))
 }
 
-// maxPeerLines bounds the per-peer lines of the first snapshot; a larger
-// cluster gets one summary line (the peers are in /status and at debug).
-const maxPeerLines = 20
-
+// logSnapshot logs the first snapshot: one line, and each peer at debug.
 func (w *peerWatch) logSnapshot(all []Lease) {
-	if len(all) <= maxPeerLines {
-		for _, l := range all {
-			w.logPeer("peer added", l)
-		}
-		return
-	}
 	for _, l := range all {
-		if !l.Unreadable {
-			w.m.log.Debug("peer added", "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
-		}
+		w.logPeer("peer added", l)
 	}
 	w.m.log.Info("peers known from the first snapshot", "count", len(all))
 }
 
-// logPeer logs a peer change; unreadable leases were already warned about.
+// logPeer logs a peer change at debug level, with the lease key: the peer
+// set's owner (package peerset) logs the one INFO line a change gets.
+// Unreadable leases were already warned about.
 func (w *peerWatch) logPeer(msg string, l Lease) {
 	if l.Unreadable {
 		return
 	}
-	w.m.log.Info(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
+	w.m.log.Debug(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
 }
 
 // warnSkipped logs each malformed entry once per reason.
 func (w *peerWatch) warnSkipped(skipped []SkippedKey) {
 	for _, s := range skipped {
 		reason := fmt.Sprint(s.Reason)
-		if w.warned[s.Key] == reason {
-			continue
+		if w.warned.add(s.Key, reason) {
+			w.m.log.Warn("ignoring malformed lease entry", "key", s.Key, "reason", reason)
 		}
-		w.warned[s.Key] = reason
-		w.m.log.Warn("ignoring malformed lease entry", "key", s.Key, "reason", reason)
 	}
 }
 

@@ -291,6 +291,20 @@ func TestWatchStopsWithContext(t *testing.T) {
 	}
 }
 
+// TestWatchWarnedKeyForgottenWhenFixed: a malformed entry that reads well
+// again is forgotten (the bookkeeping does not grow with churn), so that
+// a later breakage of the same key is logged again.
+func TestWatchWarnedKeyForgottenWhenFixed(t *testing.T) {
+	e, _, sink, _ := watching(t)
+	const line = "key=/coreos.com/network/subnets/10.5.9.0-24"
+	e.reg.PutRaw("10.5.9.0-24", `{"PublicIP":"not-an-ip"}`)
+	waitEvents(t, sink, "added 10.5.9.0/24=unreadable")
+	e.put(t, "10.5.9.0/24", "192.0.2.9", "02:00:00:00:00:09", time.Time{})
+	waitEvents(t, sink, "added 10.5.9.0/24=unreadable; added 10.5.9.0/24=192.0.2.9/02:00:00:00:00:09")
+	e.reg.PutRaw("10.5.9.0-24", `{"PublicIP":"not-an-ip"}`)
+	eventually(t, "second warning", func() bool { return e.logs.count(line) == 2 })
+}
+
 // TestStartListsTheLeasesOnce: with the list the daemon read at start (to
 // find its previous VTEP MAC) handed over, Acquire and the watch's first
 // snapshot list nothing more, and a peer that came and one that went in

@@ -72,12 +72,15 @@ func (m metrics) sum(name string) float64 {
 
 // syncView is what the harness reads from overlayd_sync_*.
 type syncView struct {
-	inSync        bool
-	peers         int
-	neighbours    int
-	fdb           int
-	routes        int
-	nexthops      int
+	inSync     bool
+	peers      int
+	neighbours int
+	fdb        int
+	routes     int
+	nexthops   int
+	// nexthopMode: overlayd reports nexthop routes in use
+	// (overlayd_sync_route_mode{mode="nexthop"}).
+	nexthopMode   bool
 	writes        float64 // every netlink write (add and del, all kinds)
 	fullPasses    float64
 	incrPasses    float64
@@ -97,6 +100,7 @@ func (m metrics) sync() syncView {
 		fdb:           int(m[`overlayd_sync_kernel_entries{entry="fdb"}`]),
 		routes:        int(m[`overlayd_sync_kernel_entries{entry="route"}`]),
 		nexthops:      int(m[`overlayd_sync_kernel_entries{entry="nexthop"}`]),
+		nexthopMode:   m[`overlayd_sync_route_mode{mode="nexthop"}`] == 1,
 		writes:        m.sum("overlayd_sync_writes_total"),
 		fullPasses:    m[`overlayd_sync_passes_total{kind="full"}`],
 		incrPasses:    m[`overlayd_sync_passes_total{kind="incremental"}`],

@@ -30,6 +30,10 @@ type coldResult struct {
 	// RatioFromSubnetFile the same from the subnet file.
 	Ratio               float64 `json:"ratio"`
 	RatioFromSubnetFile float64 `json:"ratio_from_subnet_file"`
+	// RouteMode is the mode overlayd reported once in sync (with the
+	// default auto: nexthop from 2,000 peers on); the ratios are against
+	// the kernel limit of that route shape.
+	RouteMode string `json:"route_mode"`
 	// Kernel is the final dump of flannel.1.
 	Kernel benchns.Counts `json:"kernel"`
 	Writes float64        `json:"writes"`
@@ -59,8 +63,9 @@ func (b *bench) measureCold(ctx context.Context, base kernellimit.Result) (coldR
 	res.FromSubnetFileSeconds = at.Sub(fi.ModTime()).Seconds()
 	res.SubnetFileSeconds = fi.ModTime().Sub(b.d.started).Seconds()
 	limit := base.TotalSeconds
-	if b.s.routeMode == "nexthop" {
-		limit = base.TotalNexthopSeconds // overlayd makes nexthop-object routes
+	res.RouteMode = "onlink"
+	if view.nexthopMode {
+		limit, res.RouteMode = base.TotalNexthopSeconds, "nexthop" // overlayd made nexthop-object routes
 	}
 	res.Ratio = res.FromStartSeconds / limit
 	res.RatioFromSubnetFile = res.FromSubnetFileSeconds / limit

@@ -163,6 +163,7 @@ func tableRows() []row {
 		{"kernel limit with nexthop-object routes, s", "", func(r runResult) string { return f("%.3f", r.Baseline.TotalNexthopSeconds) }},
 		{"cold: process start → in sync (3N entries), s", "", func(r runResult) string { return f("%.3f", r.Cold.FromStartSeconds) }},
 		{"cold: subnet file → in sync, s", "", func(r runResult) string { return f("%.3f", r.Cold.FromSubnetFileSeconds) }},
+		{"route mode in use (ratios are to that shape's kernel limit)", "", func(r runResult) string { return r.Cold.RouteMode }},
 		{"cold: ratio to kernel limit (from start)", "≤ 1.5 at 10k", func(r runResult) string { return f("%.2f", r.Cold.Ratio) }},
 		{"cold: ratio to kernel limit (from subnet file)", "", func(r runResult) string { return f("%.2f", r.Cold.RatioFromSubnetFile) }},
 		{"event: put → route, p50 / p99 / max, ms", "p99 < 5", func(r runResult) string {

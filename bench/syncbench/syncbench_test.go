@@ -50,6 +50,9 @@ func testSmoke(t *testing.T, bin, mode string) {
 	if r.Cold.Writes != float64(writes) {
 		t.Errorf("cold: %v writes, want %d", r.Cold.Writes, writes)
 	}
+	if r.Cold.RouteMode != mode {
+		t.Errorf("cold: route mode %q in use, want %q", r.Cold.RouteMode, mode)
+	}
 	if r.Warm.Writes != 0 || r.Warm.Notifications != 0 {
 		t.Errorf("warm restart wrote %v entries (%d notifications), want none", r.Warm.Writes, r.Warm.Notifications)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -90,6 +91,8 @@ type daemon struct {
 	public     netip.Addr
 	offload    *txOffload
 	health     *healthProbes // nil when off (health.go)
+	// sameSiteKey signs our same-site answers (samesitekey.go); nil: none.
+	sameSiteKey ed25519.PrivateKey
 
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
@@ -148,7 +151,8 @@ func (d *daemon) openEtcdSource(ctx context.Context, clock subnet.Clock) (leaseS
 	}
 	return &etcdSource{
 		reg: reg, etcdAPI: api, cfg: cfg, clock: clock, log: d.log, registerer: d.reg,
-		renewMargin: d.opts.renewMargin,
+		renewMargin: d.opts.renewMargin, ttl: d.opts.leaseTTL, onLeaseExpired: d.ready.setExpired,
+		nodeID: hostNodeID(os.ReadFile, os.Hostname), // nodeid.go
 	}, cfg, nil
 }
 
@@ -178,6 +182,7 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 	if err := d.selectUnderlay(h); err != nil {
 		return err
 	}
+	removeStaleSubnetTemps(d.opts.subnetFile, log) // subnetfile.go
 	d.prev = readPreviousSubnetFile(d.opts.subnetFile, log)
 	return nil
 }
@@ -307,6 +312,7 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 		// Only behind NAT: same-site peers can then reach us directly. Without
 		// NAT the lease stays byte-for-byte what flanneld writes.
 		attrs.PrivateIP = d.choice.Addr
+		attrs.SameSiteKey = d.sameSiteLeaseKey() // samesitekey.go
 	}
 	return src.acquire(ctx, attrs, d.prev.Subnet)
 }
@@ -356,7 +362,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	}
 	set, err := peerset.New(peerset.Options{
 		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
-		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: d.healthSink(rec), // health.go
 		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {
@@ -448,16 +454,12 @@ func ignoreCanceled(ctx context.Context, err error) error {
 	return err
 }
 
-// setupPeerFilter installs the VXLAN peer filter when asked, and removes a
-// filter left by an earlier run when not.
+// setupPeerFilter feeds the peer filter installed at start
+// (peerfilter_start.go) from the peer set; nil when it is off.
 func (d *daemon) setupPeerFilter(cfg *subnet.Config) (*filterFeed, error) {
-	filter, err := d.newPeerFilter(cfg) // rules.go: iptables or nftables
-	if err != nil || filter == nil {
-		return nil, err
+	if d.peerFilter == nil {
+		return nil, nil
 	}
-	port := vxlanPort(cfg)
-	d.peerFilter = filter
-	d.log.Info("vxlan peer filter on: UDP to the VXLAN port is accepted only from current peers", "port", port)
 	return newFilterFeed(subnet.RealClock()), nil
 }
 

@@ -129,7 +129,7 @@ func (d doctorFlags) env(stderr io.Writer) (*doctor.Env, func(), error) {
 	}
 	e.Status, e.StatusErr = d.readStatus()
 	if d.kube {
-		e.StoreErr = errors.New("--kube-subnet-mgr: the Kubernetes API is not checked by this version")
+		e.StoreErr = fmt.Errorf("--kube-subnet-mgr: the Kubernetes API is not checked by this version: %w", doctor.ErrStoreNotChecked)
 	} else {
 		closers = append(closers, d.openStore(e))
 	}

@@ -33,6 +33,7 @@ type options struct {
 
 	subnetFile        string
 	renewMargin       time.Duration
+	leaseTTL          time.Duration // --subnet-lease-ttl (overlayd's; flanneld's is fixed at 24h)
 	ipMasq            bool
 	randomFullyOff    bool
 	iptablesResync    time.Duration
@@ -67,7 +68,7 @@ type rawFlags struct {
 	ifaceCanReach, publicIP, publicIPv6, subnetFile               string
 	renewMargin, iptablesResync, healthzPort                      int
 	healthzIP, metricsAddr, logLevel                              string
-	resyncInterval                                                time.Duration
+	resyncInterval, leaseTTL                                      time.Duration
 	ipMasq, randomFullyOff, forwardRules, vxlanPeerFilter         bool
 	keepTxChecksum, showVersion, kubeSubnetMgr                    bool
 	kubeAPIURL, kubeconfigFile, kubeAnnotationPrefix, netConfPath string
@@ -119,6 +120,7 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.publicIPv6, "public-ipv6", "", "IPv6 address advertised to peers (IPv6 data path not supported yet)")
 	fs.StringVar(&r.subnetFile, "subnet-file", "/run/flannel/subnet.env", "file the lease is written to for the CNI plugin and Docker")
 	fs.IntVar(&r.renewMargin, "subnet-lease-renew-margin", 60, "renew the lease this many minutes before it expires (1..1439)")
+	fs.DurationVar(&r.leaseTTL, "subnet-lease-ttl", 24*time.Hour, "TTL of our etcd lease, 10s..24h (flanneld: always 24h); a shorter one fences a node cut from etcd sooner")
 	fs.BoolVar(&r.ipMasq, "ip-masq", false, "masquerade traffic leaving the pod network")
 	fs.BoolVar(&r.randomFullyOff, "ip-masq-fully-random-disable", false, "do not use --random-fully in masquerade rules")
 	fs.IntVar(&r.iptablesResync, "iptables-resync", 5, "seconds between iptables rule checks")
@@ -182,7 +184,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 	}
 	o, err := validate(r)
-	o.warnings = warnings
+	o.warnings = append(warnings, o.warnings...)
 	return o, err
 }
 
@@ -250,6 +252,13 @@ func validate(r rawFlags) (options, error) {
 		bad("--subnet-lease-renew-margin: %d is out of range 1..1439 minutes", r.renewMargin)
 	}
 	o.renewMargin = time.Duration(r.renewMargin) * time.Minute
+	o.leaseTTL = r.leaseTTL
+	if r.leaseTTL < 10*time.Second || r.leaseTTL > 24*time.Hour {
+		bad("--subnet-lease-ttl: %s is out of range 10s..24h", r.leaseTTL)
+	} else if o.renewMargin >= r.leaseTTL {
+		o.renewMargin = r.leaseTTL / 3
+		o.warnings = append(o.warnings, fmt.Sprintf("--subnet-lease-renew-margin %s is not shorter than --subnet-lease-ttl %s: renewing %s before expiry", time.Duration(r.renewMargin)*time.Minute, r.leaseTTL, o.renewMargin))
+	}
 	if r.iptablesResync < 1 {
 		bad("--iptables-resync: %d must be at least 1 second", r.iptablesResync)
 	}

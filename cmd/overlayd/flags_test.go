@@ -71,6 +71,8 @@ func TestParseOptionsErrorsNameFlagAndValue(t *testing.T) {
 		{args: []string{"--public-ip=2001:db8::1"}, want: `--public-ip: "2001:db8::1" is not an IPv4 address`},
 		{args: []string{"--subnet-lease-renew-margin=1440"}, want: "--subnet-lease-renew-margin: 1440 is out of range 1..1439"},
 		{args: []string{"--subnet-lease-renew-margin=0"}, want: "--subnet-lease-renew-margin: 0"},
+		{args: []string{"--subnet-lease-ttl=5s"}, want: "--subnet-lease-ttl: 5s is out of range 10s..24h"},
+		{args: []string{"--subnet-lease-ttl=25h"}, want: "--subnet-lease-ttl: 25h0m0s is out of range"},
 		{args: []string{"--etcd-endpoints=127.0.0.1:2379"}, want: `--etcd-endpoints: "127.0.0.1:2379" is not an http:// or https:// URL`},
 		{args: []string{"--etcd-prefix=coreos.com"}, want: `--etcd-prefix: "coreos.com" must start with /`},
 		{args: []string{"--iptables-resync=0"}, want: "--iptables-resync: 0"},
@@ -185,5 +187,28 @@ func TestIfaceFlagsKeepCommas(t *testing.T) {
 	}
 	if strings.Join(o.ifaceRegex, "|") != "eth{1,3}|^ens" || strings.Join(o.ifaces, "|") != "eth0|10.0.0.1" {
 		t.Errorf("iface %q, iface-regex %q", o.ifaces, o.ifaceRegex)
+	}
+}
+
+// TestParseOptionsLeaseTTL: a short TTL keeps a margin shorter than it
+// (a third of it, with a warning) when the margin flag is not.
+func TestParseOptionsLeaseTTL(t *testing.T) {
+	tests := []struct {
+		args        []string
+		ttl, margin time.Duration
+		warn        bool
+	}{
+		{nil, 24 * time.Hour, time.Hour, false},
+		{[]string{"--subnet-lease-ttl=2h", "--subnet-lease-renew-margin=30"}, 2 * time.Hour, 30 * time.Minute, false},
+		{[]string{"--subnet-lease-ttl=30s"}, 30 * time.Second, 10 * time.Second, true},
+	}
+	for _, tt := range tests {
+		o, err := parseOptions(tt.args, env(nil), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if o.leaseTTL != tt.ttl || o.renewMargin != tt.margin || (len(o.warnings) > 0) != tt.warn {
+			t.Errorf("%v: ttl %s margin %s warnings %q; want %s %s warn %v", tt.args, o.leaseTTL, o.renewMargin, o.warnings, tt.ttl, tt.margin, tt.warn)
+		}
 	}
 }

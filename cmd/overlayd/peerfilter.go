@@ -63,6 +63,7 @@ func (f *filterFeed) sources() []netip.Addr {
 func (f *filterFeed) run(ctx context.Context, filter peerSetter, log *slog.Logger) error {
 	var retry subnet.Timer
 	defer func() { stopTimer(retry) }()
+	fails := newFailureLog(log, f.clock, "vxlan peer filter update failed; retrying every second", failureLogEvery) // failurelog.go
 	for {
 		var retryC <-chan time.Time
 		if retry != nil {
@@ -77,8 +78,10 @@ func (f *filterFeed) run(ctx context.Context, filter peerSetter, log *slog.Logge
 		stopTimer(retry)
 		retry = nil
 		if err := filter.SetPeers(f.sources()); err != nil {
-			log.Error("vxlan peer filter update failed; retrying", "err", err)
+			fails.failed(err)
 			retry = f.clock.NewTimer(filterRetry)
+		} else {
+			fails.ok()
 		}
 		pause := f.clock.NewTimer(filterMinPause)
 		select {

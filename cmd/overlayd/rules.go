@@ -32,6 +32,9 @@ type rulesKeeper interface {
 // vxlanFilter is the VXLAN peer filter of either mode.
 type vxlanFilter interface {
 	peerSetter
+	// Install puts the filter in place before any peer is known (fail
+	// closed; peerfilter_start.go).
+	Install() error
 	Run(ctx context.Context, every time.Duration) error
 }
 
@@ -170,7 +173,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 			k.Close()
 			return nil, nil
 		}
-		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg})
+		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg})
 	}
 	runner, err := iptables.NewRunner(false)
 	if err != nil {
@@ -184,7 +187,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 		return nil, nil
 	}
 	f, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
-		Runner: runner, IPSet: ipset, Port: port, Logger: d.log, Registerer: d.reg,
+		Runner: runner, IPSet: ipset, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)

@@ -29,6 +29,8 @@ func (d *daemon) setupSameSite(lease subnet.Lease) *sameSite {
 		return nil
 	case d.public == d.choice.Addr:
 		return nil
+	case d.sameSiteKey == nil:
+		return nil // logged by sameSiteLeaseKey
 	}
 	bind := netip.AddrPortFrom(d.choice.Addr, port)
 	conn, err := samesite.Listen(bind)
@@ -39,7 +41,7 @@ func (d *daemon) setupSameSite(lease subnet.Lease) *sameSite {
 	verdicts := &verdictFwd{}
 	det, err := samesite.New(samesite.Options{
 		Conn: conn, Port: port, Local: d.choice.Prefix,
-		Self:     samesite.Identity{Subnet: lease.Subnet, MAC: d.device.MAC},
+		Self:     samesite.Identity{Subnet: lease.Subnet, MAC: d.device.MAC, Key: d.sameSiteKey},
 		Verdicts: verdicts, Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {

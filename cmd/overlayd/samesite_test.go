@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"net"
@@ -64,7 +65,7 @@ func sameSiteDaemon(port uint16, public string) *daemon {
 		opts: options{sameSitePort: port}, log: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry(),
 		choice: underlay.Choice{Addr: bind.Addr(), Prefix: bind},
 		device: backend.Device{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}},
-		public: netip.MustParseAddr(public),
+		public: netip.MustParseAddr(public), sameSiteKey: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
 	}
 }
 
@@ -75,6 +76,11 @@ func TestSetupSameSite(t *testing.T) {
 	}
 	if s := sameSiteDaemon(8475, "127.0.0.1").setupSameSite(lease); s != nil {
 		t.Error("detection set up without NAT (advertised address = bind address)")
+	}
+	keyless := sameSiteDaemon(freeUDPPort(t), "203.0.113.5")
+	keyless.sameSiteKey = nil
+	if s := keyless.setupSameSite(lease); s != nil {
+		t.Error("detection set up without a signing key")
 	}
 	port := freeUDPPort(t)
 	d := sameSiteDaemon(port, "203.0.113.5")

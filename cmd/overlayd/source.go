@@ -92,12 +92,36 @@ type etcdSource struct {
 	log         *slog.Logger
 	registerer  prometheus.Registerer
 	renewMargin time.Duration
+	fence       *subnet.Manager // set by acquire
+	// nodeID is our identity in the lease (nodeid.go): a lease with our
+	// PublicIP and another identity is not ours to take.
+	nodeID string
+	ttl    time.Duration // 0: subnet.DefaultLeaseTTL
+	// onLeaseExpired is told when our lease expires on the local clock
+	// without a renewal, and when it is valid again (fencing).
+	onLeaseExpired func(expired bool)
 	// startList is the lease list previousVtepMAC read, handed to the
 	// Manager so that the start lists the leases once.
 	startList *subnet.LeaseList
 }
 
-func (s *etcdSource) api() string  { return s.etcdAPI }
+func (s *etcdSource) api() string { return s.etcdAPI }
+
+// RunRenewal renews our lease and, beside it, fences it: a renewal stuck
+// on an unreachable etcd must not keep the expiry from being noticed.
+func (s *etcdSource) RunRenewal(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fenced := make(chan struct{})
+	go func() {
+		defer close(fenced)
+		s.fence.RunFence(ctx)
+	}()
+	err := s.acquired.RunRenewal(ctx)
+	cancel()
+	<-fenced
+	return err
+}
 func (s *etcdSource) Close() error { return s.reg.Close() }
 
 func (s *etcdSource) backendData(d vxlandata.Data) ([]byte, error) {
@@ -113,7 +137,11 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 		return nil
 	}
 	s.startList = &list
-	l, ok := subnet.PickOwnLease(list.Leases, public, s.cfg)
+	l, ok, err := subnet.PickOwnLease(list.Leases, public, s.nodeID, s.cfg)
+	if err != nil {
+		s.log.Warn("not reusing a VTEP MAC", "err", err) // acquire refuses to start
+		return nil
+	}
 	if !ok || l.Attrs.BackendType != subnet.BackendVXLAN {
 		return nil
 	}
@@ -127,9 +155,15 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 }
 
 func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error) {
+	attrs.NodeID = s.nodeID
+	// A short TTL needs failed renewals retried within it.
+	retry := subnet.DefaultRenewRetry
+	if s.ttl > 0 {
+		retry = min(retry, max(s.ttl/10, time.Second))
+	}
 	mgr, err := subnet.NewManager(subnet.ManagerOptions{
 		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
-		RenewMargin: s.renewMargin, Logger: s.log, Clock: s.clock,
+		RenewMargin: s.renewMargin, TTL: s.ttl, RenewRetry: retry, OnLeaseExpired: s.onLeaseExpired, Logger: s.log, Clock: s.clock,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
 		StartList: s.startList,
 	})
@@ -137,6 +171,7 @@ func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevS
 		return subnet.Lease{}, err
 	}
 	s.set(mgr)
+	s.fence = mgr
 	lease, err := mgr.Acquire(ctx)
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("acquire a subnet lease: %w", err)

@@ -7,7 +7,7 @@ import (
 )
 
 // startup is the daemon's start, one method a step. start calls them in
-// flannel's order; *daemon implements them against etcd or Kubernetes,
+// flannel's order (the peer filter, overlayd's, before the device); *daemon implements them against etcd or Kubernetes,
 // netlink and iptables, and the tests against a fake.
 type startup interface {
 	// openSource connects to the lease store (etcd, or the Kubernetes API)
@@ -16,6 +16,10 @@ type startup interface {
 	// openHost opens netlink, chooses the external interface and reads
 	// the previous subnet file.
 	openHost(cfg *subnet.Config) error
+	// installPeerFilter puts the VXLAN peer filter in place when asked
+	// (fail closed: an error ends the start), before the device exists to
+	// carry traffic; without the flag it removes one an earlier run left.
+	installPeerFilter(cfg *subnet.Config) error
 	// setupDevice creates or adopts the VXLAN device, keeping the VTEP MAC
 	// of the lease src will reuse.
 	setupDevice(ctx context.Context, src leaseSource, cfg *subnet.Config) error
@@ -44,6 +48,9 @@ func start(ctx context.Context, s startup) error {
 		return err
 	}
 	defer s.closeHost()
+	if err := s.installPeerFilter(cfg); err != nil {
+		return err
+	}
 	if err := s.setupDevice(ctx, src, cfg); err != nil {
 		return err
 	}

@@ -47,6 +47,8 @@ func (f *fakeStartup) openSource(context.Context) (leaseSource, *subnet.Config, 
 
 func (f *fakeStartup) openHost(*subnet.Config) error { return f.step("openHost") }
 
+func (f *fakeStartup) installPeerFilter(*subnet.Config) error { return f.step("installPeerFilter") }
+
 func (f *fakeStartup) setupDevice(context.Context, leaseSource, *subnet.Config) error {
 	return f.step("setupDevice")
 }
@@ -72,7 +74,7 @@ type fakeSource struct {
 func (s *fakeSource) Close() error { s.closed++; return nil }
 
 func TestStartOrderAndFailedStep(t *testing.T) {
-	all := []string{"openSource", "openHost", "setupDevice", "acquireLease", "setupHost", "runLoops", "closeHost"}
+	all := []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "acquireLease", "setupHost", "runLoops", "closeHost"}
 	tests := []struct {
 		fail       string
 		want       []string
@@ -81,9 +83,10 @@ func TestStartOrderAndFailedStep(t *testing.T) {
 		{"", all, 1},
 		{"openSource", []string{"openSource"}, 0},
 		{"openHost", []string{"openSource", "openHost"}, 1},
-		{"setupDevice", []string{"openSource", "openHost", "setupDevice", "closeHost"}, 1},
-		{"acquireLease", []string{"openSource", "openHost", "setupDevice", "acquireLease", "closeHost"}, 1},
-		{"setupHost", []string{"openSource", "openHost", "setupDevice", "acquireLease", "setupHost", "closeHost"}, 1},
+		{"installPeerFilter", []string{"openSource", "openHost", "installPeerFilter", "closeHost"}, 1},
+		{"setupDevice", []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "closeHost"}, 1},
+		{"acquireLease", []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "acquireLease", "closeHost"}, 1},
+		{"setupHost", []string{"openSource", "openHost", "installPeerFilter", "setupDevice", "acquireLease", "setupHost", "closeHost"}, 1},
 		{"runLoops", all, 1},
 	}
 	for _, tc := range tests {
@@ -199,4 +202,71 @@ func macText(mac []byte) string {
 		return ""
 	}
 	return strings.ToLower(net.HardwareAddr(mac).String())
+}
+
+// TestEtcdSourceIdentityAndFence: the etcd source writes our node identity
+// into the lease and refuses a lease with our PublicIP and another
+// identity (no MAC reused, acquire fails); its RunRenewal fences: with
+// every renewal failing, the lease expiring on the clock reaches the
+// daemon's readiness through onLeaseExpired.
+func TestEtcdSourceIdentityAndFence(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg, err := subnet.ParseConfig([]byte(`{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := netip.MustParseAddr("192.0.2.10")
+	data, _ := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, true)
+	attrs := subnet.LeaseAttrs{PublicIP: ours, BackendType: subnet.BackendVXLAN, BackendData: data}
+	newSource := func(reg *subnettest.Registry, clock subnet.Clock, ready *readiness) *etcdSource {
+		return &etcdSource{reg: closingRegistry{reg}, etcdAPI: "v3", cfg: cfg, clock: clock, log: slog.New(slog.DiscardHandler),
+			nodeID: "aaaa", ttl: time.Minute, renewMargin: 20 * time.Second, onLeaseExpired: ready.setExpired}
+	}
+
+	clock := subnettest.NewClock(t0)
+	reg := subnettest.NewRegistry(clock)
+	theirs := attrs
+	theirs.NodeID = "bbbb"
+	if err := reg.PutLease(subnet.Lease{Subnet: netip.MustParsePrefix("10.5.1.0/24"), Attrs: theirs, Expiration: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var ready readiness
+	src := newSource(reg, clock, &ready)
+	if mac := src.previousVtepMAC(t.Context(), ours); mac != nil {
+		t.Errorf("reused the MAC %s of another node's lease", macText(mac))
+	}
+	if _, err := src.acquire(t.Context(), attrs, netip.Prefix{}); !errors.Is(err, subnet.ErrPublicIPInUse) {
+		t.Fatalf("acquire over another node's lease: %v, want ErrPublicIPInUse", err)
+	}
+
+	reg = subnettest.NewRegistry(clock)
+	src = newSource(reg, clock, &ready)
+	ready.set()
+	l, err := src.acquire(t.Context(), attrs, netip.Prefix{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := reg.Lease(l.Subnet); stored.Attrs.NodeID != "aaaa" {
+		t.Errorf("stored identity %q, want ours", stored.Attrs.NodeID)
+	}
+	errs := make([]error, 100)
+	for i := range errs {
+		errs[i] = errors.New("etcd unreachable")
+	}
+	reg.FailNext(subnettest.OpUpdate, errs...)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- src.RunRenewal(ctx) }()
+	defer func() { cancel(); <-done }()
+	if !clock.WaitForTimers(2, 5*time.Second) {
+		t.Fatal("renewal and fence timers not armed")
+	}
+	clock.Advance(time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for ready.isReady() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ready.isReady() || !strings.Contains(ready.notReadyReason(), "lease expired") {
+		t.Errorf("ready %v (%s) after the lease expired without renewal", ready.isReady(), ready.notReadyReason())
+	}
 }

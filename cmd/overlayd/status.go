@@ -18,9 +18,9 @@ func (d *daemon) status() any {
 		doc.Device = &statusdoc.Device{Name: d.device.Name, MAC: d.device.MAC.String(), MTU: d.device.MTU, Local: d.device.LocalIP.String(), VNI: d.device.VNI,
 			TxChecksumOffload: d.offload.status()}
 	}
-	if d.ready.isReady() && d.src != nil {
+	if d.ready.fileWritten() && d.src != nil {
 		l := d.src.Lease()
-		doc.Lease = &statusdoc.Lease{Subnet: l.Subnet.String(), Expiration: l.Expiration}
+		doc.Lease = &statusdoc.Lease{Subnet: l.Subnet.String(), Expiration: l.Expiration, Expired: d.ready.expired.Load()}
 	}
 	if d.rec != nil {
 		doc.Sync = syncStatus(d.rec.Status())

@@ -91,7 +91,11 @@ func printStatus(w io.Writer, d statusdoc.Doc, maxPeers int, now time.Time) {
 		fmt.Fprintf(tw, "underlay:\t%s, bind %s, advertise %s%s\n", d.Underlay.Iface, d.Underlay.Bind, d.Underlay.Advertise, note)
 	}
 	if d.Lease != nil {
-		fmt.Fprintf(tw, "lease:\t%s, %s\n", d.Lease.Subnet, expiry(d.Lease.Expiration, now))
+		note := ""
+		if d.Lease.Expired {
+			note = "; EXPIRED without a renewal (etcd unreachable?): not ready, another node may be given this subnet"
+		}
+		fmt.Fprintf(tw, "lease:\t%s, %s%s\n", d.Lease.Subnet, expiry(d.Lease.Expiration, now), note)
 	}
 	if d.Device != nil {
 		fmt.Fprintf(tw, "device:\t%s, mac %s, mtu %d, local %s, vni %d\n", d.Device.Name, d.Device.MAC, d.Device.MTU, d.Device.Local, d.Device.VNI)

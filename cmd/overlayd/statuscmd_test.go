@@ -51,6 +51,19 @@ func TestPrintStatus(t *testing.T) {
 	}
 }
 
+// TestPrintStatusExpiredLease: an expired lease (fencing) is called so.
+func TestPrintStatusExpiredLease(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	doc := sampleStatus(now)
+	doc.Ready = false
+	doc.Lease.Expiration, doc.Lease.Expired = now.Add(-time.Minute), true
+	var out bytes.Buffer
+	printStatus(&out, doc, 50, now)
+	if !strings.Contains(out.String(), "10.244.3.0/24, expires 2026-11-22T11:59:00Z (in -1m0s); EXPIRED") || !strings.Contains(out.String(), "EXPIRED without a renewal") {
+		t.Errorf("status output does not call the lease expired:\n%s", out.String())
+	}
+}
+
 func TestStatusMainFetchesAndLimitsPeers(t *testing.T) {
 	now := time.Now()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -50,7 +50,7 @@ func (f *subnetFile) write() bool {
 // returns at once when the file is already written.
 func (f *subnetFile) run(ctx context.Context) error {
 	delay := subnetFileRetryMin
-	for !f.ready.isReady() {
+	for !f.ready.fileWritten() {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -72,5 +72,17 @@ func rootCause(err error) error {
 			return err
 		}
 		err = next
+	}
+}
+
+// removeStaleSubnetTemps deletes what a SIGKILL during a subnet file
+// write left behind; a failure is only logged.
+func removeStaleSubnetTemps(path string, log *slog.Logger) {
+	removed, err := subnet.RemoveStaleTemps(path)
+	for _, name := range removed {
+		log.Info("removed a temporary file left by an interrupted write", "path", name)
+	}
+	if err != nil {
+		log.Warn("could not remove temporary files left by an interrupted write", "err", err)
 	}
 }

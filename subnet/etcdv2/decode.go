@@ -22,7 +22,7 @@ func encodeLease(attrs subnet.LeaseAttrs) ([]byte, error) {
 
 // decodeNode turns one v2 node into a Lease. Any error names the key;
 // callers report it as a SkippedKey.
-func (r *Registry) decodeNode(node *client.Node) (subnet.Lease, error) {
+func (r *Registry) decodeNode(before time.Time, node *client.Node) (subnet.Lease, error) {
 	if node == nil {
 		return subnet.Lease{}, errors.New("event without node")
 	}
@@ -37,15 +37,18 @@ func (r *Registry) decodeNode(node *client.Node) (subnet.Lease, error) {
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("lease %s: %w", node.Key, err)
 	}
-	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(node), Created: int64(node.CreatedIndex)}, nil
+	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(before, node), Created: int64(node.CreatedIndex)}, nil
 }
 
-// expiration is the node's expiry time, zero for a key without TTL.
-func expiration(node *client.Node) time.Time {
+// expiration is when the node's TTL runs out on our clock: before (our
+// time just before the request) plus the TTL etcd says remains, rounded
+// down. etcd's absolute Expiration is its own wall clock, which skew
+// would move; zero for a key without TTL.
+func expiration(before time.Time, node *client.Node) time.Time {
 	if node == nil || node.Expiration == nil {
 		return time.Time{}
 	}
-	return *node.Expiration
+	return before.Add(time.Duration(node.TTL) * time.Second)
 }
 
 // ttlSeconds rounds ttl up to whole seconds (v2 TTLs are whole seconds and

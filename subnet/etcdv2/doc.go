@@ -24,8 +24,11 @@
 //
 // # Expirations
 //
-// etcd v2 returns a key's expiration time, so Lease.Expiration is exact for
-// every lease, ours and peers', unlike on the v3 API.
+// etcd v2 returns a key's absolute expiration time on etcd's wall clock,
+// which clock skew between etcd and this node would move. Lease.Expiration
+// is instead our clock just before the request plus the TTL etcd says
+// remains (whole seconds, rounded down), for every lease, ours and peers':
+// it errs early, never late, which is what fencing an expired lease needs.
 //
 // # Errors
 //

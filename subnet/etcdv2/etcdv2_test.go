@@ -68,7 +68,7 @@ func TestRegistry(t *testing.T) {
 		{Name: "StoredValueIsV011JSON", Run: testStoredValueIsV011JSON},
 		{Name: "IPv6AttrsUseV028Form", Run: testIPv6AttrsUseV028Form},
 		{Name: "ReadsFlanneldValues", Run: testReadsFlanneldValues},
-		{Name: "ExpirationIsExact", Run: testExpirationIsExact},
+		{Name: "ExpirationFromRemainingTTL", Run: testExpirationFromRemainingTTL},
 		{Name: "UpdateRestartsTTL", Run: testUpdateRestartsTTL},
 		{Name: "UpdateLosesRaceRetries", Run: testUpdateLosesRaceRetries},
 		{Name: "ListEmptyGivesWatchableIndex", Run: testListEmptyGivesWatchableIndex},
@@ -158,18 +158,76 @@ func testReadsFlanneldValues(t *testing.T, f fixture) {
 	}
 }
 
-func testExpirationIsExact(t *testing.T, f fixture) {
-	expires, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), time.Hour)
-	if err != nil {
-		t.Fatalf("CreateLease: %v", err)
+// skewedKeys moves every absolute expiration etcd reports by skew, as a
+// server whose wall clock is off by skew would.
+type skewedKeys struct {
+	client.KeysAPI
+	skew time.Duration
+}
+
+func (k skewedKeys) shift(resp *client.Response, err error) (*client.Response, error) {
+	if resp != nil {
+		k.shiftNode(resp.Node)
 	}
-	node := rawNode(t, f, observedNode2Subnet)
-	if node.Expiration == nil || !node.Expiration.Equal(expires) {
-		t.Fatalf("CreateLease expiration %s, etcd says %v", expires, node.Expiration)
+	return resp, err
+}
+
+func (k skewedKeys) shiftNode(n *client.Node) {
+	if n == nil {
+		return
 	}
-	list, err := f.Reg.ListLeases(ctxT(t))
-	if err != nil || len(list.Leases) != 1 || !list.Leases[0].Expiration.Equal(expires) {
-		t.Fatalf("ListLeases = %+v, %v; want our lease expiring at %s", list.Leases, err, expires)
+	if n.Expiration != nil {
+		e := n.Expiration.Add(k.skew)
+		n.Expiration = &e
+	}
+	for _, c := range n.Nodes {
+		k.shiftNode(c)
+	}
+}
+
+func (k skewedKeys) Get(ctx context.Context, key string, opts *client.GetOptions) (*client.Response, error) {
+	return k.shift(k.KeysAPI.Get(ctx, key, opts))
+}
+
+func (k skewedKeys) Set(ctx context.Context, key, value string, opts *client.SetOptions) (*client.Response, error) {
+	return k.shift(k.KeysAPI.Set(ctx, key, value, opts))
+}
+
+// testExpirationFromRemainingTTL: expirations are our clock plus the TTL
+// etcd says remains, whatever etcd's own clock says (here two hours
+// ahead, then two hours behind): create, update and list agree.
+func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
+	for i, skew := range []time.Duration{2 * time.Hour, -2 * time.Hour} {
+		reg := etcdv2.NewWithKeysAPI(skewedKeys{KeysAPI: f.Raw, skew: skew}, f.Prefix, nil)
+		within := func(what string, got, before time.Time, ttl time.Duration) {
+			t.Helper()
+			if got.Before(before.Add(ttl-2*time.Second)) || got.After(time.Now().Add(ttl)) {
+				t.Errorf("skew %s: %s expiration %s, want our clock + %s (%s)", skew, what, got, ttl, before.Add(ttl))
+			}
+		}
+		sn := []netip.Prefix{observedNode1Subnet, observedNode2Subnet}[i]
+		before := time.Now()
+		expires, err := reg.CreateLease(ctxT(t), sn, registrytest.Attrs(t, observedNode2Value), time.Hour)
+		if err != nil {
+			t.Fatalf("CreateLease: %v", err)
+		}
+		within("CreateLease", expires, before, time.Hour)
+		before = time.Now()
+		expires, err = reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: registrytest.Attrs(t, observedNode2Value)}, 2*time.Hour)
+		if err != nil {
+			t.Fatalf("UpdateLease: %v", err)
+		}
+		within("UpdateLease", expires, before, 2*time.Hour)
+		before = time.Now()
+		list, err := reg.ListLeases(ctxT(t))
+		if err != nil {
+			t.Fatalf("ListLeases: %v", err)
+		}
+		for _, l := range list.Leases {
+			if l.Subnet == sn {
+				within("ListLeases", l.Expiration, before, 2*time.Hour)
+			}
+		}
 	}
 }
 
@@ -184,7 +242,7 @@ func testUpdateRestartsTTL(t *testing.T, f fixture) {
 		t.Fatalf("UpdateLease: %v", err)
 	}
 	node := rawNode(t, f, observedNode2Subnet)
-	if node.TTL < 7190 || node.TTL > 7202 || node.Expiration == nil || !node.Expiration.Equal(expires) {
+	if node.TTL < 7190 || node.TTL > 7202 || node.Expiration == nil || node.Expiration.Sub(expires).Abs() > 2*time.Second {
 		t.Errorf("after update: TTL %ds expiring %v, want 2h (rounded up) expiring %s", node.TTL, node.Expiration, expires)
 	}
 	if !strings.Contains(node.Value, `"OverlaydPrivateIP":"198.51.100.2"`) {

@@ -32,6 +32,7 @@ func (r *Registry) GetNetworkConfig(ctx context.Context) ([]byte, error) {
 // are returned in Skipped, never as an error.
 func (r *Registry) ListLeases(ctx context.Context) (subnet.LeaseList, error) {
 	dir := subnetsDir(r.prefix)
+	before := r.now()
 	resp, err := r.keys.Get(ctx, dir, &client.GetOptions{Recursive: true, Quorum: true})
 	if hasCode(err, client.ErrorCodeKeyNotFound) {
 		return subnet.LeaseList{Revision: int64(errorIndex(err))}, nil
@@ -44,7 +45,7 @@ func (r *Registry) ListLeases(ctx context.Context) (subnet.LeaseList, error) {
 	}
 	list := subnet.LeaseList{Revision: int64(resp.Index)}
 	for _, node := range resp.Node.Nodes {
-		lease, err := r.decodeNode(node)
+		lease, err := r.decodeNode(before, node)
 		if err != nil {
 			list.Skipped = append(list.Skipped, subnet.SkippedKey{Key: node.Key, Reason: err})
 			continue
@@ -77,6 +78,7 @@ func (r *Registry) createLease(ctx context.Context, sn netip.Prefix, attrs subne
 		return time.Time{}, err
 	}
 	key := subnet.LeaseKey(r.prefix, sn)
+	before := r.now()
 	resp, err := r.keys.Set(ctx, key, string(value), &client.SetOptions{PrevExist: client.PrevNoExist, TTL: ttl})
 	switch {
 	case hasCode(err, client.ErrorCodeNodeExist):
@@ -84,7 +86,7 @@ func (r *Registry) createLease(ctx context.Context, sn netip.Prefix, attrs subne
 	case err != nil:
 		return time.Time{}, fmt.Errorf("set %s: %w", key, r.explain(err))
 	}
-	return expiration(resp.Node), nil
+	return expiration(before, resp.Node), nil
 }
 
 // updateAttempts bounds the retries when the key changes between reading
@@ -135,6 +137,7 @@ func (r *Registry) compareAndSwap(ctx context.Context, key, value string, ttl ti
 			return time.Time{}, false, err
 		}
 	}
+	before := r.now()
 	resp, err := r.keys.Set(ctx, key, value, opts)
 	switch {
 	case hasCode(err, client.ErrorCodeTestFailed):
@@ -145,7 +148,7 @@ func (r *Registry) compareAndSwap(ctx context.Context, key, value string, ttl ti
 	case err != nil:
 		return time.Time{}, false, fmt.Errorf("set %s: %w", key, r.explain(err))
 	}
-	return expiration(resp.Node), true, nil
+	return expiration(before, resp.Node), true, nil
 }
 
 // DeleteLease deletes the lease key; subnet.ErrLeaseNotFound if missing.

@@ -35,6 +35,9 @@ type Registry struct {
 	prefix    string
 	opts      Options
 	logger    *slog.Logger
+	// now is the local clock expirations are computed on (remaining TTL
+	// added to the time before the request; see the package doc).
+	now func() time.Time
 }
 
 var _ subnet.Registry = (*Registry)(nil)
@@ -71,7 +74,7 @@ func New(ctx context.Context, o Options) (*Registry, error) {
 }
 
 func newRegistry(keys client.KeysAPI, transport *http.Transport, o Options) *Registry {
-	return &Registry{keys: keys, transport: transport, prefix: o.Prefix, opts: o, logger: o.Logger}
+	return &Registry{keys: keys, transport: transport, prefix: o.Prefix, opts: o, logger: o.Logger, now: time.Now}
 }
 
 // dialer connects with TCP keepalive: a watch is one long-poll request, so

@@ -99,7 +99,7 @@ func (r *Registry) coversSubnetsDir(key string) bool {
 func (r *Registry) decodeEvent(resp *client.Response) (subnet.Event, error) {
 	switch {
 	case isPutAction(resp.Action):
-		lease, err := r.decodeNode(resp.Node)
+		lease, err := r.decodeNode(r.now(), resp.Node)
 		return subnet.Event{Type: subnet.EventAdded, Lease: lease}, err
 	case isRemoveAction(resp.Action):
 		return r.decodeRemoval(resp)
@@ -117,7 +117,7 @@ func (r *Registry) decodeRemoval(resp *client.Response) (subnet.Event, error) {
 	}
 	removed := subnet.Event{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: prefix}}
 	if resp.PrevNode != nil {
-		if prev, err := r.decodeNode(resp.PrevNode); err == nil {
+		if prev, err := r.decodeNode(r.now(), resp.PrevNode); err == nil {
 			removed.Lease = prev
 		}
 	}

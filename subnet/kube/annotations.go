@@ -35,6 +35,9 @@ type Annotations struct {
 	// PrivateIP is overlayd's extension (subnet.LeaseAttrs.PrivateIP): the
 	// address the VXLAN device binds, published only behind NAT.
 	PrivateIP string
+	// SameSiteKey is overlayd's extension (subnet.LeaseAttrs.SameSiteKey):
+	// the node's same-site public key in base64, published behind NAT.
+	SameSiteKey string
 }
 
 // NewAnnotations returns the keys under prefix, formed as flanneld forms
@@ -73,5 +76,6 @@ func NewAnnotations(prefix string) (Annotations, error) {
 		PublicIPv6:          key("public-ipv6"),
 		PublicIPv6Overwrite: key("public-ipv6-overwrite"),
 		PrivateIP:           key("overlayd-private-ip"),
+		SameSiteKey:         key("overlayd-samesite-key"),
 	}, nil
 }

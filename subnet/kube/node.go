@@ -108,6 +108,8 @@ func (a Annotations) nodeAttrs(n nodeFields) (subnet.LeaseAttrs, error) {
 	}
 	attrs.PublicIPv6 = overwrittenIP(ann[a.PublicIPv6Overwrite], ann[a.PublicIPv6], false)
 	attrs.PrivateIP = parseIP(ann[a.PrivateIP], true)
+	// A key that does not decode is no key: no same-site path to the node.
+	attrs.SameSiteKey, _ = subnet.DecodeSameSiteKey(ann[a.SameSiteKey])
 	return attrs, nil
 }
 

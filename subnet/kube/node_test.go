@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strings"
@@ -179,6 +180,7 @@ func TestAnnotationChanges(t *testing.T) {
 func TestNodeLeaseRoundTripsAnnotationsFor(t *testing.T) {
 	attrs := testAttrs
 	attrs.PrivateIP = netip.MustParseAddr("198.51.100.2")
+	attrs.SameSiteKey = bytes.Repeat([]byte{0xab}, subnet.SameSiteKeyLen)
 	ann := map[string]string{}
 	for k, v := range testAnn.annotationsFor(attrs) {
 		if v != nil {
@@ -191,6 +193,13 @@ func TestNodeLeaseRoundTripsAnnotationsFor(t *testing.T) {
 	}
 	if !subnet.AttrsEqual(l.Attrs, attrs) {
 		t.Errorf("read back %+v, wrote %+v", l.Attrs, attrs)
+	}
+	if got := ann[testAnn.SameSiteKey]; got != "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=" {
+		t.Errorf("same-site key annotation %q", got)
+	}
+	ann[testAnn.SameSiteKey] = "not base64"
+	if l, err := testAnn.NodeLease(node("n", "10.244.5.0/24", ann)); err != nil || l.Attrs.SameSiteKey != nil {
+		t.Errorf("a bad key annotation: %v, key %x; want the lease without a key", err, l.Attrs.SameSiteKey)
 	}
 }
 

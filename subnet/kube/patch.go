@@ -32,9 +32,13 @@ func (a Annotations) annotationsFor(attrs subnet.LeaseAttrs) map[string]*string 
 		a.BackendData:       set(compactJSON(attrs.BackendData)),
 		a.PublicIP:          set(attrs.PublicIP.String()),
 		a.PrivateIP:         nil,
+		a.SameSiteKey:       nil,
 	}
 	if attrs.PrivateIP.IsValid() {
 		want[a.PrivateIP] = set(attrs.PrivateIP.String())
+	}
+	if len(attrs.SameSiteKey) > 0 {
+		want[a.SameSiteKey] = set(subnet.EncodeSameSiteKey(attrs.SameSiteKey))
 	}
 	if attrs.PublicIPv6.IsValid() {
 		want[a.PublicIPv6] = set(attrs.PublicIPv6.String())

@@ -1,11 +1,14 @@
 package doctor
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/overlayd/overlayd/health"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
@@ -83,4 +86,35 @@ func findHealth(doc statusdoc.Doc, peer string) (statusdoc.PeerHealth, bool) {
 		}
 	}
 	return statusdoc.PeerHealth{}, false
+}
+
+// TestHealthPortCoveredByPeerFilter: with --vxlan-peer-filter, the health
+// responder answers peers only: a host on the underlay that is no peer
+// gets nothing, a peer gets its answer.
+func TestHealthPortCoveredByPeerFilter(t *testing.T) {
+	c := startCluster(t, lab.Options{Nodes: 2, PodsPerNode: 1}, "--vxlan-peer-filter")
+	n0, n1 := c.Nodes[0], c.Nodes[1]
+	stranger, err := c.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.AddrPortFrom(n0.UnderlayIP, health.DefaultPort)
+	labtest.Eventually(t, 20*time.Second, "peer answered, stranger not", func() error {
+		if err := echoFrom(n1.NS, dst); err != nil {
+			return fmt.Errorf("peer %s: %w", n1.Name, err)
+		}
+		if err := echoFrom(stranger.NS, dst); err == nil {
+			return fmt.Errorf("stranger %s (%s) got an answer", stranger.Name, stranger.IP)
+		}
+		return nil
+	})
+}
+
+func echoFrom(ns string, dst netip.AddrPort) error {
+	return netnsutil.Do(ns, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+		defer cancel()
+		_, _, err := health.Echo(ctx, netip.Addr{}, dst)
+		return err
+	})
 }

@@ -1,9 +1,3 @@
-// Package hostile tries attacks by hostile or broken peers against a
-// running three-node cluster in network namespaces with a real etcd:
-// leases that would steer a node's traffic (overlapping its subnet, out
-// of the network, the wrong length, bogus or own-address PublicIPs). Each
-// time the node's own pods stay reachable locally, the mesh keeps working,
-// and the refusal shows in the metric and /status.
 package hostile
 
 import (

@@ -125,12 +125,12 @@ func testDrift(t *testing.T, l *lab.Lab, n *lab.Node) {
 		{"table deleted", func() []string { return []string{"delete", "table", "ip", "flannel-ipv4"} }},
 	} {
 		nftIn(t, n, damage.args()...)
-		if got := nftIn(t, n, "list", "ruleset"); got == want {
+		if got := nftIn(t, n, "list", "ruleset"); sameRuleset(got, want) {
 			t.Fatalf("%s: the damage did not change the ruleset", damage.name)
 		}
 		labtest.WaitFor(t, repairTimeout, "the ruleset repaired after: "+damage.name, func() (bool, string) {
 			got := nftIn(t, n, "list", "ruleset")
-			return got == want, fmt.Sprintf("got:\n%s\nwant:\n%s", got, want)
+			return sameRuleset(got, want), fmt.Sprintf("got:\n%s\nwant:\n%s", got, want)
 		})
 	}
 	doc := labtest.MustStatus(t, n)

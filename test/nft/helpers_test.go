@@ -3,6 +3,7 @@ package nft
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,35 @@ func normalise(table, ownSubnet string) string {
 func iptablesSave(t *testing.T, n *lab.Node) string {
 	t.Helper()
 	return netnsutil.MustExec(t, n.NS, "iptables-save")
+}
+
+// sameRuleset compares two `nft list ruleset` outputs as sets of tables,
+// each a set of chains and sets: the order nft lists them in is the order
+// they were created in, which a repair (or the peer filter installed
+// before the device) changes without changing the ruleset.
+func sameRuleset(a, b string) bool { return normalizeRuleset(a) == normalizeRuleset(b) }
+
+func normalizeRuleset(s string) string {
+	var tables []string
+	var blocks []string
+	var head, cur []string
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case strings.HasPrefix(line, "table "):
+			head = []string{line}
+		case line == "}":
+			slices.Sort(blocks)
+			tables = append(tables, strings.Join(append(head, blocks...), "\n"))
+			blocks = nil
+		case strings.HasPrefix(line, "\t}"):
+			cur = append(cur, line)
+			blocks = append(blocks, strings.Join(cur, "\n"))
+			cur = nil
+		case strings.TrimSpace(line) == "":
+		default:
+			cur = append(cur, line)
+		}
+	}
+	slices.Sort(tables)
+	return strings.Join(tables, "\n")
 }

@@ -1,6 +1,7 @@
 package publiccloud
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -104,8 +105,10 @@ func flannelReads(t *testing.T, value []byte, wantPublic, wantMAC string) flanne
 }
 
 // TestFlannelReadsOurNATLease: the lease of a node behind NAT carries
-// OverlaydPrivateIP, and flanneld's decoding still gets everything it
-// needs from it, in both the v3 (v0.28) and v2 (v0.11) forms.
+// OverlaydPrivateIP (and every overlayd lease OverlaydNodeID, and one
+// with same-site detection OverlaydKey), and
+// flanneld's decoding still gets everything it needs from it, in both
+// the v3 (v0.28) and v2 (v0.11) forms.
 func TestFlannelReadsOurNATLease(t *testing.T) {
 	mac := net.HardwareAddr{0x0e, 0x11, 0x22, 0x33, 0x44, 0x55}
 	cases := []struct {
@@ -114,11 +117,14 @@ func TestFlannelReadsOurNATLease(t *testing.T) {
 		withVNI bool
 		private string
 		v6      string
+		nodeID  string
 	}{
-		{"v3 behind NAT", subnet.FormV028, true, "198.51.100.2", ""},
-		{"v3 behind NAT with IPv6", subnet.FormV028, true, "198.51.100.2", "2001:db8::5"},
-		{"v2 behind NAT", subnet.FormV011, false, "198.51.100.2", ""},
-		{"v3 without NAT", subnet.FormV028, true, "", ""},
+		{"v3 behind NAT", subnet.FormV028, true, "198.51.100.2", "", ""},
+		{"v3 behind NAT with IPv6", subnet.FormV028, true, "198.51.100.2", "2001:db8::5", ""},
+		{"v2 behind NAT", subnet.FormV011, false, "198.51.100.2", "", ""},
+		{"v3 without NAT", subnet.FormV028, true, "", "", ""},
+		{"v3 with node identity", subnet.FormV028, true, "198.51.100.2", "", "0123456789abcdef0123456789abcdef"},
+		{"v2 with node identity", subnet.FormV011, false, "", "", "0123456789abcdef0123456789abcdef"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,7 +132,10 @@ func TestFlannelReadsOurNATLease(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			attrs := subnet.LeaseAttrs{PublicIP: netip.MustParseAddr("203.0.113.10"), BackendType: "vxlan", BackendData: data}
+			attrs := subnet.LeaseAttrs{PublicIP: netip.MustParseAddr("203.0.113.10"), BackendType: "vxlan", BackendData: data, NodeID: c.nodeID}
+			if c.nodeID != "" {
+				attrs.SameSiteKey = bytes.Repeat([]byte{0xab}, subnet.SameSiteKeyLen) // OverlaydKey
+			}
 			if c.private != "" {
 				attrs.PrivateIP = netip.MustParseAddr(c.private)
 			}

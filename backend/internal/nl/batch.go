@@ -273,3 +273,45 @@ func appendNhmsg(b []byte, gw netip.Addr, flags uint32) []byte {
 	binary.NativeEndian.PutUint32(h[4:], flags)
 	return append(b, h[:]...)
 }
+
+// DelNeigh queues `ip neigh del <ip> dev <ifindex>`.
+func (b *Batch) DelNeigh(family uint8, ifindex int, ip netip.Addr) {
+	b.begin(unix.RTM_DELNEIGH, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	b.buf = appendNdmsg(b.buf, family, ifindex, 0, 0)
+	b.buf = appendAddrAttr(b.buf, unix.NDA_DST, ip)
+	b.end()
+}
+
+// DelFDB queues `bridge fdb del <mac> dev <ifindex> dst <dst> self`; the
+// VXLAN driver wants the destination.
+func (b *Batch) DelFDB(ifindex int, mac [6]byte, dst netip.Addr) {
+	b.begin(unix.RTM_DELNEIGH, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	b.buf = appendNdmsg(b.buf, unix.AF_BRIDGE, ifindex, 0, ntfSelf)
+	b.buf = appendAddrAttr(b.buf, unix.NDA_DST, dst)
+	b.buf = AppendAttr(b.buf, unix.NDA_LLADDR, mac[:])
+	b.end()
+}
+
+// DelRouteVia queues `ip route del <dst> via <gw> dev <oif> [metric
+// <priority>] scope <scope>` in the main table: the route that exactly.
+func (b *Batch) DelRouteVia(dst netip.Prefix, priority int, gw netip.Addr, oif int, scope uint8) {
+	b.begin(unix.RTM_DELROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	family := uint8(unix.AF_INET)
+	if dst.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	var h [RtmsgLen]byte
+	h[0], h[1], h[4], h[6] = family, uint8(dst.Bits()), unix.RT_TABLE_MAIN, scope
+	b.buf = append(b.buf, h[:]...)
+	b.buf = appendAddrAttr(b.buf, unix.RTA_DST, dst.Addr())
+	if gw.IsValid() {
+		b.buf = appendAddrAttr(b.buf, unix.RTA_GATEWAY, gw)
+	}
+	if priority > 0 {
+		b.buf = AppendAttrU32(b.buf, unix.RTA_PRIORITY, uint32(priority))
+	}
+	if oif != 0 {
+		b.buf = AppendAttrU32(b.buf, unix.RTA_OIF, uint32(oif))
+	}
+	b.end()
+}
