@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -46,12 +48,7 @@ type Options struct {
 }
 
 // Status is what the last check found.
-type Status struct {
-	LastCheck time.Time // end of the last check; zero before the first
-	InPlace   bool      // the last check left every rule in place
-	Repairs   uint64    // chains found not in place and rewritten, so far
-	LastError error     // what the last check failed to do; nil if nothing
-}
+type Status = resync.Status
 
 // ruleSet is one of our chains, what it must hold, the built-in chain that
 // jumps to it, and the rules that must not stay in that built-in chain.
@@ -68,7 +65,7 @@ type Manager struct {
 	sets    []ruleSet
 	resync  time.Duration
 	log     *slog.Logger
-	metrics *managerMetrics
+	metrics *rulemetrics.Rules
 	clock   subnet.Clock
 
 	// mu serialises checks; legacyDone is set once a check succeeded, after
@@ -78,9 +75,7 @@ type Manager struct {
 	mu         sync.Mutex
 	legacyDone bool
 
-	// statusMu guards status alone, so /status never waits for iptables.
-	statusMu sync.Mutex
-	status   Status
+	status resync.Board // read by /status without waiting for iptables
 }
 
 // NewManager validates o and prepares the rule sets; it changes nothing.
@@ -88,7 +83,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	metrics, err := newManagerMetrics(o.Registerer)
+	metrics, err := rulemetrics.NewRules(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("iptables manager: %w", err)
 	}
@@ -107,7 +102,7 @@ func NewManager(o Options) (*Manager, error) {
 func (m *Manager) Ensure() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.metrics.resyncs.Inc()
+	m.metrics.Resyncs.Inc()
 	var errs []error
 	repaired := 0
 	for _, s := range m.sets {
@@ -117,18 +112,11 @@ func (m *Manager) Ensure() error {
 	}
 	err := errors.Join(errs...)
 	if err != nil {
-		m.metrics.errors.Inc()
+		m.metrics.Errors.Inc()
 	} else {
 		m.legacyDone = true
 	}
-	m.statusMu.Lock()
-	m.status = Status{
-		LastCheck: m.clock.Now(),
-		InPlace:   err == nil,
-		Repairs:   m.status.Repairs + uint64(repaired),
-		LastError: err,
-	}
-	m.statusMu.Unlock()
+	m.status.Record(m.clock.Now(), err, repaired)
 	return err
 }
 
@@ -136,31 +124,11 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	var last error
-	for ctx.Err() == nil {
-		last = m.ensureLogged(last)
-		wait(ctx, m.clock, m.resync)
-	}
-	return nil
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, "iptables", m.resync))
 }
 
 // Status returns what the last check found.
-func (m *Manager) Status() Status {
-	m.statusMu.Lock()
-	defer m.statusMu.Unlock()
-	return m.status
-}
-
-func (m *Manager) ensureLogged(last error) error {
-	err := m.Ensure()
-	switch {
-	case err != nil && (last == nil || err.Error() != last.Error()):
-		m.log.Warn("iptables rules not in place; retrying every resync", "resync", m.resync, "err", err)
-	case err == nil && last != nil:
-		m.log.Info("iptables rules in place again")
-	}
-	return err
-}
+func (m *Manager) Status() Status { return m.status.Status() }
 
 // ensureSet syncs our chain first, then the jump to it, so the jump never
 // leads to a chain that is missing or half built. It returns the number of
@@ -183,7 +151,7 @@ func (m *Manager) noteRepair(table, chain string, writes int) int {
 	if writes == 0 {
 		return 0
 	}
-	m.metrics.repairs.WithLabelValues(table, chain).Inc()
+	m.metrics.Repairs.WithLabelValues(table, chain).Inc()
 	m.log.Info("iptables chain repaired", "table", table, "chain", chain, "writes", writes)
 	return 1
 }

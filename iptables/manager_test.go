@@ -3,6 +3,7 @@ package iptables
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	goipt "github.com/coreos/go-iptables/iptables"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
 
@@ -316,7 +318,12 @@ func TestRunResyncsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	waitFor(t, func() bool { return m.Status().InPlace })
+	labtest.Eventually(t, 10*time.Second, "rules in place", func() error {
+		if !m.Status().InPlace {
+			return fmt.Errorf("status %+v", m.Status())
+		}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v, want nil", err)
@@ -351,7 +358,12 @@ func TestRunRepairsDamageOnNextTick(t *testing.T) {
 	if step, ok := clock.AdvanceToNext(10 * time.Second); !ok || step != time.Minute {
 		t.Fatalf("next check after %v (%v), want 1m", step, ok)
 	}
-	waitFor(t, func() bool { return m.Status().Repairs > repairs })
+	labtest.Eventually(t, 10*time.Second, "a repair", func() error {
+		if m.Status().Repairs <= repairs {
+			return fmt.Errorf("status %+v", m.Status())
+		}
+		return nil
+	})
 	if got := m.Status().LastCheck; !got.Equal(clock.Now()) {
 		t.Errorf("LastCheck %v, want the clock's %v", got, clock.Now())
 	}
@@ -389,17 +401,6 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -2,13 +2,10 @@ package iptables
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 
 	goipt "github.com/coreos/go-iptables/iptables"
-
-	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/internal/resync"
 )
 
 // normalize validates o, masks its prefixes and fills in defaults.
@@ -40,18 +37,10 @@ func (o *Options) normalize() error {
 	if o.PrevSubnet, err = checkPrefix("PrevSubnet", o.PrevSubnet, fam, false); err != nil {
 		return err
 	}
-	if o.Resync < 0 {
-		return fmt.Errorf("iptables manager: Options.Resync %s is negative", o.Resync)
+	if o.Resync, err = resync.Interval("iptables manager: Options.Resync", o.Resync, DefaultResync); err != nil {
+		return err
 	}
-	if o.Resync == 0 {
-		o.Resync = DefaultResync
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	return nil
 }
 

@@ -3,7 +3,6 @@ package iptables
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -54,7 +55,7 @@ type PeerFilter struct {
 	tmpSet  string
 	family  string // ipset's "inet" / "inet6"
 	log     *slog.Logger
-	metrics *peerMetrics
+	metrics *rulemetrics.PeerFilter
 	clock   subnet.Clock
 
 	mu    sync.Mutex
@@ -81,13 +82,10 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.IPSet == nil {
 		o.IPSet = NewIPSetRunner()
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
-	metrics, err := newPeerMetrics(o.Registerer)
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
+	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
+		Name: "overlayd_vxlan_peer_filter_set_swaps_total", Help: "Replacements of the peer set.",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
 	}
@@ -107,7 +105,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 	defer f.mu.Unlock()
 	f.peers = f.normalizePeers(addrs)
 	f.ready = true
-	f.metrics.peers.Set(float64(len(f.peers)))
+	f.metrics.Peers.Set(float64(len(f.peers)))
 	return f.ensureLocked()
 }
 
@@ -127,26 +125,14 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
 	}
-	var last error
-	for ctx.Err() == nil {
-		err := f.Ensure()
-		switch {
-		case err != nil && (last == nil || err.Error() != last.Error()):
-			f.log.Warn("vxlan peer filter not in place; retrying", "every", every, "err", err)
-		case err == nil && last != nil:
-			f.log.Info("vxlan peer filter in place again")
-		}
-		last = err
-		wait(ctx, f.clock, every)
-	}
-	return nil
+	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.PeerFilterLogging(f.log, every))
 }
 
 // ensureLocked runs ensureAll and counts its failures.
 func (f *PeerFilter) ensureLocked() error {
 	err := f.ensureAll()
 	if err != nil {
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 	}
 	return err
 }
@@ -171,7 +157,7 @@ func (f *PeerFilter) noteRepair(chain string, writes int) {
 	if writes == 0 {
 		return
 	}
-	f.metrics.repairs.Inc()
+	f.metrics.Repairs.Inc()
 	f.log.Info("vxlan peer filter chain repaired", "chain", chain, "writes", writes)
 }
 

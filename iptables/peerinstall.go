@@ -18,12 +18,12 @@ func (f *PeerFilter) Install() error {
 	defer f.mu.Unlock()
 	kept, err := f.liveMembers()
 	if err != nil {
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 		return err
 	}
 	f.peers = f.normalizePeers(kept)
 	f.ready = true
-	f.metrics.peers.Set(float64(len(f.peers)))
+	f.metrics.Peers.Set(float64(len(f.peers)))
 	return f.ensureLocked()
 }
 

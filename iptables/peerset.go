@@ -34,7 +34,7 @@ func (f *PeerFilter) syncSet() error {
 	if err := f.ipset.Restore(script); err != nil {
 		return fmt.Errorf("peer filter: replace set %s with %d peers: %w", f.set, len(f.peers), err)
 	}
-	f.metrics.swaps.Inc()
+	f.metrics.SetChanges.Inc()
 	f.log.Info("vxlan peer set replaced", "set", f.set, "peers", len(f.peers))
 	return nil
 }

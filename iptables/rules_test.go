@@ -4,32 +4,18 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // Golden lines: docs/compatibility.md, flanneld v0.28.8, network 10.244.0.0/16,
 // node subnet 10.244.99.0/24.
+var (
+	observedNAT    = labtest.FlanneldNAT("10.244.99.0/24")
+	observedFilter = labtest.FlanneldFilter
+)
+
 const (
-	observedNAT = `-P PREROUTING ACCEPT
--P INPUT ACCEPT
--P OUTPUT ACCEPT
--P POSTROUTING ACCEPT
--N FLANNEL-POSTRTG
--A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
--A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG -s 10.244.99.0/24 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.99.0/24 -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.99.0/24 -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
--A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
-`
-	observedFilter = `-P INPUT ACCEPT
--P FORWARD ACCEPT
--P OUTPUT ACCEPT
--N FLANNEL-FWD
--A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
--A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
--A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
-`
 	// flanneld v0.11.0 wrote these straight into POSTROUTING / FORWARD
 	// (its node subnet was 10.244.15.0/24).
 	observedV011NAT = `-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN

@@ -59,31 +59,12 @@ func (k *fakeKernel) Commit(ops []Op) error {
 }
 
 func apply(tables map[Ref]*TableState, o Op) error {
-	var r Ref
-	switch o := o.(type) {
-	case AddTable:
-		if tables[o.Ref] == nil {
-			tables[o.Ref] = &TableState{Chains: map[string]*ChainState{}, Sets: map[string]*SetState{}}
+	r := o.ref()
+	if _, ok := o.(AddTable); ok {
+		if tables[r] == nil {
+			tables[r] = &TableState{Chains: map[string]*ChainState{}, Sets: map[string]*SetState{}}
 		}
 		return nil
-	case DelTable:
-		r = o.Ref
-	case AddChain:
-		r = o.Ref
-	case FlushChain:
-		r = o.Ref
-	case DelChain:
-		r = o.Ref
-	case AddRule:
-		r = o.Ref
-	case AddSet:
-		r = o.Ref
-	case DelSet:
-		r = o.Ref
-	case AddElements:
-		r = o.Ref
-	case DelElements:
-		r = o.Ref
 	}
 	t := tables[r]
 	if t == nil {

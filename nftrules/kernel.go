@@ -66,13 +66,19 @@ func (r Rule) Key(fam nftables.TableFamily) string {
 }
 
 // Op is one operation of a batch; the concrete types below are all.
-type Op interface{ op() }
+type Op interface {
+	op()
+	ref() Ref // the table it is on
+}
 
 // Ref names a table.
 type Ref struct {
 	Family nftables.TableFamily
 	Table  string
 }
+
+// ref is promoted to every operation, which all embed their table's Ref.
+func (r Ref) ref() Ref { return r }
 
 // Operations. Adding a table, chain or set that exists is not an error
 // (AddChain of an existing chain updates its policy); deleting one that does

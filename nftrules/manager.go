@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -50,12 +51,7 @@ type Options struct {
 }
 
 // Status is what the last check found.
-type Status struct {
-	LastCheck time.Time // end of the last check; zero before the first
-	InPlace   bool      // the last check left every rule in place
-	Repairs   uint64    // chains or sets found not in place and rewritten
-	LastError error     // what the last check failed to do; nil if nothing
-}
+type Status = resync.Status
 
 // Manager keeps the masquerade and forward chains (and the notrack chain)
 // in place.
@@ -66,12 +62,11 @@ type Manager struct {
 	resync  time.Duration
 	log     *slog.Logger
 	clock   subnet.Clock
-	metrics *managerMetrics
+	metrics *rulemetrics.Rules
 
 	mu sync.Mutex // serialises checks
 
-	statusMu sync.Mutex
-	status   Status
+	status resync.Board // read by /status without waiting for a check
 }
 
 // NewManager validates o and prepares the tables; it changes nothing.
@@ -79,7 +74,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	metrics, err := newManagerMetrics(o.Registerer)
+	metrics, err := rulemetrics.NewRules(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("nftables manager: %w", err)
 	}
@@ -108,18 +103,11 @@ func (o *Options) normalize() error {
 	if o.VXLANNoTrack.IsValid() && o.VXLANNoTrack.Addr().Is4In6() {
 		return fmt.Errorf("nftables manager: Options.VXLANNoTrack %s is an IPv4-mapped address", o.VXLANNoTrack)
 	}
-	if o.Resync < 0 {
-		return fmt.Errorf("nftables manager: Options.Resync %s is negative", o.Resync)
+	var err error
+	if o.Resync, err = resync.Interval("nftables manager: Options.Resync", o.Resync, DefaultResync); err != nil {
+		return err
 	}
-	if o.Resync == 0 {
-		o.Resync = DefaultResync
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	return nil
 }
 
@@ -174,7 +162,7 @@ func isInvalid(err error) bool {
 }
 
 func (m *Manager) ensureOnce() error {
-	m.metrics.resyncs.Inc()
+	m.metrics.Resyncs.Inc()
 	var ops []Op
 	var repaired [][2]string // table, chain or set
 	var err error
@@ -195,48 +183,21 @@ func (m *Manager) ensureOnce() error {
 	}
 	if err != nil {
 		repaired = nil
-		m.metrics.errors.Inc()
+		m.metrics.Errors.Inc()
 	}
 	for _, r := range repaired {
-		m.metrics.repairs.WithLabelValues(r[0], r[1]).Inc()
+		m.metrics.Repairs.WithLabelValues(r[0], r[1]).Inc()
 		m.log.Info("nftables chain repaired", "table", r[0], "chain", r[1])
 	}
-	m.statusMu.Lock()
-	m.status = Status{LastCheck: m.clock.Now(), InPlace: err == nil, Repairs: m.status.Repairs + uint64(len(repaired)), LastError: err}
-	m.statusMu.Unlock()
+	m.status.Record(m.clock.Now(), err, len(repaired))
 	return err
 }
 
 // Run calls Ensure now and every Resync until ctx ends, then returns nil.
 // Failures are logged when they start, change or end.
 func (m *Manager) Run(ctx context.Context) error {
-	var last error
-	for ctx.Err() == nil {
-		err := m.Ensure()
-		switch {
-		case err != nil && (last == nil || err.Error() != last.Error()):
-			m.log.Warn("nftables rules not in place; retrying every resync", "resync", m.resync, "err", err)
-		case err == nil && last != nil:
-			m.log.Info("nftables rules in place again")
-		}
-		last = err
-		wait(ctx, m.clock, m.resync)
-	}
-	return nil
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, "nftables", m.resync))
 }
 
 // Status returns what the last check found.
-func (m *Manager) Status() Status {
-	m.statusMu.Lock()
-	defer m.statusMu.Unlock()
-	return m.status
-}
-
-func wait(ctx context.Context, clock subnet.Clock, d time.Duration) {
-	t := clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C():
-	}
-}
+func (m *Manager) Status() Status { return m.status.Status() }

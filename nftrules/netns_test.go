@@ -1,6 +1,7 @@
 package nftrules
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -47,6 +48,62 @@ func nftList(t *testing.T, ns string) string {
 	return netnsutil.MustExec(t, ns, "nft", "list", "ruleset")
 }
 
+// netnsRules is a Manager (masquerade, forward rules and notrack) and a
+// PeerFilter of one family on a counting kernel in a fresh namespace.
+type netnsRules struct {
+	k  *NetlinkKernel
+	ck *countingKernel
+	ns string
+	m  *Manager
+	f  *PeerFilter
+}
+
+// newNetnsRules builds them for network, podSubnet and the notrack
+// address; ipv6 picks the peer filter's family.
+func newNetnsRules(t *testing.T, tag, network, podSubnet, notrack string, ipv6 bool) netnsRules {
+	t.Helper()
+	netnsutil.RequireRoot(t)
+	k, ns := kernelInNetns(t, tag)
+	r := netnsRules{k: k, ck: &countingKernel{Kernel: k}, ns: ns}
+	var err error
+	r.m, err = NewManager(Options{
+		Kernel: r.ck, Network: netip.MustParsePrefix(network), PodSubnet: netip.MustParsePrefix(podSubnet),
+		Masquerade: true, ForwardRules: true, VXLANNoTrack: netip.MustParseAddrPort(notrack),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.f, err = NewPeerFilter(PeerFilterOptions{Kernel: r.ck, IPv6: ipv6}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// ensure runs both checks, failing the test with what on error.
+func (r netnsRules) ensure(t *testing.T, what string) {
+	t.Helper()
+	if err := r.m.Ensure(); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if err := r.f.Ensure(); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// requireInPlace fails unless nft lists want and a second check with
+// everything in place commits nothing.
+func (r netnsRules) requireInPlace(t *testing.T, want string) {
+	t.Helper()
+	if got := nftList(t, r.ns); got != want {
+		t.Errorf("nft list ruleset:\n%s\nwant:\n%s", got, want)
+	}
+	r.ck.commits = 0
+	r.ensure(t, "second check")
+	if r.ck.commits != 0 {
+		t.Errorf("in place: %d commits, want 0", r.ck.commits)
+	}
+}
+
 const wantRuleset = `table ip flannel-ipv4 {
 	chain postrtg {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -85,39 +142,14 @@ table ip overlayd-ipv4 {
 // TestNetnsRulesetShape: the tables as nft prints them, and a second check
 // with everything in place writes nothing.
 func TestNetnsRulesetShape(t *testing.T) {
-	netnsutil.RequireRoot(t)
-	k, ns := kernelInNetns(t, "nftshape")
-	ck := &countingKernel{Kernel: k}
-	m, err := NewManager(Options{
-		Kernel: ck, Network: netip.MustParsePrefix("10.244.0.0/16"), PodSubnet: netip.MustParsePrefix("10.244.3.1/24"),
-		Masquerade: true, ForwardRules: true, VXLANNoTrack: netip.MustParseAddrPort("192.0.2.10:8472"),
-	})
-	if err != nil {
+	r := newNetnsRules(t, "nftshape", "10.244.0.0/16", "10.244.3.1/24", "192.0.2.10:8472", false)
+	if err := r.m.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Ensure(); err != nil {
+	if err := r.f.SetPeers(addrs("192.0.2.12", "192.0.2.11")); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewPeerFilter(PeerFilterOptions{Kernel: ck})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetPeers([]netip.Addr{netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.11")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := nftList(t, ns); got != wantRuleset {
-		t.Errorf("nft list ruleset:\n%s\nwant:\n%s", got, wantRuleset)
-	}
-	ck.commits = 0
-	if err := m.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	if ck.commits != 0 {
-		t.Errorf("in place: %d commits, want 0", ck.commits)
-	}
+	r.requireInPlace(t, wantRuleset)
 }
 
 // TestNetnsRepairs: damage done with nft is repaired by one commit each,
@@ -125,24 +157,12 @@ func TestNetnsRulesetShape(t *testing.T) {
 // inside one batch. A peer deleted behind our back makes the next
 // incremental update fail, and the fallback repairs.
 func TestNetnsRepairs(t *testing.T) {
-	netnsutil.RequireRoot(t)
-	k, ns := kernelInNetns(t, "nftfix")
-	ck := &countingKernel{Kernel: k}
-	m, err := NewManager(Options{
-		Kernel: ck, Network: netip.MustParsePrefix("10.244.0.0/16"), PodSubnet: netip.MustParsePrefix("10.244.3.1/24"),
-		Masquerade: true, ForwardRules: true, VXLANNoTrack: netip.MustParseAddrPort("192.0.2.10:8472"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := NewPeerFilter(PeerFilterOptions{Kernel: ck})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newNetnsRules(t, "nftfix", "10.244.0.0/16", "10.244.3.1/24", "192.0.2.10:8472", false)
+	m, f, ck, ns := r.m, r.f, r.ck, r.ns
 	if err := m.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.SetPeers([]netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}); err != nil {
+	if err := f.SetPeers(addrs("192.0.2.11", "192.0.2.12")); err != nil {
 		t.Fatal(err)
 	}
 	for _, damage := range [][]string{
@@ -155,18 +175,13 @@ func TestNetnsRepairs(t *testing.T) {
 			netnsutil.MustExec(t, ns, append([]string{"nft"}, strings.Fields(cmd)...)...)
 		}
 		ck.commits = 0
-		if err := m.Ensure(); err != nil {
-			t.Fatalf("%q: %v", damage, err)
-		}
-		if err := f.Ensure(); err != nil {
-			t.Fatalf("%q: %v", damage, err)
-		}
+		r.ensure(t, fmt.Sprintf("%q", damage))
 		if got := nftList(t, ns); got != wantRuleset || ck.commits != 1 {
 			t.Errorf("after %q: %d commits, want 1; ruleset:\n%s", damage, ck.commits, got)
 		}
 	}
 	netnsutil.MustExec(t, ns, "nft", "delete", "element", "ip", "overlayd-ipv4", "vxlan-peers", "{ 192.0.2.12 }")
-	if err := f.SetPeers([]netip.Addr{netip.MustParseAddr("192.0.2.11")}); err != nil {
+	if err := f.SetPeers(addrs("192.0.2.11")); err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Replace(wantRuleset, "192.0.2.11, 192.0.2.12", "192.0.2.11", 1)
@@ -214,39 +229,15 @@ table ip6 overlayd-ipv6 {
 // TestNetnsIPv6Shape: the second family has the same tables, chains and
 // rules in ip6 form (not wired into the daemon yet), and reads back equal.
 func TestNetnsIPv6Shape(t *testing.T) {
-	netnsutil.RequireRoot(t)
-	k, ns := kernelInNetns(t, "nft6")
-	ck := &countingKernel{Kernel: k}
-	m, err := NewManager(Options{
-		Kernel: ck, Network: netip.MustParsePrefix("2001:db8:1::/48"), PodSubnet: netip.MustParsePrefix("2001:db8:1:3::1/64"),
-		Masquerade: true, ForwardRules: true, VXLANNoTrack: netip.MustParseAddrPort("[2001:db8::10]:8472"),
-	})
-	if err != nil {
+	r := newNetnsRules(t, "nft6", "2001:db8:1::/48", "2001:db8:1:3::1/64", "[2001:db8::10]:8472", true)
+	k := r.k
+	if err := r.m.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewPeerFilter(PeerFilterOptions{Kernel: ck, IPv6: true})
-	if err != nil {
+	if err := r.f.SetPeers(addrs("2001:db8::12", "2001:db8::11", "192.0.2.11")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetPeers(addrs("2001:db8::12", "2001:db8::11", "192.0.2.11")); err != nil {
-		t.Fatal(err)
-	}
-	if got := nftList(t, ns); got != wantRuleset6 {
-		t.Errorf("nft list ruleset:\n%s\nwant:\n%s", got, wantRuleset6)
-	}
-	ck.commits = 0
-	if err := m.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	if ck.commits != 0 {
-		t.Errorf("in place: %d commits, want 0", ck.commits)
-	}
+	r.requireInPlace(t, wantRuleset6)
 	if err := RemovePeerFilter(k); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/resync"
+	"github.com/overlayd/overlayd/internal/rulemetrics"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -50,7 +51,7 @@ type PeerFilter struct {
 	spec    TableSpec // without the elements
 	log     *slog.Logger
 	clock   subnet.Clock
-	metrics *peerMetrics
+	metrics *rulemetrics.PeerFilter
 
 	mu      sync.Mutex
 	peers   []netip.Addr // wanted: sorted, unique
@@ -77,13 +78,10 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 		}
 		rules = append(rules, PeerFilterRules(uint16(p), o.IPv6)...)
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Clock == nil {
-		o.Clock = subnet.RealClock()
-	}
-	metrics, err := newPeerMetrics(o.Registerer)
+	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
+	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
+		Name: "overlayd_vxlan_peer_filter_set_updates_total", Help: "Incremental updates (elements added or deleted) of the nftables peer set.",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
 	}
@@ -106,7 +104,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 	defer f.mu.Unlock()
 	f.peers = f.normalize(addrs)
 	f.ready = true
-	f.metrics.peers.Set(float64(len(f.peers)))
+	f.metrics.Peers.Set(float64(len(f.peers)))
 	if !f.inPlace {
 		return f.ensureLocked()
 	}
@@ -121,7 +119,7 @@ func (f *PeerFilter) SetPeers(addrs []netip.Addr) error {
 		f.inPlace = false
 		return f.ensureLocked()
 	}
-	f.metrics.updates.Inc()
+	f.metrics.SetChanges.Inc()
 	f.applied = f.peers
 	return nil
 }
@@ -143,17 +141,17 @@ func (f *PeerFilter) ensureLocked() error {
 	have, err := f.kernel.Table(want.Family, want.Table)
 	if err != nil {
 		f.inPlace = false
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 		return fmt.Errorf("peer filter: read table %s: %w", want.Table, err)
 	}
 	ops, repaired := plan(want, have)
 	if err := f.kernel.Commit(ops); err != nil {
 		f.inPlace = false
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 		return fmt.Errorf("peer filter: write table %s (%d peers): %w", want.Table, len(f.peers), err)
 	}
 	if len(repaired) > 0 && f.inPlace {
-		f.metrics.repairs.Inc()
+		f.metrics.Repairs.Inc()
 		f.log.Info("vxlan peer filter repaired", "table", want.Table, "repaired", repaired)
 	}
 	f.applied, f.inPlace = f.peers, true
@@ -165,19 +163,7 @@ func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
 	}
-	var last error
-	for ctx.Err() == nil {
-		err := f.Ensure()
-		switch {
-		case err != nil && (last == nil || err.Error() != last.Error()):
-			f.log.Warn("vxlan peer filter not in place; retrying", "every", every, "err", err)
-		case err == nil && last != nil:
-			f.log.Info("vxlan peer filter in place again")
-		}
-		last = err
-		wait(ctx, f.clock, every)
-	}
-	return nil
+	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.PeerFilterLogging(f.log, every))
 }
 
 func (f *PeerFilter) normalize(addrs []netip.Addr) []netip.Addr {

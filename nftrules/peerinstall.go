@@ -16,7 +16,7 @@ func (f *PeerFilter) Install() error {
 	defer f.mu.Unlock()
 	have, err := f.kernel.Table(f.spec.Family, f.spec.Table)
 	if err != nil {
-		f.metrics.errors.Inc()
+		f.metrics.Errors.Inc()
 		return fmt.Errorf("peer filter: read table %s: %w", f.spec.Table, err)
 	}
 	var kept []netip.Addr
@@ -25,6 +25,6 @@ func (f *PeerFilter) Install() error {
 	}
 	f.peers = f.normalize(kept)
 	f.ready = true
-	f.metrics.peers.Set(float64(len(f.peers)))
+	f.metrics.Peers.Set(float64(len(f.peers)))
 	return f.ensureLocked()
 }

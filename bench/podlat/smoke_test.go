@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/overlayd/overlayd/bench/podlat/report"
 	"github.com/overlayd/overlayd/internal/etcdtest"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -82,7 +80,7 @@ func testOverlayd(t *testing.T) string {
 func TestSmoke(t *testing.T) {
 	requireLab(t)
 	c := smokeConfig(t)
-	before := ourNamespaces(t)
+	before := netnsutil.MineT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var stdout strings.Builder
@@ -107,7 +105,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("rtt.csv has %d lines, want a header and 600 round trips", rows)
 	}
 	svg := readFile(t, filepath.Join(c.out, report.ChartFile))
-	checkXML(t, svg)
+	labtest.CheckWellFormedXML(t, "latency.svg", svg)
 	for _, id := range report.PathIDs() {
 		if !strings.Contains(svg, "overlayd · "+id) {
 			t.Errorf("latency.svg has no line for %s", id)
@@ -143,7 +141,7 @@ func checkJSON(t *testing.T, path string) {
 func TestInterruptCleansUp(t *testing.T) {
 	requireLab(t)
 	c := smokeConfig(t, "-throughput", "off", "-count", "1000000")
-	before := ourNamespaces(t)
+	before := netnsutil.MineT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(cancelOn{"measuring latency", cancel}, nil))
@@ -183,40 +181,9 @@ func readFile(t *testing.T, path string) string {
 	return string(data)
 }
 
-func checkXML(t *testing.T, doc string) {
-	t.Helper()
-	d := xml.NewDecoder(strings.NewReader(doc))
-	for {
-		_, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("latency.svg is not well-formed XML: %v", err)
-		}
-	}
-}
-
-// ourNamespaces lists the namespaces this test process created.
-func ourNamespaces(t *testing.T) []string {
-	t.Helper()
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("%s%d-", netnsutil.NamePrefix, os.Getpid())
-	var mine []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
-			mine = append(mine, f[0])
-		}
-	}
-	return mine
-}
-
 func checkNamespacesGone(t *testing.T, before []string) {
 	t.Helper()
-	if after := ourNamespaces(t); len(after) != len(before) {
+	if after := netnsutil.MineT(t); len(after) != len(before) {
 		t.Errorf("namespaces left behind: before %v, after %v", before, after)
 	}
 }

@@ -200,15 +200,9 @@ func iptablesPath() (path, error) {
 		return path{}, err
 	}
 	return path{
-		name:  "iptables + ipset",
-		clean: func() error { return iptables.RemoveAll(runner, ipset) },
-		applyRules: func() error {
-			m, err := iptables.NewManager(opts)
-			if err != nil {
-				return err
-			}
-			return m.Ensure()
-		},
+		name:        "iptables + ipset",
+		clean:       func() error { return iptables.RemoveAll(runner, ipset) },
+		applyRules:  applyFresh(func() (*iptables.Manager, error) { return iptables.NewManager(opts) }),
 		checkRules:  m.Ensure,
 		setPeers:    f.SetPeers,
 		checkFilter: f.Ensure,
@@ -230,17 +224,23 @@ func nftablesPath() (path, error) {
 		return path{}, err
 	}
 	return path{
-		name:  "nftables (netlink)",
-		clean: func() error { _, err := nftrules.RemoveAll(k); return err },
-		applyRules: func() error {
-			m, err := nftrules.NewManager(opts)
-			if err != nil {
-				return err
-			}
-			return m.Ensure()
-		},
+		name:        "nftables (netlink)",
+		clean:       func() error { _, err := nftrules.RemoveAll(k); return err },
+		applyRules:  applyFresh(func() (*nftrules.Manager, error) { return nftrules.NewManager(opts) }),
 		checkRules:  m.Ensure,
 		setPeers:    f.SetPeers,
 		checkFilter: f.Ensure,
 	}, nil
+}
+
+// applyFresh applies the rules from scratch: a new manager from
+// newManager and its first check.
+func applyFresh[M interface{ Ensure() error }](newManager func() (M, error)) func() error {
+	return func() error {
+		m, err := newManager()
+		if err != nil {
+			return err
+		}
+		return m.Ensure()
+	}
 }

@@ -43,11 +43,6 @@ type exemptionKeeper interface {
 	Run(ctx context.Context) error
 }
 
-// nftManager gives nftrules.Manager the iptables Status /status shows.
-type nftManager struct{ *nftrules.Manager }
-
-func (m nftManager) Status() iptables.Status { return iptables.Status(m.Manager.Status()) }
-
 // newRules builds the rules of the configured mode after removing the other
 // mode's; it installs nothing yet.
 func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) (rulesKeeper, error) {
@@ -67,7 +62,7 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 			return nil, fmt.Errorf("EnableNFTables: %w", err)
 		}
 		d.log.Info("nftables mode: masquerade and forward rules in table ip " + nftrules.FlannelTable4)
-		return nftManager{m}, nil
+		return m, nil
 	}
 	if err := checkIPTables(o.vxlanPeerFilter); err != nil {
 		return nil, err

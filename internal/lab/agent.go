@@ -161,6 +161,12 @@ func (l *Lab) Agent(n *Node) *Agent {
 // through the proxy, --iface=ul0, --public-ip (the NAT address on NAT),
 // the node's subnet file, --ip-masq, and health on the underlay address.
 func OverlaydArgs(bin string, l *Lab, n *Node, extra ...string) []string {
+	return agentArgs(bin, l, n, HealthzPort, extra)
+}
+
+// agentArgs is the command line overlayd and flanneld share on node n,
+// with health on the underlay address at healthzPort.
+func agentArgs(bin string, l *Lab, n *Node, healthzPort int, extra []string) []string {
 	args := []string{
 		bin,
 		"--etcd-endpoints=" + l.EtcdURL,
@@ -170,7 +176,7 @@ func OverlaydArgs(bin string, l *Lab, n *Node, extra ...string) []string {
 		"--subnet-file=" + n.SubnetFile,
 		"--ip-masq",
 		"--healthz-ip=" + n.UnderlayIP.String(),
-		"--healthz-port=" + strconv.Itoa(HealthzPort),
+		"--healthz-port=" + strconv.Itoa(healthzPort),
 	}
 	return append(args, extra...)
 }

@@ -8,11 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/overlayd/overlayd/subnet"
 )
 
 // FlanneldEnv names a flanneld binary to use instead of the one
@@ -70,18 +67,7 @@ func FlanneldBinaryT(t testing.TB) string {
 // default, /run/flannel, is shared by every namespace), --ip-masq, and
 // /healthz on the underlay address.
 func FlanneldArgs(bin string, l *Lab, n *Node, extra ...string) []string {
-	args := []string{
-		bin,
-		"--etcd-endpoints=" + l.EtcdURL,
-		"--etcd-prefix=" + subnet.DefaultPrefix,
-		"--iface=" + n.Iface,
-		"--public-ip=" + n.PublicIP.String(),
-		"--subnet-file=" + n.SubnetFile,
-		"--ip-masq",
-		"--healthz-ip=" + n.UnderlayIP.String(),
-		"--healthz-port=" + strconv.Itoa(FlanneldHealthzPort),
-	}
-	return append(args, extra...)
+	return agentArgs(bin, l, n, FlanneldHealthzPort, extra)
 }
 
 // StartFlanneld runs a real flanneld on n as the node's agent (see

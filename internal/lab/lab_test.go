@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -343,32 +342,14 @@ func TestSetEtcdReachable(t *testing.T) {
 
 func TestNewCleansUpPartialBuild(t *testing.T) {
 	netnsutil.RequireRoot(t)
-	before := ourNamespaces(t)
+	before := netnsutil.MineT(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the first sysctl fails, after the hub and node0 exist
 	_, err := New(ctx, Options{Nodes: 2, Topology: NAT, EtcdEndpoint: "http://127.0.0.1:1", WorkDir: t.TempDir()})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("New with a cancelled context: %v, want context.Canceled from the sysctl step", err)
 	}
-	if after := ourNamespaces(t); !slices.Equal(before, after) {
+	if after := netnsutil.MineT(t); !slices.Equal(before, after) {
 		t.Fatalf("namespaces left behind by a failed New: before %v, after %v", before, after)
 	}
-}
-
-// ourNamespaces lists the namespaces this test process created.
-func ourNamespaces(t *testing.T) []string {
-	t.Helper()
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("%s%d-", netnsutil.NamePrefix, os.Getpid())
-	var mine []string
-	for _, f := range lines(string(out)) {
-		if name := strings.Fields(f)[0]; strings.HasPrefix(name, prefix) {
-			mine = append(mine, name)
-		}
-	}
-	slices.Sort(mine)
-	return mine
 }

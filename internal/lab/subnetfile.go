@@ -43,6 +43,12 @@ func ParseSubnetEnv(data []byte) (SubnetEnv, error) {
 	if err != nil {
 		return SubnetEnv{}, fmt.Errorf("subnet file: %w", err)
 	}
+	return fromSubnetFile(env)
+}
+
+// fromSubnetFile keeps what the lab needs of a parsed file, requiring
+// NETWORK, SUBNET and MTU.
+func fromSubnetFile(env subnet.SubnetEnv) (SubnetEnv, error) {
 	for _, req := range []struct {
 		key     string
 		missing bool
@@ -59,13 +65,13 @@ func ParseSubnetEnv(data []byte) (SubnetEnv, error) {
 	return SubnetEnv{Network: env.Network, Subnet: first, MTU: env.MTU, IPMasq: env.IPMasq}, nil
 }
 
-// ReadSubnetEnv reads and parses a subnet file.
+// ReadSubnetEnv reads and parses a subnet file (see ParseSubnetEnv).
 func ReadSubnetEnv(path string) (SubnetEnv, error) {
-	data, err := os.ReadFile(path)
+	env, err := subnet.ReadSubnetFile(path)
 	if err != nil {
-		return SubnetEnv{}, fmt.Errorf("read subnet file: %w", err)
+		return SubnetEnv{}, err
 	}
-	e, err := ParseSubnetEnv(data)
+	e, err := fromSubnetFile(env)
 	if err != nil {
 		return SubnetEnv{}, fmt.Errorf("%s: %w", path, err)
 	}

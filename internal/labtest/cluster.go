@@ -15,22 +15,24 @@ import (
 // t.Cleanup.
 func StartCluster(t testing.TB, bin string, opts lab.Options, extra ...string) *lab.Lab {
 	t.Helper()
+	return StartClusterWithin(t, bin, opts, 30*time.Second, extra...)
+}
+
+// StartClusterWithin is StartCluster giving each node up to upTimeout to
+// come up.
+func StartClusterWithin(t testing.TB, bin string, opts lab.Options, upTimeout time.Duration, extra ...string) *lab.Lab {
+	t.Helper()
 	if opts.CNIPlugin == "" {
 		opts.CNIPlugin = bin
 	}
-	l := lab.NewT(t, opts)
+	l := NewLab(t, opts, "")
+	for _, n := range l.Nodes {
+		StartAgent(t, l, n, lab.OverlaydArgs(bin, l, n, extra...))
+	}
+	for _, n := range l.Nodes {
+		WaitUp(t, l, n, upTimeout)
+	}
 	ctx := Context(t, 60*time.Second)
-	if err := l.WriteConfig(ctx, l.ConfigJSON()); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		if _, err := l.StartAgent(context.Background(), n, lab.OverlaydArgs(bin, l, n, extra...)); err != nil {
-			t.Fatalf("start overlayd on %s: %v", n.Name, err)
-		}
-	}
-	for _, n := range l.Nodes {
-		WaitUp(t, l, n, 30*time.Second)
-	}
 	for _, n := range l.Nodes {
 		if err := l.AddPods(ctx, n); err != nil {
 			t.Fatalf("add pods on %s: %v", n.Name, err)
@@ -39,15 +41,20 @@ func StartCluster(t testing.TB, bin string, opts lab.Options, extra ...string) *
 	return l
 }
 
+// StartAgent runs argv as n's agent (see lab.StartAgent), failing the
+// test if it cannot start.
+func StartAgent(t testing.TB, l *lab.Lab, n *lab.Node, argv []string) *lab.Agent {
+	t.Helper()
+	a, err := l.StartAgent(context.Background(), n, argv)
+	if err != nil {
+		t.Fatalf("start overlayd on %s: %v", n.Name, err)
+	}
+	return a
+}
+
 // MustPingAll fails the test unless every pod reaches every other pod
 // (with retries while entries converge).
 func MustPingAll(t testing.TB, l *lab.Lab) {
 	t.Helper()
-	m, err := l.PingAllRetry(Context(t, 30*time.Second), 20, 250*time.Millisecond)
-	if err != nil {
-		t.Fatalf("ping all: %v\n%s", err, m)
-	}
-	if err := m.Err(); err != nil {
-		t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	PingAll(t, l, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }

@@ -7,7 +7,10 @@ package labtest
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -166,6 +169,25 @@ func LogContains(a *lab.Agent, words ...string) error {
 	return fmt.Errorf("no log line of %s contains all of %q", a.Node.Name, words)
 }
 
+// LogInOrder returns nil when the agent's log has, in this order, a line
+// with every part of each step.
+func LogInOrder(a *lab.Agent, steps ...[]string) error {
+	data, err := os.ReadFile(a.LogPath)
+	if err != nil {
+		return err
+	}
+	found := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if found < len(steps) && containsAll(line, steps[found]) {
+			found++
+		}
+	}
+	if found == len(steps) {
+		return nil
+	}
+	return fmt.Errorf("the log of %s has no line with all of %q after lines with %q", a.Node.Name, steps[found], steps[:found])
+}
+
 func containsAll(s string, words []string) bool {
 	for _, w := range words {
 		if !strings.Contains(s, w) {
@@ -173,4 +195,45 @@ func containsAll(s string, words []string) bool {
 		}
 	}
 	return true
+}
+
+// NewLab is lab.NewT with config ("": the lab's own, l.ConfigJSON())
+// written as the network config.
+func NewLab(t testing.TB, opts lab.Options, config string) *lab.Lab {
+	t.Helper()
+	l := lab.NewT(t, opts)
+	if config == "" {
+		config = l.ConfigJSON()
+	}
+	if err := l.WriteConfig(Context(t, 30*time.Second), config); err != nil {
+		t.Fatalf("write the network config: %v", err)
+	}
+	return l
+}
+
+// PingAll fails the test unless every pod of l reaches every other within
+// timeout, in at most attempts rounds pause apart; when says at what
+// point of the test.
+func PingAll(t testing.TB, l *lab.Lab, when string, timeout time.Duration, attempts int, pause time.Duration) {
+	t.Helper()
+	m, err := l.PingAllRetry(Context(t, timeout), attempts, pause)
+	if err != nil {
+		t.Fatalf("%s: pods cannot reach each other: %v\n%s", when, err, m)
+	}
+}
+
+// CheckWellFormedXML fails the test unless doc (what, e.g. "latency.svg")
+// is well-formed XML.
+func CheckWellFormedXML(t testing.TB, what, doc string) {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(doc))
+	for {
+		_, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", what, err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -120,23 +121,41 @@ func Do(name string, fn func() error) error {
 // RemoveStale deletes namespaces with our prefix whose creating process is
 // gone (a crashed test or demo) and returns their names.
 func RemoveStale() []string {
-	out, _ := exec.Command("ip", "netns", "list").Output()
+	names, _ := withPrefix(NamePrefix)
 	var removed []string
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || !strings.HasPrefix(f[0], NamePrefix) {
-			continue
-		}
-		pidStr, _, _ := strings.Cut(strings.TrimPrefix(f[0], NamePrefix), "-")
+	for _, name := range names {
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, NamePrefix), "-")
 		pid, err := strconv.Atoi(pidStr)
 		if err != nil || processAlive(pid) {
 			continue
 		}
-		if Delete(f[0]) == nil {
-			removed = append(removed, f[0])
+		if Delete(name) == nil {
+			removed = append(removed, name)
 		}
 	}
 	return removed
+}
+
+// Mine lists, sorted, the namespaces this process created (UniqueName's
+// names with our pid).
+func Mine() ([]string, error) {
+	return withPrefix(fmt.Sprintf("%s%d-", NamePrefix, os.Getpid()))
+}
+
+// withPrefix lists, sorted, the namespaces whose name starts with prefix.
+func withPrefix(prefix string) ([]string, error) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip netns list: %w", err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			names = append(names, f[0])
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 func processAlive(pid int) bool {

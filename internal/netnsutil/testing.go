@@ -40,3 +40,13 @@ func MustExec(t testing.TB, name string, args ...string) string {
 	}
 	return out
 }
+
+// MineT is Mine, failing the test on error.
+func MineT(t testing.TB) []string {
+	t.Helper()
+	mine, err := Mine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mine
+}

@@ -2,7 +2,6 @@ package etcdv2_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/subnet/etcdv2"
+	"github.com/overlayd/overlayd/subnet/registrytest"
 )
 
 // TestAuth runs every case against one etcd with v2 authentication on:
@@ -36,21 +36,7 @@ func TestAuth(t *testing.T) {
 			if tc.opts.Endpoints == nil {
 				tc.opts.Endpoints = []string{server.Endpoint()}
 			}
-			err := roundTrip(t, tc.opts)
-			if tc.wantInError == nil {
-				if err != nil {
-					t.Fatalf("round trip with credentials: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("round trip succeeded, want an error")
-			}
-			for _, want := range tc.wantInError {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not mention %q", err, want)
-				}
-			}
+			registrytest.CheckMentions(t, roundTrip(tc.opts), tc.wantInError)
 		})
 	}
 }

@@ -35,19 +35,9 @@ const eventHistory = 1000
 
 // fixture is a registry on its own prefix of a shared etcd, plus a raw v2
 // client to look behind its back.
-type fixture struct {
-	reg    *etcdv2.Registry
-	raw    client.KeysAPI
-	prefix string
-}
+type fixture = registrytest.Fixture[*etcdv2.Registry, client.KeysAPI]
 
-func (f fixture) key(sn netip.Prefix) string { return subnet.LeaseKey(f.prefix, sn) }
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return registrytest.Context(t, 30*time.Second) }
 
 func rawKeys(t *testing.T, endpoint string) client.KeysAPI {
 	t.Helper()
@@ -62,47 +52,30 @@ func rawKeys(t *testing.T, endpoint string) client.KeysAPI {
 // prefix, one after another (the v2 event history is server-wide).
 func TestRegistry(t *testing.T) {
 	server := etcdtest.StartT(t, etcdtest.Options{EnableV2: true})
-	raw := rawKeys(t, server.Endpoint())
-	var seq atomic.Int64
-	newFixture := func(t *testing.T) fixture {
-		prefix := fmt.Sprintf("/overlayd-test/%d", seq.Add(1))
-		reg, err := etcdv2.New(context.Background(), etcdv2.Options{Endpoints: []string{server.Endpoint()}, Prefix: prefix})
-		if err != nil {
-			t.Fatalf("etcdv2.New: %v", err)
-		}
-		t.Cleanup(func() { reg.Close() })
-		return fixture{reg: reg, raw: raw, prefix: prefix}
+	impl := registrytest.Impl[*etcdv2.Registry, client.KeysAPI]{
+		Open: func(ctx context.Context, prefix string) (*etcdv2.Registry, error) {
+			return etcdv2.New(ctx, etcdv2.Options{Endpoints: []string{server.Endpoint()}, Prefix: prefix})
+		},
+		Raw: rawKeys(t, server.Endpoint()),
+		PutRaw: func(ctx context.Context, raw client.KeysAPI, key, value string) error {
+			_, err := raw.Set(ctx, key, value, nil)
+			return err
+		},
+		LoseHistory: pushOutHistory,
+		Timeout:     30 * time.Second,
 	}
-
-	t.Run("Conformance", func(t *testing.T) {
-		registrytest.Run(t, func(t *testing.T) registrytest.Env {
-			f := newFixture(t)
-			return registrytest.Env{
-				Registry:    f.reg,
-				Prefix:      f.prefix,
-				PutRaw:      func(key, value string) error { _, err := raw.Set(ctxT(t), key, value, nil); return err },
-				LoseHistory: func() error { return pushOutHistory(ctxT(t), raw) },
-			}
-		})
+	registrytest.Suite(t, impl, []registrytest.Test[*etcdv2.Registry, client.KeysAPI]{
+		{Name: "StoredValueIsV011JSON", Run: testStoredValueIsV011JSON},
+		{Name: "IPv6AttrsUseV028Form", Run: testIPv6AttrsUseV028Form},
+		{Name: "ReadsFlanneldValues", Run: testReadsFlanneldValues},
+		{Name: "ExpirationFromRemainingTTL", Run: testExpirationFromRemainingTTL},
+		{Name: "UpdateRestartsTTL", Run: testUpdateRestartsTTL},
+		{Name: "UpdateLosesRaceRetries", Run: testUpdateLosesRaceRetries},
+		{Name: "ListEmptyGivesWatchableIndex", Run: testListEmptyGivesWatchableIndex},
+		{Name: "DirectoryRemovalLosesHistory", Run: testDirectoryRemovalLosesHistory},
+		{Name: "HistoryLostWhileWatching", Run: testHistoryLostWhileWatching},
+		{Name: "ErrorsNameTheSubnet", Run: testErrorsNameTheSubnet},
 	})
-	tests := []struct {
-		name string
-		run  func(t *testing.T, f fixture)
-	}{
-		{"StoredValueIsV011JSON", testStoredValueIsV011JSON},
-		{"IPv6AttrsUseV028Form", testIPv6AttrsUseV028Form},
-		{"ReadsFlanneldValues", testReadsFlanneldValues},
-		{"ExpirationFromRemainingTTL", testExpirationFromRemainingTTL},
-		{"UpdateRestartsTTL", testUpdateRestartsTTL},
-		{"UpdateLosesRaceRetries", testUpdateLosesRaceRetries},
-		{"ListEmptyGivesWatchableIndex", testListEmptyGivesWatchableIndex},
-		{"DirectoryRemovalLosesHistory", testDirectoryRemovalLosesHistory},
-		{"HistoryLostWhileWatching", testHistoryLostWhileWatching},
-		{"ErrorsNameTheSubnet", testErrorsNameTheSubnet},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newFixture(t)) })
-	}
 }
 
 // pushOutHistory writes more unrelated events than etcd v2 keeps, outside
@@ -126,27 +99,18 @@ func pushOutHistory(ctx context.Context, raw client.KeysAPI) error {
 	return errors.Join(errs...)
 }
 
-func observedAttrs(t *testing.T, value string) subnet.LeaseAttrs {
-	t.Helper()
-	attrs, err := subnet.UnmarshalLeaseAttrs([]byte(value))
-	if err != nil {
-		t.Fatalf("decode %s: %v", value, err)
-	}
-	return attrs
-}
-
 func rawNode(t *testing.T, f fixture, sn netip.Prefix) *client.Node {
 	t.Helper()
-	resp, err := f.raw.Get(ctxT(t), f.key(sn), nil)
+	resp, err := f.Raw.Get(ctxT(t), f.Key(sn), nil)
 	if err != nil {
-		t.Fatalf("raw get %s: %v", f.key(sn), err)
+		t.Fatalf("raw get %s: %v", f.Key(sn), err)
 	}
 	return resp.Node
 }
 
 func testStoredValueIsV011JSON(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	attrs := registrytest.Attrs(t, observedNode2Value)
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	node := rawNode(t, f, observedNode2Subnet)
@@ -159,9 +123,9 @@ func testStoredValueIsV011JSON(t *testing.T, f fixture) {
 }
 
 func testIPv6AttrsUseV028Form(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
+	attrs := registrytest.Attrs(t, observedNode2Value)
 	attrs.PublicIPv6 = netip.MustParseAddr("2001:db8::2")
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	const want = `{"PublicIP":"192.0.2.2","PublicIPv6":"2001:db8::2","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:0a:46:7c:72:f9"}}`
@@ -171,20 +135,13 @@ func testIPv6AttrsUseV028Form(t *testing.T, f fixture) {
 }
 
 func testReadsFlanneldValues(t *testing.T, f fixture) {
-	if _, err := f.raw.Set(ctxT(t), f.key(observedNode1Subnet), observedNode1Value, &client.SetOptions{TTL: 24 * time.Hour}); err != nil {
+	if _, err := f.Raw.Set(ctxT(t), f.Key(observedNode1Subnet), observedNode1Value, &client.SetOptions{TTL: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.raw.Set(ctxT(t), f.key(observedNode2Subnet), observedNode2Value, nil); err != nil {
+	if _, err := f.Raw.Set(ctxT(t), f.Key(observedNode2Subnet), observedNode2Value, nil); err != nil {
 		t.Fatal(err)
 	}
-	list, err := f.reg.ListLeases(ctxT(t))
-	if err != nil || len(list.Leases) != 2 || len(list.Skipped) != 0 {
-		t.Fatalf("ListLeases = %+v, %v; want 2 leases", list, err)
-	}
-	bySubnet := map[netip.Prefix]subnet.Lease{}
-	for _, l := range list.Leases {
-		bySubnet[l.Subnet] = l
-	}
+	bySubnet := registrytest.ListBySubnet(t, ctxT(t), f.Reg, 2)
 	peer := bySubnet[observedNode1Subnet]
 	if peer.Attrs.PublicIP != netip.MustParseAddr("192.0.2.1") || peer.Attrs.BackendType != "vxlan" ||
 		string(peer.Attrs.BackendData) != `{"VtepMAC":"5a:8e:b7:a6:d8:a1"}` {
@@ -241,7 +198,7 @@ func (k skewedKeys) Set(ctx context.Context, key, value string, opts *client.Set
 // ahead, then two hours behind): create, update and list agree.
 func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 	for i, skew := range []time.Duration{2 * time.Hour, -2 * time.Hour} {
-		reg := etcdv2.NewWithKeysAPI(skewedKeys{KeysAPI: f.raw, skew: skew}, f.prefix, nil)
+		reg := etcdv2.NewWithKeysAPI(skewedKeys{KeysAPI: f.Raw, skew: skew}, f.Prefix, nil)
 		within := func(what string, got, before time.Time, ttl time.Duration) {
 			t.Helper()
 			if got.Before(before.Add(ttl-2*time.Second)) || got.After(time.Now().Add(ttl)) {
@@ -250,13 +207,13 @@ func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 		}
 		sn := []netip.Prefix{observedNode1Subnet, observedNode2Subnet}[i]
 		before := time.Now()
-		expires, err := reg.CreateLease(ctxT(t), sn, observedAttrs(t, observedNode2Value), time.Hour)
+		expires, err := reg.CreateLease(ctxT(t), sn, registrytest.Attrs(t, observedNode2Value), time.Hour)
 		if err != nil {
 			t.Fatalf("CreateLease: %v", err)
 		}
 		within("CreateLease", expires, before, time.Hour)
 		before = time.Now()
-		expires, err = reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: observedAttrs(t, observedNode2Value)}, 2*time.Hour)
+		expires, err = reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: registrytest.Attrs(t, observedNode2Value)}, 2*time.Hour)
 		if err != nil {
 			t.Fatalf("UpdateLease: %v", err)
 		}
@@ -275,12 +232,12 @@ func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 }
 
 func testUpdateRestartsTTL(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	attrs := registrytest.Attrs(t, observedNode2Value)
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	attrs.PrivateIP = netip.MustParseAddr("198.51.100.2")
-	expires, err := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: observedNode2Subnet, Attrs: attrs}, 1500*time.Millisecond+2*time.Hour)
+	expires, err := f.Reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: observedNode2Subnet, Attrs: attrs}, 1500*time.Millisecond+2*time.Hour)
 	if err != nil {
 		t.Fatalf("UpdateLease: %v", err)
 	}
@@ -311,13 +268,13 @@ func (k *racingKeys) Get(ctx context.Context, key string, opts *client.GetOption
 }
 
 func testUpdateLosesRaceRetries(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	attrs := registrytest.Attrs(t, observedNode2Value)
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	before := rawNode(t, f, observedNode2Subnet).ModifiedIndex
-	keys := &racingKeys{KeysAPI: f.raw}
-	reg := etcdv2.NewWithKeysAPI(keys, f.prefix, nil)
+	keys := &racingKeys{KeysAPI: f.Raw}
+	reg := etcdv2.NewWithKeysAPI(keys, f.Prefix, nil)
 	if _, err := reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: observedNode2Subnet, Attrs: attrs}, time.Hour); err != nil {
 		t.Fatalf("UpdateLease with one lost race: %v", err)
 	}
@@ -327,41 +284,33 @@ func testUpdateLosesRaceRetries(t *testing.T, f fixture) {
 }
 
 func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
-	list, err := f.reg.ListLeases(ctxT(t))
+	list, err := f.Reg.ListLeases(ctxT(t))
 	if err != nil || len(list.Leases) != 0 || list.Revision <= 0 {
 		t.Fatalf("ListLeases of a missing directory = %+v, %v; want empty with an index", list, err)
 	}
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode1Subnet, observedAttrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
-	defer cancel()
-	out := make(chan subnet.WatchBatch, 1)
-	go f.reg.WatchLeases(ctx, list.Revision, out)
-	select {
-	case batch := <-out:
-		if len(batch.Events) != 1 || batch.Events[0].Lease.Subnet != observedNode1Subnet || batch.Revision <= list.Revision {
-			t.Fatalf("watch batch = %+v, want the creation of %s after %d", batch, observedNode1Subnet, list.Revision)
-		}
-	case <-ctx.Done():
-		t.Fatal("creation after an empty list not seen by the watch")
+	batch := registrytest.FirstBatch(t, f.Reg, list.Revision, 10*time.Second, "creation after an empty list")
+	if len(batch.Events) != 1 || batch.Events[0].Lease.Subnet != observedNode1Subnet || batch.Revision <= list.Revision {
+		t.Fatalf("watch batch = %+v, want the creation of %s after %d", batch, observedNode1Subnet, list.Revision)
 	}
 }
 
 func testDirectoryRemovalLosesHistory(t *testing.T, f fixture) {
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode1Subnet, observedAttrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
-	list, err := f.reg.ListLeases(ctxT(t))
+	list, err := f.Reg.ListLeases(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.raw.Delete(ctxT(t), f.prefix, &client.DeleteOptions{Recursive: true}); err != nil {
-		t.Fatalf("raw recursive delete of %s: %v", f.prefix, err)
+	if _, err := f.Raw.Delete(ctxT(t), f.Prefix, &client.DeleteOptions{Recursive: true}); err != nil {
+		t.Fatalf("raw recursive delete of %s: %v", f.Prefix, err)
 	}
-	err = f.reg.WatchLeases(ctxT(t), list.Revision, make(chan subnet.WatchBatch, 8))
+	err = f.Reg.WatchLeases(ctxT(t), list.Revision, make(chan subnet.WatchBatch, 8))
 	if !errors.Is(err, subnet.ErrHistoryLost) {
-		t.Fatalf("WatchLeases across a recursive delete of %s = %v, want ErrHistoryLost", f.prefix, err)
+		t.Fatalf("WatchLeases across a recursive delete of %s = %v, want ErrHistoryLost", f.Prefix, err)
 	}
 }
 
@@ -369,7 +318,7 @@ func testDirectoryRemovalLosesHistory(t *testing.T, f fixture) {
 // busy the rest of the keyspace is; one that restarts from an old index
 // after the history moved on gets ErrHistoryLost.
 func testHistoryLostWhileWatching(t *testing.T, f fixture) {
-	list, err := f.reg.ListLeases(ctxT(t))
+	list, err := f.Reg.ListLeases(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,11 +326,11 @@ func testHistoryLostWhileWatching(t *testing.T, f fixture) {
 	defer cancel()
 	out := make(chan subnet.WatchBatch, 8)
 	done := make(chan error, 1)
-	go func() { done <- f.reg.WatchLeases(ctx, list.Revision, out) }()
-	if err := pushOutHistory(ctxT(t), f.raw); err != nil {
+	go func() { done <- f.Reg.WatchLeases(ctx, list.Revision, out) }()
+	if err := pushOutHistory(ctxT(t), f.Raw); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode1Subnet, observedAttrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	select {
@@ -396,32 +345,12 @@ func testHistoryLostWhileWatching(t *testing.T, f fixture) {
 	}
 	cancel()
 	<-done
-	err = f.reg.WatchLeases(ctxT(t), list.Revision, make(chan subnet.WatchBatch, 8))
+	err = f.Reg.WatchLeases(ctxT(t), list.Revision, make(chan subnet.WatchBatch, 8))
 	if !errors.Is(err, subnet.ErrHistoryLost) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("WatchLeases from a pushed-out index = %v, want ErrHistoryLost with etcd's error 401", err)
 	}
 }
 
 func testErrorsNameTheSubnet(t *testing.T, f fixture) {
-	sn := observedNode2Subnet
-	attrs := observedAttrs(t, observedNode2Value)
-	_, updateErr := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
-	_, badTTLErr := f.reg.CreateLease(ctxT(t), sn, attrs, 0)
-	_, configErr := f.reg.GetNetworkConfig(ctxT(t))
-	deleteErr := f.reg.DeleteLease(ctxT(t), sn)
-	tests := []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"update missing", updateErr, "etcd v2 update lease 10.244.7.0/24: lease not found"},
-		{"create with zero TTL", badTTLErr, "etcd v2 create lease 10.244.7.0/24: TTL 0s: must be positive"},
-		{"config missing", configErr, "etcd v2 get " + f.prefix + "/config: network config not found"},
-		{"delete missing", deleteErr, "etcd v2 delete lease 10.244.7.0/24: lease not found"},
-	}
-	for _, tc := range tests {
-		if tc.err == nil || tc.err.Error() != tc.want {
-			t.Errorf("%s: err = %v, want %q", tc.name, tc.err, tc.want)
-		}
-	}
+	registrytest.CheckErrorsNameTheSubnet(t, f.Reg, "v2", f.Prefix, observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), true)
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/etcdtest"
-	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/etcdv2"
+	"github.com/overlayd/overlayd/subnet/registrytest"
 )
 
 // TestTLS runs every case against one etcd that serves the v2 API over
@@ -48,44 +48,15 @@ func TestTLS(t *testing.T) {
 				tc.opts.Endpoints = []string{strings.Replace(server.Endpoint(), "127.0.0.1", tc.host, 1)}
 			}
 			tc.opts.DialTimeout = 2 * time.Second
-			err := roundTrip(t, tc.opts)
-			if tc.wantInError == nil {
-				if err != nil {
-					t.Fatalf("round trip over mutual TLS: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("round trip succeeded, want an error")
-			}
-			for _, want := range tc.wantInError {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not mention %q", err, want)
-				}
-			}
+			registrytest.CheckMentions(t, roundTrip(tc.opts), tc.wantInError)
 		})
 	}
 }
 
-// roundTrip asks etcd for the (missing) config: ErrConfigNotFound proves
-// the request went through.
-func roundTrip(t *testing.T, o etcdv2.Options) error {
-	t.Helper()
-	reg, err := etcdv2.New(context.Background(), o)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = reg.GetNetworkConfig(ctx)
-	if errors.Is(err, subnet.ErrConfigNotFound) {
-		return nil
-	}
-	if err == nil {
-		t.Fatal("GetNetworkConfig found a config in an empty keyspace")
-	}
-	return err
+// roundTrip asks etcd for the (missing) config: nil proves the request
+// went through.
+func roundTrip(o etcdv2.Options) error {
+	return registrytest.RoundTrip(func(ctx context.Context) (*etcdv2.Registry, error) { return etcdv2.New(ctx, o) }, 10*time.Second)
 }
 
 func TestNewRejectsBadTLSFiles(t *testing.T) {

@@ -3,10 +3,8 @@ package etcdv3_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,19 +29,9 @@ var (
 
 // fixture is a registry on its own prefix of a shared etcd, plus a raw
 // client to look behind its back.
-type fixture struct {
-	reg    *etcdv3.Registry
-	raw    *clientv3.Client
-	prefix string
-}
+type fixture = registrytest.Fixture[*etcdv3.Registry, *clientv3.Client]
 
-func (f fixture) key(sn netip.Prefix) string { return subnet.LeaseKey(f.prefix, sn) }
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return registrytest.Context(t, 20*time.Second) }
 
 // TestRegistry runs every etcd-backed test on one server, each on its own
 // prefix, one after another (compaction is server-wide).
@@ -54,44 +42,28 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("raw etcd client: %v", err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	var seq atomic.Int64
-	newFixture := func(t *testing.T) fixture {
-		prefix := fmt.Sprintf("/overlayd-test/%d", seq.Add(1))
-		reg, err := etcdv3.New(context.Background(), etcdv3.Options{Endpoints: []string{server.Endpoint()}, Prefix: prefix})
-		if err != nil {
-			t.Fatalf("etcdv3.New: %v", err)
-		}
-		t.Cleanup(func() { reg.Close() })
-		return fixture{reg: reg, raw: raw, prefix: prefix}
+	impl := registrytest.Impl[*etcdv3.Registry, *clientv3.Client]{
+		Open: func(ctx context.Context, prefix string) (*etcdv3.Registry, error) {
+			return etcdv3.New(ctx, etcdv3.Options{Endpoints: []string{server.Endpoint()}, Prefix: prefix})
+		},
+		Raw: raw,
+		PutRaw: func(ctx context.Context, raw *clientv3.Client, key, value string) error {
+			_, err := raw.Put(ctx, key, value)
+			return err
+		},
+		LoseHistory: compactAll,
+		Timeout:     20 * time.Second,
 	}
-
-	t.Run("Conformance", func(t *testing.T) {
-		registrytest.Run(t, func(t *testing.T) registrytest.Env {
-			f := newFixture(t)
-			return registrytest.Env{
-				Registry:    f.reg,
-				Prefix:      f.prefix,
-				PutRaw:      func(key, value string) error { _, err := raw.Put(ctxT(t), key, value); return err },
-				LoseHistory: func() error { return compactAll(ctxT(t), raw) },
-			}
-		})
+	registrytest.Suite(t, impl, []registrytest.Test[*etcdv3.Registry, *clientv3.Client]{
+		{Name: "StoredValueIsV028JSON", Run: testStoredValueIsV028JSON},
+		{Name: "ReadsFlanneldValues", Run: testReadsFlanneldValues},
+		{Name: "OwnLeaseExpirationIsExact", Run: testOwnLeaseExpirationIsExact},
+		{Name: "UpdateMovesKeyToNewLease", Run: testUpdateMovesKeyToNewLease},
+		{Name: "UpdateLeavesForeignLeaseAlone", Run: testUpdateLeavesForeignLeaseAlone},
+		{Name: "LostCreateRevokesItsGrant", Run: testLostCreateRevokesItsGrant},
+		{Name: "DeleteRevokesOwnLease", Run: testDeleteRevokesOwnLease},
+		{Name: "ErrorsNameTheSubnet", Run: testErrorsNameTheSubnet},
 	})
-	tests := []struct {
-		name string
-		run  func(t *testing.T, f fixture)
-	}{
-		{"StoredValueIsV028JSON", testStoredValueIsV028JSON},
-		{"ReadsFlanneldValues", testReadsFlanneldValues},
-		{"OwnLeaseExpirationIsExact", testOwnLeaseExpirationIsExact},
-		{"UpdateMovesKeyToNewLease", testUpdateMovesKeyToNewLease},
-		{"UpdateLeavesForeignLeaseAlone", testUpdateLeavesForeignLeaseAlone},
-		{"LostCreateRevokesItsGrant", testLostCreateRevokesItsGrant},
-		{"DeleteRevokesOwnLease", testDeleteRevokesOwnLease},
-		{"ErrorsNameTheSubnet", testErrorsNameTheSubnet},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newFixture(t)) })
-	}
 }
 
 // compactAll compacts etcd up to its current revision with client.Compact.
@@ -104,20 +76,11 @@ func compactAll(ctx context.Context, c *clientv3.Client) error {
 	return err
 }
 
-func observedAttrs(t *testing.T, value string) subnet.LeaseAttrs {
-	t.Helper()
-	attrs, err := subnet.UnmarshalLeaseAttrs([]byte(value))
-	if err != nil {
-		t.Fatalf("decode %s: %v", value, err)
-	}
-	return attrs
-}
-
 func rawKV(t *testing.T, f fixture, sn netip.Prefix) (value string, lease clientv3.LeaseID) {
 	t.Helper()
-	resp, err := f.raw.Get(ctxT(t), f.key(sn))
+	resp, err := f.Raw.Get(ctxT(t), f.Key(sn))
 	if err != nil || len(resp.Kvs) != 1 {
-		t.Fatalf("raw get %s: %v (%d keys)", f.key(sn), err, len(resp.Kvs))
+		t.Fatalf("raw get %s: %v (%d keys)", f.Key(sn), err, len(resp.Kvs))
 	}
 	return string(resp.Kvs[0].Value), clientv3.LeaseID(resp.Kvs[0].Lease)
 }
@@ -126,7 +89,7 @@ func rawKV(t *testing.T, f fixture, sn netip.Prefix) (value string, lease client
 // remaining means it no longer exists.
 func leaseTTL(t *testing.T, f fixture, id clientv3.LeaseID) (remaining, granted int64) {
 	t.Helper()
-	resp, err := f.raw.TimeToLive(ctxT(t), id)
+	resp, err := f.Raw.TimeToLive(ctxT(t), id)
 	if err != nil {
 		t.Fatalf("TimeToLive %x: %v", int64(id), err)
 	}
@@ -135,19 +98,19 @@ func leaseTTL(t *testing.T, f fixture, id clientv3.LeaseID) (remaining, granted 
 
 func rawPutWithLease(t *testing.T, f fixture, key, value string, ttl int64) clientv3.LeaseID {
 	t.Helper()
-	grant, err := f.raw.Grant(ctxT(t), ttl)
+	grant, err := f.Raw.Grant(ctxT(t), ttl)
 	if err != nil {
 		t.Fatalf("raw grant: %v", err)
 	}
-	if _, err := f.raw.Put(ctxT(t), key, value, clientv3.WithLease(grant.ID)); err != nil {
+	if _, err := f.Raw.Put(ctxT(t), key, value, clientv3.WithLease(grant.ID)); err != nil {
 		t.Fatalf("raw put %s: %v", key, err)
 	}
 	return grant.ID
 }
 
 func testStoredValueIsV028JSON(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	attrs := registrytest.Attrs(t, observedNode2Value)
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	value, lease := rawKV(t, f, observedNode2Subnet)
@@ -163,18 +126,11 @@ func testStoredValueIsV028JSON(t *testing.T, f fixture) {
 }
 
 func testReadsFlanneldValues(t *testing.T, f fixture) {
-	rawPutWithLease(t, f, f.key(observedNode1Subnet), observedNode1Value, 86400)
-	if _, err := f.raw.Put(ctxT(t), f.key(observedNode2Subnet), observedNode2Value); err != nil {
+	rawPutWithLease(t, f, f.Key(observedNode1Subnet), observedNode1Value, 86400)
+	if _, err := f.Raw.Put(ctxT(t), f.Key(observedNode2Subnet), observedNode2Value); err != nil {
 		t.Fatal(err)
 	}
-	list, err := f.reg.ListLeases(ctxT(t))
-	if err != nil || len(list.Leases) != 2 || len(list.Skipped) != 0 {
-		t.Fatalf("ListLeases = %+v, %v; want 2 leases", list, err)
-	}
-	bySubnet := map[netip.Prefix]subnet.Lease{}
-	for _, l := range list.Leases {
-		bySubnet[l.Subnet] = l
-	}
+	bySubnet := registrytest.ListBySubnet(t, ctxT(t), f.Reg, 2)
 	peer := bySubnet[observedNode1Subnet]
 	wantPeer := subnet.LeaseAttrs{
 		PublicIP:    netip.MustParseAddr("192.0.2.1"),
@@ -198,40 +154,32 @@ func testReadsFlanneldValues(t *testing.T, f fixture) {
 
 func testOwnLeaseExpirationIsExact(t *testing.T, f fixture) {
 	sn := observedNode2Subnet
-	start, err := f.reg.ListLeases(ctxT(t))
+	start, err := f.Reg.ListLeases(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expires, err := f.reg.CreateLease(ctxT(t), sn, observedAttrs(t, observedNode2Value), time.Hour)
+	expires, err := f.Reg.CreateLease(ctxT(t), sn, registrytest.Attrs(t, observedNode2Value), time.Hour)
 	if err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
-	list, err := f.reg.ListLeases(ctxT(t))
+	list, err := f.Reg.ListLeases(ctxT(t))
 	if err != nil || len(list.Leases) != 1 || !list.Leases[0].Expiration.Equal(expires) {
 		t.Fatalf("ListLeases = %+v, %v; want our lease expiring at %s", list.Leases, err, expires)
 	}
-	ctx, cancel := context.WithCancel(ctxT(t))
-	defer cancel()
-	out := make(chan subnet.WatchBatch, 1)
-	go f.reg.WatchLeases(ctx, start.Revision, out)
-	select {
-	case batch := <-out:
-		if len(batch.Events) != 1 || !batch.Events[0].Lease.Expiration.Equal(expires) {
-			t.Fatalf("watch batch = %+v, want one event expiring at %s", batch, expires)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no watch event for our creation")
+	batch := registrytest.FirstBatch(t, f.Reg, start.Revision, 10*time.Second, "our creation")
+	if len(batch.Events) != 1 || !batch.Events[0].Lease.Expiration.Equal(expires) {
+		t.Fatalf("watch batch = %+v, want one event expiring at %s", batch, expires)
 	}
 }
 
 func testUpdateMovesKeyToNewLease(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
+	attrs := registrytest.Attrs(t, observedNode2Value)
 	sn := observedNode2Subnet
-	if _, err := f.reg.CreateLease(ctxT(t), sn, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), sn, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	_, oldLease := rawKV(t, f, sn)
-	expires, err := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, 2*time.Hour)
+	expires, err := f.Reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, 2*time.Hour)
 	if err != nil {
 		t.Fatalf("UpdateLease: %v", err)
 	}
@@ -245,7 +193,7 @@ func testUpdateMovesKeyToNewLease(t *testing.T, f fixture) {
 	if _, granted := leaseTTL(t, f, newLease); granted != 7200 {
 		t.Errorf("new etcd lease granted TTL = %ds, want 7200", granted)
 	}
-	list, err := f.reg.ListLeases(ctxT(t))
+	list, err := f.Reg.ListLeases(ctxT(t))
 	if err != nil || len(list.Leases) != 1 || !list.Leases[0].Expiration.Equal(expires) {
 		t.Fatalf("ListLeases = %+v, %v; want the update's expiration %s", list.Leases, err, expires)
 	}
@@ -253,11 +201,11 @@ func testUpdateMovesKeyToNewLease(t *testing.T, f fixture) {
 
 func testUpdateLeavesForeignLeaseAlone(t *testing.T, f fixture) {
 	sn := observedNode1Subnet
-	foreign := rawPutWithLease(t, f, f.key(sn), observedNode1Value, 86400)
-	attrs := observedAttrs(t, observedNode1Value)
+	foreign := rawPutWithLease(t, f, f.Key(sn), observedNode1Value, 86400)
+	attrs := registrytest.Attrs(t, observedNode1Value)
 	attrs.PrivateIP = netip.MustParseAddr("198.51.100.1")
 	before := time.Now()
-	expires, err := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
+	expires, err := f.Reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
 	if err != nil {
 		t.Fatalf("UpdateLease of flanneld's lease: %v", err)
 	}
@@ -275,7 +223,7 @@ func testUpdateLeavesForeignLeaseAlone(t *testing.T, f fixture) {
 
 func countLeases(t *testing.T, f fixture) int {
 	t.Helper()
-	resp, err := f.raw.Leases(ctxT(t))
+	resp, err := f.Raw.Leases(ctxT(t))
 	if err != nil {
 		t.Fatalf("list etcd leases: %v", err)
 	}
@@ -283,13 +231,13 @@ func countLeases(t *testing.T, f fixture) int {
 }
 
 func testLostCreateRevokesItsGrant(t *testing.T, f fixture) {
-	attrs := observedAttrs(t, observedNode2Value)
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	attrs := registrytest.Attrs(t, observedNode2Value)
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	before := countLeases(t, f)
 	for range 3 {
-		_, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour)
+		_, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour)
 		if !errors.Is(err, subnet.ErrLeaseExists) {
 			t.Fatalf("CreateLease of a taken subnet: %v, want ErrLeaseExists", err)
 		}
@@ -300,11 +248,11 @@ func testLostCreateRevokesItsGrant(t *testing.T, f fixture) {
 }
 
 func testDeleteRevokesOwnLease(t *testing.T, f fixture) {
-	if _, err := f.reg.CreateLease(ctxT(t), observedNode2Subnet, observedAttrs(t, observedNode2Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	_, lease := rawKV(t, f, observedNode2Subnet)
-	if err := f.reg.DeleteLease(ctxT(t), observedNode2Subnet); err != nil {
+	if err := f.Reg.DeleteLease(ctxT(t), observedNode2Subnet); err != nil {
 		t.Fatalf("DeleteLease: %v", err)
 	}
 	if remaining, _ := leaseTTL(t, f, lease); remaining != -1 {
@@ -313,23 +261,5 @@ func testDeleteRevokesOwnLease(t *testing.T, f fixture) {
 }
 
 func testErrorsNameTheSubnet(t *testing.T, f fixture) {
-	sn := observedNode2Subnet
-	attrs := observedAttrs(t, observedNode2Value)
-	_, updateErr := f.reg.UpdateLease(ctxT(t), subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
-	_, badTTLErr := f.reg.CreateLease(ctxT(t), sn, attrs, 0)
-	_, configErr := f.reg.GetNetworkConfig(ctxT(t))
-	tests := []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"update missing", updateErr, "etcd v3 update lease 10.244.37.0/24: lease not found"},
-		{"create with zero TTL", badTTLErr, "etcd v3 create lease 10.244.37.0/24: TTL 0s: must be positive"},
-		{"config missing", configErr, "etcd v3 get " + f.prefix + "/config: network config not found"},
-	}
-	for _, tc := range tests {
-		if tc.err == nil || tc.err.Error() != tc.want {
-			t.Errorf("%s: err = %v, want %q", tc.name, tc.err, tc.want)
-		}
-	}
+	registrytest.CheckErrorsNameTheSubnet(t, f.Reg, "v3", f.Prefix, observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), false)
 }

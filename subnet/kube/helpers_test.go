@@ -61,6 +61,26 @@ func testOptions(t *testing.T, cs *fake.Clientset) Options {
 	}
 }
 
+// newTestManager is NewManager(testOptions(t, cs)), failing the test on error.
+func newTestManager(t *testing.T, cs *fake.Clientset) *Manager {
+	t.Helper()
+	m, err := NewManager(testOptions(t, cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// mustAcquire acquires m's lease within 5s, failing the test on error.
+func mustAcquire(t *testing.T, m *Manager) subnet.Lease {
+	t.Helper()
+	lease, err := m.Acquire(testContext(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lease
+}
+
 // testWriter sends log lines to t.Log.
 type testWriter struct{ t *testing.T }
 

@@ -30,14 +30,8 @@ func statusPatches(cs *fake.Clientset) []string {
 
 func TestAcquirePublishesAnnotationsThroughStatus(t *testing.T) {
 	cs := fake.NewClientset(node("node0", "10.244.3.0/24", map[string]string{"other": "kept"}))
-	m, err := NewManager(testOptions(t, cs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := m.Acquire(testContext(t, 5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestManager(t, cs)
+	lease := mustAcquire(t, m)
 	if lease.Subnet != netip.MustParsePrefix("10.244.3.0/24") || !subnet.AttrsEqual(lease.Attrs, testAttrs) {
 		t.Errorf("lease %+v, want 10.244.3.0/24 with %+v", lease, testAttrs)
 	}
@@ -77,14 +71,8 @@ func TestAcquirePublishesAnnotationsThroughStatus(t *testing.T) {
 func TestAcquireHonoursPublicIPOverwrite(t *testing.T) {
 	ann := map[string]string{testAnn.PublicIPOverwrite: "203.0.113.7"}
 	cs := fake.NewClientset(node("node0", "10.244.3.0/24", ann))
-	m, err := NewManager(testOptions(t, cs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := m.Acquire(testContext(t, 5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestManager(t, cs)
+	lease := mustAcquire(t, m)
 	if want := netip.MustParseAddr("203.0.113.7"); lease.Attrs.PublicIP != want {
 		t.Errorf("lease PublicIP %s, want the overwrite %s", lease.Attrs.PublicIP, want)
 	}
@@ -95,10 +83,7 @@ func TestAcquireHonoursPublicIPOverwrite(t *testing.T) {
 
 func TestAcquireWaitsForPodCIDR(t *testing.T) {
 	cs := fake.NewClientset(node("node0", "", nil))
-	m, err := NewManager(testOptions(t, cs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestManager(t, cs)
 	done := make(chan error, 1)
 	go func() { _, err := m.Acquire(testContext(t, 5*time.Second)); done <- err }()
 	time.Sleep(50 * time.Millisecond) // a few retries
@@ -122,11 +107,8 @@ func TestAcquireWaitsForPodCIDR(t *testing.T) {
 
 func TestAcquireStopsWithContext(t *testing.T) {
 	cs := fake.NewClientset() // no node at all
-	m, err := NewManager(testOptions(t, cs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.Acquire(testContext(t, 100*time.Millisecond))
+	m := newTestManager(t, cs)
+	_, err := m.Acquire(testContext(t, 100*time.Millisecond))
 	if err == nil {
 		t.Fatal("Acquire without a node succeeded")
 	}
@@ -158,10 +140,7 @@ func TestNewManagerRejectsBadOptions(t *testing.T) {
 
 func TestRunRenewalSetsConditionAndRepairsAnnotations(t *testing.T) {
 	cs := fake.NewClientset(node("node0", "10.244.3.0/24", nil))
-	m, err := NewManager(testOptions(t, cs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestManager(t, cs)
 	ctx := testContext(t, 10*time.Second)
 	if _, err := m.Acquire(ctx); err != nil {
 		t.Fatal(err)

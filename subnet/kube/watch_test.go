@@ -21,10 +21,7 @@ import (
 // startWatch runs RunWatch on a manager whose lease is node0's.
 func startWatch(t *testing.T, cs *fake.Clientset) (*Manager, *subnettest.Sink) {
 	t.Helper()
-	m, err := NewManager(testOptions(t, cs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestManager(t, cs)
 	ctx := testContext(t, 20*time.Second)
 	if _, err := m.Acquire(ctx); err != nil {
 		t.Fatal(err)

@@ -18,11 +18,7 @@ const longTTL = time.Hour
 // waitTimeout bounds every wait for a watch event or an expiry.
 const waitTimeout = 15 * time.Second
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testContext(t *testing.T) context.Context { return Context(t, 30*time.Second) }
 
 // attrs returns valid vxlan lease attributes for node n (1..254).
 func attrs(n int) subnet.LeaseAttrs {

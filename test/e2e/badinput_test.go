@@ -16,12 +16,8 @@ import (
 // TestMalformedConfigIsRetried: the daemon logs why the config is unusable,
 // keeps retrying without crashing, and starts once the config is fixed.
 func TestMalformedConfigIsRetried(t *testing.T) {
-	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin})
+	l := labtest.NewLab(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin}, `{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}`)
 	ctx := labtest.Context(t, 30*time.Second)
-	if err := l.WriteConfig(ctx, `{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}`); err != nil {
-		t.Fatal(err)
-	}
 	n := l.Nodes[0]
 	a, err := l.StartAgent(ctx, n, lab.OverlaydArgs(overlaydBin, l, n))
 	if err != nil {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -76,11 +75,7 @@ func startClusterAPI(t *testing.T, api string, nodes, pods int, extra ...string)
 func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {
 	c.t.Helper()
 	args := lab.OverlaydArgs(overlaydBin, c.Lab, n, append(append([]string{}, c.extra...), extra...)...)
-	a, err := c.StartAgent(context.Background(), n, args)
-	if err != nil {
-		c.t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(c.t, c.Lab, n, args)
 }
 
 func (c *cluster) waitUp(n *lab.Node) {
@@ -91,13 +86,7 @@ func (c *cluster) waitUp(n *lab.Node) {
 // mustPingAll fails the test unless every pod reaches every other pod.
 func (c *cluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 30*time.Second), 20, 250*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("ping all: %v\n%s", err, m)
-	}
-	if err := m.Err(); err != nil {
-		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }
 
 // kernelWrites sums overlayd_sync_writes_total over entries and ops.

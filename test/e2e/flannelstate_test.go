@@ -74,30 +74,11 @@ func TestStateMatchesFlanneld(t *testing.T) {
 		}
 		return expectEntries(st, other, peerMAC, peer.PublicIP)
 	})
-	wantNAT := fmt.Sprintf(`-P PREROUTING ACCEPT
--P INPUT ACCEPT
--P OUTPUT ACCEPT
--P POSTROUTING ACCEPT
--N FLANNEL-POSTRTG
--A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
--A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG -s %[1]s -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG -s 10.244.0.0/16 -d %[1]s -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d %[1]s -m comment --comment "flanneld masq" -j RETURN
--A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
--A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
-`, own)
+	wantNAT := labtest.FlanneldNAT(own.String())
 	if got := netnsutil.MustExec(t, self.NS, "iptables", "-t", "nat", "-S"); got != wantNAT {
 		t.Errorf("iptables -t nat -S\n got:\n%s\nwant:\n%s", got, wantNAT)
 	}
-	wantFilter := `-P INPUT ACCEPT
--P FORWARD ACCEPT
--P OUTPUT ACCEPT
--N FLANNEL-FWD
--A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
--A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
--A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
-`
+	wantFilter := labtest.FlanneldFilter
 	if got := netnsutil.MustExec(t, self.NS, "iptables", "-S"); got != wantFilter {
 		t.Errorf("iptables -S\n got:\n%s\nwant:\n%s", got, wantFilter)
 	}

@@ -39,13 +39,9 @@ type flanneldVXLANData struct {
 // overlayd reads the flanneld lease, and the "flanneld" node reads
 // overlayd's leases with flanneld's JSON decoding.
 func TestMixedClusterWithFlanneldNode(t *testing.T) {
-	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: 3, PodsPerNode: 1, CNIPlugin: overlaydBin})
+	l := labtest.NewLab(t, lab.Options{Nodes: 3, PodsPerNode: 1, CNIPlugin: overlaydBin}, testConfig)
 	c := &cluster{Lab: l, t: t}
 	ctx := labtest.Context(t, 60*time.Second)
-	if err := l.WriteConfig(ctx, testConfig); err != nil {
-		t.Fatal(err)
-	}
 	flan := l.Nodes[2]
 	const flanMAC = "56:b3:03:00:ef:bd"
 	flanSubnet := netip.MustParsePrefix("10.244.37.0/24")

@@ -9,19 +9,14 @@ import (
 
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
-	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // TestReadyIsNotifiedToSystemd: with NOTIFY_SOCKET set (Type=notify), the
 // daemon sends READY=1 once the subnet file is written and the peer sync
 // has started — never before the file exists.
 func TestReadyIsNotifiedToSystemd(t *testing.T) {
-	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin})
+	l := labtest.NewLab(t, lab.Options{Nodes: 1, CNIPlugin: overlaydBin}, testConfig)
 	ctx := labtest.Context(t, 30*time.Second)
-	if err := l.WriteConfig(ctx, testConfig); err != nil {
-		t.Fatal(err)
-	}
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {

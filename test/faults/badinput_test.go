@@ -90,9 +90,7 @@ func TestMalformedLeaseEntries(t *testing.T) {
 // once the config is fixed it comes up on the same subnet.
 func TestMalformedConfigWhileRunning(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{nodes: 2, pods: 1})
-	c.waitConverged(convergeTimeout)
-	c.mustPingAll()
+	c := meshed(t, clusterOptions{nodes: 2, pods: 1})
 	before := kernelsOf(c)
 	good := c.ConfigJSON()
 	n1 := c.Nodes[1]

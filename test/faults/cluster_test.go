@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"syscall"
@@ -49,6 +48,16 @@ type clusterOptions struct {
 	extra []string
 	// stopped: build the lab and write the config, start no agent.
 	stopped bool
+}
+
+// meshed is newCluster once every kernel matches etcd and every pod
+// reaches every other.
+func meshed(t *testing.T, o clusterOptions) *cluster {
+	t.Helper()
+	c := newCluster(t, o)
+	c.waitConverged(convergeTimeout)
+	c.mustPingAll()
+	return c
 }
 
 // newCluster starts etcd and the lab, writes the config and (unless
@@ -118,11 +127,7 @@ func (c *cluster) args(n *lab.Node, extra ...string) []string {
 // start runs overlayd on n; it does not wait.
 func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {
 	c.t.Helper()
-	a, err := c.StartAgent(context.Background(), n, c.args(n, extra...))
-	if err != nil {
-		c.t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(c.t, c.Lab, n, c.args(n, extra...))
 }
 
 // waitUp waits for n's /readyz, then reads its subnet file into n.Subnet.
@@ -171,20 +176,14 @@ func (c *cluster) restartEtcd() {
 // for a few seconds while entries converge).
 func (c *cluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 30*time.Second), 20, 250*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }
 
 // mustPingAllNow fails unless every pod reaches every other pod at the
 // first attempt: traffic never stopped.
 func (c *cluster) mustPingAllNow(when string) {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 10*time.Second), 2, 100*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("%s: pods cannot reach each other: %v\n%s", when, err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, when, 10*time.Second, 2, 100*time.Millisecond)
 }
 
 // requireAlive fails if any agent has exited.

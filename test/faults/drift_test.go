@@ -17,9 +17,7 @@ import (
 // and pods reach each other.
 func TestKernelDrift(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{nodes: 3, pods: 1})
-	c.waitConverged(convergeTimeout)
-	c.mustPingAll()
+	c := meshed(t, clusterOptions{nodes: 3, pods: 1})
 	n0, n1, n2 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	dev := lab.FlannelDevice
 

@@ -20,9 +20,7 @@ import (
 // everywhere and removed again.
 func TestEtcdRestartedWhileRunning(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{nodes: 3, pods: 1})
-	c.waitConverged(convergeTimeout)
-	c.mustPingAll()
+	c := meshed(t, clusterOptions{nodes: 3, pods: 1})
 	before := kernelsOf(c)
 	leases := c.mustLeases()
 
@@ -51,9 +49,7 @@ func TestEtcdRestartedWhileRunning(t *testing.T) {
 // every kernel matches etcd.
 func TestEtcdUnreachableLongerThanResync(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{nodes: 3, pods: 1})
-	c.waitConverged(convergeTimeout)
-	c.mustPingAll()
+	c := meshed(t, clusterOptions{nodes: 3, pods: 1})
 	before := kernelsOf(c)
 	n1 := c.Nodes[1]
 	subnetBefore := n1.Subnet

@@ -17,9 +17,7 @@ import (
 // none is duplicated, and traffic flows again once node1 is up.
 func TestPeerChangesVtepMAC(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{nodes: 3, pods: 1})
-	c.waitConverged(convergeTimeout)
-	c.mustPingAll()
+	c := meshed(t, clusterOptions{nodes: 3, pods: 1})
 	n1 := c.Nodes[1]
 	oldMAC := c.nodeMAC(n1)
 	const newMAC = "0e:00:00:00:0a:01"
@@ -52,9 +50,7 @@ func TestPeerChangesVtepMAC(t *testing.T) {
 // address (one entry, not one per address), and traffic flows over it.
 func TestPeerChangesPublicIP(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{nodes: 3, pods: 1})
-	c.waitConverged(convergeTimeout)
-	c.mustPingAll()
+	c := meshed(t, clusterOptions{nodes: 3, pods: 1})
 	n1 := c.Nodes[1]
 	mac, oldIP := c.nodeMAC(n1), n1.PublicIP
 	newIP := netip.MustParseAddr("192.0.2.111")

@@ -173,11 +173,7 @@ func (c *kubeCluster) start(n *lab.Node, env []string, extra ...string) *lab.Age
 	if env == nil {
 		env = []string{"NODE_NAME=" + n.Name}
 	}
-	a, err := c.StartAgent(context.Background(), n, c.agentArgs(n, env, extra...))
-	if err != nil {
-		c.t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(c.t, c.Lab, n, c.agentArgs(n, env, extra...))
 }
 
 func (c *kubeCluster) waitUp(n *lab.Node) lab.SubnetEnv {
@@ -187,10 +183,7 @@ func (c *kubeCluster) waitUp(n *lab.Node) lab.SubnetEnv {
 
 func (c *kubeCluster) mustPingAll() {
 	c.t.Helper()
-	m, err := c.PingAllRetry(labtest.Context(c.t, 60*time.Second), 40, 250*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(c.t, c.Lab, "ping all", 60*time.Second, 40, 250*time.Millisecond)
 }
 
 // deviceMAC is the MAC of flannel.1 in n.

@@ -1,11 +1,8 @@
 package kube
 
 import (
-	"fmt"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
@@ -18,66 +15,22 @@ import (
 // programmed on every node, and forgotten when it is deleted.
 func TestKubeAPIServerRestart(t *testing.T) {
 	c := startKubeCluster(t, lab.Options{Nodes: 2, PodsPerNode: 1})
-	for i, n := range c.Nodes {
-		c.createNode(n.Name, podCIDR(i), nil)
-	}
-	for _, n := range c.Nodes {
-		c.start(n, nil)
-	}
-	for _, n := range c.Nodes {
-		c.waitUp(n)
-		if err := c.AddPods(labtest.Context(t, 30*time.Second), n); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.bringUp(nil, true)
 	c.mustPingAll()
 
 	c.api.Stop()
 	time.Sleep(5 * time.Second)
-	if m, err := c.PingAllRetry(labtest.Context(t, 10*time.Second), 2, 100*time.Millisecond); err != nil {
-		t.Fatalf("with kube-apiserver down: %v\n%s", err, m)
-	}
+	labtest.PingAll(t, c.Lab, "with kube-apiserver down", 10*time.Second, 2, 100*time.Millisecond)
 	c.requireAlive()
 	c.api.restart(t)
 
-	const mac, ip, cidr = "0e:00:00:00:00:98", "192.0.2.98", "10.244.8.0/24"
-	c.createNode("flannel-node", cidr, map[string]string{
-		prefix + "kube-subnet-manager": "true",
-		prefix + "backend-type":        "vxlan",
-		prefix + "backend-data":        `{"VNI":1,"VtepMAC":"` + mac + `"}`,
-		prefix + "public-ip":           ip,
-	})
-	for _, n := range c.Nodes {
-		labtest.Eventually(t, 60*time.Second, n.Name+" programs a node added after the restart", func() error {
-			if ok, err := c.hasEntries(n, cidr, mac, ip); !ok {
-				return fmt.Errorf("no entries for %s (%v)", cidr, err)
-			}
-			return nil
-		})
-	}
-	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), "flannel-node", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range c.Nodes {
-		labtest.Eventually(t, 30*time.Second, n.Name+" forgets the deleted node", func() error {
-			if ok, err := c.hasEntries(n, cidr, mac, ip); ok || err != nil {
-				return fmt.Errorf("entries for %s still there (%v)", cidr, err)
-			}
-			return nil
-		})
-	}
+	added := peer{name: "flannel-node", cidr: "10.244.8.0/24", mac: "0e:00:00:00:00:98", ip: "192.0.2.98"}
+	c.createNode(added.name, added.cidr, flannelNode(added.mac, added.ip))
+	c.waitPeer(t, c.Nodes, added, true, 60*time.Second)
+	c.deleteNode(t, added.name)
+	c.waitPeer(t, c.Nodes, added, false, 30*time.Second)
 	c.requireAlive()
 	c.mustPingAll()
-}
-
-// requireAlive fails if any agent has exited.
-func (c *kubeCluster) requireAlive() {
-	c.t.Helper()
-	for _, n := range c.Nodes {
-		if a := c.Agent(n); a == nil || a.Exited() {
-			c.t.Fatalf("overlayd on %s is not running", n.Name)
-		}
-	}
 }
 
 // TestKubeNodeRecreatedWithNewPodCIDR: a peer's Node is deleted and
@@ -89,41 +42,22 @@ func (c *kubeCluster) requireAlive() {
 // the other node programs.
 func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	c := startKubeCluster(t, lab.Options{Nodes: 2})
-	for i, n := range c.Nodes {
-		c.createNode(n.Name, podCIDR(i), nil)
-	}
-	for _, n := range c.Nodes {
-		c.start(n, nil)
-	}
-	for _, n := range c.Nodes {
-		c.waitUp(n)
-	}
-	peer := func(cidr, mac string) map[string]string {
-		return map[string]string{
-			prefix + "kube-subnet-manager": "true",
-			prefix + "backend-type":        "vxlan",
-			prefix + "backend-data":        `{"VNI":1,"VtepMAC":"` + mac + `"}`,
-			prefix + "public-ip":           "192.0.2.97",
-		}
-	}
-	const oldCIDR, oldMAC, newCIDR, newMAC = "10.244.7.0/24", "0e:00:00:00:00:97", "10.244.17.0/24", "0e:00:00:00:01:97"
-	c.createNode("reinstalled", oldCIDR, peer(oldCIDR, oldMAC))
-	c.waitEntries(oldCIDR, oldMAC, true)
-	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), "reinstalled", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	c.createNode("reinstalled", newCIDR, peer(newCIDR, newMAC))
-	c.waitEntries(newCIDR, newMAC, true)
-	c.waitEntries(oldCIDR, oldMAC, false)
+	c.bringUp(nil, false)
+	old := peer{name: "reinstalled", cidr: "10.244.7.0/24", mac: "0e:00:00:00:00:97", ip: "192.0.2.97"}
+	renewed := peer{name: "reinstalled", cidr: "10.244.17.0/24", mac: "0e:00:00:00:01:97", ip: "192.0.2.97"}
+	c.createNode(old.name, old.cidr, flannelNode(old.mac, old.ip))
+	c.waitPeer(t, c.Nodes, old, true, 30*time.Second)
+	c.deleteNode(t, old.name)
+	c.createNode(renewed.name, renewed.cidr, flannelNode(renewed.mac, renewed.ip))
+	c.waitPeer(t, c.Nodes, renewed, true, 30*time.Second)
+	c.waitPeer(t, c.Nodes, old, false, 30*time.Second)
 	c.requireAlive()
 
 	// Its own Node recreated under a running agent: the agent's kernel
 	// state and subnet file are for the old podCIDR, so it exits saying
 	// so (the DaemonSet restarts it), and comes back on the new one.
 	n0, n1 := c.Nodes[0], c.Nodes[1]
-	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), n1.Name, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.deleteNode(t, n1.Name)
 	const movedCIDR = "10.244.30.0/24"
 	c.createNode(n1.Name, movedCIDR, nil)
 	select {
@@ -143,26 +77,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	if got := env.Lease().String(); got != movedCIDR {
 		t.Errorf("%s restarted on %s, want its new podCIDR %s", n1.Name, got, movedCIDR)
 	}
-	labtest.Eventually(t, 30*time.Second, n0.Name+" programs the moved node", func() error {
-		if ok, err := c.hasEntries(n0, movedCIDR, deviceMAC(t, n1), n1.UnderlayIP.String()); !ok {
-			return fmt.Errorf("no entries for %s (%v)", movedCIDR, err)
-		}
-		return nil
-	})
+	moved := peer{name: n1.Name, cidr: movedCIDR, mac: deviceMAC(t, n1), ip: n1.UnderlayIP.String()}
+	c.waitPeer(t, []*lab.Node{n0}, moved, true, 30*time.Second)
 	c.requireAlive()
-}
-
-// waitEntries waits until every node has (or no longer has) the entries
-// of a peer with cidr and mac at 192.0.2.97.
-func (c *kubeCluster) waitEntries(cidr, mac string, present bool) {
-	c.t.Helper()
-	for _, n := range c.Nodes {
-		labtest.Eventually(c.t, 30*time.Second, fmt.Sprintf("%s: entries of %s present=%v", n.Name, cidr, present), func() error {
-			ok, err := c.hasEntries(n, cidr, mac, "192.0.2.97")
-			if err != nil || ok != present {
-				return fmt.Errorf("entries of %s present=%v (%v)", cidr, ok, err)
-			}
-			return nil
-		})
-	}
 }

@@ -70,32 +70,11 @@ func TestKubeMesh(t *testing.T) {
 	})
 
 	t.Run("flanneld node programmed then deleted", func(t *testing.T) {
-		const mac, ip, cidr = "0e:00:00:00:00:99", "192.0.2.99", "10.244.9.0/24"
-		c.createNode("flannel-node", cidr, map[string]string{
-			prefix + "kube-subnet-manager": "true",
-			prefix + "backend-type":        "vxlan",
-			prefix + "backend-data":        `{"VNI":1,"VtepMAC":"` + mac + `"}`,
-			prefix + "public-ip":           ip,
-		})
-		for _, n := range c.Nodes {
-			labtest.Eventually(t, 20*time.Second, n.Name+" programs flannel-node", func() error {
-				if ok, err := c.hasEntries(n, cidr, mac, ip); !ok {
-					return fmt.Errorf("no entries for %s (%v)", cidr, err)
-				}
-				return nil
-			})
-		}
-		if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), "flannel-node", metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range c.Nodes {
-			labtest.Eventually(t, 20*time.Second, n.Name+" forgets flannel-node", func() error {
-				if ok, err := c.hasEntries(n, cidr, mac, ip); ok || err != nil {
-					return fmt.Errorf("entries for %s still there (%v)", cidr, err)
-				}
-				return nil
-			})
-		}
+		added := peer{name: "flannel-node", cidr: "10.244.9.0/24", mac: "0e:00:00:00:00:99", ip: "192.0.2.99"}
+		c.createNode(added.name, added.cidr, flannelNode(added.mac, added.ip))
+		c.waitPeer(t, c.Nodes, added, true, 20*time.Second)
+		c.deleteNode(t, added.name)
+		c.waitPeer(t, c.Nodes, added, false, 20*time.Second)
 	})
 
 	t.Run("restart keeps the VTEP MAC", func(t *testing.T) {
@@ -119,18 +98,9 @@ func TestKubeMesh(t *testing.T) {
 
 	t.Run("deleted node leaves the other kernels", func(t *testing.T) {
 		gone := c.Nodes[2]
-		mac := vtepMAC(t, c.node(gone.Name))
-		if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(t, 10*time.Second), gone.Name, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range c.Nodes[:2] {
-			labtest.Eventually(t, 20*time.Second, n.Name+" forgets "+gone.Name, func() error {
-				if ok, err := c.hasEntries(n, podCIDR(2), mac, gone.UnderlayIP.String()); ok || err != nil {
-					return fmt.Errorf("entries for %s still there (%v)", gone.Name, err)
-				}
-				return nil
-			})
-		}
+		p := peer{name: gone.Name, cidr: podCIDR(2), mac: vtepMAC(t, c.node(gone.Name)), ip: gone.UnderlayIP.String()}
+		c.deleteNode(t, gone.Name)
+		c.waitPeer(t, c.Nodes[:2], p, false, 20*time.Second)
 		// Its agent keeps running and says why it cannot check its node.
 		labtest.Eventually(t, 20*time.Second, gone.Name+" logs its missing node", func() error {
 			return labtest.LogContains(c.Agent(gone), "node2", "does not exist")

@@ -1,12 +1,10 @@
 package kube
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
-	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestKubePublicIPOverwriteBehindNAT: every node sits behind its own 1:1
@@ -16,18 +14,9 @@ import (
 // and pods reach each other.
 func TestKubePublicIPOverwriteBehindNAT(t *testing.T) {
 	c := startKubeCluster(t, lab.Options{Nodes: 3, PodsPerNode: 1, Topology: lab.NAT})
-	for i, n := range c.Nodes {
-		c.createNode(n.Name, podCIDR(i), map[string]string{prefix + "public-ip-overwrite": n.PublicIP.String()})
-	}
-	for _, n := range c.Nodes {
-		c.start(n, nil)
-	}
-	for _, n := range c.Nodes {
-		c.waitUp(n)
-		if err := c.AddPods(labtest.Context(t, 30*time.Second), n); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.bringUp(func(n *lab.Node) map[string]string {
+		return map[string]string{prefix + "public-ip-overwrite": n.PublicIP.String()}
+	}, true)
 	c.mustPingAll()
 	for _, n := range c.Nodes {
 		if n.PublicIP == n.UnderlayIP {
@@ -36,12 +25,7 @@ func TestKubePublicIPOverwriteBehindNAT(t *testing.T) {
 		c.checkAnnotations(n, n.PublicIP.String())
 	}
 	// node0 sends VXLAN for node1 to node1's NAT address.
-	peer := c.Nodes[1]
-	mac := vtepMAC(t, c.node(peer.Name))
-	labtest.Eventually(t, 10*time.Second, "node0's FDB entry for node1", func() error {
-		if ok, err := c.hasEntries(c.Nodes[0], podCIDR(1), mac, peer.PublicIP.String()); !ok {
-			return fmt.Errorf("no entries towards %s (%v)", peer.PublicIP, err)
-		}
-		return nil
-	})
+	n1 := c.Nodes[1]
+	p := peer{name: n1.Name, cidr: podCIDR(1), mac: vtepMAC(t, c.node(n1.Name)), ip: n1.PublicIP.String()}
+	c.waitPeer(t, c.Nodes[:1], p, true, 10*time.Second)
 }

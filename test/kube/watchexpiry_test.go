@@ -3,8 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,25 +32,18 @@ import (
 // deleted afterwards is forgotten.
 func TestKubeWatchExpiredRelists(t *testing.T) {
 	c := startKubeCluster(t, lab.Options{Nodes: 2}, "--watch-cache=false")
-	for i, n := range c.Nodes {
-		c.createNode(n.Name, podCIDR(i), nil)
-	}
-	for _, n := range c.Nodes {
-		c.start(n, nil)
-	}
-	for _, n := range c.Nodes {
-		c.waitUp(n)
-	}
-	const goneCIDR, goneMAC, newCIDR, newMAC = "10.244.7.0/24", "0e:00:00:00:00:97", "10.244.8.0/24", "0e:00:00:00:00:98"
-	c.createNode("gone", goneCIDR, peerAnnotations(goneMAC))
-	c.waitEntries(goneCIDR, goneMAC, true)
+	c.bringUp(nil, false)
+	gone := peer{name: "gone", cidr: "10.244.7.0/24", mac: "0e:00:00:00:00:97", ip: "192.0.2.97"}
+	added := peer{name: "new", cidr: "10.244.8.0/24", mac: "0e:00:00:00:00:98", ip: "192.0.2.97"}
+	c.createNode(gone.name, gone.cidr, flannelNode(gone.mac, gone.ip))
+	c.waitPeer(t, c.Nodes, gone, true, 30*time.Second)
 	seen := c.nodesResourceVersion() // at least what the agents have seen
 
 	if err := c.proxy.SetListening(false); err != nil {
 		t.Fatal(err)
 	}
-	c.deleteNode("gone")
-	c.createNode("new", newCIDR, peerAnnotations(newMAC))
+	c.deleteNode(t, gone.name)
+	c.createNode(added.name, added.cidr, flannelNode(added.mac, added.ip))
 	c.writeConfigMaps(10)
 	rev := c.compactEtcd()
 	c.requireWatchExpired(seen)
@@ -61,66 +52,21 @@ func TestKubeWatchExpiredRelists(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c.waitEntries(newCIDR, newMAC, true)
-	c.waitEntries(goneCIDR, goneMAC, false)
-	c.deleteNode("new")
-	c.waitEntries(newCIDR, newMAC, false)
+	c.waitPeer(t, c.Nodes, added, true, 30*time.Second)
+	c.waitPeer(t, c.Nodes, gone, false, 30*time.Second)
+	c.deleteNode(t, added.name)
+	c.waitPeer(t, c.Nodes, added, false, 30*time.Second)
 	c.requireAlive()
 	// overlayd counts no relist (overlayd_kube_api_errors_total does not
 	// see a 410 that ends a watch); client-go's debug log shows the path:
 	// the watch retried, expired, then a new list.
 	for _, n := range c.Nodes {
-		if err := logInOrder(c.Agent(n),
+		if err := labtest.LogInOrder(c.Agent(n),
 			[]string{"component=client-go", "Watch failed - backing off", "connection refused"},
 			[]string{"component=client-go", "provided watch is too old"},
 			[]string{"component=client-go", "Listing and watching"}); err != nil {
 			t.Error(err)
 		}
-	}
-}
-
-// logInOrder fails unless the agent's log has, in this order, a line
-// with every part of each step.
-func logInOrder(a *lab.Agent, steps ...[]string) error {
-	data, err := os.ReadFile(a.LogPath)
-	if err != nil {
-		return err
-	}
-	found := 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if found < len(steps) && containsAll(line, steps[found]) {
-			found++
-		}
-	}
-	if found == len(steps) {
-		return nil
-	}
-	return fmt.Errorf("the log of %s has no line with all of %q after lines with %q", a.Node.Name, steps[found], steps[:found])
-}
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
-}
-
-// peerAnnotations are those of a flanneld node at 192.0.2.97 with VTEP mac.
-func peerAnnotations(mac string) map[string]string {
-	return map[string]string{
-		prefix + "kube-subnet-manager": "true",
-		prefix + "backend-type":        "vxlan",
-		prefix + "backend-data":        `{"VNI":1,"VtepMAC":"` + mac + `"}`,
-		prefix + "public-ip":           "192.0.2.97",
-	}
-}
-
-func (c *kubeCluster) deleteNode(name string) {
-	c.t.Helper()
-	if err := c.admin.CoreV1().Nodes().Delete(labtest.Context(c.t, 10*time.Second), name, metav1.DeleteOptions{}); err != nil {
-		c.t.Fatalf("delete node %s: %v", name, err)
 	}
 }
 

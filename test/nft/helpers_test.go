@@ -1,7 +1,6 @@
 package nft
 
 import (
-	"context"
 	"os"
 	"regexp"
 	"slices"
@@ -40,19 +39,12 @@ func startOverlayd(t *testing.T, l *lab.Lab, n *lab.Node, env []string, extra ..
 	if len(env) > 0 {
 		argv = append(append([]string{"/usr/bin/env"}, env...), argv...)
 	}
-	a, err := l.StartAgent(context.Background(), n, argv)
-	if err != nil {
-		t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(t, l, n, argv)
 }
 
 func newLab(t *testing.T, nodes, pods int, config string) *lab.Lab {
 	t.Helper()
-	netnsutil.RequireRoot(t)
-	l := lab.NewT(t, lab.Options{Nodes: nodes, PodsPerNode: pods, CNIPlugin: overlaydBin})
-	writeConfig(t, l, config)
-	return l
+	return labtest.NewLab(t, lab.Options{Nodes: nodes, PodsPerNode: pods, CNIPlugin: overlaydBin}, config)
 }
 
 func writeConfig(t *testing.T, l *lab.Lab, config string) {
@@ -64,13 +56,7 @@ func writeConfig(t *testing.T, l *lab.Lab, config string) {
 
 func pingAll(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	m, err := l.PingAllRetry(labtest.Context(t, 30*time.Second), 20, 250*time.Millisecond)
-	if err != nil {
-		t.Fatalf("ping all: %v\n%s", err, m)
-	}
-	if err := m.Err(); err != nil {
-		t.Fatalf("pods cannot reach each other: %v\n%s", err, m)
-	}
+	labtest.PingAll(t, l, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }
 
 // nftIn runs nft in n's namespace (the test's own binary, not overlayd's).

@@ -24,41 +24,20 @@ const (
 // adds the pods and checks that every pod reaches every other.
 func startCluster(t *testing.T, opts lab.Options, extra ...string) *lab.Lab {
 	t.Helper()
-	opts.CNIPlugin = overlaydBin
-	l := lab.NewT(t, opts)
-	ctx := labtest.Context(t, upTimeout)
-	if err := l.WriteConfig(ctx, l.ConfigJSON()); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		startAgent(t, l, n, extra...)
-	}
-	for _, n := range l.Nodes {
-		labtest.WaitUp(t, l, n, upTimeout)
-		if err := l.AddPods(ctx, n); err != nil {
-			t.Fatalf("add pods on %s: %v", n.Name, err)
-		}
-	}
+	l := labtest.StartClusterWithin(t, overlaydBin, opts, upTimeout, extra...)
 	pingAll(t, l)
 	return l
 }
 
 func startAgent(t *testing.T, l *lab.Lab, n *lab.Node, extra ...string) *lab.Agent {
 	t.Helper()
-	a, err := l.StartAgent(context.Background(), n, lab.OverlaydArgs(overlaydBin, l, n, extra...))
-	if err != nil {
-		t.Fatalf("start overlayd on %s: %v", n.Name, err)
-	}
-	return a
+	return labtest.StartAgent(t, l, n, lab.OverlaydArgs(overlaydBin, l, n, extra...))
 }
 
 // pingAll pings every pod from every other, retrying while routes converge.
 func pingAll(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	m, err := l.PingAllRetry(labtest.Context(t, convergeTimeout), 20, 500*time.Millisecond)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, m)
-	}
+	labtest.PingAll(t, l, "ping all", convergeTimeout, 20, 500*time.Millisecond)
 }
 
 func getStatus(t *testing.T, ctx context.Context, n *lab.Node) statusdoc.Doc {

@@ -3,9 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
-	"errors"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/podlat/rtt"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // fakeLatency is a result whose round trips are base, base+1µs, ...
@@ -118,7 +116,7 @@ func TestWriteSVG(t *testing.T) {
 		t.Fatal(err)
 	}
 	svg := b.String()
-	checkWellFormed(t, svg)
+	labtest.CheckWellFormedXML(t, "the SVG", svg)
 	if n := strings.Count(svg, "<polyline"); n != 12 {
 		t.Errorf("svg has %d lines, want 2 protocols × 2 agents × 3 paths", n)
 	}
@@ -177,18 +175,4 @@ func read(t *testing.T, dir, name string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-func checkWellFormed(t *testing.T, doc string) {
-	t.Helper()
-	d := xml.NewDecoder(strings.NewReader(doc))
-	for {
-		_, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("not well-formed XML: %v", err)
-		}
-	}
 }

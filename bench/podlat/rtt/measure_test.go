@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/podlat/nsnet"
-	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // TestClientCountsLossAndSkipsLateAnswers drives the UDP client against
@@ -76,7 +75,7 @@ func TestOptionsValidate(t *testing.T) {
 // TestMeasureBetweenNamespaces runs both protocols between two
 // namespaces joined by a veth pair.
 func TestMeasureBetweenNamespaces(t *testing.T) {
-	a, b := vethPair(t)
+	a, b := nsnet.VethPairT(t, "rtt", netip.MustParsePrefix("203.0.113.0/24"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, proto := range Protocols() {
@@ -96,17 +95,4 @@ func TestMeasureBetweenNamespaces(t *testing.T) {
 	if _, err := Measure(cancelled, TCP, a, b, Options{RoundTrips: 10, Payload: 8}); err == nil {
 		t.Error("Measure with a cancelled context succeeded")
 	}
-}
-
-// vethPair makes two namespaces, 203.0.113.1 and .2 on a veth pair.
-func vethPair(t *testing.T) (nsnet.Endpoint, nsnet.Endpoint) {
-	t.Helper()
-	nsA, nsB := netnsutil.NewT(t, "rtta"), netnsutil.NewT(t, "rttb")
-	netnsutil.MustExec(t, nsA, "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", nsB)
-	netnsutil.MustExec(t, nsA, "ip", "addr", "add", "203.0.113.1/24", "dev", "v0")
-	netnsutil.MustExec(t, nsA, "ip", "link", "set", "v0", "up")
-	netnsutil.MustExec(t, nsB, "ip", "addr", "add", "203.0.113.2/24", "dev", "v1")
-	netnsutil.MustExec(t, nsB, "ip", "link", "set", "v1", "up")
-	return nsnet.Endpoint{Name: "a", NS: nsA, IP: netip.MustParseAddr("203.0.113.1")},
-		nsnet.Endpoint{Name: "b", NS: nsB, IP: netip.MustParseAddr("203.0.113.2")}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/podlat/nsnet"
-	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 func TestParseIperf3(t *testing.T) {
@@ -45,7 +44,7 @@ func TestParseIperf3(t *testing.T) {
 }
 
 func TestMeasureBetweenNamespaces(t *testing.T) {
-	a, b := vethPair(t)
+	a, b := nsnet.VethPairT(t, "str", netip.MustParsePrefix("198.51.100.0/24"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tests := []struct {
@@ -72,16 +71,4 @@ func TestMeasureBetweenNamespaces(t *testing.T) {
 	if _, err := Measure(ctx, a, b, Options{}); err == nil {
 		t.Error("Measure with no duration succeeded")
 	}
-}
-
-func vethPair(t *testing.T) (nsnet.Endpoint, nsnet.Endpoint) {
-	t.Helper()
-	nsA, nsB := netnsutil.NewT(t, "stra"), netnsutil.NewT(t, "strb")
-	netnsutil.MustExec(t, nsA, "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", nsB)
-	netnsutil.MustExec(t, nsA, "ip", "addr", "add", "198.51.100.1/24", "dev", "v0")
-	netnsutil.MustExec(t, nsA, "ip", "link", "set", "v0", "up")
-	netnsutil.MustExec(t, nsB, "ip", "addr", "add", "198.51.100.2/24", "dev", "v1")
-	netnsutil.MustExec(t, nsB, "ip", "link", "set", "v1", "up")
-	return nsnet.Endpoint{Name: "a", NS: nsA, IP: netip.MustParseAddr("198.51.100.1")},
-		nsnet.Endpoint{Name: "b", NS: nsB, IP: netip.MustParseAddr("198.51.100.2")}
 }
