@@ -70,7 +70,7 @@ func WriteSubnetFile(path string, env SubnetEnv) error {
 	if err := env.validate(); err != nil {
 		return fmt.Errorf("write subnet file %s: %w", path, err)
 	}
-	return writeFileAtomic(path, env.Format())
+	return writeFileAtomic(path, env.Format(), 0o644)
 }
 
 func (e SubnetEnv) validate() error {
@@ -88,9 +88,14 @@ func (e SubnetEnv) validate() error {
 
 // WriteFileAtomic writes data to path as WriteSubnetFile does: a
 // temporary file in the same directory, fsync, rename, mode 0644.
-func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
+func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data, 0o644) }
 
-func writeFileAtomic(path string, data []byte) (err error) {
+// WriteSecretFile is WriteFileAtomic with mode 0600: the temporary file is
+// created 0600 (os.CreateTemp), so the data is never readable by others,
+// not even for a moment.
+func WriteSecretFile(path string, data []byte) error { return writeFileAtomic(path, data, 0o600) }
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	if err := ensureDir(dir); err != nil {
 		return fmt.Errorf("write %s: create directory: %w", path, err)
@@ -108,7 +113,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("write %s: chmod: %w", tmp.Name(), err)
 	}
 	if err := tmp.Sync(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // sameSiteKeyName is the file, next to the subnet file, that holds this
@@ -39,7 +41,7 @@ func loadSameSiteKey(path string, rand io.Reader) (key ed25519.PrivateKey, creat
 	if _, err := io.ReadFull(rand, seed); err != nil {
 		return nil, false, fmt.Errorf("same-site key: no randomness: %w", err)
 	}
-	if err := writeSecretFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n")); err != nil {
+	if err := subnet.WriteSecretFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n")); err != nil {
 		return nil, false, fmt.Errorf("same-site key: %w", err)
 	}
 	return ed25519.NewKeyFromSeed(seed), true, nil
@@ -65,41 +67,6 @@ func readSameSiteKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("%w: %s does not hold a base64 ed25519 seed", errKeyUnusable, path)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
-}
-
-// writeSecretFile replaces path atomically with data, mode 0600 from the
-// start (os.CreateTemp), never readable by others even for a moment.
-func writeSecretFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write %s: create directory: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("write %s: chmod: %w", tmp.Name(), err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: close: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: rename: %w", path, err)
-	}
-	return nil
 }
 
 // sameSiteLeaseKey loads (or makes) the same-site key when detection is
