@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
@@ -95,7 +96,7 @@ func (c *cluster) measure(ctx context.Context, a agentSpec, n int) (agentResult,
 				break
 			}
 		}
-		if err := sleepCtx(ctx, convergePoll); err != nil {
+		if err := benchrun.Sleep(ctx, convergePoll); err != nil {
 			return res, err
 		}
 	}
@@ -148,30 +149,6 @@ func memoryOf(pid int) (peak, now float64) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func loadAverage() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
 }
 
 // keepLog copies the agent's log (so far) into the -logs directory.

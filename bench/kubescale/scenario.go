@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/bench/internal/kernellimit"
 	"github.com/overlayd/overlayd/internal/etcdtest"
@@ -54,7 +55,7 @@ type cluster struct {
 }
 
 func runOne(ctx context.Context, cfg config, n int, log *slog.Logger) (runResult, error) {
-	res := runResult{N: n, LoadAverage: loadAverage()}
+	res := runResult{N: n, LoadAverage: benchrun.LoadAverage()}
 	dir, err := os.MkdirTemp("", "kubescale-")
 	if err != nil {
 		return res, err

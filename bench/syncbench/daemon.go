@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/internal/lab"
 )
 
@@ -86,7 +87,7 @@ func (d *daemon) waitReady(ctx context.Context, poll time.Duration) (time.Time, 
 		if err == nil && status == http.StatusOK {
 			return time.Now(), nil
 		}
-		if err := sleepCtx(ctx, poll); err != nil {
+		if err := benchrun.Sleep(ctx, poll); err != nil {
 			return time.Time{}, d.explain(fmt.Errorf("wait for %s: %w", url, err))
 		}
 	}
@@ -107,7 +108,7 @@ func (d *daemon) waitConverged(ctx context.Context, n int, poll time.Duration) (
 			}
 		}
 		lastErr = err
-		if err := sleepCtx(ctx, poll); err != nil {
+		if err := benchrun.Sleep(ctx, poll); err != nil {
 			return time.Time{}, last, d.explain(fmt.Errorf("wait for in_sync with %d peers (last seen %+v, scrape error %v): %w",
 				n, last, lastErr, err))
 		}
@@ -171,17 +172,6 @@ func (d *daemon) readMemory() (memory, error) {
 		return memory{}, fmt.Errorf("%s: no VmRSS (is pid %d overlayd?)", path, d.agent.Pid())
 	}
 	return m, sc.Err()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // waitStamp waits for a kernel watch notification.

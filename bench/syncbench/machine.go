@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,20 +60,6 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
-}
-
-// loadAverage is the first field of /proc/loadavg (0 if unreadable).
-func loadAverage() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
 }
 
 // describeTree is `git describe --always --dirty` of the working directory,

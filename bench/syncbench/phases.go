@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/kernellimit"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -243,7 +244,7 @@ func (b *bench) measureIdle(ctx context.Context) (idleResult, error) {
 	}
 	prev := first.sync()
 	for len(res.PassesMs) < b.s.idlePasses {
-		if err := sleepCtx(pctx, idlePoll); err != nil {
+		if err := benchrun.Sleep(pctx, idlePoll); err != nil {
 			return res, b.d.explain(fmt.Errorf("idle passes: %d of %d seen: %w", len(res.PassesMs), b.s.idlePasses, err))
 		}
 		m, err := scrapeMetrics(pctx, b.node.NS)

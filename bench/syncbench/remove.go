@@ -7,6 +7,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -42,7 +43,7 @@ func (b *bench) measureRemoveAll(ctx context.Context) (removeResult, error) {
 	}
 	prev := first.sync()
 	for {
-		if err := sleepCtx(pctx, syncPoll); err != nil {
+		if err := benchrun.Sleep(pctx, syncPoll); err != nil {
 			return res, b.d.explain(fmt.Errorf("remove all: last seen %+v: %w", prev, err))
 		}
 		m, err := scrapeMetrics(pctx, b.node.NS)

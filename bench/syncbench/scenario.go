@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/bench/internal/kernellimit"
 	"github.com/overlayd/overlayd/internal/etcdtest"
@@ -128,7 +129,7 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	if err := benchns.WaitQuiet(ctx, b.node.NS); err != nil {
 		return res, err
 	}
-	res.LoadAverage = loadAverage()
+	res.LoadAverage = benchrun.LoadAverage()
 	b.s.log.Info("kernel limit (iproute2 batches)", "n", b.n)
 	if res.Baseline, err = kernellimit.MeasureWith(ctx, b.peers, b.dir, kernellimit.Options{NexthopOnly: b.s.routeMode == "nexthop"}); err != nil {
 		return res, err
