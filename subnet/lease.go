@@ -43,7 +43,11 @@ type LeaseAttrs struct {
 
 // Lease is one subnet lease: a key under <prefix>/subnets and its value.
 type Lease struct {
+	// Subnet is the IPv4 subnet, invalid in an IPv6-only lease.
 	Subnet netip.Prefix
+	// IPv6Subnet is the IPv6 subnet of a dual-stack or IPv6-only lease
+	// (the key's "&<v6>-<len>" part), invalid when the lease has none.
+	IPv6Subnet netip.Prefix
 	Attrs  LeaseAttrs
 	// Expiration is when the lease's TTL runs out; zero for a reservation
 	// (a lease without TTL).
