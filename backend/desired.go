@@ -3,6 +3,7 @@ package backend
 import (
 	"log/slog"
 	"net/netip"
+	"sync"
 
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -66,7 +67,12 @@ func (d dirtyKeys) len() int { return len(*d.neigh) + len(*d.fdb) + len(*d.route
 // keys it touches dirty (in the trackers' dirty sets, see newTables), so an
 // event costs O(1) here.
 type desiredState struct {
-	log   *slog.Logger
+	log *slog.Logger
+	// mu guards, against Status (peerRows), the peers map and the fields
+	// of its peers that Status shows (publicIP, mac, dst, direct, pending,
+	// err). The loop is their only writer: it takes mu only to change them
+	// and reads them without it.
+	mu    sync.Mutex
 	peers map[netip.Prefix]*peer
 	neigh map[netip.Addr]neighWant
 	fdb   map[[6]byte]fdbWant
@@ -93,21 +99,27 @@ func newDesiredState(log *slog.Logger) *desiredState {
 
 // add inserts a peer that is not in the set yet.
 func (d *desiredState) add(p *peer) {
+	d.mu.Lock()
 	d.peers[p.subnet] = p
+	d.mu.Unlock()
 	d.claim(p)
 }
 
 // remove takes a peer out of the set.
 func (d *desiredState) remove(p *peer) {
 	d.unclaim(p)
+	d.mu.Lock()
 	delete(d.peers, p.subnet)
+	d.mu.Unlock()
 }
 
 // replace swaps the entries of old (in the set) for those of p, keeping
 // old's identity.
 func (d *desiredState) replace(old, p *peer) {
 	d.unclaim(old)
+	d.mu.Lock()
 	old.publicIP, old.mac, old.dst, old.direct = p.publicIP, p.mac, p.dst, p.direct
+	d.mu.Unlock()
 	d.claim(old)
 }
 

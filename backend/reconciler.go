@@ -178,7 +178,6 @@ type Reconciler struct {
 	everInSync   bool
 	syncedClosed bool
 	programmed   int
-	touched      keySet[netip.Prefix]
 	scratch      writeScratch
 	// batch is non-nil while a full pass queues its adds (the Kernel is
 	// a batchSender); batchBuf is its reused storage.
@@ -216,8 +215,6 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		believed:    newBelievedState(),
 		skipped:     map[netip.Prefix]string{},
 		directCache: map[netip.Addr]bool{},
-		touched:     newKeySet[netip.Prefix](),
-		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
 	}
 	r.newTables()
 	return r, nil

@@ -75,11 +75,11 @@ func (r *Reconciler) applyPeer(in *peerset.Peer) {
 		*np = p
 		np.pending = np.kinds()
 		r.want.add(np)
-		r.touched.add(np.subnet)
 	case old.sameEntries(&p):
 		if old.publicIP != p.publicIP {
+			r.want.mu.Lock()
 			old.publicIP = p.publicIP
-			r.touched.add(old.subnet)
+			r.want.mu.Unlock()
 		}
 	default:
 		r.want.replace(old, &p)
@@ -92,7 +92,6 @@ func (r *Reconciler) removePeer(p *peer) {
 		r.programmed--
 	}
 	r.want.remove(p)
-	r.touched.add(p.subnet)
 }
 
 // forgetKept marks the entries a skipped subnet kept dirty, so that the
