@@ -152,3 +152,24 @@ func TestStatusWhileRunning(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestPeerDstsAreThePeers: the health prober's targets come from the
+// reconciler's peers: every peer once, with its underlay destination.
+func TestPeerDstsAreThePeers(t *testing.T) {
+	f := newFixture(t)
+	f.replace([]subnet.Lease{lease("10.244.1.0/24", "192.0.2.11", "0e:00:00:00:00:01"), lease("10.244.2.0/24", "192.0.2.12", "0e:00:00:00:00:02")})
+	f.step()
+	f.update([]subnet.Event{added(lease("10.244.2.0/24", "192.0.2.22", "0e:00:00:00:00:02")), added(lease("10.244.3.0/24", "192.0.2.13", "0e:00:00:00:00:03"))})
+	f.step()
+	got := map[string]string{}
+	f.r.PeerDsts(func(sub netip.Prefix, dst netip.Addr) {
+		if _, dup := got[sub.String()]; dup {
+			t.Errorf("%s listed twice", sub)
+		}
+		got[sub.String()] = dst.String()
+	})
+	want := map[string]string{"10.244.1.0/24": "192.0.2.11", "10.244.2.0/24": "192.0.2.22", "10.244.3.0/24": "192.0.2.13"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("PeerDsts %v, want %v", got, want)
+	}
+}
