@@ -73,10 +73,13 @@ type desiredState struct {
 	// of its peers that Status shows (publicIP, mac, dst, direct, pending,
 	// err). The loop is their only writer: it takes mu only to change them
 	// and reads them without it.
-	mu    sync.Mutex
-	peers map[netip.Prefix]*peer
-	neigh map[netip.Addr]claimed
-	fdb   map[[6]byte]claimed
+	mu sync.Mutex
+	// snapshot: the peers are a complete set (the first ReplacePeers was
+	// applied), not only early peers of a first list; guarded by mu.
+	snapshot bool
+	peers    map[netip.Prefix]*peer
+	neigh    map[netip.Addr]claimed
+	fdb      map[[6]byte]claimed
 	// nexthop is the peer per nexthop id, in nexthop route mode
 	// (nexthops true); network derives the ids.
 	nexthop  map[uint32]*peer

@@ -151,10 +151,14 @@ func (d *desiredState) peerRows() []PeerStatus {
 // PeerDsts calls fn with every peer's subnet and underlay destination (the
 // FDB destination, or the direct route's gateway), in no order, from any
 // goroutine: the health prober's targets, read from the one owner of the
-// peers instead of a copy. fn must not call into the Reconciler.
+// peers instead of a copy. Before the first snapshot (early peers of a
+// first list only) there are none. fn must not call into the Reconciler.
 func (r *Reconciler) PeerDsts(fn func(subnet netip.Prefix, dst netip.Addr)) {
 	r.want.mu.Lock()
 	defer r.want.mu.Unlock()
+	if !r.want.snapshot {
+		return
+	}
 	for _, p := range r.want.peers {
 		fn(p.subnet, p.dst)
 	}

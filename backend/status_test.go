@@ -173,3 +173,24 @@ func TestPeerDstsAreThePeers(t *testing.T) {
 		t.Errorf("PeerDsts %v, want %v", got, want)
 	}
 }
+
+// TestPeerDstsWaitForTheSnapshot: early peers of a first list still being
+// read are programmed but are not health targets until the snapshot.
+func TestPeerDstsWaitForTheSnapshot(t *testing.T) {
+	f := newFixture(t)
+	count := func() int {
+		n := 0
+		f.r.PeerDsts(func(netip.Prefix, netip.Addr) { n++ })
+		return n
+	}
+	f.early([]subnet.Lease{observedPeer})
+	f.step()
+	if n := count(); n != 0 {
+		t.Errorf("%d targets before the snapshot, want 0", n)
+	}
+	f.replace([]subnet.Lease{observedPeer})
+	f.step()
+	if n := count(); n != 1 {
+		t.Errorf("%d targets after the snapshot, want 1", n)
+	}
+}
