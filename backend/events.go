@@ -193,6 +193,10 @@ func (b *believedState) neighEvent(data []byte, o ownership, del bool) bool {
 		return present
 	case present && sameNeigh(have, got):
 		return false
+	case !present && got.state&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) != 0:
+		// A delete (ours too) first marks the entry failed; one being
+		// resolved is incomplete: neither is an entry to act on yet.
+		return false
 	}
 	b.neigh[n.Dst] = got
 	return true

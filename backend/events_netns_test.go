@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netns"
+
+	"github.com/overlayd/overlayd/subnet"
 )
 
 // eventsKernel opens a NetlinkKernel on the node's namespace whose
@@ -165,5 +167,46 @@ func TestNotificationOverflowDumps(t *testing.T) {
 			t.Fatalf("no dump after the notification socket overflowed: dumps %v\n%s", dumpsByReason(r), log)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOwnEchoesChangeNothing: adding, changing and removing peers in
+// either route mode, the notifications of the reconciler's own writes
+// (a deleted neighbour is first reported failed, then deleted) never
+// change its believed state, so they start no full pass.
+func TestOwnEchoesChangeNothing(t *testing.T) {
+	changed := append([]subnet.Lease{}, nsPeers...)
+	changed[0] = lease("10.244.37.0/24", "192.0.2.9", "0e:00:00:00:00:99")
+	for _, mode := range []RouteMode{RouteModeOnlink, RouteModeNexthop} {
+		t.Run(string(mode), func(t *testing.T) {
+			n := newNSNode(t)
+			log := &logBuffer{}
+			r, _ := n.startReconciler(n.eventsKernel(0), time.Hour, prometheus.NewRegistry(), log, func(o *ReconcilerOptions) {
+				o.RouteMode = mode
+			})
+			feed := newLeaseFeed(t, r)
+			feed.replace(nsPeers[:2])
+			waitSynced(t, r)
+			for i, leases := range [][]subnet.Lease{nsPeers, nsPeers[:1], changed, nil, nsPeers} {
+				feed.replace(leases)
+				deadline := time.Now().Add(5 * time.Second)
+				for value(r.metrics.peers) != float64(len(leases)) || !r.Status().InSync {
+					if time.Now().After(deadline) {
+						t.Fatalf("step %d: not in sync with %d peers\n%s", i, len(leases), log)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
+			if got := value(r.metrics.eventChanges); got != 0 {
+				t.Errorf("our own writes' notifications changed the believed state %v times\n%s", got, log)
+			}
+			if got := value(r.metrics.passes[passFull]); got != 1 {
+				t.Errorf("%v full passes, want only the first", got)
+			}
+			if got := value(r.metrics.events); got == 0 {
+				t.Error("no notification was read")
+			}
+		})
 	}
 }
