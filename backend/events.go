@@ -1,7 +1,7 @@
 package backend
 
 // Kernel notifications (the Felix way). When the Kernel can subscribe to
-// rtnetlink notifications (eventSource: NetlinkKernel), the believed state
+// rtnetlink notifications (EventSource: NetlinkKernel), the believed state
 // is kept current from them instead of being dumped on every periodic
 // pass. A notification that agrees with what is believed (the echo of our
 // own write) changes nothing; one that does not is applied to the believed
@@ -32,19 +32,23 @@ import (
 // changes still re-reads the whole kernel (ReconcilerOptions.DumpInterval).
 const DefaultDumpInterval = 15 * time.Minute
 
-// eventSource is a Kernel that reports changes to its tables as rtnetlink
-// notifications (NetlinkKernel). events returns the subscription, made
-// when the Kernel was, so that nothing between it and the first dump is
-// missed; nil when there is none.
-type eventSource interface {
-	events() kernelEvents
-}
-
-// kernelEvents is a subscription to the kernel's notifications
-// (*nl.Monitor).
-type kernelEvents interface {
-	Wait(timeout time.Duration) (bool, error)
-	Drain(each func(typ uint16, data []byte)) (lost bool, err error)
+// EventSource is an optional Kernel extension: a subscription to the
+// kernel's rtnetlink notifications of links, neighbours and FDB entries,
+// routes and nexthop objects, made together with the Kernel so that no
+// change between it and the reconciler's first dump is missed.
+// NetlinkKernel implements it, and backendtest.FakeKernel once its events
+// are enabled. The reconciler's loop alone drains it.
+type EventSource interface {
+	// Subscribed reports whether the subscription exists; without it
+	// every full pass dumps.
+	Subscribed() bool
+	// WaitEvents blocks until a notification (or a loss) is queued or
+	// timeout passes, and reports whether one is.
+	WaitEvents(timeout time.Duration) (bool, error)
+	// DrainEvents hands every queued notification (message type and
+	// payload, valid during the call) to each without blocking; lost
+	// reports notifications dropped since the last call (ENOBUFS).
+	DrainEvents(each func(typ uint16, msg []byte)) (lost bool, err error)
 }
 
 // dumpReason labels dumps_total: why a full pass re-read the kernel.
@@ -106,7 +110,7 @@ func (r *Reconciler) dumpReasonNow(now time.Time) (dumpReason, bool) {
 func (r *Reconciler) watchEvents(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	for ctx.Err() == nil {
-		ready, err := r.events.Wait(250 * time.Millisecond)
+		ready, err := r.events.WaitEvents(250 * time.Millisecond)
 		if err != nil {
 			r.log.Warn("waiting for kernel notifications failed; relying on dumps", "error", err)
 			return
@@ -130,7 +134,7 @@ func (r *Reconciler) drainEvents() {
 		return
 	}
 	apply := r.loaded && !r.dumpDue
-	lost, err := r.events.Drain(func(typ uint16, data []byte) {
+	lost, err := r.events.DrainEvents(func(typ uint16, data []byte) {
 		r.metrics.events.Inc()
 		if apply && r.applyEvent(typ, data) {
 			r.metrics.eventChanges.Inc()

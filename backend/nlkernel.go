@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -58,12 +59,17 @@ func newNetlinkKernel(h *netlink.Handle, ns netns.NsHandle, monitorBuffer int) (
 	return &NetlinkKernel{Handle: h, sock: s, mon: mon}, nil
 }
 
-// events implements eventSource.
-func (k *NetlinkKernel) events() kernelEvents {
-	if k.mon == nil {
-		return nil
-	}
-	return k.mon
+var _ EventSource = (*NetlinkKernel)(nil)
+
+// Subscribed implements EventSource.
+func (k *NetlinkKernel) Subscribed() bool { return k.mon != nil }
+
+// WaitEvents implements EventSource.
+func (k *NetlinkKernel) WaitEvents(timeout time.Duration) (bool, error) { return k.mon.Wait(timeout) }
+
+// DrainEvents implements EventSource.
+func (k *NetlinkKernel) DrainEvents(each func(typ uint16, msg []byte)) (bool, error) {
+	return k.mon.Drain(each)
 }
 
 // Close closes the dump and notification sockets; the reconciler using

@@ -191,7 +191,7 @@ type Reconciler struct {
 	scratch      writeScratch
 	// events is the kernel's notification subscription (nil: none);
 	// rearm tells watchEvents that the loop has read it.
-	events kernelEvents
+	events EventSource
 	rearm  chan struct{}
 	// fullNow: a notification changed the believed state, run a full
 	// pass now. dumpDue: the next full pass must dump, for dumpWhy.
@@ -240,8 +240,8 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
 	}
 	r.newTables()
-	if es, ok := o.Kernel.(eventSource); ok {
-		r.events = es.events()
+	if es, ok := o.Kernel.(EventSource); ok && es.Subscribed() {
+		r.events = es
 	}
 	return r, nil
 }

@@ -108,7 +108,7 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 // supersedes them.
 func (r *Reconciler) dumpKernel(why dumpReason) error {
 	if r.events != nil {
-		_, _ = r.events.Drain(func(uint16, []byte) { r.metrics.events.Inc() })
+		_, _ = r.events.DrainEvents(func(uint16, []byte) { r.metrics.events.Inc() })
 	}
 	start := r.clock.Now()
 	partial, err := r.believed.load(r.k, r.own)

@@ -80,20 +80,20 @@ type syncView struct {
 	nexthops   int
 	// nexthopMode: overlayd reports nexthop routes in use
 	// (overlayd_sync_route_mode{mode="nexthop"}).
-	nexthopMode   bool
-	writes        float64 // every netlink write (add and del, all kinds)
-	fullPasses    float64
-	incrPasses    float64
-	passSeconds   float64 // pass_duration_seconds_sum
-	passesTimed   float64 // pass_duration_seconds_count
-	writeErrors   float64
+	nexthopMode bool
+	writes      float64 // every netlink write (add and del, all kinds)
+	fullPasses  float64
+	incrPasses  float64
+	passSeconds float64 // pass_duration_seconds_sum
+	passesTimed float64 // pass_duration_seconds_count
+	writeErrors float64
 	// dumps counts the full kernel reads (every reason), dumpSeconds
 	// their summed duration; lostDumps those after lost notifications;
 	// eventChanges the notifications that changed overlayd's view of
 	// its entries (someone else's changes, not its own echoes).
 	dumps, dumpSeconds, lostDumps, eventChanges float64
 	processRSS                                  float64
-	scrapeMissing bool
+	scrapeMissing                               bool
 }
 
 func (m metrics) sync() syncView {

@@ -1,0 +1,137 @@
+package backend
+
+import (
+	"net"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayd/overlayd/backend/backendtest"
+	"github.com/overlayd/overlayd/subnet"
+)
+
+// newEventsFixture is a fixture whose fake kernel reports its changes,
+// with room for capacity queued notifications.
+func newEventsFixture(t *testing.T, capacity int) *fixture {
+	t.Helper()
+	k := backendtest.New()
+	k.AddLink(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "ul0"}})
+	k.AddLink(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "flannel.1"}, VxlanId: 1})
+	k.EnableEvents(capacity)
+	return newFixtureOn(t, k)
+}
+
+// TestEventsRepairDriftWithoutDump: with notifications, drift is repaired
+// on the next loop step, before any resync is due, by a full pass that
+// reads no dump; our own writes' notifications change nothing.
+func TestEventsRepairDriftWithoutDump(t *testing.T) {
+	macA := mustMAC("0e:00:00:00:00:01")
+	tests := []struct {
+		name  string
+		drift func(f *fixture) error
+	}{
+		{"deleted neighbour", func(f *fixture) error {
+			return f.k.NeighDel(&netlink.Neigh{LinkIndex: f.dev, IP: net.ParseIP("10.244.1.0")})
+		}},
+		{"neighbour no longer permanent", func(f *fixture) error {
+			return f.k.NeighSet(&netlink.Neigh{LinkIndex: f.dev, IP: net.ParseIP("10.244.1.0"), HardwareAddr: macA, State: netlink.NUD_STALE})
+		}},
+		{"deleted fdb entry", func(f *fixture) error {
+			return f.k.NeighDel(&netlink.Neigh{LinkIndex: f.dev, Family: unix.AF_BRIDGE, HardwareAddr: macA, IP: net.ParseIP("192.0.2.11")})
+		}},
+		{"fdb entry with another dst", func(f *fixture) error {
+			return f.k.NeighSet(&netlink.Neigh{LinkIndex: f.dev, Family: unix.AF_BRIDGE, HardwareAddr: macA, IP: net.ParseIP("192.0.2.200"), State: netlink.NUD_PERMANENT, Flags: netlink.NTF_SELF})
+		}},
+		{"fdb entry with an extra dst", func(f *fixture) error {
+			f.k.AppendFDB(f.dev, macA, net.ParseIP("192.0.2.201"))
+			return nil
+		}},
+		{"deleted route", func(f *fixture) error {
+			return f.k.RouteDel(&netlink.Route{LinkIndex: f.dev, Dst: ipNet("10.244.1.0/24")})
+		}},
+		{"route moved to another device", func(f *fixture) error {
+			return f.k.RouteReplace(&netlink.Route{LinkIndex: f.ext, Dst: ipNet("10.244.1.0/24"), Gw: net.ParseIP("192.0.2.11")})
+		}},
+		{"stale entries of a departed peer", func(f *fixture) error {
+			return firstErr(
+				f.k.NeighSet(&netlink.Neigh{LinkIndex: f.dev, IP: net.ParseIP("10.244.77.0"), HardwareAddr: mustMAC("0e:00:00:00:00:77"), State: netlink.NUD_PERMANENT}),
+				f.k.NeighSet(&netlink.Neigh{LinkIndex: f.dev, Family: unix.AF_BRIDGE, HardwareAddr: mustMAC("0e:00:00:00:00:77"), IP: net.ParseIP("192.0.2.77"), State: netlink.NUD_PERMANENT, Flags: netlink.NTF_SELF}),
+				f.k.RouteReplace(&netlink.Route{LinkIndex: f.dev, Dst: ipNet("10.244.77.0/24"), Gw: net.ParseIP("10.244.77.0"), Flags: int(netlink.FLAG_ONLINK)}),
+			)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEventsFixture(t, 1000)
+			addForeign(t, f)
+			f.replace([]subnet.Lease{peerA, peerB})
+			f.step()
+			f.step() // reads the first pass's echoes
+			if got := value(f.r.metrics.eventChanges); got != 0 {
+				t.Fatalf("our own writes changed the believed state %v times", got)
+			}
+			golden := f.state()
+			dumps := f.k.Count(backendtest.OpNeighList)
+			if err := tt.drift(f); err != nil {
+				t.Fatal(err)
+			}
+			if f.state() == golden {
+				t.Fatal("drift did not change the kernel")
+			}
+			f.step() // no time passes: no resync is due
+			if got := f.state(); got != golden {
+				t.Fatalf("after one step:\n%s\nwant:\n%s\nlog:\n%s", got, golden, f.log)
+			}
+			if got := f.k.Count(backendtest.OpNeighList); got != dumps {
+				t.Errorf("%d dumps for the repair, want none", got-dumps)
+			}
+			f.k.ResetCounts()
+			f.step()
+			f.full()
+			if n, d := f.k.Writes(), f.k.Count(backendtest.OpNeighList); n != 0 || d != 0 {
+				t.Errorf("after the repair: %d writes, %d dumps in a step and a resync, want 0 and 0", n, d)
+			}
+		})
+	}
+}
+
+// TestEventsLostOrDeviceChangedDump: lost notifications, and our device
+// going away, make the next pass read the kernel again.
+func TestEventsLostOrDeviceChangedDump(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(f *fixture)
+		reason dumpReason
+	}{
+		{"notifications lost", func(f *fixture) {
+			for range 3 {
+				f.k.AppendFDB(f.ext, mustMAC("0e:00:00:00:00:55"), net.ParseIP("192.0.2.55"))
+			}
+		}, dumpLost},
+		{"device deleted and made again", func(f *fixture) {
+			f.k.DeleteLink("flannel.1")
+			f.dev = f.k.AddLink(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "flannel.1"}, VxlanId: 1})
+		}, dumpDevice},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEventsFixture(t, 2)
+			f.replace([]subnet.Lease{peerA})
+			f.step()
+			f.step() // three echoes overflowed two slots: one more dump
+			golden := f.state()
+			f.step()
+			before := value(f.r.metrics.dumps[tt.reason])
+			tt.change(f)
+			f.step()
+			f.step()
+			if got := value(f.r.metrics.dumps[tt.reason]); got != before+1 {
+				t.Errorf("dumps{reason=%s} went from %v to %v, want one more\n%s", tt.reason, before, got, f.log)
+			}
+			if got := f.state(); got != golden {
+				t.Fatalf("after the dump:\n%s\nwant:\n%s\nlog:\n%s", got, golden, f.log)
+			}
+		})
+	}
+}
