@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netns"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -34,7 +35,7 @@ func (n *nsNode) fullState() string {
 	return n.kernelState() + "$ ip nexthop show\n" + strings.TrimSpace(n.sh("ip", "nexthop", "show")) + "\n"
 }
 
-func (n *nsNode) waitFullState(what, want string, within time.Duration, log *logBuffer) {
+func (n *nsNode) waitFullState(what, want string, within time.Duration, log *logtest.Buffer) {
 	n.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -67,7 +68,7 @@ func dumpsByReason(r *Reconciler) map[string]float64 {
 // would repair them before the resync.
 func TestNotificationsRepairDriftWithoutResync(t *testing.T) {
 	n := newNSNode(t)
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	k := n.eventsKernel(0)
 	r, _ := n.startReconciler(k, time.Hour, prometheus.NewRegistry(), log, func(o *ReconcilerOptions) {
 		o.RouteMode = RouteModeNexthop
@@ -140,7 +141,7 @@ func TestNotificationsRepairDriftWithoutResync(t *testing.T) {
 // again, and an entry deleted meanwhile comes back.
 func TestNotificationOverflowDumps(t *testing.T) {
 	n := newNSNode(t)
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	// The smallest buffer the kernel allows holds a handful of
 	// notifications.
 	k := n.eventsKernel(1)
@@ -180,7 +181,7 @@ func TestOwnEchoesChangeNothing(t *testing.T) {
 	for _, mode := range []RouteMode{RouteModeOnlink, RouteModeNexthop} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := newNSNode(t)
-			log := &logBuffer{}
+			log := &logtest.Buffer{}
 			r, _ := n.startReconciler(n.eventsKernel(0), time.Hour, prometheus.NewRegistry(), log, func(o *ReconcilerOptions) {
 				o.RouteMode = mode
 			})
