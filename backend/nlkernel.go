@@ -56,6 +56,14 @@ func newNetlinkKernel(h *netlink.Handle, ns netns.NsHandle, monitorBuffer int) (
 		s.Close()
 		return nil, fmt.Errorf("netlink kernel: %w", err)
 	}
+	// The echoes of the batches this socket sends are dropped in the
+	// kernel (those of the handle's single writes are read, and change
+	// nothing).
+	if err := mon.IgnorePorts(s.Port()); err != nil {
+		s.Close()
+		mon.Close()
+		return nil, fmt.Errorf("netlink kernel: %w", err)
+	}
 	return &NetlinkKernel{Handle: h, sock: s, mon: mon}, nil
 }
 

@@ -145,3 +145,34 @@ func LinkIndexOf(data []byte) int {
 	}
 	return int(int32(binary.NativeEndian.Uint32(data[4:])))
 }
+
+// IgnorePorts attaches a socket filter that drops, in the kernel, every
+// notification whose nlmsg_pid is one of ports: the kernel sets it to the
+// port id of the socket whose request caused the change (neighbours,
+// routes, nexthop objects; not VXLAN FDB entries, whose notifications
+// carry 0). The echoes of the owner's own writes then cost neither a
+// queued skb nor a read. ports must not contain 0.
+func (m *Monitor) IgnorePorts(ports ...uint32) error {
+	// A classic BPF absolute load reads the word big-endian: compare with
+	// the native-endian pid as such a load sees it.
+	var prog []unix.SockFilter
+	prog = append(prog, unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 12})
+	for i, p := range ports {
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], p)
+		// Jump to the drop at the end when equal, else go on.
+		prog = append(prog, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K,
+			K: binary.BigEndian.Uint32(b[:]), Jt: uint8(len(ports) - i), Jf: 0})
+	}
+	prog = append(prog,
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff}, // accept
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0})          // drop
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(m.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("netlink monitor filter of ports %v: %w", ports, err)
+	}
+	return nil
+}
+
+// Port is the socket's netlink port id (nlmsg_pid of its requests).
+func (s *Socket) Port() uint32 { return s.pid }
