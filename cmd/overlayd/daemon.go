@@ -314,7 +314,7 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 		attrs.PrivateIP = d.choice.Addr
 		attrs.SameSiteKey = d.sameSiteLeaseKey() // samesitekey.go
 	}
-	return src.acquire(ctx, attrs, d.prev.Subnet)
+	return src.acquire(ctx, attrs, d.prev)
 }
 
 func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {

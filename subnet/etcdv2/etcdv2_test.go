@@ -110,7 +110,7 @@ func rawNode(t *testing.T, f fixture, sn netip.Prefix) *client.Node {
 
 func testStoredValueIsV011JSON(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	node := rawNode(t, f, observedNode2Subnet)
@@ -125,7 +125,7 @@ func testStoredValueIsV011JSON(t *testing.T, f fixture) {
 func testIPv6AttrsUseV028Form(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
 	attrs.PublicIPv6 = netip.MustParseAddr("2001:db8::2")
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	const want = `{"PublicIP":"192.0.2.2","PublicIPv6":"2001:db8::2","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:0a:46:7c:72:f9"}}`
@@ -207,7 +207,7 @@ func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 		}
 		sn := []netip.Prefix{observedNode1Subnet, observedNode2Subnet}[i]
 		before := time.Now()
-		expires, err := reg.CreateLease(ctxT(t), sn, registrytest.Attrs(t, observedNode2Value), time.Hour)
+		expires, err := reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: sn}, registrytest.Attrs(t, observedNode2Value), time.Hour)
 		if err != nil {
 			t.Fatalf("CreateLease: %v", err)
 		}
@@ -233,7 +233,7 @@ func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 
 func testUpdateRestartsTTL(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	attrs.PrivateIP = netip.MustParseAddr("198.51.100.2")
@@ -269,7 +269,7 @@ func (k *racingKeys) Get(ctx context.Context, key string, opts *client.GetOption
 
 func testUpdateLosesRaceRetries(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	before := rawNode(t, f, observedNode2Subnet).ModifiedIndex
@@ -288,7 +288,7 @@ func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
 	if err != nil || len(list.Leases) != 0 || list.Revision <= 0 {
 		t.Fatalf("ListLeases of a missing directory = %+v, %v; want empty with an index", list, err)
 	}
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode1Subnet}, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	batch := registrytest.FirstBatch(t, f.Reg, list.Revision, 10*time.Second, "creation after an empty list")
@@ -298,7 +298,7 @@ func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
 }
 
 func testDirectoryRemovalLosesHistory(t *testing.T, f fixture) {
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode1Subnet}, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	list, err := f.Reg.ListLeases(ctxT(t))
@@ -330,7 +330,7 @@ func testHistoryLostWhileWatching(t *testing.T, f fixture) {
 	if err := pushOutHistory(ctxT(t), f.Raw); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode1Subnet}, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	select {

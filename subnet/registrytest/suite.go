@@ -197,7 +197,7 @@ func CheckErrorsNameTheSubnet(t testing.TB, reg subnet.Registry, api, prefix str
 	t.Helper()
 	ctx := Context(t, 30*time.Second)
 	_, updateErr := reg.UpdateLease(ctx, subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
-	_, badTTLErr := reg.CreateLease(ctx, sn, attrs, 0)
+	_, badTTLErr := reg.CreateLease(ctx, subnet.LeaseID{Subnet: sn}, attrs, 0)
 	_, configErr := reg.GetNetworkConfig(ctx)
 	cases := []ErrorText{
 		{Name: "update missing", Err: updateErr, Want: "etcd " + api + " update lease " + sn.String() + ": lease not found"},
@@ -205,7 +205,7 @@ func CheckErrorsNameTheSubnet(t testing.TB, reg subnet.Registry, api, prefix str
 		{Name: "config missing", Err: configErr, Want: "etcd " + api + " get " + prefix + "/config: network config not found"},
 	}
 	if deleteMissing {
-		cases = append(cases, ErrorText{Name: "delete missing", Err: reg.DeleteLease(ctx, sn), Want: "etcd " + api + " delete lease " + sn.String() + ": lease not found"})
+		cases = append(cases, ErrorText{Name: "delete missing", Err: reg.DeleteLease(ctx, subnet.LeaseID{Subnet: sn}), Want: "etcd " + api + " delete lease " + sn.String() + ": lease not found"})
 	}
 	CheckErrorTexts(t, cases)
 }

@@ -67,11 +67,11 @@ func TestRegistryTTLOnFakeClock(t *testing.T) {
 	reg := subnettest.NewRegistry(clock)
 	ctx := context.Background()
 	l := lease("10.5.1.0/24", "192.0.2.1")
-	exp, err := reg.CreateLease(ctx, l.Subnet, l.Attrs, time.Hour)
+	exp, err := reg.CreateLease(ctx, subnet.LeaseID{Subnet: l.Subnet}, l.Attrs, time.Hour)
 	if err != nil || !exp.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("CreateLease = %v, %v", exp, err)
 	}
-	if _, err := reg.CreateLease(ctx, l.Subnet, l.Attrs, time.Hour); !errors.Is(err, subnet.ErrLeaseExists) {
+	if _, err := reg.CreateLease(ctx, subnet.LeaseID{Subnet: l.Subnet}, l.Attrs, time.Hour); !errors.Is(err, subnet.ErrLeaseExists) {
 		t.Fatalf("second create: %v", err)
 	}
 	clock.Advance(59 * time.Minute)
