@@ -53,6 +53,7 @@ func TestRegistry(t *testing.T) {
 		},
 		LoseHistory: compactAll,
 		Timeout:     20 * time.Second,
+		IPv6:        true,
 	}
 	registrytest.Suite(t, impl, []registrytest.Test[*etcdv3.Registry, *clientv3.Client]{
 		{Name: "StoredValueIsV028JSON", Run: testStoredValueIsV028JSON},

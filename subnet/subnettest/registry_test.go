@@ -15,41 +15,44 @@ import (
 
 // The fake passes the same conformance suite as the etcd registries.
 func TestConformance(t *testing.T) {
-	registrytest.Run(t, func(t *testing.T) registrytest.Env {
-		reg := subnettest.NewRegistry(nil)
-		// Real time: expire leases as etcd would, without waiting for a call.
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		go func() {
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-tick.C:
-					reg.Expire()
-				case <-ctx.Done():
-					return
-				}
+	registrytest.Run(t, fakeEnv)
+	t.Run("IPv6", func(t *testing.T) { registrytest.RunIPv6(t, fakeEnv) })
+}
+
+func fakeEnv(t *testing.T) registrytest.Env {
+	reg := subnettest.NewRegistry(nil)
+	// Real time: expire leases as etcd would, without waiting for a call.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				reg.Expire()
+			case <-ctx.Done():
+				return
 			}
-		}()
-		return registrytest.Env{
-			Registry: reg,
-			Prefix:   subnet.DefaultPrefix,
-			PutRaw: func(key, value string) error {
-				if key == subnet.ConfigKey(subnet.DefaultPrefix) {
-					reg.SetConfig([]byte(value))
-					return nil
-				}
-				name, ok := strings.CutPrefix(key, subnet.SubnetsDir(subnet.DefaultPrefix))
-				if !ok {
-					return errors.New("key outside the fake's keyspace: " + key)
-				}
-				reg.PutRaw(name, value)
-				return nil
-			},
-			LoseHistory: func() error { reg.Compact(); return nil },
 		}
-	})
+	}()
+	return registrytest.Env{
+		Registry: reg,
+		Prefix:   subnet.DefaultPrefix,
+		PutRaw: func(key, value string) error {
+			if key == subnet.ConfigKey(subnet.DefaultPrefix) {
+				reg.SetConfig([]byte(value))
+				return nil
+			}
+			name, ok := strings.CutPrefix(key, subnet.SubnetsDir(subnet.DefaultPrefix))
+			if !ok {
+				return errors.New("key outside the fake's keyspace: " + key)
+			}
+			reg.PutRaw(name, value)
+			return nil
+		},
+		LoseHistory: func() error { reg.Compact(); return nil },
+	}
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
