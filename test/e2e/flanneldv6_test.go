@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"path"
 	"strings"
 	"testing"
@@ -26,19 +25,7 @@ const (
 )
 
 // nodeIPv6 is the IPv6 underlay address the test gives node i.
-func nodeIPv6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:db8:ffff::%d", i+1)) }
-
-// addIPv6Underlay puts nodeIPv6 on every node's underlay interface (no
-// DAD, so it is usable at once), inside the lab's namespaces.
-func addIPv6Underlay(t *testing.T, l *lab.Lab) {
-	t.Helper()
-	for i, n := range l.Nodes {
-		out, err := exec.Command("ip", "-n", n.NS, "addr", "add", nodeIPv6(i).String()+"/64", "dev", n.Iface, "nodad").CombinedOutput()
-		if err != nil {
-			t.Fatalf("add %s on %s: %v: %s", nodeIPv6(i), n.Name, err, out)
-		}
-	}
-}
+func nodeIPv6(i int) netip.Addr { return labtest.NodeIPv6(i) }
 
 // overlaydDualStackLease acquires node n's lease through overlayd's own
 // lease manager (what the daemon runs), dual-stack or IPv6-only.
@@ -167,7 +154,7 @@ func TestFlanneldDualStackNextToOverlayd(t *testing.T) {
 	if err := l.WriteConfig(labtest.Context(t, 20*time.Second), dualStackConfig); err != nil {
 		t.Fatal(err)
 	}
-	addIPv6Underlay(t, l)
+	labtest.AddIPv6Underlay(t, l)
 	ours := overlaydDualStackLease(t, etcd.Endpoint(), l.Nodes[0], 0, dualStackConfig)
 	if !ours.IPv6Subnet.IsValid() || !ours.Subnet.IsValid() {
 		t.Fatalf("overlayd's lease %s is not dual-stack", ours.ID())
@@ -209,7 +196,7 @@ func TestFlanneldIPv6OnlyLeaseForm(t *testing.T) {
 	if err := l.WriteConfig(labtest.Context(t, 20*time.Second), ipv6OnlyConfig); err != nil {
 		t.Fatal(err)
 	}
-	addIPv6Underlay(t, l)
+	labtest.AddIPv6Underlay(t, l)
 	key, value := startFlanneldV6(t, l, bin, l.Nodes[0], 0, 0)
 	t.Logf("flanneld's IPv6-only lease: %s = %s", key, value)
 	id := checkSameForm(t, key, value)
