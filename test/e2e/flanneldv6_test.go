@@ -145,7 +145,7 @@ func checkSameForm(t *testing.T, key string, value []byte) subnet.LeaseID {
 // crash of issue 15, a nil IPv6Subnet in allocateSubnet, must not happen),
 // picks subnets of both families that overlap none of ours, and writes a
 // key and value in exactly the form overlayd writes; overlayd's lease has
-// flanneld's fields in flanneld's order.
+// flanneld's fields in flanneld's order; restarted, overlayd reuses it.
 func TestFlanneldDualStackNextToOverlayd(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	bin := lab.FlanneldBinaryT(t)
@@ -179,6 +179,10 @@ func TestFlanneldDualStackNextToOverlayd(t *testing.T) {
 	flan, our := jsonFieldOrder(t, value), jsonFieldOrder(t, ourValue)
 	if len(our) < len(flan) || strings.Join(our[:len(flan)], ",") != strings.Join(flan, ",") {
 		t.Errorf("field order: flanneld %v, overlayd %v (flanneld's fields first, in its order)", flan, our)
+	}
+	// overlayd restarts: it finds its dual-stack lease again, both subnets.
+	if again := overlaydDualStackLease(t, etcd.Endpoint(), l.Nodes[0], 0, dualStackConfig); again.ID() != ours.ID() {
+		t.Errorf("after a restart overlayd holds %s, want its lease %s again", again.ID(), ours.ID())
 	}
 	env, err := subnet.ReadSubnetFile(l.Nodes[1].SubnetFile)
 	if err != nil || env.IPv6Network != netip.MustParsePrefix("2001:db8:100::/56") || env.IPv6Subnet.Masked() != theirs.IPv6Subnet {
