@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	goipt "github.com/coreos/go-iptables/iptables"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/internal/resync"
@@ -83,7 +84,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	metrics, err := rulemetrics.NewRules(o.Registerer)
+	metrics, err := rulesMetrics(o.Registerer, o.Runner.Proto())
 	if err != nil {
 		return nil, fmt.Errorf("iptables manager: %w", err)
 	}
@@ -124,7 +125,16 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, "iptables", m.resync))
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, toolName(m.runner.Proto()), m.resync))
+}
+
+// rulesMetrics registers the check metrics of family p: the ip6tables
+// manager's have names of their own (overlayd_ip6tables_*).
+func rulesMetrics(reg prometheus.Registerer, p goipt.Protocol) (*rulemetrics.Rules, error) {
+	if p == goipt.ProtocolIPv6 {
+		return rulemetrics.NewRulesIPv6(reg)
+	}
+	return rulemetrics.NewRules(reg)
 }
 
 // Status returns what the last check found.
@@ -152,6 +162,6 @@ func (m *Manager) noteRepair(table, chain string, writes int) int {
 		return 0
 	}
 	m.metrics.Repairs.WithLabelValues(table, chain).Inc()
-	m.log.Info("iptables chain repaired", "table", table, "chain", chain, "writes", writes)
+	m.log.Info(toolName(m.runner.Proto())+" chain repaired", "table", table, "chain", chain, "writes", writes)
 	return 1
 }
