@@ -12,7 +12,7 @@ import (
 // NetlinkHost reads interfaces and routes through a netlink handle.
 type NetlinkHost struct{ H *netlink.Handle }
 
-// Interfaces lists links with their IPv4 addresses.
+// Interfaces lists links with their IPv4 and IPv6 addresses.
 func (n NetlinkHost) Interfaces() ([]Iface, error) {
 	links, err := n.H.LinkList()
 	if err != nil {
@@ -21,7 +21,7 @@ func (n NetlinkHost) Interfaces() ([]Iface, error) {
 	out := make([]Iface, 0, len(links))
 	for _, l := range links {
 		attrs := l.Attrs()
-		addrs, err := n.H.AddrList(l, unix.AF_INET)
+		addrs, err := n.H.AddrList(l, unix.AF_UNSPEC)
 		if err != nil {
 			return nil, fmt.Errorf("list addresses of %s: %w", attrs.Name, err)
 		}
@@ -36,9 +36,13 @@ func (n NetlinkHost) Interfaces() ([]Iface, error) {
 	return out, nil
 }
 
-// DefaultRouteIndex finds the main table's IPv4 default route.
-func (n NetlinkHost) DefaultRouteIndex() (int, error) {
-	routes, err := n.H.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+// DefaultRouteIndex finds the main table's default route of one family.
+func (n NetlinkHost) DefaultRouteIndex(ipv6 bool) (int, error) {
+	family := unix.AF_INET
+	if ipv6 {
+		family = unix.AF_INET6
+	}
+	routes, err := n.H.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return 0, fmt.Errorf("list routes: %w", err)
 	}
