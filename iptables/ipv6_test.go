@@ -77,54 +77,57 @@ func TestEnsureIPv6RemovesPreviousRulesKeepsUnlabelled(t *testing.T) {
 	assertTables(t, f, wantNAT, wantFwd)
 }
 
-// The two families' managers export metrics under names of their own:
-// overlayd_iptables_* stays the IPv4 rules' alone.
-func TestIPv6ManagerHasItsOwnMetrics(t *testing.T) {
+// familyReg is reg with a family label, as the daemon registers each
+// family's managers on a dual-stack node.
+func familyReg(reg prometheus.Registerer, family string) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{"family": family}, reg)
+}
+
+// On a dual-stack node both families' managers export the same series,
+// told apart by a family label; each counts its own checks and repairs.
+func TestTwoFamiliesMetricsByLabel(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	o4 := testOptions(newFakeRunner(goipt.ProtocolIPv4))
-	o4.Registerer = reg
+	o4.Registerer = familyReg(reg, "ipv4")
 	f6 := newFakeRunner(goipt.ProtocolIPv6)
 	o6 := testOptions6(f6)
-	o6.Registerer = reg
+	o6.Registerer = familyReg(reg, "ipv6")
 	m4, m6 := newTestManager(t, o4), newTestManager(t, o6)
 	ensure(t, m4)
 	ensure(t, m6)
 	f6.tables["nat"][3].rules = nil // POSTROUTING: the jump to FLANNEL-POSTRTG is gone
 	ensure(t, m6)
-	assertMetrics(t, reg, map[string]float64{
-		"overlayd_iptables_errors_total":                                        0,
-		"overlayd_iptables_resyncs_total":                                       1,
-		`overlayd_iptables_repairs_total{chain="FLANNEL-FWD",table="filter"}`:   1,
-		`overlayd_iptables_repairs_total{chain="FLANNEL-POSTRTG",table="nat"}`:  1,
-		`overlayd_iptables_repairs_total{chain="FORWARD",table="filter"}`:       1,
-		`overlayd_iptables_repairs_total{chain="POSTROUTING",table="nat"}`:      1,
-		"overlayd_ip6tables_errors_total":                                       0,
-		"overlayd_ip6tables_resyncs_total":                                      2,
-		`overlayd_ip6tables_repairs_total{chain="FLANNEL-FWD",table="filter"}`:  1,
-		`overlayd_ip6tables_repairs_total{chain="FLANNEL-POSTRTG",table="nat"}`: 1,
-		`overlayd_ip6tables_repairs_total{chain="FORWARD",table="filter"}`:      1,
-		`overlayd_ip6tables_repairs_total{chain="POSTROUTING",table="nat"}`:     2,
-	})
+	want := map[string]float64{}
+	for fam, n := range map[string]float64{"ipv4": 1, "ipv6": 2} {
+		l := `family="` + fam + `"`
+		want["overlayd_iptables_errors_total{"+l+"}"] = 0
+		want["overlayd_iptables_resyncs_total{"+l+"}"] = n
+		want[`overlayd_iptables_repairs_total{chain="FLANNEL-FWD",`+l+`,table="filter"}`] = 1
+		want[`overlayd_iptables_repairs_total{chain="FLANNEL-POSTRTG",`+l+`,table="nat"}`] = 1
+		want[`overlayd_iptables_repairs_total{chain="FORWARD",`+l+`,table="filter"}`] = 1
+		want[`overlayd_iptables_repairs_total{chain="POSTROUTING",`+l+`,table="nat"}`] = n
+	}
+	assertMetrics(t, reg, want)
 }
 
-func TestIPv6PeerFilterHasItsOwnMetrics(t *testing.T) {
+func TestTwoFamiliesPeerFilterMetricsByLabel(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f4, f6 := newFakeRunner(goipt.ProtocolIPv4), newFakeRunner(goipt.ProtocolIPv6)
-	pf4, err := NewPeerFilter(PeerFilterOptions{Runner: f4, IPSet: newFakeIPSet(f4), Registerer: reg})
+	pf4, err := NewPeerFilter(PeerFilterOptions{Runner: f4, IPSet: newFakeIPSet(f4), Registerer: familyReg(reg, "ipv4")})
 	must(t, err)
-	pf6, err := NewPeerFilter(PeerFilterOptions{Runner: f6, IPSet: newFakeIPSet(f6), Registerer: reg})
+	pf6, err := NewPeerFilter(PeerFilterOptions{Runner: f6, IPSet: newFakeIPSet(f6), Registerer: familyReg(reg, "ipv6")})
 	must(t, err)
 	must(t, pf4.SetPeers(addrs("192.0.2.2")))
 	must(t, pf6.SetPeers(addrs("2001:db8:1::2", "2001:db8:1::3")))
 	assertMetrics(t, reg, map[string]float64{
-		"overlayd_vxlan_peer_filter_peers":              1,
-		"overlayd_vxlan_peer_filter_set_swaps_total":    1,
-		"overlayd_vxlan_peer_filter_repairs_total":      2,
-		"overlayd_vxlan_peer_filter_errors_total":       0,
-		"overlayd_vxlan_v6_peer_filter_peers":           2,
-		"overlayd_vxlan_v6_peer_filter_set_swaps_total": 1,
-		"overlayd_vxlan_v6_peer_filter_repairs_total":   2,
-		"overlayd_vxlan_v6_peer_filter_errors_total":    0,
+		`overlayd_vxlan_peer_filter_peers{family="ipv4"}`:           1,
+		`overlayd_vxlan_peer_filter_set_swaps_total{family="ipv4"}`: 1,
+		`overlayd_vxlan_peer_filter_repairs_total{family="ipv4"}`:   2,
+		`overlayd_vxlan_peer_filter_errors_total{family="ipv4"}`:    0,
+		`overlayd_vxlan_peer_filter_peers{family="ipv6"}`:           2,
+		`overlayd_vxlan_peer_filter_set_swaps_total{family="ipv6"}`: 1,
+		`overlayd_vxlan_peer_filter_repairs_total{family="ipv6"}`:   2,
+		`overlayd_vxlan_peer_filter_errors_total{family="ipv6"}`:    0,
 	})
 }
 

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	goipt "github.com/coreos/go-iptables/iptables"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/internal/resync"
@@ -84,7 +83,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	metrics, err := rulesMetrics(o.Registerer, o.Runner.Proto())
+	metrics, err := rulemetrics.NewRules(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("iptables manager: %w", err)
 	}
@@ -126,15 +125,6 @@ func (m *Manager) Ensure() error {
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
 	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, toolName(m.runner.Proto()), m.resync))
-}
-
-// rulesMetrics registers the check metrics of family p: the ip6tables
-// manager's have names of their own (overlayd_ip6tables_*).
-func rulesMetrics(reg prometheus.Registerer, p goipt.Protocol) (*rulemetrics.Rules, error) {
-	if p == goipt.ProtocolIPv6 {
-		return rulemetrics.NewRulesIPv6(reg)
-	}
-	return rulemetrics.NewRules(reg)
 }
 
 // Status returns what the last check found.

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	goipt "github.com/coreos/go-iptables/iptables"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/internal/resync"
@@ -84,7 +83,9 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 		o.IPSet = NewIPSetRunner()
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
-	metrics, err := peerFilterMetrics(o.Registerer, o.Runner.Proto())
+	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
+		Name: "overlayd_vxlan_peer_filter_set_swaps_total", Help: "Replacements of the peer set.",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)
 	}
@@ -175,16 +176,6 @@ func ensureJumpFirst(r Runner, jump Rule) (int, error) {
 		return 0, fmt.Errorf("insert %q in %s chain %s: %w", jump.String(), jump.Table, jump.Chain, err)
 	}
 	return 1, nil
-}
-
-// peerFilterMetrics registers the metrics of the filter of family p: the
-// IPv6 one has names of its own (overlayd_vxlan_v6_peer_filter_*).
-func peerFilterMetrics(reg prometheus.Registerer, p goipt.Protocol) (*rulemetrics.PeerFilter, error) {
-	swaps := prometheus.CounterOpts{Name: "set_swaps_total", Help: "Replacements of the peer set."}
-	if p == goipt.ProtocolIPv6 {
-		return rulemetrics.NewPeerFilterIPv6(reg, swaps)
-	}
-	return rulemetrics.NewPeerFilter(reg, swaps)
 }
 
 func peerFilterRules(port int, set string, extra ...int) []Rule {

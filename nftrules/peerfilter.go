@@ -80,7 +80,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{
-		Name: "set_updates_total", Help: "Incremental updates (elements added or deleted) of the nftables peer set.",
+		Name: "overlayd_vxlan_peer_filter_set_updates_total", Help: "Incremental updates (elements added or deleted) of the nftables peer set.",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("peer filter: %w", err)

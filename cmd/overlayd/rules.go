@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/nftrules"
@@ -83,7 +84,7 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 			Masquerade: o.ipMasq, ForwardRules: o.forwardRules,
 			RandomFullyDisabled: o.randomFullyOff,
 			PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
-			Resync: o.iptablesResync, Logger: d.log, Registerer: d.reg,
+			Resync: o.iptablesResync, Logger: d.log, Registerer: d.familyRegisterer(cfg, "ipv4"), // rules6.go
 		})
 		if err != nil {
 			return nil, fmt.Errorf("iptables: %w", err)
@@ -192,7 +193,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 	}
 	var v4 vxlanFilter
 	if hasIPv4(cfg) {
-		f, err := d.newPeerFilter4(port)
+		f, err := d.newPeerFilter4(port, d.familyRegisterer(cfg, "ipv4"))
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +210,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 
 // newPeerFilter4 is the iptables VXLAN peer filter of flannel.<VNI>, or
 // nil (after removing one an earlier run left) without --vxlan-peer-filter.
-func (d *daemon) newPeerFilter4(port int) (*iptables.PeerFilter, error) {
+func (d *daemon) newPeerFilter4(port int, reg prometheus.Registerer) (*iptables.PeerFilter, error) {
 	runner, err := iptables.NewRunner(false)
 	if err != nil {
 		return nil, fmt.Errorf("iptables: %w", err)
@@ -222,7 +223,7 @@ func (d *daemon) newPeerFilter4(port int) (*iptables.PeerFilter, error) {
 		return nil, nil
 	}
 	f, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
-		Runner: runner, IPSet: ipset, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Registerer: d.reg,
+		Runner: runner, IPSet: ipset, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
