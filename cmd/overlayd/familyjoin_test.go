@@ -199,7 +199,7 @@ func TestFamilyRegisterer(t *testing.T) {
 					continue
 				}
 				c := prometheus.NewCounter(prometheus.CounterOpts{Name: "overlayd_iptables_resyncs_total", Help: "h"})
-				if err := d.familyRegisterer(tt.cfg, fam).Register(c); err != nil {
+				if err := d.rulesRegisterer(tt.cfg, fam).Register(c); err != nil {
 					t.Fatalf("register %s: %v", fam, err)
 				}
 			}
