@@ -78,6 +78,12 @@ type ReconcilerOptions struct {
 	DirectRouting bool
 	// ResyncInterval is the period of full resyncs, jittered by ±10%.
 	ResyncInterval time.Duration
+	// DumpInterval is how often a full resync re-reads the whole kernel
+	// when the Kernel reports changes (NetlinkKernel): the others diff
+	// against the believed state kept current by notifications (see
+	// events.go). 0: DefaultDumpInterval. Without notifications every
+	// full resync dumps.
+	DumpInterval time.Duration
 	// RetryMin and RetryMax bound the exponential backoff after failures.
 	RetryMin, RetryMax time.Duration
 	Logger             *slog.Logger
@@ -119,6 +125,9 @@ func (o *ReconcilerOptions) withDefaults() error {
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.DumpInterval <= 0 {
+		o.DumpInterval = DefaultDumpInterval
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = DefaultRetryMin
@@ -168,6 +177,8 @@ type Reconciler struct {
 	directCache  map[netip.Addr]bool
 	spareEvents  []peerset.Change
 	haveSnapshot bool
+	// early: early peers (UpdateEarlyPeers) came before the snapshot.
+	early bool
 	// loaded: believed state has come from a dump at least once; before,
 	// only full passes run.
 	loaded       bool
@@ -178,8 +189,17 @@ type Reconciler struct {
 	everInSync   bool
 	syncedClosed bool
 	programmed   int
-	touched      keySet[netip.Prefix]
 	scratch      writeScratch
+	// events is the kernel's notification subscription (nil: none);
+	// rearm tells watchEvents that the loop has read it.
+	events EventSource
+	rearm  chan struct{}
+	// fullNow: a notification changed the believed state, run a full
+	// pass now. dumpDue: the next full pass must dump, for dumpWhy.
+	fullNow  bool
+	dumpDue  bool
+	dumpWhy  dumpReason
+	lastDump time.Time
 	// batch is non-nil while a full pass queues its adds (the Kernel is
 	// a batchSender); batchBuf is its reused storage.
 	batch    *nl.Batch
@@ -211,15 +231,17 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		metrics:     m,
 		own:         own,
 		kick:        make(chan struct{}, 1),
+		rearm:       make(chan struct{}, 1),
 		synced:      make(chan struct{}),
 		want:        newDesiredState(o.Logger),
 		believed:    newBelievedState(),
 		skipped:     map[netip.Prefix]string{},
 		directCache: map[netip.Addr]bool{},
-		touched:     newKeySet[netip.Prefix](),
-		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
 	}
 	r.newTables()
+	if es, ok := o.Kernel.(EventSource); ok && es.Subscribed() {
+		r.events = es
+	}
 	return r, nil
 }
 
@@ -229,6 +251,8 @@ type pendingInputs struct {
 	replace    []peerset.Peer
 	hasReplace bool
 	events     []peerset.Change
+	// early: changes of a first list still being read (UpdateEarlyPeers).
+	early []peerset.Change
 }
 
 // ReplacePeers delivers the complete peer set (peerset.Sink). It never
@@ -238,6 +262,7 @@ func (r *Reconciler) ReplacePeers(peers []peerset.Peer) {
 	r.pending.replace, r.pending.hasReplace = peers, true
 	clear(r.pending.events)
 	r.pending.events = r.pending.events[:0]
+	r.pending.early = nil
 	r.inMu.Unlock()
 	r.wake()
 }
@@ -250,6 +275,23 @@ func (r *Reconciler) UpdatePeers(events []peerset.Change) {
 	}
 	r.inMu.Lock()
 	r.pending.events = append(r.pending.events, events...)
+	r.inMu.Unlock()
+	r.wake()
+}
+
+var _ peerset.EarlySink = (*Reconciler)(nil)
+
+// UpdateEarlyPeers delivers peers of the lease manager's first list while
+// it is still being read (peerset.EarlySink). Before the first snapshot
+// they are programmed as they come (see earlyPass); nothing else is
+// deleted until the snapshot, which supersedes them. After it they are
+// ignored.
+func (r *Reconciler) UpdateEarlyPeers(changes []peerset.Change) {
+	if len(changes) == 0 {
+		return
+	}
+	r.inMu.Lock()
+	r.pending.early = append(r.pending.early, changes...)
 	r.inMu.Unlock()
 	r.wake()
 }
@@ -280,8 +322,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("reconciler: Run called twice")
 	}
+	if r.events != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go r.watchEvents(ctx, done)
+		defer func() { cancel(); <-done }()
+	}
 	for {
 		r.step(ctx)
+		if r.fullNow && r.haveSnapshot && ctx.Err() == nil {
+			continue // notifications during the pass asked for another
+		}
 		// Before the first snapshot only an input can start a pass.
 		var due <-chan time.Time
 		var timer subnet.Timer
@@ -305,13 +356,16 @@ func (r *Reconciler) Run(ctx context.Context) error {
 
 // step applies queued inputs and runs the pass that is due, if any.
 func (r *Reconciler) step(ctx context.Context) {
+	r.drainEvents()
 	r.applyPending()
 	if !r.haveSnapshot {
+		r.earlyPass(ctx)
 		return
 	}
 	r.decideRouteMode()
 	switch {
-	case !r.clock.Now().Before(r.nextFull):
+	case r.fullNow || !r.clock.Now().Before(r.nextFull):
+		r.fullNow = false
 		r.runPass(ctx, true)
 	case r.loaded && r.want.dirty.len() > 0:
 		r.runPass(ctx, false)

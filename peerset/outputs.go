@@ -9,6 +9,8 @@ import (
 type outputs struct {
 	// replace: a snapshot was applied; the consumers get the complete set.
 	replace bool
+	// early: leases of a first list still being read were applied.
+	early   bool
 	changes []Change
 	byPeer  map[netip.Prefix]int // subnet → index in changes
 
@@ -61,6 +63,7 @@ func (s *Set) flush(out *outputs) {
 	out.log.report(s.log)
 	s.publishRefused()
 	if !s.haveSnapshot {
+		s.flushEarly(out)
 		return
 	}
 	if out.replace {
@@ -81,6 +84,15 @@ func (s *Set) flush(out *outputs) {
 	}
 }
 
+// flushEarly hands the changes that early leases made to a peer sink that
+// takes them before the snapshot. Candidates and filter addresses wait for
+// the snapshot.
+func (s *Set) flushEarly(out *outputs) {
+	if es, ok := s.o.Peers.(EarlySink); ok && out.early && len(out.changes) > 0 {
+		es.UpdateEarlyPeers(out.changes)
+	}
+}
+
 func (s *Set) allPeers() []Peer {
 	out := make([]Peer, 0, len(s.peers))
 	for sub, e := range s.peers {
@@ -96,8 +108,8 @@ func (s *Set) allPeers() []Peer {
 func (s *Set) allCandidates() []Candidate {
 	var out []Candidate
 	for sub, e := range s.peers {
-		if e.hasGood && e.good.privateIP.IsValid() {
-			out = append(out, Candidate{Subnet: sub, Private: e.good.privateIP, MAC: e.good.mac, PublicIP: e.good.publicIP, Key: e.good.key})
+		if e.hasGood && e.good.privateIP().IsValid() {
+			out = append(out, candidateOf(sub, &e.good))
 		}
 	}
 	slices.SortFunc(out, func(a, b Candidate) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
@@ -121,8 +133,8 @@ func (s *Set) filterAddrs(e *entry) [2]netip.Addr {
 		return [2]netip.Addr{}
 	}
 	out := [2]netip.Addr{e.good.publicIP}
-	if e.dst != e.good.publicIP {
-		out[1] = e.dst
+	if dst := e.dst(); dst != e.good.publicIP {
+		out[1] = dst
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,8 +82,8 @@ type Set struct {
 	refusedList []Refused
 }
 
-// entry is one subnet that has a lease. It is kept small: at 10,000
-// peers every byte here is 10 kB of the daemon's heap.
+// entry is one subnet that has a lease. It is kept small: at 100,000
+// peers every byte here is 100 kB of the daemon's heap.
 type entry struct {
 	sub netip.Prefix
 	// created orders overlapping leases (subnet.Lease.Created).
@@ -93,13 +94,23 @@ type entry struct {
 	// indexed: the subnet counts in the overlap index (a current peer's
 	// place, good or kept).
 	indexed bool
-	// dst is the underlay destination derived from good and the verdict.
-	dst     netip.Addr
-	refusal *refusal
+	// viaPrivate: the underlay destination is good's private address,
+	// verified same-site; otherwise it is good's PublicIP (see dst).
+	viaPrivate bool
+	refusal    *refusal
 	// raw is the latest lease, kept only while peers can overlap one
 	// another (SubnetLen unchecked), to admit it again when an older
 	// overlapping lease goes.
 	raw *subnet.Lease
+}
+
+// dst is the underlay destination derived from the good state and the
+// verdict (invalid without a good state).
+func (e *entry) dst() netip.Addr {
+	if e.viaPrivate {
+		return e.good.privateIP()
+	}
+	return e.good.publicIP
 }
 
 // keep is why the latest lease cannot be used while the subnet keeps its
@@ -119,8 +130,12 @@ type input struct {
 	replace    []subnet.Lease
 	hasReplace bool
 	events     []subnet.Event
-	verdict    *Verdict
+	// early: leases of a first list still being read (AddEarlyPeers).
+	early   []subnet.Lease
+	verdict *Verdict
 }
+
+var _ subnet.EarlyPeerSink = (*Set)(nil)
 
 // New validates the options; nothing is sent before the first snapshot.
 func New(o Options) (*Set, error) {
@@ -152,6 +167,17 @@ func New(o Options) (*Set, error) {
 // for every snapshot).
 func (s *Set) ReplacePeers(leases []subnet.Lease) {
 	s.push(input{replace: leases, hasReplace: true})
+}
+
+// AddEarlyPeers queues leases of a first list still being read
+// (subnet.EarlyPeerSink). They go through the lease policy like any lease,
+// and to the peer sink early when it is an EarlySink; the snapshot that
+// follows supersedes them. Ignored after the first snapshot.
+func (s *Set) AddEarlyPeers(leases []subnet.Lease) {
+	if len(leases) == 0 {
+		return
+	}
+	s.push(input{early: slices.Clone(leases)})
 }
 
 // UpdatePeers queues the lease manager's changes.
@@ -208,6 +234,13 @@ func (s *Set) apply(in *input, out *outputs) {
 		s.haveSnapshot = true
 	case in.verdict != nil:
 		s.applyVerdict(*in.verdict, out)
+	case in.early != nil:
+		if !s.haveSnapshot {
+			for i := range in.early {
+				s.applyLease(&in.early[i], out)
+			}
+			out.early = true
+		}
 	case s.haveSnapshot:
 		// Events before the first snapshot are superseded by it.
 		for i := range in.events {

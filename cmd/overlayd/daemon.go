@@ -362,7 +362,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	}
 	set, err := peerset.New(peerset.Options{
 		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
-		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: d.healthSink(rec), // health.go
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
 		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
 	})
 	if err != nil {
