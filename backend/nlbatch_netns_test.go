@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -23,7 +24,7 @@ func TestReconcilerBatchedWritesInNamespace(t *testing.T) {
 	for _, tc := range routeModeCases {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			n := newNSNode(t)
-			log := &logBuffer{}
+			log := &logtest.Buffer{}
 			k := n.netlinkKernel()
 			r, stop := n.startReconciler(k, time.Minute, prometheus.NewRegistry(), log, withRouteMode(tc.mode))
 			r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))

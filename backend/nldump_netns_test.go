@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -231,7 +232,7 @@ func (n *nsNode) nexthopState() string {
 }
 
 // waitModeState waits for the kernel state and the nexthops of tc.
-func (n *nsNode) waitModeState(what string, tc routeModeCase, log *logBuffer) {
+func (n *nsNode) waitModeState(what string, tc routeModeCase, log *logtest.Buffer) {
 	n.t.Helper()
 	n.waitState(what, tc.golden, log)
 	deadline := time.Now().Add(10 * time.Second)
@@ -250,7 +251,7 @@ func TestReconcilerLeanDumpsInNamespace(t *testing.T) {
 	for _, tc := range routeModeCases {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			n := newNSNode(t)
-			log := &logBuffer{}
+			log := &logtest.Buffer{}
 			lean := n.netlinkKernel()
 			k := &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
 			r, stop := n.startReconciler(k, 200*time.Millisecond, prometheus.NewRegistry(), log, withRouteMode(tc.mode))

@@ -168,6 +168,8 @@ type Reconciler struct {
 	directCache  map[netip.Addr]bool
 	spareEvents  []peerset.Change
 	haveSnapshot bool
+	// early: early peers (UpdateEarlyPeers) came before the snapshot.
+	early bool
 	// loaded: believed state has come from a dump at least once; before,
 	// only full passes run.
 	loaded       bool
@@ -229,6 +231,8 @@ type pendingInputs struct {
 	replace    []peerset.Peer
 	hasReplace bool
 	events     []peerset.Change
+	// early: changes of a first list still being read (UpdateEarlyPeers).
+	early []peerset.Change
 }
 
 // ReplacePeers delivers the complete peer set (peerset.Sink). It never
@@ -238,6 +242,7 @@ func (r *Reconciler) ReplacePeers(peers []peerset.Peer) {
 	r.pending.replace, r.pending.hasReplace = peers, true
 	clear(r.pending.events)
 	r.pending.events = r.pending.events[:0]
+	r.pending.early = nil
 	r.inMu.Unlock()
 	r.wake()
 }
@@ -250,6 +255,23 @@ func (r *Reconciler) UpdatePeers(events []peerset.Change) {
 	}
 	r.inMu.Lock()
 	r.pending.events = append(r.pending.events, events...)
+	r.inMu.Unlock()
+	r.wake()
+}
+
+var _ peerset.EarlySink = (*Reconciler)(nil)
+
+// UpdateEarlyPeers delivers peers of the lease manager's first list while
+// it is still being read (peerset.EarlySink). Before the first snapshot
+// they are programmed as they come (see earlyPass); nothing else is
+// deleted until the snapshot, which supersedes them. After it they are
+// ignored.
+func (r *Reconciler) UpdateEarlyPeers(changes []peerset.Change) {
+	if len(changes) == 0 {
+		return
+	}
+	r.inMu.Lock()
+	r.pending.early = append(r.pending.early, changes...)
 	r.inMu.Unlock()
 	r.wake()
 }
@@ -307,6 +329,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 func (r *Reconciler) step(ctx context.Context) {
 	r.applyPending()
 	if !r.haveSnapshot {
+		r.earlyPass(ctx)
 		return
 	}
 	r.decideRouteMode()

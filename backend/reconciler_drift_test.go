@@ -221,10 +221,10 @@ func TestOneFailingPeerDoesNotStallOthers(t *testing.T) {
 	if failed != 2 {
 		t.Errorf("%d peers not programmed, want 2", failed)
 	}
-	if n := len(f.log.lines("WARN", "sync writes failed")); n != 1 {
+	if n := len(f.log.Lines("WARN", "sync writes failed")); n != 1 {
 		t.Errorf("%d failure lines for one pass, want 1 (first of N)", n)
 	}
-	if n := len(f.log.lines("WARN", "out of sync")); n != 1 {
+	if n := len(f.log.Lines("WARN", "out of sync")); n != 1 {
 		t.Errorf("%d out-of-sync lines, want 1", n)
 	}
 	if wait := f.r.nextFull.Sub(s.LastPass); wait > DefaultRetryMin+s.LastPassDuration+50e6 {
@@ -243,7 +243,7 @@ func TestOneFailingPeerDoesNotStallOthers(t *testing.T) {
 	if !s.InSync || s.Counts.PeersProgrammed != 6 || len(f.k.RouteLines()) != 6 {
 		t.Fatalf("after retry: %+v\n%s", s.Counts, f.state())
 	}
-	if n := len(f.log.lines("INFO", "in sync")); n != 1 {
+	if n := len(f.log.Lines("INFO", "in sync")); n != 1 {
 		t.Errorf("%d in-sync lines, want 1 (on recovery)", n)
 	}
 }

@@ -1,14 +1,12 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/backend/backendtest"
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
@@ -35,7 +34,7 @@ type fixture struct {
 	// running: run started the Run loops; inputs are not stepped by hand.
 	running bool
 	reg     *prometheus.Registry
-	log     *logBuffer
+	log     *logtest.Buffer
 	dev     int
 	ext     int
 }
@@ -54,7 +53,7 @@ func newFixtureOn(t testing.TB, k *backendtest.FakeKernel, modify ...func(*Recon
 		k.AddLink(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "ul0"}})
 		k.AddLink(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "flannel.1"}, VxlanId: 1})
 	}
-	f := &fixture{t: t, k: k, reg: prometheus.NewRegistry(), log: &logBuffer{},
+	f := &fixture{t: t, k: k, reg: prometheus.NewRegistry(), log: &logtest.Buffer{},
 		clock: subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	f.ext = linkIndex(t, k, "ul0")
 	f.dev = linkIndex(t, k, "flannel.1")
@@ -297,35 +296,6 @@ func opName(n *netlink.Neigh, op string) string {
 		return "fdb-" + op
 	}
 	return "neighbour-" + op
-}
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log lines at or above level that contain substr.
-func (b *logBuffer) lines(level, substr string) []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		if strings.Contains(l, "level="+level) && strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 func sameLines(got, want []string) bool {

@@ -1,19 +1,32 @@
 package backend
 
 import (
+	"context"
 	"net/netip"
+	"time"
 
 	"github.com/overlayd/overlayd/peerset"
 )
 
 // applyPending folds the queued inputs into the desired state. Changes
 // queued before the first snapshot are dropped: the snapshot supersedes
-// them.
+// them. Early peers (UpdateEarlyPeers) count only before it.
 func (r *Reconciler) applyPending() {
 	in := r.takePending()
 	if in.hasReplace {
+		if !r.haveSnapshot && r.early {
+			// The early passes deleted nothing; the snapshot's first pass
+			// is a full one, which removes what is stale.
+			r.nextFull = time.Time{}
+		}
 		r.applyReplace(in.replace)
 		r.haveSnapshot = true
+	}
+	if !r.haveSnapshot && len(in.early) > 0 {
+		for i := range in.early {
+			r.applyChange(&in.early[i])
+		}
+		r.early = true
 	}
 	if r.haveSnapshot {
 		for i := range in.events {
@@ -22,6 +35,39 @@ func (r *Reconciler) applyPending() {
 	}
 	clear(in.events)
 	r.spareEvents = in.events[:0]
+}
+
+// earlyPass programs early peers before the first snapshot: a full pass
+// that reads the kernel and adds what is missing but deletes nothing
+// (fullPass skips the stale scans before the snapshot), then incremental
+// passes for the peers that come after. In route mode auto, with nexthop
+// objects available, it waits until the count reaches the threshold (the
+// mode is then known) or the snapshot comes, so that a start never
+// programs onlink routes only to move them to nexthops.
+func (r *Reconciler) earlyPass(ctx context.Context) {
+	if !r.early {
+		return
+	}
+	defer r.flushStatus()
+	if !r.earlyModeSettled() {
+		return
+	}
+	r.decideRouteMode()
+	switch {
+	case !r.loaded:
+		r.runPass(ctx, true)
+	case r.want.dirty.len() > 0:
+		r.runPass(ctx, false)
+	}
+}
+
+// earlyModeSettled: the route mode the snapshot will have is known now.
+func (r *Reconciler) earlyModeSettled() bool {
+	if r.opts.RouteMode != RouteModeAuto || len(r.want.peers) >= r.opts.NexthopThreshold {
+		return true
+	}
+	ok, _ := r.nexthopSupport()
+	return !ok
 }
 
 func (r *Reconciler) applyReplace(peers []peerset.Peer) {

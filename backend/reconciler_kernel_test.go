@@ -243,7 +243,7 @@ func TestMalformedUpdateKeepsPeer(t *testing.T) {
 	if f.state() != golden || f.k.Writes() != 0 {
 		t.Fatalf("a malformed update changed the kernel:\n%s", f.state())
 	}
-	if n := len(f.log.lines("WARN", "lease=10.244.1.0-24")); n != 1 {
+	if n := len(f.log.Lines("WARN", "lease=10.244.1.0-24")); n != 1 {
 		t.Errorf("%d warnings for the same malformed lease, want 1", n)
 	}
 	otherBackend := peerA

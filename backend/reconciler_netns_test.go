@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -129,7 +130,7 @@ func (n *nsNode) kernelState() string {
 
 // startReconciler runs a reconciler on k until the returned stop is called
 // or the test ends.
-func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logBuffer, modify ...func(*ReconcilerOptions)) (*Reconciler, func()) {
+func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logtest.Buffer, modify ...func(*ReconcilerOptions)) (*Reconciler, func()) {
 	n.t.Helper()
 	o := ReconcilerOptions{
 		Kernel:         k,
@@ -171,7 +172,7 @@ func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.
 	return r, stop
 }
 
-func (n *nsNode) waitState(what, want string, log *logBuffer) {
+func (n *nsNode) waitState(what, want string, log *logtest.Buffer) {
 	n.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -210,7 +211,7 @@ $ ip route
 
 func TestReconcilerInNamespace(t *testing.T) {
 	n := newNSNode(t)
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	counting := &countingKernel{Kernel: n.h}
 	r, stop := n.startReconciler(counting, 200*time.Millisecond, prometheus.NewRegistry(), log)
 	r.ReplacePeers(peersFor(r, append([]subnet.Lease{lease("10.244.99.0/24", "192.0.2.1", "d6:87:b6:fa:f7:31")}, nsPeers...)))

@@ -97,11 +97,14 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	r.fdb.syncDesired(r, st)
 	r.nexthop.syncDesired(r, st)
 	r.route.syncDesired(r, st)
-	keep := r.keptEntries()
-	r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst] && k.priority == 0 })
-	r.nexthop.syncStale(r, st, func(uint32) bool { return false })
-	r.fdb.syncStale(r, st, func(mac [6]byte) bool { return keep.fdb[mac] })
-	r.neigh.syncStale(r, st, func(ip netip.Addr) bool { return keep.neigh[ip] })
+	if r.haveSnapshot {
+		// Before the first snapshot (early peers) nothing is deleted.
+		keep := r.keptEntries()
+		r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst] && k.priority == 0 })
+		r.nexthop.syncStale(r, st, func(uint32) bool { return false })
+		r.fdb.syncStale(r, st, func(mac [6]byte) bool { return keep.fdb[mac] })
+		r.neigh.syncStale(r, st, func(ip netip.Addr) bool { return keep.neigh[ip] })
+	}
 	r.stopBatching()
 	r.neigh.endFull(peakDirty)
 	r.fdb.endFull(peakDirty)
@@ -306,6 +309,9 @@ func (r *Reconciler) logPass(st *passStats, err error, took time.Duration) {
 }
 
 func (r *Reconciler) setSyncState(in bool, st *passStats, err error) {
+	if !r.haveSnapshot {
+		return // early passes: in sync means nothing before the snapshot
+	}
 	next := syncOut
 	if in {
 		next = syncIn

@@ -72,7 +72,7 @@ func TestDesiredEntriesGolden(t *testing.T) {
 			if got := f.k.RouteLines(); !sameLines(got, tt.routes) {
 				t.Errorf("ip route:\n got %q\nwant %q", got, tt.routes)
 			}
-			warns := f.log.lines("WARN", "skipping malformed peer lease")
+			warns := f.log.Lines("WARN", "skipping malformed peer lease")
 			if len(warns) != tt.warns {
 				t.Errorf("got %d malformed-lease warnings, want %d:\n%s", len(warns), tt.warns, f.log)
 			}
@@ -258,7 +258,7 @@ func TestBurstWhileRunning(t *testing.T) {
 		t.Errorf("%d writes for 1000 new peers, want 3000", n)
 	}
 	// At this scale the log must aggregate, not print a line per peer.
-	if n := len(f.log.lines("INFO", "peer added")); n > maxPeerLines*20 {
+	if n := len(f.log.Lines("INFO", "peer added")); n > maxPeerLines*20 {
 		t.Errorf("%d per-peer log lines", n)
 	}
 	t.Logf("1000 events in %v passes", passes)

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -97,7 +98,7 @@ func TestRouteModeSwitchInPlaceInNamespace(t *testing.T) {
 
 func testRouteModeSwitchInPlace(t *testing.T, batched bool) {
 	n := newNSNode(t)
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	lean := n.netlinkKernel()
 	var k Kernel = &countingLeanKernel{countingKernel: countingKernel{Kernel: lean}, lean: lean}
 	if batched {
@@ -150,7 +151,7 @@ func testRouteModeSwitchInPlace(t *testing.T, batched bool) {
 
 // waitRouteShapes waits until the reconciler is in sync in mode with
 // routes peer routes of that shape and nexthops nexthop objects.
-func (n *nsNode) waitRouteShapes(r *Reconciler, mode string, routes, nexthops int, log *logBuffer) {
+func (n *nsNode) waitRouteShapes(r *Reconciler, mode string, routes, nexthops int, log *logtest.Buffer) {
 	n.t.Helper()
 	shape := map[string]string{"onlink": "onlink", "nexthop": "nhid"}[mode]
 	deadline := time.Now().Add(20 * time.Second)

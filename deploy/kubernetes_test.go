@@ -149,16 +149,7 @@ func loadManifest(t *testing.T) manifest {
 // only returns the single object of kind, failing when there is not one.
 func (m manifest) only(t *testing.T, kind string) k8sObject {
 	t.Helper()
-	var found []k8sObject
-	for _, o := range m.objects {
-		if o.Kind == kind {
-			found = append(found, o)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("%s: %d objects of kind %s, want 1", manifestPath, len(found), kind)
-	}
-	return found[0]
+	return onlyOfKind(t, manifestPath, m.objects, kind)
 }
 
 func (m manifest) pod(t *testing.T) podSpec {
@@ -174,8 +165,26 @@ func (p podSpec) agent(t *testing.T) container {
 			return c
 		}
 	}
-	t.Fatalf("%s: no container named overlayd", manifestPath)
+	t.Fatal("the DaemonSet has no container named overlayd")
 	return container{}
+}
+
+func (o k8sObject) kind() string { return o.Kind }
+
+// onlyOfKind returns the single object of kind among objs (read from
+// path), failing when there is not exactly one.
+func onlyOfKind[T interface{ kind() string }](t *testing.T, path string, objs []T, kind string) T {
+	t.Helper()
+	var found []T
+	for _, o := range objs {
+		if o.kind() == kind {
+			found = append(found, o)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s: %d objects of kind %s, want 1", path, len(found), kind)
+	}
+	return found[0]
 }
 
 func (p podSpec) allContainers() []container {

@@ -99,16 +99,7 @@ func loadKSMManifest(t *testing.T) ksmManifest {
 
 func (m ksmManifest) only(t *testing.T, kind string) ksmObject {
 	t.Helper()
-	var found []ksmObject
-	for _, o := range m {
-		if o.Kind == kind {
-			found = append(found, o)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("%s: %d objects of kind %s, want 1", ksmManifestPath, len(found), kind)
-	}
-	return found[0]
+	return onlyOfKind(t, ksmManifestPath, m, kind)
 }
 
 func (m ksmManifest) pod(t *testing.T) podSpec {
@@ -118,13 +109,7 @@ func (m ksmManifest) pod(t *testing.T) podSpec {
 
 func (m ksmManifest) agent(t *testing.T) container {
 	t.Helper()
-	for _, c := range m.pod(t).Containers {
-		if c.Name == "overlayd" {
-			return c
-		}
-	}
-	t.Fatalf("%s: no container named overlayd", ksmManifestPath)
-	return container{}
+	return m.pod(t).agent(t)
 }
 
 func TestKSMManifestObjects(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 type recorder struct {
 	replaces   [][]Peer
 	updates    [][]Change
+	early      [][]Change
 	candRepl   [][]Candidate
 	candSet    []Candidate
 	candDrop   []netip.Prefix
@@ -29,6 +30,9 @@ type recorder struct {
 
 func (r *recorder) ReplacePeers(p []Peer)  { r.replaces = append(r.replaces, slices.Clone(p)) }
 func (r *recorder) UpdatePeers(c []Change) { r.updates = append(r.updates, slices.Clone(c)) }
+func (r *recorder) UpdateEarlyPeers(c []Change) {
+	r.early = append(r.early, slices.Clone(c))
+}
 func (r *recorder) ReplaceCandidates(cs []Candidate) {
 	r.candRepl = append(r.candRepl, slices.Clone(cs))
 }

@@ -9,6 +9,8 @@ import (
 type outputs struct {
 	// replace: a snapshot was applied; the consumers get the complete set.
 	replace bool
+	// early: leases of a first list still being read were applied.
+	early   bool
 	changes []Change
 	byPeer  map[netip.Prefix]int // subnet → index in changes
 
@@ -61,6 +63,7 @@ func (s *Set) flush(out *outputs) {
 	out.log.report(s.log)
 	s.publishRefused()
 	if !s.haveSnapshot {
+		s.flushEarly(out)
 		return
 	}
 	if out.replace {
@@ -78,6 +81,15 @@ func (s *Set) flush(out *outputs) {
 	}
 	if changed := s.addrs.changed(); s.o.Addrs != nil && (changed || out.replace) {
 		s.o.Addrs.SetAddrs(s.addrs.list())
+	}
+}
+
+// flushEarly hands the changes that early leases made to a peer sink that
+// takes them before the snapshot. Candidates and filter addresses wait for
+// the snapshot.
+func (s *Set) flushEarly(out *outputs) {
+	if es, ok := s.o.Peers.(EarlySink); ok && out.early && len(out.changes) > 0 {
+		es.UpdateEarlyPeers(out.changes)
 	}
 }
 

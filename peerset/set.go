@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,8 +120,12 @@ type input struct {
 	replace    []subnet.Lease
 	hasReplace bool
 	events     []subnet.Event
-	verdict    *Verdict
+	// early: leases of a first list still being read (AddEarlyPeers).
+	early   []subnet.Lease
+	verdict *Verdict
 }
+
+var _ subnet.EarlyPeerSink = (*Set)(nil)
 
 // New validates the options; nothing is sent before the first snapshot.
 func New(o Options) (*Set, error) {
@@ -152,6 +157,17 @@ func New(o Options) (*Set, error) {
 // for every snapshot).
 func (s *Set) ReplacePeers(leases []subnet.Lease) {
 	s.push(input{replace: leases, hasReplace: true})
+}
+
+// AddEarlyPeers queues leases of a first list still being read
+// (subnet.EarlyPeerSink). They go through the lease policy like any lease,
+// and to the peer sink early when it is an EarlySink; the snapshot that
+// follows supersedes them. Ignored after the first snapshot.
+func (s *Set) AddEarlyPeers(leases []subnet.Lease) {
+	if len(leases) == 0 {
+		return
+	}
+	s.push(input{early: slices.Clone(leases)})
 }
 
 // UpdatePeers queues the lease manager's changes.
@@ -208,6 +224,13 @@ func (s *Set) apply(in *input, out *outputs) {
 		s.haveSnapshot = true
 	case in.verdict != nil:
 		s.applyVerdict(*in.verdict, out)
+	case in.early != nil:
+		if !s.haveSnapshot {
+			for i := range in.early {
+				s.applyLease(&in.early[i], out)
+			}
+			out.early = true
+		}
 	case s.haveSnapshot:
 		// Events before the first snapshot are superseded by it.
 		for i := range in.events {

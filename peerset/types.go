@@ -39,6 +39,16 @@ type Sink interface {
 	UpdatePeers(changes []Change)
 }
 
+// EarlySink is a Sink that also takes the peers of the lease manager's
+// first list while it is still being read (subnet.EarlyPeerSink). It gets
+// them as changes before the first ReplacePeers: it may program them, but
+// must not remove anything else before that snapshot, which supersedes
+// them.
+type EarlySink interface {
+	Sink
+	UpdateEarlyPeers(changes []Change)
+}
+
 // Candidate is a peer that advertises a private address (OverlaydPrivateIP):
 // what same-site detection probes and checks answers against.
 type Candidate struct {

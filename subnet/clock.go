@@ -35,8 +35,8 @@ type realTimer struct{ t *time.Timer }
 func (t realTimer) C() <-chan time.Time { return t.t.C }
 func (t realTimer) Stop() bool          { return t.t.Stop() }
 
-// sleep waits for d on clock, or returns ctx's error when ctx ends first.
-func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+// Sleep waits for d on clock, or returns ctx's error when ctx ends first.
+func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 	t := clock.NewTimer(d)
 	defer t.Stop()
 	select {

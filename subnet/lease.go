@@ -48,7 +48,7 @@ type Lease struct {
 	// IPv6Subnet is the IPv6 subnet of a dual-stack or IPv6-only lease
 	// (the key's "&<v6>-<len>" part), invalid when the lease has none.
 	IPv6Subnet netip.Prefix
-	Attrs  LeaseAttrs
+	Attrs      LeaseAttrs
 	// Expiration is when the lease's TTL runs out; zero for a reservation
 	// (a lease without TTL).
 	Expiration time.Time

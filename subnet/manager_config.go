@@ -38,7 +38,7 @@ func WaitForConfig(ctx context.Context, reg Registry, clock Clock, log *slog.Log
 			log.Warn("waiting for a valid network config", "reason", reason, "retry_every", configRetryInterval)
 			lastReason = reason
 		}
-		if err := sleep(ctx, clock, configRetryInterval); err != nil {
+		if err := Sleep(ctx, clock, configRetryInterval); err != nil {
 			return nil, fmt.Errorf("wait for network config: %w (last problem: %s)", err, lastReason)
 		}
 	}

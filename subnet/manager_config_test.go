@@ -13,7 +13,7 @@ import (
 func TestWaitForConfig(t *testing.T) {
 	e := newEnv(t, cfg16)
 	e.reg.SetConfig(nil)
-	log := e.logs.logger()
+	log := e.logs.Logger()
 	var got *subnet.Config
 	r := run(t, func(ctx context.Context) error {
 		var err error
@@ -52,10 +52,10 @@ func TestWaitForConfig(t *testing.T) {
 	if got == nil || got.Network.String() != "10.5.0.0/16" || got.SubnetLen != 24 {
 		t.Fatalf("config %+v", got)
 	}
-	if n := e.logs.count("waiting for a valid network config"); n != 4 {
+	if n := e.logs.Count("waiting for a valid network config"); n != 4 {
 		t.Errorf("%d waiting logs, want one per distinct reason (4):\n%s", n, e.logs)
 	}
-	e.logs.mustContain(t, "network config is missing", "SubnetLen 31 is too long", "etcd unavailable",
+	e.logs.MustContain(t, "network config is missing", "SubnetLen 31 is too long", "etcd unavailable",
 		`Backend.Type \"udp\" is not supported`, "network config is now valid")
 }
 

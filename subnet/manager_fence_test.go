@@ -53,10 +53,10 @@ func TestFenceMarksExpiredLease(t *testing.T) {
 	if v := metricValue(t, e, "overlayd_subnet_lease_expired", ""); v != 1 {
 		t.Errorf("gauge %v, want 1", v)
 	}
-	if n := e.logs.count(expiredLine); n != 1 {
+	if n := e.logs.Count(expiredLine); n != 1 {
 		t.Errorf("%d expiry lines, want 1:\n%s", n, e.logs)
 	}
-	e.logs.mustContain(t, "level=ERROR", "subnet=10.5.")
+	e.logs.MustContain(t, "level=ERROR", "subnet=10.5.")
 
 	run(t, m.RunRenewal) // overdue: renews (re-creates) at once
 	eventually(t, "valid again", func() bool { return !m.LeaseExpired() })
@@ -66,7 +66,7 @@ func TestFenceMarksExpiredLease(t *testing.T) {
 	if got := calls.get(); !slices.Equal(got, []bool{true, false}) {
 		t.Errorf("OnLeaseExpired calls %v, want [true false]", got)
 	}
-	e.logs.mustContain(t, "our lease is valid again after it had expired")
+	e.logs.MustContain(t, "our lease is valid again after it had expired")
 }
 
 // TestFenceQuietWhileRenewed: renewals that succeed keep the lease from
@@ -87,7 +87,7 @@ func TestFenceQuietWhileRenewed(t *testing.T) {
 		eventually(t, "renewal", func() bool { return m.Lease().Expiration.After(l.Expiration) })
 		l = m.Lease()
 	}
-	if m.LeaseExpired() || len(calls.get()) != 0 || e.logs.count(expiredLine) != 0 {
+	if m.LeaseExpired() || len(calls.get()) != 0 || e.logs.Count(expiredLine) != 0 {
 		t.Errorf("expired while renewed: calls %v", calls.get())
 	}
 }

@@ -59,7 +59,7 @@ func TestRenewalTiming(t *testing.T) {
 	if v := metricValue(t, e, "overlayd_subnet_lease_expiration_timestamp_seconds", ""); v != float64(l.Expiration.Unix()) {
 		t.Errorf("expiration gauge = %v, want %v", v, l.Expiration.Unix())
 	}
-	e.logs.mustContain(t, "renewed our lease")
+	e.logs.MustContain(t, "renewed our lease")
 }
 
 func TestRenewalCustomMarginAndRetry(t *testing.T) {
@@ -87,7 +87,7 @@ func TestRenewalCustomMarginAndRetry(t *testing.T) {
 	}
 	want := t0.Add(51 * time.Minute).Add(time.Hour)
 	eventually(t, "renewal after retries", func() bool { return m.Lease().Expiration.Equal(want) })
-	if n := e.logs.count("lease renewal failed; will retry"); n != 2 {
+	if n := e.logs.Count("lease renewal failed; will retry"); n != 2 {
 		t.Errorf("%d failure logs, want 2", n)
 	}
 	if v := metricValue(t, e, "overlayd_subnet_lease_renewals_total", "error"); v != 2 {
@@ -132,7 +132,7 @@ func TestRenewalRecreatesVanishedLease(t *testing.T) {
 	want := due.Add(subnet.DefaultLeaseTTL)
 	eventually(t, "re-creation", func() bool { return m.Lease().Expiration.Equal(want) })
 	wantStored(t, e, l.Subnet, attrs(ourIP, ourMAC), want)
-	e.logs.mustContain(t, "our lease is gone; re-creating the same subnet", "re-created our lease")
+	e.logs.MustContain(t, "our lease is gone; re-creating the same subnet", "re-created our lease")
 }
 
 func TestRenewalLeaseTakenByAnotherNode(t *testing.T) {

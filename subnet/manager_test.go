@@ -5,16 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
@@ -36,7 +35,7 @@ type testEnv struct {
 	reg   *subnettest.Registry
 	clock *subnettest.Clock
 	cfg   *subnet.Config
-	logs  *logBuffer
+	logs  *logtest.Buffer
 	prom  *prometheus.Registry
 }
 
@@ -49,13 +48,13 @@ func newEnv(t *testing.T, cfgJSON string) *testEnv {
 	clock := subnettest.NewClock(t0)
 	reg := subnettest.NewRegistry(clock)
 	reg.SetConfig([]byte(cfgJSON))
-	return &testEnv{reg: reg, clock: clock, cfg: cfg, logs: &logBuffer{}, prom: prometheus.NewRegistry()}
+	return &testEnv{reg: reg, clock: clock, cfg: cfg, logs: &logtest.Buffer{}, prom: prometheus.NewRegistry()}
 }
 
 func (e *testEnv) options() subnet.ManagerOptions {
 	return subnet.ManagerOptions{
 		Registry: e.reg, Config: e.cfg, Attrs: attrs(ourIP, ourMAC),
-		Logger: e.logs.logger(), Clock: e.clock, Rand: rand.New(rand.NewPCG(1, 2)),
+		Logger: e.logs.Logger(), Clock: e.clock, Rand: rand.New(rand.NewPCG(1, 2)),
 		Registerer: e.prom,
 	}
 }
@@ -88,40 +87,6 @@ func attrs(ip, mac string) subnet.LeaseAttrs {
 		PublicIP:    netip.MustParseAddr(ip),
 		BackendType: "vxlan",
 		BackendData: []byte(fmt.Sprintf(`{"VNI":1,"VtepMAC":%q}`, mac)),
-	}
-}
-
-// logBuffer collects log output from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-func (b *logBuffer) count(substr string) int { return strings.Count(b.String(), substr) }
-
-func (b *logBuffer) mustContain(t *testing.T, substrs ...string) {
-	t.Helper()
-	s := b.String()
-	for _, sub := range substrs {
-		if !strings.Contains(s, sub) {
-			t.Errorf("logs lack %q:\n%s", sub, s)
-		}
 	}
 }
 
@@ -351,7 +316,7 @@ func TestAcquire(t *testing.T) {
 				t.Errorf("lease attrs %+v", got.Attrs)
 			}
 			tt.check(t, e, got)
-			e.logs.mustContain(t, tt.logs...)
+			e.logs.MustContain(t, tt.logs...)
 		})
 	}
 }
@@ -399,10 +364,10 @@ func TestAcquireRaceLostThenRetried(t *testing.T) {
 	if n := e.reg.Calls(subnettest.OpCreate); n != 3 {
 		t.Errorf("%d creates, want 3", n)
 	}
-	if n := e.logs.count("another node created the same subnet first"); n != 2 {
+	if n := e.logs.Count("another node created the same subnet first"); n != 2 {
 		t.Errorf("%d race logs, want 2:\n%s", n, e.logs)
 	}
-	e.logs.mustContain(t, "another node took previous subnet 10.5.0.8/30 first")
+	e.logs.MustContain(t, "another node took previous subnet 10.5.0.8/30 first")
 }
 
 func TestAcquireRaceLostEveryTime(t *testing.T) {

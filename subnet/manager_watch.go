@@ -44,7 +44,7 @@ func (m *Manager) RunWatch(ctx context.Context, sink PeerSink) error {
 		}
 		delay := m.backoff(failures)
 		m.log.Warn("lease watch failed; reconnecting", "error", err, "retry_in", delay)
-		if sleep(ctx, m.clock, delay) != nil {
+		if Sleep(ctx, m.clock, delay) != nil {
 			return nil
 		}
 	}

@@ -104,7 +104,7 @@ func TestWatchSnapshotAndEvents(t *testing.T) {
 	if got := peerSummary(sink.Peers()); got != "" {
 		t.Errorf("peers left: %s", got)
 	}
-	e.logs.mustContain(t, `msg="peer added" key=10.5.4.0-24 public_ip=192.0.2.4`, `msg="peer removed" key=10.5.3.0-24 public_ip=192.0.2.3`)
+	e.logs.MustContain(t, `msg="peer added" key=10.5.4.0-24 public_ip=192.0.2.4`, `msg="peer removed" key=10.5.3.0-24 public_ip=192.0.2.3`)
 	if v := metricValue(t, e, "overlayd_subnet_peers", ""); v != 0 {
 		t.Errorf("peers gauge %v", v)
 	}
@@ -124,7 +124,7 @@ func TestWatchMalformedKeySkipped(t *testing.T) {
 	if got := peerSummary(sink.Peers()); got != want {
 		t.Fatalf("peers %s, want %s", got, want)
 	}
-	e.logs.mustContain(t, "ignoring malformed lease entry", "key=/coreos.com/network/subnets/10.5.9.0-24",
+	e.logs.MustContain(t, "ignoring malformed lease entry", "key=/coreos.com/network/subnets/10.5.9.0-24",
 		"key=/coreos.com/network/subnets/garbage", "key=/coreos.com/network/subnets/10.5.2.0-24")
 
 	// A re-list keeps the peer whose entry became malformed, too.
@@ -137,7 +137,7 @@ func TestWatchMalformedKeySkipped(t *testing.T) {
 	if n := len(sink.Updates()); n != 1 {
 		t.Errorf("%d updates, want only the one addition: %s", n, eventSummary(sink.Events()))
 	}
-	if n := e.logs.count("key=/coreos.com/network/subnets/garbage"); n != 1 {
+	if n := e.logs.Count("key=/coreos.com/network/subnets/garbage"); n != 1 {
 		t.Errorf("malformed key logged %d times, want once", n)
 	}
 }
@@ -165,12 +165,12 @@ func TestWatchHistoryLostDiffs(t *testing.T) {
 	if e.clock.Pending() != 0 {
 		t.Errorf("lost history should re-list at once, not back off")
 	}
-	e.logs.mustContain(t, "lease watch history lost; re-listing")
+	e.logs.MustContain(t, "lease watch history lost; re-listing")
 	if v := metricValue(t, e, "overlayd_subnet_watch_restarts_total", "history_lost"); v != 1 {
 		t.Errorf("history_lost restarts %v", v)
 	}
 	// Unchanged peers of a re-list are not logged again.
-	if n := e.logs.count("key=10.5.2.0-24"); n != 1 {
+	if n := e.logs.Count("key=10.5.2.0-24"); n != 1 {
 		t.Errorf("peer 10.5.2.0-24 logged %d times, want once", n)
 	}
 }
@@ -201,7 +201,7 @@ func TestWatchReconnectsWithBackoff(t *testing.T) {
 	if v := metricValue(t, e, "overlayd_subnet_watch_restarts_total", "error"); v != 4 {
 		t.Errorf("error restarts %v, want 4", v)
 	}
-	e.logs.mustContain(t, "lease watch failed; reconnecting", "etcd unreachable")
+	e.logs.MustContain(t, "lease watch failed; reconnecting", "etcd unreachable")
 }
 
 func TestWatchBackoffIsCapped(t *testing.T) {
@@ -237,7 +237,7 @@ func TestWatchOwnLeaseDeletedIsRecreated(t *testing.T) {
 	want := t0.Add(time.Minute).Add(subnet.DefaultLeaseTTL)
 	eventually(t, "re-creation", func() bool { return m.Lease().Expiration.Equal(want) })
 	wantStored(t, e, own.Subnet, attrs(ourIP, ourMAC), want)
-	e.logs.mustContain(t, "level=WARN", "our lease is gone; re-creating the same subnet", "re-created our lease")
+	e.logs.MustContain(t, "level=WARN", "our lease is gone; re-creating the same subnet", "re-created our lease")
 	if len(sink.Updates()) != 0 {
 		t.Errorf("own lease leaked to the sink: %s", eventSummary(sink.Events()))
 	}
@@ -276,7 +276,7 @@ func TestWatchOwnLeaseTakenByAnotherNode(t *testing.T) {
 			if err := r.wait(); !errors.Is(err, subnet.ErrOwnLeaseLost) {
 				t.Fatalf("RunWatch returned %v, want ErrOwnLeaseLost", err)
 			}
-			e.logs.mustContain(t, "level=ERROR")
+			e.logs.MustContain(t, "level=ERROR")
 		})
 	}
 }
@@ -302,7 +302,7 @@ func TestWatchWarnedKeyForgottenWhenFixed(t *testing.T) {
 	e.put(t, "10.5.9.0/24", "192.0.2.9", "02:00:00:00:00:09", time.Time{})
 	waitEvents(t, sink, "added 10.5.9.0/24=unreadable; added 10.5.9.0/24=192.0.2.9/02:00:00:00:00:09")
 	e.reg.PutRaw("10.5.9.0-24", `{"PublicIP":"not-an-ip"}`)
-	eventually(t, "second warning", func() bool { return e.logs.count(line) == 2 })
+	eventually(t, "second warning", func() bool { return e.logs.Count(line) == 2 })
 }
 
 // TestStartListsTheLeasesOnce: with the list the daemon read at start (to

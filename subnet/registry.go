@@ -73,3 +73,14 @@ type PeerSink interface {
 	// carries the last attributes seen for that subnet.
 	UpdatePeers(events []Event)
 }
+
+// EarlyPeerSink is a PeerSink that also takes the peers of a first list
+// while it is still being read, so that programming them overlaps the
+// rest of the list. They are provisional: the ReplacePeers that follows
+// with the complete list supersedes them (a subnet not in it goes). A
+// lease manager sends them only before its first ReplacePeers, only as
+// additions, and only when the sink implements this interface.
+type EarlyPeerSink interface {
+	PeerSink
+	AddEarlyPeers(leases []Lease)
+}

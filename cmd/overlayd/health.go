@@ -38,6 +38,8 @@ type healthProbes struct {
 // front of the reconciler that keeps each peer's probe targets (the
 // overlay address is the peer subnet's network address, its
 // flannel.<VNI> address; the underlay one where its VXLAN goes).
+var _ peerset.EarlySink = (*healthTable)(nil)
+
 type healthTable struct {
 	next  peerset.Sink
 	mu    sync.Mutex
@@ -77,6 +79,15 @@ func (t *healthTable) UpdatePeers(changes []peerset.Change) {
 	}
 	t.mu.Unlock()
 	t.next.UpdatePeers(changes)
+}
+
+// UpdateEarlyPeers implements peerset.EarlySink: the peers of a first
+// list still being read go on to the reconciler; the probes wait for the
+// snapshot.
+func (t *healthTable) UpdateEarlyPeers(changes []peerset.Change) {
+	if es, ok := t.next.(peerset.EarlySink); ok {
+		es.UpdateEarlyPeers(changes)
+	}
 }
 
 // targets is the prober's Targets: a snapshot.

@@ -26,8 +26,9 @@ const listPageSize = 500
 // version with a limit would be read from etcd at exactly that revision,
 // which the restarted cache may no longer watch from). Every page of a
 // continued list is of the same snapshot, whose version the list returns
-// for the watch to start from.
-func listEntries(ctx context.Context, c Client, opts metav1.ListOptions, ann Annotations) (*nodeEntryList, error) {
+// for the watch to start from. onPage, when not nil, sees each page's
+// entries as soon as they are read.
+func listEntries(ctx context.Context, c Client, opts metav1.ListOptions, ann Annotations, onPage func([]*nodeEntry)) (*nodeEntryList, error) {
 	switch opts.ResourceVersion {
 	case "0":
 		opts.ResourceVersion, opts.ResourceVersionMatch, opts.Limit = "", "", listPageSize
@@ -46,8 +47,12 @@ func listEntries(ctx context.Context, c Client, opts metav1.ListOptions, ann Ann
 			out.ListMeta = l.ListMeta
 			out.Items = make([]*nodeEntry, 0, len(l.Items)+remaining(l.RemainingItemCount))
 		}
+		first := len(out.Items)
 		for i := range l.Items {
 			out.Items = append(out.Items, ann.entryOf(&l.Items[i]))
+		}
+		if onPage != nil {
+			onPage(out.Items[first:])
 		}
 		if l.Continue == "" {
 			out.Continue, out.RemainingItemCount = "", nil
@@ -70,7 +75,7 @@ func remaining(n *int64) int {
 // they are no peers). It lists in pages like the watch. For tools (overlayd
 // doctor) that look at the cluster once.
 func ListLeases(ctx context.Context, c Client, ann Annotations) ([]subnet.Lease, error) {
-	list, err := listEntries(ctx, c, metav1.ListOptions{ResourceVersion: "0"}, ann)
+	list, err := listEntries(ctx, c, metav1.ListOptions{ResourceVersion: "0"}, ann, nil)
 	if err != nil {
 		return nil, explainAPIError(err, "kube-apiserver: list nodes")
 	}

@@ -51,21 +51,9 @@ func (r retrier) do(ctx context.Context, what string, op func(context.Context) e
 			r.log.Warn(what+"; retrying", "err", err, "retry_in", r.interval, "failures", failures)
 			lastMsg, lastLog = msg, now
 		}
-		if err := sleep(ctx, r.clock, r.interval); err != nil {
+		if err := subnet.Sleep(ctx, r.clock, r.interval); err != nil {
 			return err
 		}
-	}
-}
-
-// sleep waits d on the clock or until ctx ends (then it returns ctx.Err()).
-func sleep(ctx context.Context, clock subnet.Clock, d time.Duration) error {
-	t := clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -46,7 +46,7 @@ func (m *Manager) RunWatch(ctx context.Context, sink subnet.PeerSink) error {
 func (m *Manager) nodeListWatch(peers *peerSet) *cache.ListWatch {
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			l, err := listEntries(ctx, m.o.Client, opts, m.o.Annotations)
+			l, err := listEntries(ctx, m.o.Client, opts, m.o.Annotations, peers.earlyPage())
 			if err != nil {
 				peers.watchFailed(err)
 				return nil, err
@@ -138,6 +138,31 @@ func (p *peerSet) Replace(objs []any, _ string) error {
 	p.m.log.Info("node list again", "peers", len(p.known), "changes", len(events), "unusable", len(p.bad))
 	p.deliver(events)
 	return nil
+}
+
+// earlyPage returns what the first list does with each page as it is
+// read: the page's peers go to a sink that takes them early
+// (subnet.EarlyPeerSink), so that programming them overlaps the rest of
+// the list. The complete list then goes through Replace as always. Nil
+// once the first snapshot is out, or when the sink does not take early
+// peers.
+func (p *peerSet) earlyPage() func([]*nodeEntry) {
+	es, ok := p.sink.(subnet.EarlyPeerSink)
+	p.mu.Lock()
+	synced := p.synced
+	p.mu.Unlock()
+	if !ok || synced {
+		return nil
+	}
+	return func(page []*nodeEntry) {
+		leases := make([]subnet.Lease, 0, len(page))
+		for _, e := range page {
+			if e.err == nil && e.name != p.m.o.NodeName {
+				leases = append(leases, e.lease)
+			}
+		}
+		es.AddEarlyPeers(leases)
+	}
 }
 
 // firstSnapshot sends the known peers as the first peer set.

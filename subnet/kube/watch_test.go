@@ -186,7 +186,7 @@ func TestSlimNodeKeepsWhatTheWatchReads(t *testing.T) {
 	}
 	// A listed node becomes the same entry.
 	cs := fake.NewClientset(full, node("node2", "10.244.2.0/24", nil))
-	list, err := listEntries(testContext(t, 5*time.Second), fakeAPI{cs}, metav1.ListOptions{ResourceVersion: "0"}, testAnn)
+	list, err := listEntries(testContext(t, 5*time.Second), fakeAPI{cs}, metav1.ListOptions{ResourceVersion: "0"}, testAnn, nil)
 	if err != nil || len(list.Items) != 2 {
 		t.Fatalf("listEntries: %+v, %v; want 2 entries", list, err)
 	}

@@ -110,16 +110,7 @@ func setUpFlanneldDevice(t *testing.T, n *lab.Node, sn netip.Prefix, mac string)
 // installs flanneld's three entries for each.
 func programLikeFlanneld(t *testing.T, l *lab.Lab, self *lab.Node, own netip.Prefix) {
 	t.Helper()
-	cli, err := l.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(labtest.Context(t, 5*time.Second), subnet.SubnetsDir(subnet.DefaultPrefix), clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range resp.Kvs {
+	for _, kv := range labtest.StoredLeases(t, l) {
 		sn, err := subnet.ParseLeaseKey(subnet.DefaultPrefix, string(kv.Key))
 		if err != nil || sn == own {
 			continue

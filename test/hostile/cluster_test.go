@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
@@ -99,6 +97,3 @@ func (c *cluster) readyz(n *lab.Node) (int, string, error) {
 
 // etcdtestOptions are the options the cluster's etcd runs with.
 func etcdtestOptions() etcdtest.Options { return etcdtest.Options{} }
-
-// clientv3WithPrefix lists every key under the one given.
-func clientv3WithPrefix() clientv3.OpOption { return clientv3.WithPrefix() }

@@ -58,17 +58,8 @@ func TestSecondNodeWithSamePublicIP(t *testing.T) {
 	if !subnet.AttrsEqual(before, after) {
 		t.Errorf("node0's lease changed:\nbefore %+v\nafter  %+v", before, after)
 	}
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(labtest.Context(t, 10*time.Second), subnet.SubnetsDir(subnet.DefaultPrefix), clientv3WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) != 2 {
-		t.Errorf("%d leases, want node0's and node1's only", len(resp.Kvs))
+	if stored := labtest.StoredLeases(t, c.Lab); len(stored) != 2 {
+		t.Errorf("%d leases, want node0's and node1's only", len(stored))
 	}
 	c.requireAlive(node0, node1)
 	c.mustPingAll("after the impostor was refused")

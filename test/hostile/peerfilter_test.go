@@ -10,7 +10,6 @@ import (
 
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
-	"github.com/overlayd/overlayd/subnet"
 )
 
 // pathWithout is a PATH directory of links to every command of /usr/sbin
@@ -96,16 +95,7 @@ func testPeerFilterFailsClosed(t *testing.T, path string) {
 	if out, err := exec.Command("ip", "-n", n.NS, "link", "show", "flannel.1").CombinedOutput(); err == nil {
 		t.Errorf("the VXLAN device exists although the filter could not be installed:\n%s", out)
 	}
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(labtest.Context(t, 10*time.Second), subnet.SubnetsDir(subnet.DefaultPrefix), clientv3WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) != 0 {
-		t.Errorf("%d leases taken by a node that refused to start", len(resp.Kvs))
+	if stored := labtest.StoredLeases(t, c.Lab); len(stored) != 0 {
+		t.Errorf("%d leases taken by a node that refused to start", len(stored))
 	}
 }

@@ -1,0 +1,62 @@
+// Package logtest captures log/slog output in unit tests: a buffer that
+// several goroutines may write, and the queries tests make of it.
+package logtest
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Buffer is a goroutine-safe log sink. The zero value is ready to use.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Logger returns a text logger at debug level writing to b.
+func (b *Buffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Count counts the occurrences of substr.
+func (b *Buffer) Count(substr string) int { return strings.Count(b.String(), substr) }
+
+// Lines returns the lines logged at level (slog's name: DEBUG, INFO,
+// WARN, ERROR) that contain substr.
+func (b *Buffer) Lines(level, substr string) []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "level="+level) && strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// MustContain reports a test error for each of substrs the log lacks.
+func (b *Buffer) MustContain(t testing.TB, substrs ...string) {
+	t.Helper()
+	s := b.String()
+	for _, sub := range substrs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("logs lack %q:\n%s", sub, s)
+		}
+	}
+}
