@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
@@ -76,7 +77,7 @@ func (v *v6Node) ensureDevice() error {
 	return EnsureDeviceAddress(v.h, dev, v6Own, v6Network, log)
 }
 
-func (v *v6Node) start(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logBuffer, mode RouteMode) (*Reconciler, func()) {
+func (v *v6Node) start(k Kernel, resync time.Duration, reg prometheus.Registerer, log *logtest.Buffer, mode RouteMode) (*Reconciler, func()) {
 	return v.startReconciler(k, resync, prometheus.WrapRegistererWith(prometheus.Labels{"family": "ipv6"}, reg), log,
 		func(o *ReconcilerOptions) {
 			o.LinkName, o.LinkIndex = v.dev.Name, v.dev.Index
@@ -119,7 +120,7 @@ func isKernelFDB(line string) bool {
 		!strings.Contains(line, " via ") && !strings.HasPrefix(line, "id ")
 }
 
-func (v *v6Node) waitState6(what, want string, log *logBuffer) {
+func (v *v6Node) waitState6(what, want string, log *logtest.Buffer) {
 	v.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -157,7 +158,7 @@ var v6Leases = []subnet.Lease{v6Peer(1), v6Peer(2), v6Peer(3)}
 // registry (a family label tells their metrics apart).
 func TestReconcilerIPv6InNamespace(t *testing.T) {
 	v := newV6Node(t)
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
 	r4, _ := v.startReconciler(v.h, time.Minute, prometheus.WrapRegistererWith(prometheus.Labels{"family": "ipv4"}, reg), log)
 	r4.ReplacePeers(peersFor(r4, v6Leases))
@@ -266,7 +267,7 @@ func TestReconcilerIPv6NexthopModeInNamespace(t *testing.T) {
 	if _, err := netnsutil.Exec(context.Background(), v.name, "ip", "nexthop", "show"); err != nil {
 		t.Skipf("kernel without nexthop objects: %v", err)
 	}
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
 	k4 := v.netlinkKernel()
 	r4, _ := v.startReconciler(k4, time.Minute, prometheus.WrapRegistererWith(prometheus.Labels{"family": "ipv4"}, reg), log,

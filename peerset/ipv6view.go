@@ -65,6 +65,25 @@ func (f *IPv6Feed) ReplacePeers(leases []subnet.Lease) {
 	f.next.ReplacePeers(out)
 }
 
+// AddEarlyPeers passes the IPv6 view of a first list's early leases
+// (subnet.EarlyPeerSink) when the IPv6 Set takes them; the snapshot that
+// follows supersedes them, so nothing is remembered.
+func (f *IPv6Feed) AddEarlyPeers(leases []subnet.Lease) {
+	next, ok := f.next.(subnet.EarlyPeerSink)
+	if !ok {
+		return
+	}
+	out := make([]subnet.Lease, 0, len(leases))
+	for i := range leases {
+		if v, ok := IPv6View(leases[i]); ok {
+			out = append(out, v)
+		}
+	}
+	if len(out) > 0 {
+		next.AddEarlyPeers(out)
+	}
+}
+
 // UpdatePeers passes the IPv6 view of the changes; a lease that lost or
 // changed its IPv6 subnet removes the old one.
 func (f *IPv6Feed) UpdatePeers(events []subnet.Event) {
@@ -118,3 +137,17 @@ func (t Tee) UpdatePeers(events []subnet.Event) {
 		s.UpdatePeers(events)
 	}
 }
+
+// AddEarlyPeers implements subnet.EarlyPeerSink for the sinks that do.
+func (t Tee) AddEarlyPeers(leases []subnet.Lease) {
+	for _, s := range t {
+		if e, ok := s.(subnet.EarlyPeerSink); ok {
+			e.AddEarlyPeers(leases)
+		}
+	}
+}
+
+var (
+	_ subnet.EarlyPeerSink = Tee(nil)
+	_ subnet.EarlyPeerSink = (*IPv6Feed)(nil)
+)

@@ -210,3 +210,24 @@ func TestTeeGivesEveryCallToEach(t *testing.T) {
 		t.Fatalf("IPv4 peers %v, IPv6 peers %v", f4.rec.current(), f6.rec.current())
 	}
 }
+
+func TestEarlyPeersReachBothSets(t *testing.T) {
+	f4 := newFixture(t)
+	f6, feed := newFixture6(t)
+	tee := Tee{feed, f4.s}
+	tee.AddEarlyPeers([]subnet.Lease{dualLease(1), lease(2, "")})
+	f4.s.Step()
+	f6.s.Step()
+	if len(f4.rec.early) != 1 || len(f4.rec.early[0]) != 2 {
+		t.Fatalf("IPv4 early deliveries %+v, want one of 2 peers", f4.rec.early)
+	}
+	if len(f6.rec.early) != 1 || len(f6.rec.early[0]) != 1 || f6.rec.early[0][0].Peer.Subnet != dualLease(1).IPv6Subnet {
+		t.Fatalf("IPv6 early deliveries %+v, want dual-stack lease 1's IPv6 subnet", f6.rec.early)
+	}
+	tee.ReplacePeers([]subnet.Lease{dualLease(1), lease(2, "")})
+	f4.s.Step()
+	f6.s.Step()
+	if len(f4.rec.current()) != 2 || len(f6.rec.current()) != 1 {
+		t.Fatalf("IPv4 peers %v, IPv6 peers %v", f4.rec.current(), f6.rec.current())
+	}
+}
