@@ -116,6 +116,36 @@ func FuzzParseKeyName(f *testing.F) {
 	})
 }
 
+// FuzzParseLeaseIDName: whatever parses is a masked subnet of the right
+// family in each part, and formats back to the very name.
+func FuzzParseLeaseIDName(f *testing.F) {
+	for _, s := range []string{
+		"10.244.37.0-24", "10.5.34.0-24&fc00:0:0:1::-64", "0.0.0.0-0&fc00:0:0:1::-64", "0.0.0.0-0",
+		"10.5.34.0-24&FC00::-64", "10.5.34.0-24&fc00::1-64", "0.0.0.0-0&", "10.5.34.0-24&::ffff:1.2.3.0-120",
+		"10.5.34.0-24&2001:db8::-128", "10.5.34.0-24&::-0",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		id, err := ParseLeaseIDName(name)
+		if err != nil {
+			return
+		}
+		if !id.IsValid() {
+			t.Fatalf("ParseLeaseIDName(%q) = %+v: no subnet", name, id)
+		}
+		if id.Subnet.IsValid() && (!id.Subnet.Addr().Is4() || id.Subnet.Masked() != id.Subnet) {
+			t.Fatalf("ParseLeaseIDName(%q): IPv4 part %v", name, id.Subnet)
+		}
+		if p := id.IPv6Subnet; p.IsValid() && (!p.Addr().Is6() || p.Addr().Is4In6() || p.Addr().Zone() != "" || p.Masked() != p) {
+			t.Fatalf("ParseLeaseIDName(%q): IPv6 part %v", name, p)
+		}
+		if id.KeyName() != name {
+			t.Fatalf("ParseLeaseIDName(%q) = %+v, whose KeyName is %q", name, id, id.KeyName())
+		}
+	})
+}
+
 func FuzzReadSubnetFile(f *testing.F) {
 	for _, s := range []string{
 		"FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.99.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",

@@ -215,7 +215,7 @@ func (d *daemon) setupHost(cfg *subnet.Config, lease subnet.Lease) error {
 	if err := d.setupIPTables(cfg, lease, d.prev); err != nil {
 		return err
 	}
-	env := subnet.SubnetEnv{Network: cfg.Network, Subnet: lease.Subnet, MTU: d.podMTU(cfg), IPMasq: o.ipMasq}
+	env := subnetEnv(cfg, lease, d.podMTU(cfg), o.ipMasq) // subnetfile.go, ipv6plane.go
 	d.subnetFile = &subnetFile{path: o.subnetFile, env: env, ready: &d.ready, log: log}
 	d.subnetFile.write() // retried by runLoops when it fails (subnetfile.go)
 	return nil
@@ -347,7 +347,7 @@ func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.
 		attrs.PrivateIP = d.choice.Addr
 		attrs.SameSiteKey = d.sameSiteLeaseKey() // samesitekey.go
 	}
-	return src.acquire(ctx, attrs, d.prev.Subnet)
+	return src.acquire(ctx, attrs, d.prev)
 }
 
 func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) error {

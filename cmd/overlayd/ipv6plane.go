@@ -48,21 +48,16 @@ func (d *daemon) deviceSpec6(cfg *subnet.Config, mac []byte) backend.DeviceSpec 
 	}
 }
 
-// v6MACSource is the lease source's answer for the IPv6 device's MAC:
-// the VtepMAC of our lease's BackendV6Data (the backend-v6-data
-// annotation in kube mode), the one acquire will reuse.
-type v6MACSource interface {
-	previousV6VtepMAC(ctx context.Context, public netip.Addr) []byte
-}
-
-// previousV6MAC asks src for the IPv6 device's previous MAC; nil (a
-// derived MAC) when the source cannot say.
+// previousV6MAC asks src for the IPv6 device's previous MAC: the VtepMAC
+// of our lease's BackendV6Data (the backend-v6-data annotation in kube
+// mode), the lease acquire will reuse, found by our PublicIP (PublicIPv6
+// in an IPv6-only network); nil means a derived MAC.
 func (d *daemon) previousV6MAC(ctx context.Context, src leaseSource) []byte {
-	s, ok := src.(v6MACSource)
-	if !ok {
-		return nil
+	public := d.public
+	if !public.IsValid() {
+		public = d.public6
 	}
-	return s.previousV6VtepMAC(ctx, d.public)
+	return src.previousV6VtepMAC(ctx, public)
 }
 
 // setupDevice6 creates or adopts flannel-v6.<VNI>, keeping the MAC of

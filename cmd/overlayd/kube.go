@@ -151,20 +151,28 @@ func readNetConf(path string) (*subnet.Config, error) {
 // by an earlier run of overlayd or flanneld, so that peers keep theirs.
 // The node is ours by name, not by address: public is not consulted.
 func (s *kubeSource) previousVtepMAC(_ context.Context, _ netip.Addr) []byte {
-	prev := s.own.Previous
-	if prev.BackendType != subnet.BackendVXLAN || len(prev.BackendData) == 0 {
+	return s.previousMAC(s.own.Previous.BackendData, "backend-data")
+}
+
+// previousV6VtepMAC is the MAC in our node's backend-v6-data annotation.
+func (s *kubeSource) previousV6VtepMAC(_ context.Context, _ netip.Addr) []byte {
+	return s.previousMAC(s.own.Previous.BackendV6Data, "backend-v6-data")
+}
+
+func (s *kubeSource) previousMAC(raw []byte, annotation string) []byte {
+	if s.own.Previous.BackendType != subnet.BackendVXLAN || len(raw) == 0 {
 		return nil
 	}
-	data, err := vxlandata.Unmarshal(prev.BackendData)
+	data, err := vxlandata.Unmarshal(raw)
 	if err != nil {
-		s.log.Warn("ignoring the node's backend-data annotation: no usable VTEP MAC", "node", s.own.Name, "err", err)
+		s.log.Warn("ignoring the node's "+annotation+" annotation: no usable VTEP MAC", "node", s.own.Name, "err", err)
 		return nil
 	}
 	return data.VtepMAC
 }
 
 // acquire publishes attrs in our node's annotations.
-func (s *kubeSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, _ netip.Prefix) (subnet.Lease, error) {
+func (s *kubeSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, _ subnet.SubnetEnv) (subnet.Lease, error) {
 	opts := s.opts
 	opts.Attrs = attrs
 	mgr, err := kube.NewManager(opts)
