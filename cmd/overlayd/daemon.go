@@ -378,7 +378,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 	// snapshot slice, so it comes last (peerset.Tee).
 	var sinks peerset.Tee
 	if cfg.EnableIPv6 {
-		sink6, err := d.startPlane6(g, cfg, lease) // ipv6plane.go
+		sink6, err := d.startPlane6(g, cfg, lease, feed) // ipv6plane.go
 		if err != nil {
 			g.cancel()
 			g.wait()

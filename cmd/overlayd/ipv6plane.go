@@ -87,9 +87,10 @@ func (d *daemon) setupHost6(cfg *subnet.Config, lease subnet.Lease) error {
 }
 
 // startPlane6 starts the IPv6 reconciler and peer set in g and returns
-// the lease manager's sink for them. It opens a netlink handle of its
+// the lease manager's sink for them; the peer set feeds the IPv6 VXLAN
+// peer filter through feed (nil: no filter). It opens a netlink handle of its
 // own: the reconciler's dumps run beside the IPv4 one's.
-func (d *daemon) startPlane6(g *group, cfg *subnet.Config, lease subnet.Lease) (subnet.PeerSink, error) {
+func (d *daemon) startPlane6(g *group, cfg *subnet.Config, lease subnet.Lease, feed *filterFeed) (subnet.PeerSink, error) {
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("open netlink: %w", err)
@@ -116,7 +117,7 @@ func (d *daemon) startPlane6(g *group, cfg *subnet.Config, lease subnet.Lease) (
 	set, err := peerset.New(peerset.Options{
 		Network: cfg.IPv6Network, OwnSubnet: lease.IPv6Subnet, SubnetLen: d.peerSubnetLen6(cfg, lease),
 		LocalAddrs: []netip.Addr{d.choice.Addr6, d.public6}, Peers: rec,
-		Logger: log, Registerer: reg,
+		Addrs: addrSink6(feed), Logger: log, Registerer: reg, // peerfilter.go
 	})
 	if err != nil {
 		kernel.Close()
