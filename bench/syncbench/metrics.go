@@ -80,15 +80,20 @@ type syncView struct {
 	nexthops   int
 	// nexthopMode: overlayd reports nexthop routes in use
 	// (overlayd_sync_route_mode{mode="nexthop"}).
-	nexthopMode   bool
-	writes        float64 // every netlink write (add and del, all kinds)
-	fullPasses    float64
-	incrPasses    float64
-	passSeconds   float64 // pass_duration_seconds_sum
-	passesTimed   float64 // pass_duration_seconds_count
-	writeErrors   float64
-	processRSS    float64
-	scrapeMissing bool
+	nexthopMode bool
+	writes      float64 // every netlink write (add and del, all kinds)
+	fullPasses  float64
+	incrPasses  float64
+	passSeconds float64 // pass_duration_seconds_sum
+	passesTimed float64 // pass_duration_seconds_count
+	writeErrors float64
+	// dumps counts the full kernel reads (every reason), dumpSeconds
+	// their summed duration; lostDumps those after lost notifications;
+	// eventChanges the notifications that changed overlayd's view of
+	// its entries (someone else's changes, not its own echoes).
+	dumps, dumpSeconds, lostDumps, eventChanges float64
+	processRSS                                  float64
+	scrapeMissing                               bool
 }
 
 func (m metrics) sync() syncView {
@@ -107,6 +112,10 @@ func (m metrics) sync() syncView {
 		passSeconds:   m["overlayd_sync_pass_duration_seconds_sum"],
 		passesTimed:   m["overlayd_sync_pass_duration_seconds_count"],
 		writeErrors:   m.sum("overlayd_sync_errors_total"),
+		dumps:         m.sum("overlayd_sync_dumps_total"),
+		dumpSeconds:   m["overlayd_sync_dump_duration_seconds_sum"],
+		lostDumps:     m[`overlayd_sync_dumps_total{reason="events-lost"}`],
+		eventChanges:  m["overlayd_sync_kernel_event_changes_total"],
 		processRSS:    m["process_resident_memory_bytes"],
 		scrapeMissing: !ok,
 	}

@@ -181,7 +181,7 @@ func TestEtcdPreviousVtepMACIsThatOfTheLeaseAcquireReuses(t *testing.T) {
 			}
 			// Acquire must reuse the lease whose MAC the device kept.
 			data, _ := src.backendData(vxlandata.Data{VNI: 1, VtepMAC: mac})
-			l, err := src.acquire(t.Context(), subnet.LeaseAttrs{PublicIP: ours, BackendType: subnet.BackendVXLAN, BackendData: data}, netip.Prefix{})
+			l, err := src.acquire(t.Context(), subnet.LeaseAttrs{PublicIP: ours, BackendType: subnet.BackendVXLAN, BackendData: data}, subnet.SubnetEnv{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,14 +235,14 @@ func TestEtcdSourceIdentityAndFence(t *testing.T) {
 	if mac := src.previousVtepMAC(t.Context(), ours); mac != nil {
 		t.Errorf("reused the MAC %s of another node's lease", macText(mac))
 	}
-	if _, err := src.acquire(t.Context(), attrs, netip.Prefix{}); !errors.Is(err, subnet.ErrPublicIPInUse) {
+	if _, err := src.acquire(t.Context(), attrs, subnet.SubnetEnv{}); !errors.Is(err, subnet.ErrPublicIPInUse) {
 		t.Fatalf("acquire over another node's lease: %v, want ErrPublicIPInUse", err)
 	}
 
 	reg = subnettest.NewRegistry(clock)
 	src = newSource(reg, clock, &ready)
 	ready.set()
-	l, err := src.acquire(t.Context(), attrs, netip.Prefix{})
+	l, err := src.acquire(t.Context(), attrs, subnet.SubnetEnv{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestEtcdSourceDropsTheStartList(t *testing.T) {
 		t.Fatal("previousVtepMAC kept no start list for the Manager")
 	}
 	attrs := subnet.LeaseAttrs{PublicIP: ours, BackendType: subnet.BackendVXLAN, BackendData: data}
-	if _, err := src.acquire(t.Context(), attrs, netip.Prefix{}); err != nil {
+	if _, err := src.acquire(t.Context(), attrs, subnet.SubnetEnv{}); err != nil {
 		t.Fatal(err)
 	}
 	if src.startList != nil {
