@@ -189,7 +189,6 @@ type Reconciler struct {
 	everInSync   bool
 	syncedClosed bool
 	programmed   int
-	touched      keySet[netip.Prefix]
 	scratch      writeScratch
 	// events is the kernel's notification subscription (nil: none);
 	// rearm tells watchEvents that the loop has read it.
@@ -238,8 +237,6 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		believed:    newBelievedState(),
 		skipped:     map[netip.Prefix]string{},
 		directCache: map[netip.Addr]bool{},
-		touched:     newKeySet[netip.Prefix](),
-		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
 	}
 	r.newTables()
 	if es, ok := o.Kernel.(EventSource); ok && es.Subscribed() {

@@ -13,7 +13,6 @@ func (r *Reconciler) reserve(n int) {
 	presize(&r.want.peers, n)
 	presize(&r.want.neigh, n)
 	presize(&r.want.fdb, n)
-	presize(&r.touched, n)
 	presize(&r.neigh.dirty, n)
 	presize(&r.fdb.dirty, n)
 	presize(&r.route.dirty, n)

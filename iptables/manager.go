@@ -124,7 +124,7 @@ func (m *Manager) Ensure() error {
 // Failures are logged when they start, change or end, and retried on the
 // next tick.
 func (m *Manager) Run(ctx context.Context) error {
-	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, "iptables", m.resync))
+	return resync.Loop(ctx, m.clock, m.resync, m.Ensure, resync.RulesLogging(m.log, toolName(m.runner.Proto()), m.resync))
 }
 
 // Status returns what the last check found.
@@ -152,6 +152,6 @@ func (m *Manager) noteRepair(table, chain string, writes int) int {
 		return 0
 	}
 	m.metrics.Repairs.WithLabelValues(table, chain).Inc()
-	m.log.Info("iptables chain repaired", "table", table, "chain", chain, "writes", writes)
+	m.log.Info(toolName(m.runner.Proto())+" chain repaired", "table", table, "chain", chain, "writes", writes)
 	return 1
 }

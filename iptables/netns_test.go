@@ -176,28 +176,45 @@ func TestNetnsManagerIPv6(t *testing.T) {
 }
 
 // peerLab is two namespaces on a veth: a (192.0.2.1, runs the filter) and
-// b, which sends from 192.0.2.2 and 192.0.2.3.
+// b, which sends from 192.0.2.2 and 192.0.2.3; or, for IPv6, a at
+// 2001:db8:1::1 and b sending from 2001:db8:1::2 and 2001:db8:1::3.
 type peerLab struct {
-	a, b string
+	a, b  string
+	local net.IP // a's address
+	tool  string // iptables or ip6tables
 }
 
 func newPeerLab(t *testing.T) peerLab {
-	l := peerLab{a: netnsutil.NewT(t, "pfa"), b: netnsutil.NewT(t, "pfb")}
+	return newPeerLabFamily(t, false)
+}
+
+func newPeerLabFamily(t *testing.T, ipv6 bool) peerLab {
+	l := peerLab{a: netnsutil.NewT(t, "pfa"), b: netnsutil.NewT(t, "pfb"), local: net.IPv4(192, 0, 2, 1), tool: "iptables"}
+	addrs := []string{"192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24"}
+	var flags []string
+	if ipv6 {
+		l.local, l.tool = net.ParseIP("2001:db8:1::1"), "ip6tables"
+		addrs = []string{"2001:db8:1::1/64", "2001:db8:1::2/64", "2001:db8:1::3/64"}
+		flags = []string{"nodad"} // usable at once, no duplicate address detection wait
+	}
+	add := func(ns, addr, dev string) {
+		netnsutil.MustExec(t, ns, append([]string{"ip", "addr", "add", addr, "dev", dev}, flags...)...)
+	}
 	netnsutil.MustExec(t, l.a, "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", l.b)
-	netnsutil.MustExec(t, l.a, "ip", "addr", "add", "192.0.2.1/24", "dev", "va")
+	add(l.a, addrs[0], "va")
 	netnsutil.MustExec(t, l.a, "ip", "link", "set", "va", "up")
-	netnsutil.MustExec(t, l.b, "ip", "addr", "add", "192.0.2.2/24", "dev", "vb")
-	netnsutil.MustExec(t, l.b, "ip", "addr", "add", "192.0.2.3/24", "dev", "vb")
+	add(l.b, addrs[1], "vb")
+	add(l.b, addrs[2], "vb")
 	netnsutil.MustExec(t, l.b, "ip", "link", "set", "vb", "up")
 	return l
 }
 
-// listen opens a UDP socket on 192.0.2.1:8472 inside a.
+// listen opens a UDP socket on a's address, port 8472, inside a.
 func (l peerLab) listen(t *testing.T) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
 	err := netnsutil.Do(l.a, func() (err error) {
-		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: DefaultVXLANPort})
+		c, err = net.ListenUDP("udp", &net.UDPAddr{IP: l.local, Port: DefaultVXLANPort})
 		return err
 	})
 	if err != nil {
@@ -207,11 +224,11 @@ func (l peerLab) listen(t *testing.T) *net.UDPConn {
 	return c
 }
 
-// send sends payload from source (an address of b) to 192.0.2.1:8472.
+// send sends payload from source (an address of b) to a's address, port 8472.
 func (l peerLab) send(t *testing.T, source, payload string) {
 	t.Helper()
 	err := netnsutil.Do(l.b, func() error {
-		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(source)}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: DefaultVXLANPort})
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(source)}, &net.UDPAddr{IP: l.local, Port: DefaultVXLANPort})
 		if err != nil {
 			return err
 		}
@@ -245,7 +262,7 @@ func (l peerLab) expectOnly(t *testing.T, c *net.UDPConn, allowed, blocked strin
 // OVERLAYD-VXLAN in a.
 func (l peerLab) counters(t *testing.T) (accepted, dropped int) {
 	t.Helper()
-	out := netnsutil.MustExec(t, l.a, "iptables", "-n", "-v", "-x", "-L", PeerChain)
+	out := netnsutil.MustExec(t, l.a, l.tool, "-n", "-v", "-x", "-L", PeerChain)
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 {

@@ -64,18 +64,26 @@ func inside(inner, outer netip.Prefix) bool {
 }
 
 // ruleSets lists the chains o asks for, with the flannel v0.11 rules that
-// must not stay next to them.
+// must not stay next to them. flannel v0.11 wrote no IPv6 rules: an
+// ip6tables manager looks for none (an identical ip6tables rule is the
+// administrator's). Rules a previous network or subnet left in our own
+// chains go in either family, as every check makes a chain hold exactly
+// the wanted rules.
 func (o *Options) ruleSets() []ruleSet {
 	var sets []ruleSet
+	withLegacy := o.Runner.Proto() == goipt.ProtocolIPv4
 	networks := []netip.Prefix{o.Network}
 	if o.PrevNetwork.IsValid() && o.PrevNetwork != o.Network {
 		networks = append(networks, o.PrevNetwork)
 	}
 	if o.Masquerade {
 		randomFully := o.Runner.HasRandomFully() && !o.RandomFullyDisabled
-		legacy := legacyMasqRules(o.Network, o.PodSubnet)
-		if o.PrevNetwork.IsValid() && o.PrevSubnet.IsValid() {
-			legacy = append(legacy, legacyMasqRules(o.PrevNetwork, o.PrevSubnet)...)
+		var legacy []Rule
+		if withLegacy {
+			legacy = legacyMasqRules(o.Network, o.PodSubnet)
+			if o.PrevNetwork.IsValid() && o.PrevSubnet.IsValid() {
+				legacy = append(legacy, legacyMasqRules(o.PrevNetwork, o.PrevSubnet)...)
+			}
 		}
 		sets = append(sets, ruleSet{
 			table: natTable, parent: postroutingChain, chain: MasqChain,
@@ -89,6 +97,9 @@ func (o *Options) ruleSets() []ruleSet {
 		var legacy []Rule
 		for _, n := range networks {
 			legacy = append(legacy, legacyForwardRules(n)...)
+		}
+		if !withLegacy {
+			legacy = nil
 		}
 		sets = append(sets, ruleSet{
 			table: filterTable, parent: forwardChain, chain: ForwardChain,

@@ -90,6 +90,14 @@ func familyName(p goipt.Protocol) string {
 	return "ipv4"
 }
 
+// toolName names the command of the runner's family in logs and errors.
+func toolName(p goipt.Protocol) string {
+	if p == goipt.ProtocolIPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
 // protoOfAddr returns the family whose tables an address belongs in
 // (iptables for IPv4, ip6tables for IPv6).
 func protoOfAddr(a netip.Addr) goipt.Protocol {

@@ -21,6 +21,26 @@ func (c *Config) InRange(p netip.Prefix) bool {
 		p.Addr().Compare(c.SubnetMin) >= 0 && p.Addr().Compare(c.SubnetMax) <= 0
 }
 
+// InRangeV6 reports whether p is a valid IPv6 lease subnet under this
+// config: the right length, aligned, and between IPv6SubnetMin and
+// IPv6SubnetMax inclusive.
+func (c *Config) InRangeV6(p netip.Prefix) bool {
+	if !c.EnableIPv6 || !p.IsValid() || !p.Addr().Is6() || p.Addr().Is4In6() {
+		return false
+	}
+	return p.Bits() == c.IPv6SubnetLen && p.Masked() == p &&
+		p.Addr().Compare(c.IPv6SubnetMin) >= 0 && p.Addr().Compare(c.IPv6SubnetMax) <= 0
+}
+
+// Fits reports whether a lease with this identity fits the config: each
+// enabled family has an in-range subnet and a disabled one has none
+// (flanneld deletes and replaces its own lease otherwise).
+func (c *Config) Fits(id LeaseID) bool {
+	v4 := c.InRange(id.Subnet) || (!c.EnableIPv4 && !id.Subnet.IsValid())
+	v6 := c.InRangeV6(id.IPv6Subnet) || (!c.EnableIPv6 && !id.IPv6Subnet.IsValid())
+	return v4 && v6
+}
+
 // Candidates walks the IPv4 subnets of cfg upward from SubnetMin to
 // SubnetMax (inclusive) and returns at most limit of them that overlap no
 // prefix in taken. taken may be in any order and hold prefixes of any
@@ -31,6 +51,16 @@ func Candidates(cfg *Config, taken []netip.Prefix, limit int) []netip.Prefix {
 		return nil
 	}
 	return freeSubnets(cfg.SubnetMin, cfg.SubnetMax, cfg.SubnetLen, taken, limit)
+}
+
+// CandidatesV6 is Candidates for the IPv6 subnets, from IPv6SubnetMin to
+// IPv6SubnetMax. It jumps over taken spans, so a /64 range of 2^62 subnets
+// costs no more than a small one.
+func CandidatesV6(cfg *Config, taken []netip.Prefix, limit int) []netip.Prefix {
+	if !cfg.EnableIPv6 || limit <= 0 {
+		return nil
+	}
+	return freeSubnets(cfg.IPv6SubnetMin, cfg.IPv6SubnetMax, cfg.IPv6SubnetLen, taken, limit)
 }
 
 // PickSubnet returns one of the candidates chosen uniformly with rng, or

@@ -62,6 +62,9 @@ func FuzzUnmarshalLeaseAttrs(f *testing.F) {
 		`{"PublicIP":"192.0.2.9","BackendData":[1, 2 ,"\u2028"]}`,
 		`{"PublicIP":"192.0.2.9","OverlaydNodeID":"0123456789abcdef0123456789abcdef","OverlaydKey":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="}`,
 		`{"PublicIP":"192.0.2.9","overlaydnodeid":"a.b-c_d","overlaydkey":""}`,
+		// IPv6-only, as flanneld v0.28 writes it; and without PublicIPv6.
+		`{"PublicIP":"0.0.0.0","PublicIPv6":"2001:db8:ffff::1","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"f2:3b:25:2a:05:1e"}}`,
+		`{"PublicIP":"0.0.0.0","PublicIPv6":null}`, `{"PublicIP":"0.0.0.0","PublicIPv6":"::ffff:1.2.3.4"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -72,6 +75,12 @@ func FuzzUnmarshalLeaseAttrs(f *testing.F) {
 		}
 		for _, form := range []LeaseForm{FormV028, FormV011} {
 			enc, err := MarshalLeaseAttrs(attrs, form)
+			if form == FormV011 && !attrs.PublicIP.IsValid() {
+				if err == nil {
+					t.Fatalf("IPv6-only %+v encoded in the v0.11 form: %s", attrs, enc)
+				}
+				continue // the v0.11 form has no IPv6
+			}
 			if err != nil {
 				t.Fatalf("decoded %q but cannot re-encode %+v: %v", data, attrs, err)
 			}
@@ -112,6 +121,36 @@ func FuzzParseKeyName(f *testing.F) {
 		v4part, _, _ := strings.Cut(name, "&")
 		if KeyName(p) != v4part {
 			t.Fatalf("ParseKeyName(%q) = %v, whose KeyName is %q", name, p, KeyName(p))
+		}
+	})
+}
+
+// FuzzParseLeaseIDName: whatever parses is a masked subnet of the right
+// family in each part, and formats back to the very name.
+func FuzzParseLeaseIDName(f *testing.F) {
+	for _, s := range []string{
+		"10.244.37.0-24", "10.5.34.0-24&fc00:0:0:1::-64", "0.0.0.0-0&fc00:0:0:1::-64", "0.0.0.0-0",
+		"10.5.34.0-24&FC00::-64", "10.5.34.0-24&fc00::1-64", "0.0.0.0-0&", "10.5.34.0-24&::ffff:1.2.3.0-120",
+		"10.5.34.0-24&2001:db8::-128", "10.5.34.0-24&::-0",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		id, err := ParseLeaseIDName(name)
+		if err != nil {
+			return
+		}
+		if !id.IsValid() {
+			t.Fatalf("ParseLeaseIDName(%q) = %+v: no subnet", name, id)
+		}
+		if id.Subnet.IsValid() && (!id.Subnet.Addr().Is4() || id.Subnet.Masked() != id.Subnet) {
+			t.Fatalf("ParseLeaseIDName(%q): IPv4 part %v", name, id.Subnet)
+		}
+		if p := id.IPv6Subnet; p.IsValid() && (!p.Addr().Is6() || p.Addr().Is4In6() || p.Addr().Zone() != "" || p.Masked() != p) {
+			t.Fatalf("ParseLeaseIDName(%q): IPv6 part %v", name, p)
+		}
+		if id.KeyName() != name {
+			t.Fatalf("ParseLeaseIDName(%q) = %+v, whose KeyName is %q", name, id, id.KeyName())
 		}
 	})
 }

@@ -78,3 +78,69 @@ func TestParseLeaseKey(t *testing.T) {
 		t.Errorf("ParseLeaseKey accepted a key under another prefix")
 	}
 }
+
+func TestParseLeaseIDName(t *testing.T) {
+	v4 := netip.MustParsePrefix("10.5.34.0/24")
+	v6 := netip.MustParsePrefix("fc00:0:0:1::/64")
+	tests := []struct {
+		name string
+		want LeaseID
+		ok   bool
+	}{
+		{"10.5.34.0-24", LeaseID{Subnet: v4}, true},
+		{"10.5.34.0-24&fc00:0:0:1::-64", LeaseID{Subnet: v4, IPv6Subnet: v6}, true},
+		// IPv6-only: flanneld v0.28 writes the empty IPv4 part as 0.0.0.0-0.
+		{"0.0.0.0-0&fc00:0:0:1::-64", LeaseID{IPv6Subnet: v6}, true},
+		{"0.0.0.0-0", LeaseID{Subnet: netip.MustParsePrefix("0.0.0.0/0")}, true},
+		{"10.5.34.0-24&2001:db8:0:ff::-64", LeaseID{Subnet: v4, IPv6Subnet: netip.MustParsePrefix("2001:db8:0:ff::/64")}, true},
+		// Not canonical: flanneld's parser wants lower-case hex, and
+		// KeyName must give the name back.
+		{"10.5.34.0-24&FC00:0:0:1::-64", LeaseID{}, false},
+		{"10.5.34.0-24&fc00:0000:0:1::-64", LeaseID{}, false},
+		{"10.5.34.0-24&fc00:0:0:1:0:0:0:0-64", LeaseID{}, false},
+		{"10.5.34.0-24&fc00:0:0:1::-064", LeaseID{}, false},
+		{"10.5.34.0-24&fc00:0:0:1::1-64", LeaseID{}, false},
+		{"10.5.34.0-24&fe80::%eth0-64", LeaseID{}, false},
+		{"10.5.34.0-24&::ffff:10.0.0.0-120", LeaseID{}, false},
+		{"0.0.0.0-0&", LeaseID{}, false},
+		{"&fc00::-64", LeaseID{}, false},
+		{"fc00::-64", LeaseID{}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseLeaseIDName(tt.name)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseLeaseIDName(%q) = %+v, %v; want %+v, ok %v", tt.name, got, err, tt.want, tt.ok)
+		}
+		if tt.ok && got.KeyName() != tt.name {
+			t.Errorf("KeyName of ParseLeaseIDName(%q) = %q", tt.name, got.KeyName())
+		}
+	}
+	if _, err := ParseKeyName("0.0.0.0-0&fc00:0:0:1::-64"); err == nil {
+		t.Errorf("ParseKeyName accepted an IPv6-only key (it returns the IPv4 subnet)")
+	}
+}
+
+func TestLeaseIDKeyAndString(t *testing.T) {
+	v4 := netip.MustParsePrefix("10.244.7.0/24")
+	v6 := netip.MustParsePrefix("2001:db8:0:7::/64")
+	tests := []struct {
+		id        LeaseID
+		key, text string
+	}{
+		{LeaseID{Subnet: v4}, "/coreos.com/network/subnets/10.244.7.0-24", "10.244.7.0/24"},
+		{LeaseID{Subnet: v4, IPv6Subnet: v6}, "/coreos.com/network/subnets/10.244.7.0-24&2001:db8:0:7::-64", "10.244.7.0/24+2001:db8:0:7::/64"},
+		{LeaseID{IPv6Subnet: v6}, "/coreos.com/network/subnets/0.0.0.0-0&2001:db8:0:7::-64", "2001:db8:0:7::/64"},
+	}
+	for _, tt := range tests {
+		if got := LeaseIDKey(DefaultPrefix, tt.id); got != tt.key {
+			t.Errorf("LeaseIDKey(%+v) = %q, want %q", tt.id, got, tt.key)
+		}
+		if got := tt.id.String(); got != tt.text {
+			t.Errorf("String(%+v) = %q, want %q", tt.id, got, tt.text)
+		}
+		back, err := ParseLeaseIDKey(DefaultPrefix, tt.key)
+		if err != nil || back != tt.id {
+			t.Errorf("ParseLeaseIDKey(%q) = %+v, %v", tt.key, back, err)
+		}
+	}
+}

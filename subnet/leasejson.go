@@ -55,16 +55,20 @@ type leaseJSONIn struct {
 
 // MarshalLeaseAttrs encodes attrs in the given flannel form.
 func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
-	if !attrs.PublicIP.Is4() {
-		return nil, fmt.Errorf("encode lease: PublicIP %q is not an IPv4 address", attrs.PublicIP)
+	public, err := publicIPText(attrs)
+	if err != nil {
+		return nil, err
 	}
 	private := ""
 	if attrs.PrivateIP.IsValid() {
 		private = attrs.PrivateIP.String()
 	}
 	if form == FormV011 {
+		if !attrs.PublicIP.IsValid() {
+			return nil, fmt.Errorf("encode lease: PublicIP is unset and flannel v0.11's form has no IPv6 (an IPv6-only lease needs etcd v3)")
+		}
 		return json.Marshal(leaseJSONv011{
-			PublicIP:          attrs.PublicIP.String(),
+			PublicIP:          public,
 			BackendType:       attrs.BackendType,
 			BackendData:       compactRaw(attrs.BackendData),
 			OverlaydPrivateIP: private,
@@ -78,7 +82,7 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 		v6 = &s
 	}
 	return json.Marshal(leaseJSONv028{
-		PublicIP:          attrs.PublicIP.String(),
+		PublicIP:          public,
 		PublicIPv6:        v6,
 		BackendType:       attrs.BackendType,
 		BackendData:       compactRaw(attrs.BackendData),
@@ -99,8 +103,9 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 	var attrs LeaseAttrs
 	var err error
 	if in.PublicIP == "" {
-		// A lease nobody can reach is useless, and MarshalLeaseAttrs
-		// refuses it: reject it here so decode/encode round-trips.
+		// flanneld cannot read a lease without PublicIP, and
+		// MarshalLeaseAttrs never writes one: reject it so decode/encode
+		// round-trips.
 		return LeaseAttrs{}, fmt.Errorf("lease field PublicIP is missing")
 	}
 	if attrs.PublicIP, err = parseOptionalIP("PublicIP", in.PublicIP, true); err != nil {
@@ -110,6 +115,13 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 		if attrs.PublicIPv6, err = parseOptionalIP("PublicIPv6", *in.PublicIPv6, false); err != nil {
 			return LeaseAttrs{}, err
 		}
+	}
+	if attrs.PublicIP.IsUnspecified() {
+		// An IPv6-only lease: flanneld writes "0.0.0.0" for no IPv4.
+		if !attrs.PublicIPv6.IsValid() {
+			return LeaseAttrs{}, fmt.Errorf("lease field PublicIP is %q and PublicIPv6 is unset: the lease has no underlay address", in.PublicIP)
+		}
+		attrs.PublicIP = netip.Addr{}
 	}
 	if attrs.PrivateIP, err = parseOptionalIP("OverlaydPrivateIP", in.OverlaydPrivateIP, true); err != nil {
 		return LeaseAttrs{}, err
@@ -125,6 +137,25 @@ func UnmarshalLeaseAttrs(data []byte) (LeaseAttrs, error) {
 	attrs.BackendData = nullToEmpty(in.BackendData)
 	attrs.BackendV6Data = nullToEmpty(in.BackendV6Data)
 	return attrs, nil
+}
+
+// noPublicIP is PublicIP's text in an IPv6-only lease, as flanneld v0.28
+// writes it (its decoder needs an IPv4 address there).
+const noPublicIP = "0.0.0.0"
+
+// publicIPText is PublicIP's JSON text: the IPv4 address, or "0.0.0.0" in
+// an IPv6-only lease (PublicIP invalid, PublicIPv6 set).
+func publicIPText(attrs LeaseAttrs) (string, error) {
+	switch {
+	case attrs.PublicIP.Is4() && !attrs.PublicIP.IsUnspecified():
+		return attrs.PublicIP.String(), nil
+	case !attrs.PublicIP.IsValid() && attrs.PublicIPv6.Is6() && !attrs.PublicIPv6.Is4In6():
+		return noPublicIP, nil
+	case !attrs.PublicIP.IsValid():
+		return "", fmt.Errorf("encode lease: PublicIP and PublicIPv6 are both unset")
+	default:
+		return "", fmt.Errorf("encode lease: PublicIP %q is not a unicast IPv4 address", attrs.PublicIP)
+	}
 }
 
 // SameSiteKeyLen is the length of an OverlaydKey: an ed25519 public key.
@@ -184,10 +215,13 @@ func parseOptionalIP(field, s string, want4 bool) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IP address", field, s)
 	}
+	if ip.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("lease field %s: %q has a zone", field, s)
+	}
 	if want4 && !ip.Is4() {
 		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IPv4 address", field, s)
 	}
-	if !want4 && !ip.Is6() {
+	if !want4 && (!ip.Is6() || ip.Is4In6()) {
 		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IPv6 address", field, s)
 	}
 	return ip, nil

@@ -2,6 +2,7 @@ package subnet
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -103,6 +104,50 @@ func TestLeaseJSONExtensions(t *testing.T) {
 		if back.PrivateIP != attrs.PrivateIP || back.PublicIP != attrs.PublicIP || back.NodeID != attrs.NodeID || !bytes.Equal(back.SameSiteKey, attrs.SameSiteKey) {
 			t.Errorf("form %d decoded %+v", tt.form, back)
 		}
+	}
+}
+
+// TestLeaseJSONIPv6 pins the dual-stack and IPv6-only forms flanneld
+// v0.28 writes: PublicIP "0.0.0.0" and no BackendData in an IPv6-only
+// lease, BackendV6Data after BackendData.
+func TestLeaseJSONIPv6(t *testing.T) {
+	v4data := json.RawMessage(`{"VNI":1,"VtepMAC":"02:00:00:00:00:07"}`)
+	v6data := json.RawMessage(`{"VNI":1,"VtepMAC":"02:00:00:00:00:08"}`)
+	tests := []struct {
+		name  string
+		attrs LeaseAttrs
+		want  string
+	}{
+		{"dual-stack", LeaseAttrs{PublicIP: netip.MustParseAddr("192.0.2.7"), PublicIPv6: netip.MustParseAddr("2001:db8::7"),
+			BackendType: "vxlan", BackendData: v4data, BackendV6Data: v6data},
+			`{"PublicIP":"192.0.2.7","PublicIPv6":"2001:db8::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:07"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:08"}}`},
+		{"IPv6-only", LeaseAttrs{PublicIPv6: netip.MustParseAddr("2001:db8::7"), BackendType: "vxlan", BackendV6Data: v6data},
+			`{"PublicIP":"0.0.0.0","PublicIPv6":"2001:db8::7","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:08"}}`},
+	}
+	for _, tt := range tests {
+		out, err := MarshalLeaseAttrs(tt.attrs, FormV028)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if string(out) != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, out, tt.want)
+		}
+		back, err := UnmarshalLeaseAttrs(out)
+		if err != nil || !AttrsEqual(back, tt.attrs) {
+			t.Errorf("%s: decoded %+v, %v; want %+v", tt.name, back, err, tt.attrs)
+		}
+	}
+	bad := []struct{ in, want string }{
+		{`{"PublicIP":"0.0.0.0","PublicIPv6":null,"BackendType":"vxlan"}`, `PublicIP is "0.0.0.0" and PublicIPv6 is unset`},
+		{`{"PublicIP":"192.0.2.1","PublicIPv6":"fe80::1%eth0"}`, `PublicIPv6: "fe80::1%eth0" has a zone`},
+	}
+	for _, b := range bad {
+		if _, err := UnmarshalLeaseAttrs([]byte(b.in)); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("UnmarshalLeaseAttrs(%s) = %v, want an error with %q", b.in, err, b.want)
+		}
+	}
+	if _, err := MarshalLeaseAttrs(LeaseAttrs{BackendType: "vxlan"}, FormV028); err == nil {
+		t.Errorf("MarshalLeaseAttrs wrote a lease with neither PublicIP nor PublicIPv6")
 	}
 }
 

@@ -42,12 +42,15 @@ type ManagerOptions struct {
 	// PreviousSubnet is the (masked) FLANNEL_SUBNET of the old subnet file;
 	// invalid if none.
 	PreviousSubnet netip.Prefix
-	TTL            time.Duration // default DefaultLeaseTTL
-	RenewMargin    time.Duration // default DefaultRenewMargin; must be < TTL
-	RenewRetry     time.Duration // pause after a failed renewal; default DefaultRenewRetry
-	Logger         *slog.Logger  // default: discard
-	Clock          Clock         // default: RealClock()
-	Rand           *rand.Rand    // default: seeded randomly
+	// PreviousIPv6Subnet is the (masked) FLANNEL_IPV6_SUBNET of the old
+	// subnet file; invalid if none.
+	PreviousIPv6Subnet netip.Prefix
+	TTL                time.Duration // default DefaultLeaseTTL
+	RenewMargin        time.Duration // default DefaultRenewMargin; must be < TTL
+	RenewRetry         time.Duration // pause after a failed renewal; default DefaultRenewRetry
+	Logger             *slog.Logger  // default: discard
+	Clock              Clock         // default: RealClock()
+	Rand               *rand.Rand    // default: seeded randomly
 	// Registerer receives the manager's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// OnLeaseExpired, when set, is called by RunFence each time our lease
@@ -68,6 +71,7 @@ type Manager struct {
 	cfg         *Config
 	attrs       LeaseAttrs
 	prevSubnet  netip.Prefix
+	prevSubnet6 netip.Prefix
 	ttl         time.Duration
 	renewMargin time.Duration
 	renewRetry  time.Duration
@@ -105,7 +109,8 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 	}
 	return &Manager{
 		reg: o.Registry, cfg: o.Config, attrs: o.Attrs, prevSubnet: o.PreviousSubnet.Masked(),
-		ttl: o.TTL, renewMargin: o.RenewMargin, renewRetry: o.RenewRetry,
+		prevSubnet6: o.PreviousIPv6Subnet.Masked(),
+		ttl:         o.TTL, renewMargin: o.RenewMargin, renewRetry: o.RenewRetry,
 		backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
 		log: o.Logger, clock: o.Clock, metrics: met, rng: o.Rand,
 		leaseChanged: make(chan struct{}), onExpired: o.OnLeaseExpired, startList: o.StartList,
@@ -134,10 +139,12 @@ func (o *ManagerOptions) validate() error {
 		return errors.New("subnet manager: Registry is nil")
 	case o.Config == nil:
 		return errors.New("subnet manager: Config is nil")
-	case !o.Config.EnableIPv4:
-		return errors.New("subnet manager: config has EnableIPv4 false: overlayd allocates IPv4 subnets only")
-	case !o.Attrs.PublicIP.Is4():
-		return fmt.Errorf("subnet manager: Attrs.PublicIP %q is not an IPv4 address", o.Attrs.PublicIP)
+	case o.Config.EnableIPv4 && !o.Attrs.PublicIP.Is4():
+		return fmt.Errorf("subnet manager: Attrs.PublicIP %q is not an IPv4 address (the config enables IPv4)", o.Attrs.PublicIP)
+	case !o.Config.EnableIPv4 && o.Attrs.PublicIP.IsValid():
+		return fmt.Errorf("subnet manager: Attrs.PublicIP %s is set but the config has EnableIPv4 false", o.Attrs.PublicIP)
+	case o.Config.EnableIPv6 && (!o.Attrs.PublicIPv6.Is6() || o.Attrs.PublicIPv6.Is4In6()):
+		return fmt.Errorf("subnet manager: Attrs.PublicIPv6 %q is not an IPv6 address (the config enables IPv6)", o.Attrs.PublicIPv6)
 	case o.TTL < 0 || o.RenewMargin < 0 || o.RenewRetry < 0:
 		return fmt.Errorf("subnet manager: negative duration (TTL %s, RenewMargin %s, RenewRetry %s)", o.TTL, o.RenewMargin, o.RenewRetry)
 	}
@@ -207,9 +214,35 @@ func (m *Manager) intN(n int) int {
 }
 
 // isOurs reports whether a lease value was written for this node: our
-// PublicIP, and our identity or none (see PickOwnLease).
+// PublicIP (PublicIPv6 when IPv6-only), and our identity or none (see
+// PickOwnLease).
 func (m *Manager) isOurs(attrs LeaseAttrs) bool {
-	return attrs.PublicIP == m.attrs.PublicIP && sameNode(attrs.NodeID, m.attrs.NodeID)
+	return carriesAddr(attrs, m.ownAddr()) && sameNode(attrs.NodeID, m.attrs.NodeID)
+}
+
+// ownAddr is the address our leases are found by: PublicIP, or PublicIPv6
+// on an IPv6-only node.
+func (m *Manager) ownAddr() netip.Addr { return OwnLeaseAddr(m.attrs) }
+
+// OwnLeaseAddr is the address a node's lease is found by (PickOwnLease's
+// publicIP): attrs.PublicIP, or attrs.PublicIPv6 when there is no IPv4.
+func OwnLeaseAddr(attrs LeaseAttrs) netip.Addr {
+	if attrs.PublicIP.IsValid() {
+		return attrs.PublicIP
+	}
+	return attrs.PublicIPv6
+}
+
+// carriesAddr reports whether a lease carries addr as its PublicIP (an
+// IPv4 addr) or PublicIPv6 (an IPv6 addr).
+func carriesAddr(attrs LeaseAttrs, addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return false
+	}
+	if addr.Is4() {
+		return attrs.PublicIP == addr
+	}
+	return attrs.PublicIPv6 == addr
 }
 
 // AttrsEqual reports whether two lease values are the same, comparing the

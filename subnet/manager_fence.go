@@ -15,7 +15,7 @@ import (
 func (m *Manager) RunFence(ctx context.Context) error {
 	for {
 		l, changed := m.leaseAndChange()
-		if !l.Subnet.IsValid() || l.IsReservation() {
+		if !l.ID().IsValid() || l.IsReservation() {
 			m.setExpired(false, l)
 			select {
 			case <-changed:
@@ -63,10 +63,10 @@ func (m *Manager) setExpired(expired bool, l Lease) {
 	if expired {
 		m.metrics.leaseExpired.Set(1)
 		m.log.Error("our lease expired without a successful renewal: another node may be given our subnet; not ready until it is renewed (kernel entries stay)",
-			"subnet", l.Subnet, "expired_at", l.Expiration)
+			"subnet", l.ID(), "expired_at", l.Expiration)
 	} else {
 		m.metrics.leaseExpired.Set(0)
-		m.log.Info("our lease is valid again after it had expired; ready", "subnet", l.Subnet, "expires", l.Expiration)
+		m.log.Info("our lease is valid again after it had expired; ready", "subnet", l.ID(), "expires", l.Expiration)
 	}
 	if m.onExpired != nil {
 		m.onExpired(expired)

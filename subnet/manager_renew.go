@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"path"
 	"time"
 )
@@ -20,7 +19,7 @@ const maxRecreateAttempts = 3
 func (m *Manager) RunRenewal(ctx context.Context) error {
 	for {
 		l, changed := m.leaseAndChange()
-		if !l.Subnet.IsValid() {
+		if !l.ID().IsValid() {
 			return errors.New("lease renewal: no lease: Acquire first")
 		}
 		if !m.waitRenewalDue(ctx, l, changed) {
@@ -38,7 +37,7 @@ func (m *Manager) RunRenewal(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		}
-		m.log.Warn("lease renewal failed; will retry", "subnet", l.Subnet, "error", err, "retry_in", m.renewRetry)
+		m.log.Warn("lease renewal failed; will retry", "subnet", l.ID(), "error", err, "retry_in", m.renewRetry)
 		m.waitOrChange(ctx, m.renewRetry, changed)
 		if ctx.Err() != nil {
 			return nil
@@ -61,7 +60,7 @@ func (m *Manager) waitRenewalDue(ctx context.Context, l Lease, changed <-chan st
 	if wait <= 0 {
 		return true
 	}
-	m.log.Debug("lease renewal scheduled", "subnet", l.Subnet, "at", due, "expires", l.Expiration)
+	m.log.Debug("lease renewal scheduled", "subnet", l.ID(), "at", due, "expires", l.Expiration)
 	return m.waitOrChange(ctx, wait, changed)
 }
 
@@ -80,34 +79,34 @@ func (m *Manager) waitOrChange(ctx context.Context, d time.Duration, changed <-c
 }
 
 func (m *Manager) renewOnce(ctx context.Context, l Lease) error {
-	want := Lease{Subnet: l.Subnet, Attrs: m.attrs, Expiration: l.Expiration}
+	want := Lease{Subnet: l.Subnet, IPv6Subnet: l.IPv6Subnet, Attrs: m.attrs, Expiration: l.Expiration}
 	exp, err := m.reg.UpdateLease(ctx, want, m.ttl)
 	switch {
 	case errors.Is(err, ErrLeaseNotFound):
 		m.metrics.renewals.WithLabelValues("recreated").Inc()
-		return m.recreateOwnLease(ctx, l.Subnet, "it vanished before renewal (expired or deleted)")
+		return m.recreateOwnLease(ctx, l.ID(), "it vanished before renewal (expired or deleted)")
 	case err != nil:
 		m.metrics.renewals.WithLabelValues("error").Inc()
-		return fmt.Errorf("renew lease %s: %w", l.Subnet, err)
+		return fmt.Errorf("renew lease %s: %w", l.ID(), err)
 	}
 	m.metrics.renewals.WithLabelValues("ok").Inc()
 	want.Expiration = exp
 	m.setLease(want)
-	m.log.Info("renewed our lease", "subnet", l.Subnet, "expires", exp)
+	m.log.Info("renewed our lease", "subnet", l.ID(), "expires", exp)
 	return nil
 }
 
 // recreateOwnLease re-creates our subnet atomically with our attributes.
 // If it exists already and is ours (the other loop got there first), it
 // is refreshed; if it is another node's, the error wraps ErrOwnLeaseLost.
-func (m *Manager) recreateOwnLease(ctx context.Context, subnet netip.Prefix, why string) error {
+func (m *Manager) recreateOwnLease(ctx context.Context, subnet LeaseID, why string) error {
 	m.recreateMu.Lock()
 	defer m.recreateMu.Unlock()
 	m.log.Warn("our lease is gone; re-creating the same subnet", "subnet", subnet, "why", why)
 	for attempt := 1; attempt <= maxRecreateAttempts; attempt++ {
 		exp, err := m.reg.CreateLease(ctx, subnet, m.attrs, m.ttl)
 		if err == nil {
-			m.setLease(Lease{Subnet: subnet, Attrs: m.attrs, Expiration: exp})
+			m.setLease(Lease{Subnet: subnet.Subnet, IPv6Subnet: subnet.IPv6Subnet, Attrs: m.attrs, Expiration: exp})
 			m.log.Info("re-created our lease", "subnet", subnet, "expires", exp)
 			return nil
 		}
@@ -124,20 +123,20 @@ func (m *Manager) recreateOwnLease(ctx context.Context, subnet netip.Prefix, why
 
 // adoptExisting handles a lost re-creation: ours → refresh it (done);
 // another node's or malformed → ErrOwnLeaseLost; gone again → not done.
-func (m *Manager) adoptExisting(ctx context.Context, subnet netip.Prefix) (bool, error) {
+func (m *Manager) adoptExisting(ctx context.Context, subnet LeaseID) (bool, error) {
 	list, err := m.reg.ListLeases(ctx)
 	if err != nil {
 		return false, fmt.Errorf("re-create lease %s: list leases: %w", subnet, err)
 	}
 	for _, l := range list.Leases {
-		if l.Subnet != subnet {
+		if l.ID() != subnet {
 			continue
 		}
 		if !m.isOurs(l.Attrs) {
-			m.log.Error("another node took our subnet", "subnet", subnet, "public_ip", l.Attrs.PublicIP)
-			return true, fmt.Errorf("%w: %s is now held by PublicIP %s", ErrOwnLeaseLost, subnet, l.Attrs.PublicIP)
+			m.log.Error("another node took our subnet", "subnet", subnet, "public_ip", OwnLeaseAddr(l.Attrs))
+			return true, fmt.Errorf("%w: %s is now held by PublicIP %s", ErrOwnLeaseLost, subnet, OwnLeaseAddr(l.Attrs))
 		}
-		want := Lease{Subnet: subnet, Attrs: m.attrs, Expiration: l.Expiration}
+		want := Lease{Subnet: subnet.Subnet, IPv6Subnet: subnet.IPv6Subnet, Attrs: m.attrs, Expiration: l.Expiration}
 		exp, err := m.reg.UpdateLease(ctx, want, m.ttl)
 		if errors.Is(err, ErrLeaseNotFound) {
 			return false, nil
@@ -150,7 +149,7 @@ func (m *Manager) adoptExisting(ctx context.Context, subnet netip.Prefix) (bool,
 		return true, nil
 	}
 	for _, s := range list.Skipped {
-		if p, err := ParseKeyName(path.Base(s.Key)); err == nil && p == subnet {
+		if id, err := ParseLeaseIDName(path.Base(s.Key)); err == nil && id == subnet {
 			return true, fmt.Errorf("%w: %s now holds a malformed value: %v", ErrOwnLeaseLost, subnet, s.Reason)
 		}
 	}

@@ -3,7 +3,6 @@ package subnet_test
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -125,7 +124,7 @@ func TestRenewalRecreatesVanishedLease(t *testing.T) {
 	m, l := acquired(t, e)
 	run(t, m.RunRenewal)
 	due := nextTimer(t, e)
-	if err := e.reg.DeleteLease(context.Background(), l.Subnet); err != nil {
+	if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: l.Subnet}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(due.Sub(e.clock.Now()))
@@ -140,11 +139,12 @@ func TestRenewalLeaseTakenByAnotherNode(t *testing.T) {
 	m, l := acquired(t, e)
 	r := run(t, m.RunRenewal)
 	due := nextTimer(t, e)
-	if err := e.reg.DeleteLease(context.Background(), l.Subnet); err != nil {
+	if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: l.Subnet}); err != nil {
 		t.Fatal(err)
 	}
 	// Another node takes the subnet just before we re-create it.
-	e.reg.SetBeforeCreate(func(p netip.Prefix) {
+	e.reg.SetBeforeCreate(func(id subnet.LeaseID) {
+		p := id.Subnet
 		_ = e.reg.PutLease(subnet.Lease{Subnet: p, Attrs: attrs(otherIP, otherMAC)})
 	})
 	e.clock.Advance(due.Sub(e.clock.Now()))

@@ -343,7 +343,8 @@ func TestAcquireRaceLostThenRetried(t *testing.T) {
 	e := newEnv(t, cfgSmall)
 	m := e.manager(t, func(o *subnet.ManagerOptions) { o.PreviousSubnet = netip.MustParsePrefix("10.5.0.8/30") })
 	stolen := map[netip.Prefix]bool{}
-	e.reg.SetBeforeCreate(func(p netip.Prefix) {
+	e.reg.SetBeforeCreate(func(id subnet.LeaseID) {
+		p := id.Subnet
 		if len(stolen) < 2 && !stolen[p] {
 			stolen[p] = true
 			if err := e.reg.PutLease(subnet.Lease{Subnet: p, Attrs: attrs(otherIP, otherMAC)}); err != nil {
@@ -373,7 +374,8 @@ func TestAcquireRaceLostThenRetried(t *testing.T) {
 func TestAcquireRaceLostEveryTime(t *testing.T) {
 	e := newEnv(t, cfg16)
 	m := e.manager(t)
-	e.reg.SetBeforeCreate(func(p netip.Prefix) {
+	e.reg.SetBeforeCreate(func(id subnet.LeaseID) {
+		p := id.Subnet
 		_ = e.reg.PutLease(subnet.Lease{Subnet: p, Attrs: attrs(otherIP, otherMAC)})
 	})
 	_, err := m.Acquire(context.Background())

@@ -65,8 +65,8 @@ func (m *Manager) backoff(n int) time.Duration {
 type peerWatch struct {
 	m      *Manager
 	sink   PeerSink
-	known  map[netip.Prefix]Lease // nil until the first snapshot
-	warned *warnedKeys            // malformed keys already logged
+	known  map[LeaseID]Lease // nil until the first snapshot
+	warned *warnedKeys       // malformed keys already logged
 }
 
 // cycle lists and watches once; progressed reports that the list
@@ -86,15 +86,15 @@ func (w *peerWatch) relist(ctx context.Context) (int64, error) {
 	}
 	w.warnSkipped(list.Skipped)
 	w.warned.keepOnly(list.Skipped)
-	own := w.m.Lease().Subnet
-	peers := make(map[netip.Prefix]Lease, len(list.Leases))
+	own := w.m.Lease().ID()
+	peers := make(map[LeaseID]Lease, len(list.Leases))
 	var ownLease *Lease
 	for i, l := range list.Leases {
-		if own.IsValid() && l.Subnet == own {
+		if own.IsValid() && l.ID() == own {
 			ownLease = &list.Leases[i]
 			continue
 		}
-		peers[l.Subnet] = l
+		peers[l.ID()] = l
 	}
 	w.deliverSnapshot(peers, skippedSubnets(list.Skipped))
 	if !own.IsValid() || !fresh {
@@ -113,8 +113,8 @@ func (w *peerWatch) relist(ctx context.Context) (int64, error) {
 // deliverSnapshot sends the first snapshot whole, and later ones as the
 // difference from what the sink knows. A known peer whose entry became
 // malformed is kept: a bad value never removes a peer.
-func (w *peerWatch) deliverSnapshot(peers map[netip.Prefix]Lease, malformed map[netip.Prefix]bool) {
-	own := w.m.Lease().Subnet
+func (w *peerWatch) deliverSnapshot(peers map[LeaseID]Lease, malformed map[LeaseID]bool) {
+	own := w.m.Lease().ID()
 	for s := range malformed {
 		if _, ok := peers[s]; ok || s == own {
 			continue
@@ -122,7 +122,7 @@ func (w *peerWatch) deliverSnapshot(peers map[netip.Prefix]Lease, malformed map[
 		if l, ok := w.known[s]; ok {
 			peers[s] = l
 		} else {
-			peers[s] = Lease{Subnet: s, Unreadable: true}
+			peers[s] = Lease{Subnet: s.Subnet, IPv6Subnet: s.IPv6Subnet, Unreadable: true}
 		}
 	}
 	if w.known == nil {
@@ -181,21 +181,21 @@ func drain(out <-chan WatchBatch, done <-chan error) {
 
 func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
 	w.warnSkipped(b.Skipped)
-	own := w.m.Lease().Subnet
+	own := w.m.Lease().ID()
 	var events []Event
 	for s := range skippedSubnets(b.Skipped) {
 		// A peer we know keeps its last good lease; an unknown subnet with
 		// an unreadable value is announced so that sinks keep its entries.
 		if _, known := w.known[s]; !known && s != own {
-			l := Lease{Subnet: s, Unreadable: true}
+			l := Lease{Subnet: s.Subnet, IPv6Subnet: s.IPv6Subnet, Unreadable: true}
 			w.known[s] = l
 			events = append(events, Event{Type: EventAdded, Lease: l})
 		}
 	}
 	for _, ev := range b.Events {
 		// A key that now reads well (or went away) may be warned about again.
-		w.warned.forget(KeyName(ev.Lease.Subnet))
-		if own.IsValid() && ev.Lease.Subnet == own {
+		w.warned.forget(ev.Lease.ID().KeyName())
+		if own.IsValid() && ev.Lease.ID() == own {
 			if err := w.ownEvent(ctx, ev); err != nil {
 				return err
 			}
@@ -212,7 +212,7 @@ func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
 // applyPeerEvent updates the known set; ok false when nothing changed
 // for the sink (an identical re-put, or the removal of an unknown peer).
 func (w *peerWatch) applyPeerEvent(ev Event) (Event, bool) {
-	s := ev.Lease.Subnet
+	s := ev.Lease.ID()
 	old, known := w.known[s]
 	if ev.Type == EventRemoved {
 		if !known {
@@ -230,7 +230,7 @@ func (w *peerWatch) applyPeerEvent(ev Event) (Event, bool) {
 
 func (w *peerWatch) ownEvent(ctx context.Context, ev Event) error {
 	if ev.Type == EventRemoved {
-		return w.m.recreateOwnLease(ctx, ev.Lease.Subnet, "it was deleted by someone else or expired")
+		return w.m.recreateOwnLease(ctx, ev.Lease.ID(), "it was deleted by someone else or expired")
 	}
 	if w.m.isOurs(ev.Lease.Attrs) {
 		return nil // our own write
@@ -239,8 +239,8 @@ func (w *peerWatch) ownEvent(ctx context.Context, ev Event) error {
 }
 
 func (w *peerWatch) ownTaken(l Lease) error {
-	w.m.log.Error("our subnet's lease now carries another node's PublicIP or identity", "subnet", l.Subnet, "public_ip", l.Attrs.PublicIP, "node_id", l.Attrs.NodeID)
-	return fmt.Errorf("%w: %s now carries PublicIP %s, node identity %q", ErrOwnLeaseLost, l.Subnet, l.Attrs.PublicIP, l.Attrs.NodeID)
+	w.m.log.Error("our subnet's lease now carries another node's PublicIP or identity", "subnet", l.ID(), "public_ip", OwnLeaseAddr(l.Attrs), "node_id", l.Attrs.NodeID)
+	return fmt.Errorf("%w: %s now carries PublicIP %s, node identity %q", ErrOwnLeaseLost, l.ID(), OwnLeaseAddr(l.Attrs), l.Attrs.NodeID)
 }
 
 func (w *peerWatch) send(events []Event) {
@@ -273,7 +273,7 @@ func (w *peerWatch) logPeer(msg string, l Lease) {
 	if l.Unreadable {
 		return
 	}
-	w.m.log.Debug(msg, "key", KeyName(l.Subnet), "public_ip", l.Attrs.PublicIP, "backend", l.Attrs.BackendType)
+	w.m.log.Debug(msg, "key", l.ID().KeyName(), "public_ip", OwnLeaseAddr(l.Attrs), "backend", l.Attrs.BackendType)
 }
 
 // warnSkipped logs each malformed entry once per reason.
@@ -288,41 +288,49 @@ func (w *peerWatch) warnSkipped(skipped []SkippedKey) {
 
 // diffPeers returns the events that turn old into cur: additions and
 // changes, then removals carrying the last attributes seen.
-func diffPeers(old, cur map[netip.Prefix]Lease) []Event {
+func diffPeers(old, cur map[LeaseID]Lease) []Event {
 	var events []Event
 	for _, l := range sortedLeases(cur) {
-		if o, ok := old[l.Subnet]; !ok || !AttrsEqual(o.Attrs, l.Attrs) {
+		if o, ok := old[l.ID()]; !ok || !AttrsEqual(o.Attrs, l.Attrs) {
 			events = append(events, Event{Type: EventAdded, Lease: l})
 		}
 	}
 	for _, o := range sortedLeases(old) {
-		if _, ok := cur[o.Subnet]; !ok {
+		if _, ok := cur[o.ID()]; !ok {
 			events = append(events, Event{Type: EventRemoved, Lease: o})
 		}
 	}
 	return events
 }
 
-func sortedLeases(m map[netip.Prefix]Lease) []Lease {
+func sortedLeases(m map[LeaseID]Lease) []Lease {
 	out := make([]Lease, 0, len(m))
 	for _, l := range m {
 		out = append(out, l)
 	}
 	slices.SortFunc(out, func(a, b Lease) int {
-		if c := a.Subnet.Addr().Compare(b.Subnet.Addr()); c != 0 {
+		if c := comparePrefix(a.Subnet, b.Subnet); c != 0 {
 			return c
 		}
-		return a.Subnet.Bits() - b.Subnet.Bits()
+		return comparePrefix(a.IPv6Subnet, b.IPv6Subnet)
 	})
 	return out
 }
 
+// comparePrefix orders prefixes by address then length (invalid first).
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
 // skippedSubnets are the subnets named by malformed entries' keys.
-func skippedSubnets(skipped []SkippedKey) map[netip.Prefix]bool {
-	out := make(map[netip.Prefix]bool, len(skipped))
+func skippedSubnets(skipped []SkippedKey) map[LeaseID]bool {
+	out := make(map[LeaseID]bool, len(skipped))
 	for _, s := range skipped {
-		if p, err := ParseKeyName(path.Base(s.Key)); err == nil {
-			out[p] = true
+		if id, err := ParseLeaseIDName(path.Base(s.Key)); err == nil {
+			out[id] = true
 		}
 	}
 	return out

@@ -33,10 +33,14 @@ func watching(t *testing.T) (*testEnv, *subnet.Manager, *subnettest.Sink, *runne
 }
 
 // peerSummary renders a peer set as "subnet=ip/mac" sorted, for comparison.
-func peerSummary(peers map[netip.Prefix]subnet.Lease) string {
+func peerSummary(peers map[subnet.LeaseID]subnet.Lease) string {
 	var out []string
 	for p, l := range peers {
-		out = append(out, fmt.Sprintf("%s=%s", p, leaseSummary(l)))
+		name := p.Subnet.String()
+		if p.IPv6Subnet.IsValid() {
+			name = p.KeyName()
+		}
+		out = append(out, fmt.Sprintf("%s=%s", name, leaseSummary(l)))
 	}
 	slices.Sort(out)
 	return strings.Join(out, " ")
@@ -89,7 +93,7 @@ func TestWatchSnapshotAndEvents(t *testing.T) {
 	waitEvents(t, sink, "added 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04; added 10.5.3.0/24=192.0.2.3/02:00:00:00:00:33")
 
 	// A removal carries the last attributes seen.
-	if err := e.reg.DeleteLease(context.Background(), netip.MustParsePrefix("10.5.3.0/24")); err != nil {
+	if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: netip.MustParsePrefix("10.5.3.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 	waitEvents(t, sink, "added 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04; added 10.5.3.0/24=192.0.2.3/02:00:00:00:00:33; "+
@@ -146,8 +150,8 @@ func TestWatchHistoryLostDiffs(t *testing.T) {
 	e, _, sink, _ := watching(t)
 	lists := e.reg.Calls(subnettest.OpList)
 	e.reg.HoldWatches(true)
-	e.put(t, "10.5.4.0/24", "192.0.2.4", "02:00:00:00:00:04", time.Time{})                                // added
-	if err := e.reg.DeleteLease(context.Background(), netip.MustParsePrefix("10.5.3.0/24")); err != nil { // removed
+	e.put(t, "10.5.4.0/24", "192.0.2.4", "02:00:00:00:00:04", time.Time{})                                                        // added
+	if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: netip.MustParsePrefix("10.5.3.0/24")}); err != nil { // removed
 		t.Fatal(err)
 	}
 	e.put(t, "10.5.2.0/24", "192.0.2.2", "02:00:00:00:00:02", t0.Add(5*time.Hour)) // unchanged re-put
@@ -231,7 +235,7 @@ func TestWatchOwnLeaseDeletedIsRecreated(t *testing.T) {
 	e, m, sink, _ := watching(t)
 	own := m.Lease()
 	e.clock.Advance(time.Minute)
-	if err := e.reg.DeleteLease(context.Background(), own.Subnet); err != nil {
+	if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: own.Subnet}); err != nil {
 		t.Fatal(err)
 	}
 	want := t0.Add(time.Minute).Add(subnet.DefaultLeaseTTL)
@@ -250,7 +254,7 @@ func TestWatchOwnLeaseTakenByAnotherNode(t *testing.T) {
 	}{
 		{"deleted then created by another node", func(t *testing.T, e *testEnv, own netip.Prefix) {
 			e.reg.HoldWatches(true)
-			if err := e.reg.DeleteLease(context.Background(), own); err != nil {
+			if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: own}); err != nil {
 				t.Fatal(err)
 			}
 			e.put(t, own.String(), otherIP, otherMAC, time.Time{})
@@ -261,7 +265,7 @@ func TestWatchOwnLeaseTakenByAnotherNode(t *testing.T) {
 		}},
 		{"taken while the watch was down", func(t *testing.T, e *testEnv, own netip.Prefix) {
 			e.reg.HoldWatches(true)
-			if err := e.reg.DeleteLease(context.Background(), own); err != nil {
+			if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: own}); err != nil {
 				t.Fatal(err)
 			}
 			e.put(t, own.String(), otherIP, otherMAC, time.Time{})
@@ -320,7 +324,7 @@ func TestStartListsTheLeasesOnce(t *testing.T) {
 	lists := e.reg.Calls(subnettest.OpList)
 	m, _ := acquired(t, e, func(o *subnet.ManagerOptions) { o.StartList = &start })
 	e.put(t, "10.5.4.0/24", "192.0.2.4", "02:00:00:00:00:04", time.Time{})
-	if err := e.reg.DeleteLease(context.Background(), netip.MustParsePrefix("10.5.3.0/24")); err != nil {
+	if err := e.reg.DeleteLease(context.Background(), subnet.LeaseID{Subnet: netip.MustParsePrefix("10.5.3.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 	sink := subnettest.NewSink()

@@ -3,7 +3,6 @@ package subnet
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"time"
 )
 
@@ -49,14 +48,16 @@ type Registry interface {
 	GetNetworkConfig(ctx context.Context) ([]byte, error)
 	// ListLeases returns every lease under <prefix>/subnets.
 	ListLeases(ctx context.Context) (LeaseList, error)
-	// CreateLease writes a new lease atomically with the given TTL and
-	// returns its expiration; ErrLeaseExists if the key is already there.
-	CreateLease(ctx context.Context, subnet netip.Prefix, attrs LeaseAttrs, ttl time.Duration) (time.Time, error)
-	// UpdateLease rewrites an existing lease's value and restarts its TTL.
+	// CreateLease writes a new lease (key id) atomically with the given
+	// TTL and returns its expiration; ErrLeaseExists if the key is already
+	// there.
+	CreateLease(ctx context.Context, id LeaseID, attrs LeaseAttrs, ttl time.Duration) (time.Time, error)
+	// UpdateLease rewrites an existing lease's value (key lease.ID()) and
+	// restarts its TTL.
 	// A reservation (no TTL) stays a reservation and the returned time is zero.
 	UpdateLease(ctx context.Context, lease Lease, ttl time.Duration) (time.Time, error)
 	// DeleteLease removes a lease key.
-	DeleteLease(ctx context.Context, subnet netip.Prefix) error
+	DeleteLease(ctx context.Context, id LeaseID) error
 	// WatchLeases streams changes after revision fromRevision (exclusive)
 	// until ctx ends or an error; ErrHistoryLost when fromRevision is gone.
 	// It closes nothing it was given; it returns when the stream breaks.

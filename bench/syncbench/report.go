@@ -200,6 +200,9 @@ func tableRows() []row {
 		{"RSS / peak RSS, MiB", "RSS < 40", func(r runResult) string {
 			return f("%.1f / %.1f", r.Idle.Memory.RSSMiB, r.Idle.Memory.PeakRSSMiB)
 		}},
+		{"&nbsp;&nbsp;RSS anonymous / file-backed, MiB", "", func(r runResult) string {
+			return f("%.1f / %.1f", r.Idle.Memory.AnonMiB, r.Idle.Memory.FileMiB)
+		}},
 		{"&nbsp;&nbsp;Go heap: alloc / next GC / unreleased, MiB", "", func(r runResult) string {
 			m := r.Idle.Memory
 			return f("%.1f / %.1f / %.1f", m.HeapAllocMiB, m.NextGCMiB, m.HeapUnreleasedMiB)

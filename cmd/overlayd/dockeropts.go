@@ -113,7 +113,7 @@ func writeDockerOptsFile(subnetFile, output string, o dockeropts.Options, routed
 	if err != nil {
 		return err
 	}
-	if !env.Subnet.IsValid() {
+	if !env.Subnet.IsValid() && !env.IPv6Subnet.IsValid() {
 		return fmt.Errorf("subnet file %s: FLANNEL_SUBNET is missing: Docker needs an IPv4 subnet for --bip", subnetFile)
 	}
 	if env.MTU == 0 {
@@ -121,6 +121,11 @@ func writeDockerOptsFile(subnetFile, output string, o dockeropts.Options, routed
 	}
 	if err := subnet.WriteFileAtomic(output, dockeropts.Render(env, o)); err != nil {
 		return err
+	}
+	if !env.Subnet.IsValid() {
+		// IPv6 only: as mk-docker-opts.sh, no --bip and no route check
+		// (the script has no IPv6 option for Docker).
+		return nil
 	}
 	route, err := routed(env.Subnet)
 	if err != nil {

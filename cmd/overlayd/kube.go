@@ -86,8 +86,14 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	}
 	log.Info("kube subnet manager", "api_server", host, "annotation_prefix", o.annotations.Prefix, "net_config", o.netConfPath)
 	kopts := kube.Options{
-		Client: client, Annotations: o.annotations, Network: cfg.Network,
+		Client: client, Annotations: o.annotations, Network: cfg.Network, IPv6Network: cfg.IPv6Network,
 		Logger: log, Clock: clock, Registerer: d.reg, LeaveNetworkUnavailable: o.leaveNetworkUnavailable,
+	}
+	if !cfg.EnableIPv4 {
+		kopts.Network = netip.Prefix{}
+	}
+	if !cfg.EnableIPv6 {
+		kopts.IPv6Network = netip.Prefix{}
 	}
 	if kopts.NodeName, err = kube.ResolveNodeName(ctx, kopts, os.Getenv); err != nil {
 		return nil, nil, fmt.Errorf("--kube-subnet-mgr: %w", err)
@@ -96,7 +102,7 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR)
+	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR, "ipv6_podCIDR", own.IPv6PodCIDR)
 	if own.NodePublicIP.IsValid() {
 		// flanneld reads this one at start in place of --public-ip.
 		log.Info("using the node's node-public-ip annotation as --public-ip", "node", own.Name, "public_ip", own.NodePublicIP)
@@ -105,6 +111,10 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	if own.PublicIPOverwrite.IsValid() {
 		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
 		d.opts.publicIP = own.PublicIPOverwrite
+	}
+	if own.PublicIPv6Overwrite.IsValid() {
+		log.Info("advertising the node's public-ipv6-overwrite annotation", "node", own.Name, "public_ipv6", own.PublicIPv6Overwrite)
+		d.opts.publicIPv6 = own.PublicIPv6Overwrite
 	}
 	return &kubeSource{opts: kopts, own: own, log: log}, cfg, nil
 }
@@ -151,20 +161,28 @@ func readNetConf(path string) (*subnet.Config, error) {
 // by an earlier run of overlayd or flanneld, so that peers keep theirs.
 // The node is ours by name, not by address: public is not consulted.
 func (s *kubeSource) previousVtepMAC(_ context.Context, _ netip.Addr) []byte {
-	prev := s.own.Previous
-	if prev.BackendType != subnet.BackendVXLAN || len(prev.BackendData) == 0 {
+	return s.previousMAC(s.own.Previous.BackendData, "backend-data")
+}
+
+// previousV6VtepMAC is the MAC in our node's backend-v6-data annotation.
+func (s *kubeSource) previousV6VtepMAC(_ context.Context, _ netip.Addr) []byte {
+	return s.previousMAC(s.own.Previous.BackendV6Data, "backend-v6-data")
+}
+
+func (s *kubeSource) previousMAC(raw []byte, annotation string) []byte {
+	if s.own.Previous.BackendType != subnet.BackendVXLAN || len(raw) == 0 {
 		return nil
 	}
-	data, err := vxlandata.Unmarshal(prev.BackendData)
+	data, err := vxlandata.Unmarshal(raw)
 	if err != nil {
-		s.log.Warn("ignoring the node's backend-data annotation: no usable VTEP MAC", "node", s.own.Name, "err", err)
+		s.log.Warn("ignoring the node's "+annotation+" annotation: no usable VTEP MAC", "node", s.own.Name, "err", err)
 		return nil
 	}
 	return data.VtepMAC
 }
 
 // acquire publishes attrs in our node's annotations.
-func (s *kubeSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, _ netip.Prefix) (subnet.Lease, error) {
+func (s *kubeSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, _ subnet.SubnetEnv) (subnet.Lease, error) {
 	opts := s.opts
 	opts.Attrs = attrs
 	mgr, err := kube.NewManager(opts)

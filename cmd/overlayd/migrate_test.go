@@ -199,7 +199,7 @@ func seedV2ForMigrate(t *testing.T, endpoint string) {
 		PublicIP: netip.MustParseAddr("192.0.2.1"), BackendType: "vxlan",
 		BackendData: []byte(`{"VtepMAC":"5a:8e:b7:a6:d8:a1"}`),
 	}
-	if _, err := reg.CreateLease(ctx, netip.MustParsePrefix("10.244.1.0/24"), attrs, 24*time.Hour); err != nil {
+	if _, err := reg.CreateLease(ctx, subnet.LeaseID{Subnet: netip.MustParsePrefix("10.244.1.0/24")}, attrs, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 }

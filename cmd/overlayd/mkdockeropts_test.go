@@ -42,6 +42,11 @@ func TestDockerOptsMatchesUpstreamScript(t *testing.T) {
 	files := map[string]string{
 		"masq":   "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.99.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
 		"nomasq": "FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.34.1/24\nFLANNEL_MTU=8951\nFLANNEL_IPMASQ=false\n",
+		// The script ignores the IPv6 pair: no IPv6 option for Docker, and
+		// no --bip without FLANNEL_SUBNET.
+		"dual": "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.99.1/24\nFLANNEL_IPV6_NETWORK=2001:db8::/48\n" +
+			"FLANNEL_IPV6_SUBNET=2001:db8:0:63::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+		"v6only": "FLANNEL_IPV6_NETWORK=2001:db8::/48\nFLANNEL_IPV6_SUBNET=2001:db8:0:63::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n",
 	}
 	cases := []struct {
 		file string
@@ -58,6 +63,10 @@ func TestDockerOptsMatchesUpstreamScript(t *testing.T) {
 		{file: "masq", args: []string{"-ic"}},
 		{file: "masq", args: []string{"-cm"}},
 		{file: "masq", args: []string{"-c"}, env: []string{"DOCKER_OPTS=--debug"}},
+		{file: "dual"},
+		{file: "dual", args: []string{"-c", "-k", "DOCKER_NETWORK_OPTIONS"}},
+		{file: "v6only"},
+		{file: "v6only", args: []string{"-i", "-m"}},
 	}
 	for _, tc := range cases {
 		name := tc.file + " " + strings.Join(tc.args, " ") + " " + strings.Join(tc.env, " ")

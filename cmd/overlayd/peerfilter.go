@@ -4,20 +4,25 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/subnet"
 )
 
 // filterFeed hands the peer set's source addresses (peerset.AddrSink) to
-// the VXLAN peer filter, off the peer set's goroutine.
+// the VXLAN peer filter, off the peer set's goroutine. A dual-stack node
+// has a second peer set, the IPv6 one, feeding ipv6Sink: the filter gets
+// the addresses of both (familyjoin.go splits them by family).
 type filterFeed struct {
 	kick  chan struct{}
 	clock subnet.Clock
 
-	mu    sync.Mutex
-	addrs []netip.Addr
+	mu     sync.Mutex
+	addrs  []netip.Addr
+	addrs6 []netip.Addr // the IPv6 peer set's
 }
 
 func newFilterFeed(clock subnet.Clock) *filterFeed {
@@ -50,11 +55,29 @@ func (f *filterFeed) poke() {
 	}
 }
 
-// sources are the latest addresses.
+// ipv6Sink is the AddrSink of the IPv6 peer set: its addresses are kept
+// apart from the IPv4 set's, so neither set's update drops the other's.
+func (f *filterFeed) ipv6Sink() peerset.AddrSink { return ipv6Feed{f} }
+
+// ipv6Feed is filterFeed.ipv6Sink.
+type ipv6Feed struct{ f *filterFeed }
+
+// SetAddrs takes the addresses the IPv6 peers' VXLAN may come from.
+func (s ipv6Feed) SetAddrs(addrs []netip.Addr) {
+	s.f.mu.Lock()
+	s.f.addrs6 = addrs
+	s.f.mu.Unlock()
+	s.f.poke()
+}
+
+// sources are the latest addresses of both peer sets.
 func (f *filterFeed) sources() []netip.Addr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.addrs
+	if len(f.addrs6) == 0 {
+		return f.addrs
+	}
+	return slices.Concat(f.addrs, f.addrs6)
 }
 
 // run applies the peer set to the filter whenever it changes, at most
@@ -97,4 +120,13 @@ func stopTimer(t subnet.Timer) {
 	if t != nil {
 		t.Stop()
 	}
+}
+
+// addrSink6 is the IPv6 peer set's AddrSink: nil (no filter) stays an
+// untyped nil.
+func addrSink6(f *filterFeed) peerset.AddrSink {
+	if f == nil {
+		return nil
+	}
+	return f.ipv6Sink()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/nftrules"
@@ -44,7 +45,8 @@ type exemptionKeeper interface {
 }
 
 // newRules builds the rules of the configured mode after removing the other
-// mode's; it installs nothing yet.
+// mode's (in the iptables mode, iptables and, with EnableIPv6, ip6tables:
+// rules6.go); it installs nothing yet.
 func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) (rulesKeeper, error) {
 	o := d.opts
 	if cfg.EnableNFTables {
@@ -53,6 +55,9 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 			return nil, fmt.Errorf("EnableNFTables: %w", err)
 		}
 		removeIPTablesMode(d.log)
+		if prev.IPv6Network.IsValid() {
+			removeIPv6Rules(d.log, "nftables mode: removing the ip6tables rules of the previous run") // rules6.go
+		}
 		m, err := nftrules.NewManager(nftrules.Options{
 			Kernel: k, Network: cfg.Network, PodSubnet: lease.Subnet,
 			Masquerade: o.ipMasq, ForwardRules: o.forwardRules, FullyRandomDisabled: o.randomFullyOff,
@@ -68,26 +73,37 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 		return nil, err
 	}
 	removeNFTablesMode(d.log)
-	runner, err := iptables.NewRunner(false)
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
+	var v4 rulesKeeper
+	if hasIPv4(cfg) { // rules6.go
+		runner, err := iptables.NewRunner(false)
+		if err != nil {
+			return nil, fmt.Errorf("iptables: %w", err)
+		}
+		m, err := iptables.NewManager(iptables.Options{
+			Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
+			Masquerade: o.ipMasq, ForwardRules: o.forwardRules,
+			RandomFullyDisabled: o.randomFullyOff,
+			PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
+			Resync: o.iptablesResync, Logger: d.log, Registerer: d.rulesRegisterer(cfg, "ipv4"), // rules6.go
+		})
+		if err != nil {
+			return nil, fmt.Errorf("iptables: %w", err)
+		}
+		v4 = m
 	}
-	m, err := iptables.NewManager(iptables.Options{
-		Runner: runner, Network: cfg.Network, PodSubnet: lease.Subnet,
-		Masquerade: o.ipMasq, ForwardRules: o.forwardRules,
-		RandomFullyDisabled: o.randomFullyOff,
-		PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
-		Resync: o.iptablesResync, Logger: d.log, Registerer: d.reg,
-	})
+	v6, err := d.newRules6(cfg, lease, prev) // rules6.go
 	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
+		return nil, err
 	}
-	return m, nil
+	return joinRules(v4, v6), nil
 }
 
 // checkRulesMode fails at start, before the device and the lease, when the
 // configured mode cannot work on this host.
 func (d *daemon) checkRulesMode(cfg *subnet.Config) error {
+	if err := checkIPv6RulesMode(cfg); err != nil { // rules6.go
+		return err
+	}
 	if !cfg.EnableNFTables {
 		return checkIPTables(d.opts.vxlanPeerFilter)
 	}
@@ -156,9 +172,9 @@ func removeNFTablesMode(log *slog.Logger) {
 	}
 }
 
-// newPeerFilter builds the peer filter of the configured mode, or removes
-// a filter an earlier run left and returns nil when --vxlan-peer-filter is
-// off.
+// newPeerFilter builds the peer filter of the configured mode (in the
+// iptables mode, one per family the config serves), or removes a filter
+// an earlier run left and returns nil when --vxlan-peer-filter is off.
 func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 	port := vxlanPort(cfg)
 	if cfg.EnableNFTables {
@@ -175,6 +191,26 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 		}
 		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg})
 	}
+	var v4 vxlanFilter
+	if hasIPv4(cfg) {
+		f, err := d.newPeerFilter4(port, d.rulesRegisterer(cfg, "ipv4"))
+		if err != nil {
+			return nil, err
+		}
+		if f != nil { // a nil *PeerFilter must not become a non-nil vxlanFilter
+			v4 = f
+		}
+	}
+	v6, err := d.newPeerFilter6(cfg) // rules6.go
+	if err != nil {
+		return nil, err
+	}
+	return joinFilters(v4, v6), nil
+}
+
+// newPeerFilter4 is the iptables VXLAN peer filter of flannel.<VNI>, or
+// nil (after removing one an earlier run left) without --vxlan-peer-filter.
+func (d *daemon) newPeerFilter4(port int, reg prometheus.Registerer) (*iptables.PeerFilter, error) {
 	runner, err := iptables.NewRunner(false)
 	if err != nil {
 		return nil, fmt.Errorf("iptables: %w", err)
@@ -187,7 +223,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 		return nil, nil
 	}
 	f, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
-		Runner: runner, IPSet: ipset, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Registerer: d.reg,
+		Runner: runner, IPSet: ipset, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/subnet"
+	"github.com/overlayd/overlayd/subnet/etcdv2"
 	"github.com/overlayd/overlayd/vxlandata"
 )
 
@@ -25,12 +26,18 @@ type leaseSource interface {
 	// previousVtepMAC is the VTEP MAC of our lease as it stands, the one
 	// acquire will reuse; nil when there is none or it has no usable MAC.
 	previousVtepMAC(ctx context.Context, public netip.Addr) []byte
+	// previousV6VtepMAC is the same for the IPv6 device (flannel-v6.<VNI>):
+	// the VtepMAC of our lease's BackendV6Data (the backend-v6-data
+	// annotation in kube mode); nil when there is none.
+	previousV6VtepMAC(ctx context.Context, public netip.Addr) []byte
 	// backendData encodes our BackendData in the form the store's readers
 	// expect (etcd v2: flannel v0.11's, without the VNI).
 	backendData(d vxlandata.Data) ([]byte, error)
-	// acquire publishes attrs as our lease; prevSubnet is the subnet of
-	// the previous subnet file (etcd only: the node's podCIDR rules in kube).
-	acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error)
+	// acquire publishes attrs (PublicIPv6 and BackendV6Data included) as
+	// our lease and returns it with its IPv6Subnet when IPv6 is on; prev
+	// is the previous subnet file, whose subnets are reused when free (etcd
+	// only: the node's podCIDRs rule in kube).
+	acquire(ctx context.Context, attrs subnet.LeaseAttrs, prev subnet.SubnetEnv) (subnet.Lease, error)
 	leaseManager
 	Close() error
 }
@@ -101,7 +108,7 @@ type etcdSource struct {
 	// without a renewal, and when it is valid again (fencing).
 	onLeaseExpired func(expired bool)
 	// startList is the lease list previousVtepMAC read, handed to the
-	// Manager so that the start lists the leases once.
+	// Manager so that the start lists the leases once (nil after that).
 	startList *subnet.LeaseList
 }
 
@@ -131,13 +138,26 @@ func (s *etcdSource) backendData(d vxlandata.Data) ([]byte, error) {
 // previousVtepMAC reads the MAC of the lease subnet.PickOwnLease chooses,
 // the one the Manager's Acquire reuses.
 func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []byte {
-	list, err := s.reg.ListLeases(ctx)
-	if err != nil {
-		s.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
-		return nil
+	return s.previousMAC(ctx, public, false)
+}
+
+// previousV6VtepMAC reads the MAC of that lease's BackendV6Data.
+func (s *etcdSource) previousV6VtepMAC(ctx context.Context, public netip.Addr) []byte {
+	return s.previousMAC(ctx, public, true)
+}
+
+// previousMAC finds our lease in the start list (listed once, kept for
+// the Manager) and decodes the MAC of one family's backend data.
+func (s *etcdSource) previousMAC(ctx context.Context, public netip.Addr, v6 bool) []byte {
+	if s.startList == nil {
+		list, err := s.reg.ListLeases(ctx)
+		if err != nil {
+			s.log.Warn("could not list leases to reuse the VTEP MAC", "err", err)
+			return nil
+		}
+		s.startList = &list
 	}
-	s.startList = &list
-	l, ok, err := subnet.PickOwnLease(list.Leases, public, s.nodeID, s.cfg)
+	l, ok, err := subnet.PickOwnLease(s.startList.Leases, public, s.nodeID, s.cfg)
 	if err != nil {
 		s.log.Warn("not reusing a VTEP MAC", "err", err) // acquire refuses to start
 		return nil
@@ -145,16 +165,34 @@ func (s *etcdSource) previousVtepMAC(ctx context.Context, public netip.Addr) []b
 	if !ok || l.Attrs.BackendType != subnet.BackendVXLAN {
 		return nil
 	}
-	data, err := vxlandata.Unmarshal(l.Attrs.BackendData)
+	return leaseVtepMAC(l, v6, s.log)
+}
+
+// leaseVtepMAC decodes the VtepMAC of a lease's BackendData (v6 false) or
+// BackendV6Data (v6 true); nil, logged, when absent or unusable.
+func leaseVtepMAC(l subnet.Lease, v6 bool, log *slog.Logger) []byte {
+	raw, field := l.Attrs.BackendData, "BackendData"
+	if v6 {
+		raw, field = l.Attrs.BackendV6Data, "BackendV6Data"
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	data, err := vxlandata.Unmarshal(raw)
 	if err != nil {
-		s.log.Warn("our previous lease has no usable VTEP MAC; the device gets a new one",
-			"lease", subnet.KeyName(l.Subnet), "err", err)
+		log.Warn("our previous lease has no usable VTEP MAC; the device gets a new one",
+			"lease", l.ID().KeyName(), "field", field, "err", err)
 		return nil
 	}
 	return data.VtepMAC
 }
 
-func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevSubnet netip.Prefix) (subnet.Lease, error) {
+func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prev subnet.SubnetEnv) (subnet.Lease, error) {
+	if s.etcdAPI == "v2" {
+		if err := etcdv2.CheckConfig(s.cfg); err != nil {
+			return subnet.Lease{}, fmt.Errorf("etcd v2 store (--etcd-api): %w", err)
+		}
+	}
 	attrs.NodeID = s.nodeID
 	// A short TTL needs failed renewals retried within it.
 	retry := subnet.DefaultRenewRetry
@@ -162,11 +200,14 @@ func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prevS
 		retry = min(retry, max(s.ttl/10, time.Second))
 	}
 	mgr, err := subnet.NewManager(subnet.ManagerOptions{
-		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prevSubnet,
+		Registry: s.reg, Config: s.cfg, Attrs: attrs, PreviousSubnet: prev.Subnet, PreviousIPv6Subnet: prev.IPv6Subnet,
 		RenewMargin: s.renewMargin, TTL: s.ttl, RenewRetry: retry, OnLeaseExpired: s.onLeaseExpired, Logger: s.log, Clock: s.clock,
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
 		StartList: s.startList,
 	})
+	// The Manager holds the list until its watch takes it; kept here too,
+	// every lease in it stayed on the heap for the daemon's lifetime.
+	s.startList = nil
 	if err != nil {
 		return subnet.Lease{}, err
 	}

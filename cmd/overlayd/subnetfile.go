@@ -30,12 +30,30 @@ type subnetFile struct {
 	lastErr string
 }
 
+// subnetEnv is the subnet file for our lease, as flanneld writes it: the
+// IPv4 pair when IPv4 is on, the FLANNEL_IPV6_NETWORK / FLANNEL_IPV6_SUBNET
+// pair when IPv6 is on (docs/compatibility.md, "IPv6 and dual-stack").
+func subnetEnv(cfg *subnet.Config, lease subnet.Lease, mtu int, ipMasq bool) subnet.SubnetEnv {
+	env := subnet.SubnetEnv{MTU: mtu, IPMasq: ipMasq}
+	if cfg.EnableIPv4 {
+		env.Network, env.Subnet = cfg.Network, lease.Subnet
+	}
+	if cfg.EnableIPv6 {
+		env.IPv6Network, env.IPv6Subnet = cfg.IPv6Network, lease.IPv6Subnet
+	}
+	return env
+}
+
 // write tries once; on success it marks the daemon ready.
 func (f *subnetFile) write() bool {
 	err := subnet.WriteSubnetFile(f.path, f.env)
 	if err == nil {
 		f.ready.set()
-		f.log.Info("subnet file written", "path", f.path, "subnet", f.env.Subnet, "mtu", f.env.MTU)
+		args := []any{"path", f.path, "subnet", f.env.Subnet, "mtu", f.env.MTU}
+		if f.env.IPv6Subnet.IsValid() {
+			args = append(args, "ipv6_subnet", f.env.IPv6Subnet)
+		}
+		f.log.Info("subnet file written", args...)
 		return true
 	}
 	// The message names a random temporary file: compare the root cause.

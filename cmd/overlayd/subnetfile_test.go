@@ -76,3 +76,41 @@ func TestSubnetFileRetriedUntilWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestSubnetEnvFamilies: the daemon's subnet file carries the pair of
+// each enabled family, in flanneld v0.28's order and form.
+func TestSubnetEnvFamilies(t *testing.T) {
+	lease := subnet.Lease{Subnet: netip.MustParsePrefix("10.244.7.0/24"), IPv6Subnet: netip.MustParsePrefix("2001:db8:0:7::/64")}
+	tests := []struct {
+		name, cfg, want string
+		lease           subnet.Lease
+	}{
+		{"IPv4 only", `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}`,
+			"FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+			subnet.Lease{Subnet: lease.Subnet}},
+		{"dual-stack", `{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}`,
+			"FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_IPV6_NETWORK=2001:db8::/48\nFLANNEL_IPV6_SUBNET=2001:db8:0:7::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+			lease},
+		{"IPv6 only", `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}`,
+			"FLANNEL_IPV6_NETWORK=2001:db8::/48\nFLANNEL_IPV6_SUBNET=2001:db8:0:7::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+			subnet.Lease{IPv6Subnet: lease.IPv6Subnet}},
+	}
+	for _, tt := range tests {
+		cfg, err := subnet.ParseConfig([]byte(tt.cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "subnet.env")
+		if err := subnet.WriteSubnetFile(path, subnetEnv(cfg, tt.lease, 1450, true)); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(path)
+		if string(got) != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+		back, err := subnet.ReadSubnetFile(path)
+		if err != nil || back.IPv6Subnet.Masked() != tt.lease.IPv6Subnet {
+			t.Errorf("%s: read back %+v, %v", tt.name, back, err)
+		}
+	}
+}

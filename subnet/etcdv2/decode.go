@@ -29,7 +29,7 @@ func (r *Registry) decodeNode(before time.Time, node *client.Node) (subnet.Lease
 	if node.Dir {
 		return subnet.Lease{}, fmt.Errorf("lease key %s is a directory", node.Key)
 	}
-	prefix, err := subnet.ParseLeaseKey(r.prefix, node.Key)
+	id, err := subnet.ParseLeaseIDKey(r.prefix, node.Key)
 	if err != nil {
 		return subnet.Lease{}, err
 	}
@@ -37,7 +37,7 @@ func (r *Registry) decodeNode(before time.Time, node *client.Node) (subnet.Lease
 	if err != nil {
 		return subnet.Lease{}, fmt.Errorf("lease %s: %w", node.Key, err)
 	}
-	return subnet.Lease{Subnet: prefix, Attrs: attrs, Expiration: expiration(before, node), Created: int64(node.CreatedIndex)}, nil
+	return subnet.Lease{Subnet: id.Subnet, IPv6Subnet: id.IPv6Subnet, Attrs: attrs, Expiration: expiration(before, node), Created: int64(node.CreatedIndex)}, nil
 }
 
 // expiration is when the node's TTL runs out on our clock: before (our

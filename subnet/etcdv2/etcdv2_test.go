@@ -67,6 +67,7 @@ func TestRegistry(t *testing.T) {
 	registrytest.Suite(t, impl, []registrytest.Test[*etcdv2.Registry, client.KeysAPI]{
 		{Name: "StoredValueIsV011JSON", Run: testStoredValueIsV011JSON},
 		{Name: "IPv6AttrsUseV028Form", Run: testIPv6AttrsUseV028Form},
+		{Name: "IPv6SubnetRefused", Run: testIPv6SubnetRefused},
 		{Name: "ReadsFlanneldValues", Run: testReadsFlanneldValues},
 		{Name: "ExpirationFromRemainingTTL", Run: testExpirationFromRemainingTTL},
 		{Name: "UpdateRestartsTTL", Run: testUpdateRestartsTTL},
@@ -110,7 +111,7 @@ func rawNode(t *testing.T, f fixture, sn netip.Prefix) *client.Node {
 
 func testStoredValueIsV011JSON(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	node := rawNode(t, f, observedNode2Subnet)
@@ -125,7 +126,7 @@ func testStoredValueIsV011JSON(t *testing.T, f fixture) {
 func testIPv6AttrsUseV028Form(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
 	attrs.PublicIPv6 = netip.MustParseAddr("2001:db8::2")
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	const want = `{"PublicIP":"192.0.2.2","PublicIPv6":"2001:db8::2","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:0a:46:7c:72:f9"}}`
@@ -207,7 +208,7 @@ func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 		}
 		sn := []netip.Prefix{observedNode1Subnet, observedNode2Subnet}[i]
 		before := time.Now()
-		expires, err := reg.CreateLease(ctxT(t), sn, registrytest.Attrs(t, observedNode2Value), time.Hour)
+		expires, err := reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: sn}, registrytest.Attrs(t, observedNode2Value), time.Hour)
 		if err != nil {
 			t.Fatalf("CreateLease: %v", err)
 		}
@@ -233,7 +234,7 @@ func testExpirationFromRemainingTTL(t *testing.T, f fixture) {
 
 func testUpdateRestartsTTL(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	attrs.PrivateIP = netip.MustParseAddr("198.51.100.2")
@@ -269,7 +270,7 @@ func (k *racingKeys) Get(ctx context.Context, key string, opts *client.GetOption
 
 func testUpdateLosesRaceRetries(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	before := rawNode(t, f, observedNode2Subnet).ModifiedIndex
@@ -288,7 +289,7 @@ func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
 	if err != nil || len(list.Leases) != 0 || list.Revision <= 0 {
 		t.Fatalf("ListLeases of a missing directory = %+v, %v; want empty with an index", list, err)
 	}
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode1Subnet}, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	batch := registrytest.FirstBatch(t, f.Reg, list.Revision, 10*time.Second, "creation after an empty list")
@@ -298,7 +299,7 @@ func testListEmptyGivesWatchableIndex(t *testing.T, f fixture) {
 }
 
 func testDirectoryRemovalLosesHistory(t *testing.T, f fixture) {
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode1Subnet}, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	list, err := f.Reg.ListLeases(ctxT(t))
@@ -330,7 +331,7 @@ func testHistoryLostWhileWatching(t *testing.T, f fixture) {
 	if err := pushOutHistory(ctxT(t), f.Raw); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode1Subnet, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode1Subnet}, registrytest.Attrs(t, observedNode1Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	select {
@@ -353,4 +354,42 @@ func testHistoryLostWhileWatching(t *testing.T, f fixture) {
 
 func testErrorsNameTheSubnet(t *testing.T, f fixture) {
 	registrytest.CheckErrorsNameTheSubnet(t, f.Reg, "v2", f.Prefix, observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), true)
+}
+
+// testIPv6SubnetRefused: the v2 store is IPv4-only; a lease with an IPv6
+// subnet is refused with an error naming the field and the store, and
+// nothing is written.
+func testIPv6SubnetRefused(t *testing.T, f fixture) {
+	attrs := registrytest.Attrs(t, observedNode2Value)
+	attrs.PublicIPv6 = netip.MustParseAddr("2001:db8::2")
+	for _, id := range []subnet.LeaseID{
+		{Subnet: observedNode2Subnet, IPv6Subnet: netip.MustParsePrefix("2001:db8:0:2::/64")},
+		{IPv6Subnet: netip.MustParsePrefix("2001:db8:0:3::/64")},
+	} {
+		_, err := f.Reg.CreateLease(ctxT(t), id, attrs, time.Hour)
+		if !errors.Is(err, etcdv2.ErrIPv6Unsupported) || !strings.Contains(err.Error(), "IPv6Subnet "+id.IPv6Subnet.String()) {
+			t.Errorf("CreateLease %s: %v, want ErrIPv6Unsupported naming IPv6Subnet", id, err)
+		}
+	}
+	if list, err := f.Reg.ListLeases(ctxT(t)); err != nil || len(list.Leases) != 0 {
+		t.Errorf("after refused creates: %+v, %v", list, err)
+	}
+}
+
+func TestCheckConfigRefusesIPv6(t *testing.T) {
+	tests := []struct{ cfg, want string }{
+		{`{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`, ""},
+		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}`, "config: EnableIPv6 is true: the etcd v2 store is IPv4-only"},
+		{`{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}`, "config: EnableIPv6 is true"},
+	}
+	for _, tt := range tests {
+		cfg, err := subnet.ParseConfig([]byte(tt.cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = etcdv2.CheckConfig(cfg)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("CheckConfig(%s) = %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
 }

@@ -2,8 +2,8 @@ package etcdv2
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -61,7 +61,7 @@ func subnetsDir(prefix string) string { return strings.TrimSuffix(subnet.Subnets
 
 // CreateLease sets the key with ttl only if it does not exist (v2
 // prevExist=false); subnet.ErrLeaseExists otherwise.
-func (r *Registry) CreateLease(ctx context.Context, sn netip.Prefix, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
+func (r *Registry) CreateLease(ctx context.Context, sn subnet.LeaseID, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
 	expires, err := r.createLease(ctx, sn, attrs, ttl)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("etcd v2 create lease %s: %w", sn, err)
@@ -69,7 +69,10 @@ func (r *Registry) CreateLease(ctx context.Context, sn netip.Prefix, attrs subne
 	return expires, nil
 }
 
-func (r *Registry) createLease(ctx context.Context, sn netip.Prefix, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
+func (r *Registry) createLease(ctx context.Context, sn subnet.LeaseID, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
+	if err := ipv4Only(sn); err != nil {
+		return time.Time{}, err
+	}
 	value, err := encodeLease(attrs)
 	if err != nil {
 		return time.Time{}, err
@@ -77,7 +80,7 @@ func (r *Registry) createLease(ctx context.Context, sn netip.Prefix, attrs subne
 	if ttl, err = ttlSeconds(ttl); err != nil {
 		return time.Time{}, err
 	}
-	key := subnet.LeaseKey(r.prefix, sn)
+	key := subnet.LeaseKey(r.prefix, sn.Subnet)
 	before := r.now()
 	resp, err := r.keys.Set(ctx, key, string(value), &client.SetOptions{PrevExist: client.PrevNoExist, TTL: ttl})
 	switch {
@@ -99,12 +102,15 @@ const updateAttempts = 3
 func (r *Registry) UpdateLease(ctx context.Context, lease subnet.Lease, ttl time.Duration) (time.Time, error) {
 	expires, err := r.updateLease(ctx, lease, ttl)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("etcd v2 update lease %s: %w", lease.Subnet, err)
+		return time.Time{}, fmt.Errorf("etcd v2 update lease %s: %w", lease.ID(), err)
 	}
 	return expires, nil
 }
 
 func (r *Registry) updateLease(ctx context.Context, lease subnet.Lease, ttl time.Duration) (time.Time, error) {
+	if err := ipv4Only(lease.ID()); err != nil {
+		return time.Time{}, err
+	}
 	value, err := encodeLease(lease.Attrs)
 	if err != nil {
 		return time.Time{}, err
@@ -152,14 +158,39 @@ func (r *Registry) compareAndSwap(ctx context.Context, key, value string, ttl ti
 }
 
 // DeleteLease deletes the lease key; subnet.ErrLeaseNotFound if missing.
-func (r *Registry) DeleteLease(ctx context.Context, sn netip.Prefix) error {
-	key := subnet.LeaseKey(r.prefix, sn)
+func (r *Registry) DeleteLease(ctx context.Context, sn subnet.LeaseID) error {
+	key := subnet.LeaseIDKey(r.prefix, sn)
 	_, err := r.keys.Delete(ctx, key, nil)
 	switch {
 	case hasCode(err, client.ErrorCodeKeyNotFound):
 		return fmt.Errorf("etcd v2 delete lease %s: %w", sn, subnet.ErrLeaseNotFound)
 	case err != nil:
 		return fmt.Errorf("etcd v2 delete lease %s: %w", sn, r.explain(err))
+	}
+	return nil
+}
+
+// ipv4Only refuses a lease key with an IPv6 subnet: the v2 store holds
+// flannel v0.11's IPv4 leases only (docs/compatibility.md, "IPv6 and
+// dual-stack").
+func ipv4Only(id subnet.LeaseID) error {
+	if id.IPv6Subnet.IsValid() || !id.Subnet.IsValid() {
+		return fmt.Errorf("lease %s: IPv6Subnet %s: %w", id, id.IPv6Subnet, ErrIPv6Unsupported)
+	}
+	return nil
+}
+
+// ErrIPv6Unsupported: IPv6 was asked of the etcd v2 store.
+var ErrIPv6Unsupported = errors.New("the etcd v2 store is IPv4-only (as flannel v0.11); use etcd v3 (--etcd-api=v3) for IPv6")
+
+// CheckConfig refuses a network config the v2 store cannot serve: one
+// with EnableIPv6 true or EnableIPv4 false.
+func CheckConfig(cfg *subnet.Config) error {
+	switch {
+	case cfg.EnableIPv6:
+		return fmt.Errorf("config: EnableIPv6 is true: %w", ErrIPv6Unsupported)
+	case !cfg.EnableIPv4:
+		return fmt.Errorf("config: EnableIPv4 is false: %w", ErrIPv6Unsupported)
 	}
 	return nil
 }

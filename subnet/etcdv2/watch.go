@@ -111,11 +111,11 @@ func (r *Registry) decodeRemoval(resp *client.Response) (subnet.Event, error) {
 	if resp.Node.Dir {
 		return subnet.Event{}, fmt.Errorf("lease key %s is a directory", resp.Node.Key)
 	}
-	prefix, err := subnet.ParseLeaseKey(r.prefix, resp.Node.Key)
+	id, err := subnet.ParseLeaseIDKey(r.prefix, resp.Node.Key)
 	if err != nil {
 		return subnet.Event{}, err
 	}
-	removed := subnet.Event{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: prefix}}
+	removed := subnet.Event{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: id.Subnet, IPv6Subnet: id.IPv6Subnet}}
 	if resp.PrevNode != nil {
 		if prev, err := r.decodeNode(r.now(), resp.PrevNode); err == nil {
 			removed.Lease = prev

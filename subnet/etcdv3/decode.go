@@ -13,7 +13,7 @@ import (
 // callers report it as a SkippedKey.
 func (r *Registry) decodeLease(kv *mvccpb.KeyValue) (subnet.Lease, error) {
 	key, value, leaseID := kv.Key, kv.Value, kv.Lease
-	prefix, err := subnet.ParseLeaseKey(r.prefix, string(key))
+	id, err := subnet.ParseLeaseIDKey(r.prefix, string(key))
 	if err != nil {
 		return subnet.Lease{}, err
 	}
@@ -22,7 +22,8 @@ func (r *Registry) decodeLease(kv *mvccpb.KeyValue) (subnet.Lease, error) {
 		return subnet.Lease{}, fmt.Errorf("lease %s: %w", key, err)
 	}
 	return subnet.Lease{
-		Subnet:     prefix,
+		Subnet:     id.Subnet,
+		IPv6Subnet: id.IPv6Subnet,
 		Attrs:      attrs,
 		Expiration: r.granted.expiration(clientv3.LeaseID(leaseID)),
 		Created:    kv.CreateRevision,

@@ -53,6 +53,7 @@ func TestRegistry(t *testing.T) {
 		},
 		LoseHistory: compactAll,
 		Timeout:     20 * time.Second,
+		IPv6:        true,
 	}
 	registrytest.Suite(t, impl, []registrytest.Test[*etcdv3.Registry, *clientv3.Client]{
 		{Name: "StoredValueIsV028JSON", Run: testStoredValueIsV028JSON},
@@ -110,7 +111,7 @@ func rawPutWithLease(t *testing.T, f fixture, key, value string, ttl int64) clie
 
 func testStoredValueIsV028JSON(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	value, lease := rawKV(t, f, observedNode2Subnet)
@@ -158,7 +159,7 @@ func testOwnLeaseExpirationIsExact(t *testing.T, f fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expires, err := f.Reg.CreateLease(ctxT(t), sn, registrytest.Attrs(t, observedNode2Value), time.Hour)
+	expires, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: sn}, registrytest.Attrs(t, observedNode2Value), time.Hour)
 	if err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
@@ -175,7 +176,7 @@ func testOwnLeaseExpirationIsExact(t *testing.T, f fixture) {
 func testUpdateMovesKeyToNewLease(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
 	sn := observedNode2Subnet
-	if _, err := f.Reg.CreateLease(ctxT(t), sn, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: sn}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	_, oldLease := rawKV(t, f, sn)
@@ -232,12 +233,12 @@ func countLeases(t *testing.T, f fixture) int {
 
 func testLostCreateRevokesItsGrant(t *testing.T, f fixture) {
 	attrs := registrytest.Attrs(t, observedNode2Value)
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	before := countLeases(t, f)
 	for range 3 {
-		_, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, attrs, time.Hour)
+		_, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, attrs, time.Hour)
 		if !errors.Is(err, subnet.ErrLeaseExists) {
 			t.Fatalf("CreateLease of a taken subnet: %v, want ErrLeaseExists", err)
 		}
@@ -248,11 +249,11 @@ func testLostCreateRevokesItsGrant(t *testing.T, f fixture) {
 }
 
 func testDeleteRevokesOwnLease(t *testing.T, f fixture) {
-	if _, err := f.Reg.CreateLease(ctxT(t), observedNode2Subnet, registrytest.Attrs(t, observedNode2Value), time.Hour); err != nil {
+	if _, err := f.Reg.CreateLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}, registrytest.Attrs(t, observedNode2Value), time.Hour); err != nil {
 		t.Fatalf("CreateLease: %v", err)
 	}
 	_, lease := rawKV(t, f, observedNode2Subnet)
-	if err := f.Reg.DeleteLease(ctxT(t), observedNode2Subnet); err != nil {
+	if err := f.Reg.DeleteLease(ctxT(t), subnet.LeaseID{Subnet: observedNode2Subnet}); err != nil {
 		t.Fatalf("DeleteLease: %v", err)
 	}
 	if remaining, _ := leaseTTL(t, f, lease); remaining != -1 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/netip"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -48,7 +47,7 @@ func (r *Registry) ListLeases(ctx context.Context) (subnet.LeaseList, error) {
 // CreateLease grants an etcd lease of ttl and puts the key with it, only if
 // the key does not exist; otherwise it revokes the grant and returns
 // subnet.ErrLeaseExists.
-func (r *Registry) CreateLease(ctx context.Context, sn netip.Prefix, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
+func (r *Registry) CreateLease(ctx context.Context, sn subnet.LeaseID, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
 	expires, err := r.createLease(ctx, sn, attrs, ttl)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("etcd v3 create lease %s: %w", sn, err)
@@ -56,12 +55,15 @@ func (r *Registry) CreateLease(ctx context.Context, sn netip.Prefix, attrs subne
 	return expires, nil
 }
 
-func (r *Registry) createLease(ctx context.Context, sn netip.Prefix, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
+func (r *Registry) createLease(ctx context.Context, sn subnet.LeaseID, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
 	value, err := subnet.MarshalLeaseAttrs(attrs, subnet.FormV028)
 	if err != nil {
 		return time.Time{}, err
 	}
-	key := subnet.LeaseKey(r.prefix, sn)
+	key, err := r.leaseKey(sn)
+	if err != nil {
+		return time.Time{}, err
+	}
 	id, expires, err := r.grant(ctx, ttl)
 	if err != nil {
 		return time.Time{}, err
@@ -89,7 +91,7 @@ func (r *Registry) createLease(ctx context.Context, sn netip.Prefix, attrs subne
 func (r *Registry) UpdateLease(ctx context.Context, lease subnet.Lease, ttl time.Duration) (time.Time, error) {
 	expires, err := r.updateLease(ctx, lease, ttl)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("etcd v3 update lease %s: %w", lease.Subnet, err)
+		return time.Time{}, fmt.Errorf("etcd v3 update lease %s: %w", lease.ID(), err)
 	}
 	return expires, nil
 }
@@ -110,7 +112,10 @@ func (r *Registry) updateLease(ctx context.Context, lease subnet.Lease, ttl time
 	if err != nil {
 		return time.Time{}, err
 	}
-	key := subnet.LeaseKey(r.prefix, lease.Subnet)
+	key, err := r.leaseKey(lease.ID())
+	if err != nil {
+		return time.Time{}, err
+	}
 	resp, err := r.client.Get(ctx, key)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("get %s: %w", key, err)
@@ -197,8 +202,11 @@ func (r *Registry) moveToNewLease(ctx context.Context, key, value string, oldID 
 
 // DeleteLease deletes the lease key, and revokes its etcd lease when this
 // Registry granted it. A missing key is subnet.ErrLeaseNotFound.
-func (r *Registry) DeleteLease(ctx context.Context, sn netip.Prefix) error {
-	key := subnet.LeaseKey(r.prefix, sn)
+func (r *Registry) DeleteLease(ctx context.Context, sn subnet.LeaseID) error {
+	key, err := r.leaseKey(sn)
+	if err != nil {
+		return fmt.Errorf("etcd v3 delete lease %s: %w", sn, err)
+	}
 	resp, err := r.client.Delete(ctx, key, clientv3.WithPrevKV())
 	if err != nil {
 		return fmt.Errorf("etcd v3 delete lease %s: %w", sn, err)
@@ -214,6 +222,16 @@ func (r *Registry) DeleteLease(ctx context.Context, sn netip.Prefix) error {
 		}
 	}
 	return nil
+}
+
+// leaseKey is the full key of a lease; it refuses an ID that would not
+// read back as itself (never write a key flanneld cannot parse).
+func (r *Registry) leaseKey(id subnet.LeaseID) (string, error) {
+	got, err := subnet.ParseLeaseIDName(id.KeyName())
+	if err != nil || got != id {
+		return "", fmt.Errorf("lease subnets %s / %s do not make a valid key", id.Subnet, id.IPv6Subnet)
+	}
+	return subnet.LeaseIDKey(r.prefix, id), nil
 }
 
 // grant creates an etcd lease of ttl (rounded up to whole seconds) and

@@ -95,11 +95,11 @@ func (r *Registry) decodeEvent(ev *clientv3.Event) (subnet.Event, error) {
 		lease, err := r.decodeLease(ev.Kv)
 		return subnet.Event{Type: subnet.EventAdded, Lease: lease}, err
 	}
-	prefix, err := subnet.ParseLeaseKey(r.prefix, string(ev.Kv.Key))
+	id, err := subnet.ParseLeaseIDKey(r.prefix, string(ev.Kv.Key))
 	if err != nil {
 		return subnet.Event{}, err
 	}
-	removed := subnet.Event{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: prefix}}
+	removed := subnet.Event{Type: subnet.EventRemoved, Lease: subnet.Lease{Subnet: id.Subnet, IPv6Subnet: id.IPv6Subnet}}
 	if ev.PrevKv != nil {
 		if prev, err := r.decodeLease(ev.PrevKv); err == nil {
 			removed.Lease = prev

@@ -50,12 +50,12 @@ func waitPeers(t *testing.T, sink *subnettest.Sink, what string, want map[string
 	}
 }
 
-func peersAre(got map[netip.Prefix]subnet.Lease, want map[string]string) bool {
+func peersAre(got map[subnet.LeaseID]subnet.Lease, want map[string]string) bool {
 	if len(got) != len(want) {
 		return false
 	}
 	for s, ip := range want {
-		l, ok := got[netip.MustParsePrefix(s)]
+		l, ok := got[subnet.LeaseID{Subnet: netip.MustParsePrefix(s)}]
 		if !ok || l.Attrs.PublicIP.String() != ip {
 			return false
 		}

@@ -97,7 +97,7 @@ func (e realEnv) seedV2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.v2.CreateLease(ctxT(t), netip.MustParsePrefix(l.sn), attrs, l.ttl); err != nil {
+		if _, err := e.v2.CreateLease(ctxT(t), subnet.LeaseID{Subnet: netip.MustParsePrefix(l.sn)}, attrs, l.ttl); err != nil {
 			t.Fatal(err)
 		}
 	}

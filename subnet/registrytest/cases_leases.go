@@ -33,7 +33,7 @@ func testCreateTwice(t *testing.T, env Env) {
 	before := time.Now()
 	exp := mustCreate(t, env, 1, longTTL)
 	checkExpiration(t, "CreateLease", exp, before, time.Now(), longTTL)
-	_, err := env.Registry.CreateLease(testContext(t), leaseSubnet(1), attrs(2), longTTL)
+	_, err := env.Registry.CreateLease(testContext(t), leaseID(1), attrs(2), longTTL)
 	if !errors.Is(err, subnet.ErrLeaseExists) {
 		t.Fatalf("second CreateLease: err = %v, want ErrLeaseExists", err)
 	}
@@ -49,7 +49,7 @@ func testConcurrentCreate(t *testing.T, env Env) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			_, errs[i] = env.Registry.CreateLease(testContext(t), leaseSubnet(7), attrs(i+1), longTTL)
+			_, errs[i] = env.Registry.CreateLease(testContext(t), leaseID(7), attrs(i+1), longTTL)
 		})
 	}
 	wg.Wait()
@@ -81,7 +81,7 @@ func testListReturnsAttrs(t *testing.T, env Env) {
 	full.BackendV6Data = []byte(`{"VNI":1,"VtepMAC":"0a:00:00:00:01:03"}`)
 	want := map[int]subnet.LeaseAttrs{1: attrs(1), 2: attrs(2), 3: full}
 	for n, a := range want {
-		if _, err := env.Registry.CreateLease(testContext(t), leaseSubnet(n), a, longTTL); err != nil {
+		if _, err := env.Registry.CreateLease(testContext(t), leaseID(n), a, longTTL); err != nil {
 			t.Fatalf("CreateLease %s: %v", leaseSubnet(n), err)
 		}
 	}
@@ -181,14 +181,14 @@ func testUpdateKeepsReservation(t *testing.T, env Env) {
 func testDeleteLease(t *testing.T, env Env) {
 	mustCreate(t, env, 1, longTTL)
 	mustCreate(t, env, 2, longTTL)
-	if err := env.Registry.DeleteLease(testContext(t), leaseSubnet(1)); err != nil {
+	if err := env.Registry.DeleteLease(testContext(t), leaseID(1)); err != nil {
 		t.Fatalf("DeleteLease: %v", err)
 	}
 	list := mustList(t, env)
 	if _, ok := findLease(list, leaseSubnet(1)); ok || len(list.Leases) != 1 {
 		t.Fatalf("after delete: list = %+v, want only %s", list.Leases, leaseSubnet(2))
 	}
-	err := env.Registry.DeleteLease(testContext(t), leaseSubnet(1))
+	err := env.Registry.DeleteLease(testContext(t), leaseID(1))
 	if !errors.Is(err, subnet.ErrLeaseNotFound) {
 		t.Fatalf("second DeleteLease: err = %v, want ErrLeaseNotFound", err)
 	}

@@ -16,7 +16,7 @@ func testWatchFromRevision(t *testing.T, env Env) {
 	mustCreate(t, env, 1, longTTL)
 	rev := mustList(t, env).Revision
 	mustCreate(t, env, 2, longTTL)
-	if err := env.Registry.DeleteLease(testContext(t), leaseSubnet(1)); err != nil {
+	if err := env.Registry.DeleteLease(testContext(t), leaseID(1)); err != nil {
 		t.Fatalf("DeleteLease: %v", err)
 	}
 	w := startWatch(t, env, rev)

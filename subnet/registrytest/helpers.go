@@ -34,6 +34,9 @@ func leaseSubnet(n int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(n), 0}), 24)
 }
 
+// leaseID returns the key of the IPv4-only lease 10.244.n.0/24.
+func leaseID(n int) subnet.LeaseID { return subnet.LeaseID{Subnet: leaseSubnet(n)} }
+
 func sameAttrs(a, b subnet.LeaseAttrs) bool {
 	return a.PublicIP == b.PublicIP && a.PublicIPv6 == b.PublicIPv6 && a.PrivateIP == b.PrivateIP &&
 		a.BackendType == b.BackendType &&
@@ -53,7 +56,7 @@ func sameJSON(a, b json.RawMessage) bool {
 
 func mustCreate(t *testing.T, env Env, n int, ttl time.Duration) time.Time {
 	t.Helper()
-	exp, err := env.Registry.CreateLease(testContext(t), leaseSubnet(n), attrs(n), ttl)
+	exp, err := env.Registry.CreateLease(testContext(t), leaseID(n), attrs(n), ttl)
 	if err != nil {
 		t.Fatalf("CreateLease %s: %v", leaseSubnet(n), err)
 	}

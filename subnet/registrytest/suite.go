@@ -41,6 +41,8 @@ type Impl[R Closer, Raw any] struct {
 	LoseHistory func(ctx context.Context, raw Raw) error
 	// Timeout bounds each raw call.
 	Timeout time.Duration
+	// IPv6 runs IPv6Cases too (a store that holds IPv6 leases).
+	IPv6 bool
 }
 
 // Test is one implementation-specific check on a fixture.
@@ -64,19 +66,21 @@ func Suite[R Closer, Raw any](t *testing.T, impl Impl[R, Raw], tests []Test[R, R
 		t.Cleanup(func() { reg.Close() })
 		return Fixture[R, Raw]{Reg: reg, Raw: impl.Raw, Prefix: prefix}
 	}
-	t.Run("Conformance", func(t *testing.T) {
-		Run(t, func(t *testing.T) Env {
-			f := fresh(t)
-			return Env{
-				Registry: f.Reg,
-				Prefix:   f.Prefix,
-				PutRaw: func(key, value string) error {
-					return impl.PutRaw(Context(t, impl.Timeout), impl.Raw, key, value)
-				},
-				LoseHistory: func() error { return impl.LoseHistory(Context(t, impl.Timeout), impl.Raw) },
-			}
-		})
-	})
+	newEnv := func(t *testing.T) Env {
+		f := fresh(t)
+		return Env{
+			Registry: f.Reg,
+			Prefix:   f.Prefix,
+			PutRaw: func(key, value string) error {
+				return impl.PutRaw(Context(t, impl.Timeout), impl.Raw, key, value)
+			},
+			LoseHistory: func() error { return impl.LoseHistory(Context(t, impl.Timeout), impl.Raw) },
+		}
+	}
+	t.Run("Conformance", func(t *testing.T) { Run(t, newEnv) })
+	if impl.IPv6 {
+		t.Run("IPv6", func(t *testing.T) { RunIPv6(t, newEnv) })
+	}
 	for _, tc := range tests {
 		t.Run(tc.Name, func(t *testing.T) { tc.Run(t, fresh(t)) })
 	}
@@ -197,7 +201,7 @@ func CheckErrorsNameTheSubnet(t testing.TB, reg subnet.Registry, api, prefix str
 	t.Helper()
 	ctx := Context(t, 30*time.Second)
 	_, updateErr := reg.UpdateLease(ctx, subnet.Lease{Subnet: sn, Attrs: attrs}, time.Hour)
-	_, badTTLErr := reg.CreateLease(ctx, sn, attrs, 0)
+	_, badTTLErr := reg.CreateLease(ctx, subnet.LeaseID{Subnet: sn}, attrs, 0)
 	_, configErr := reg.GetNetworkConfig(ctx)
 	cases := []ErrorText{
 		{Name: "update missing", Err: updateErr, Want: "etcd " + api + " update lease " + sn.String() + ": lease not found"},
@@ -205,7 +209,7 @@ func CheckErrorsNameTheSubnet(t testing.TB, reg subnet.Registry, api, prefix str
 		{Name: "config missing", Err: configErr, Want: "etcd " + api + " get " + prefix + "/config: network config not found"},
 	}
 	if deleteMissing {
-		cases = append(cases, ErrorText{Name: "delete missing", Err: reg.DeleteLease(ctx, sn), Want: "etcd " + api + " delete lease " + sn.String() + ": lease not found"})
+		cases = append(cases, ErrorText{Name: "delete missing", Err: reg.DeleteLease(ctx, subnet.LeaseID{Subnet: sn}), Want: "etcd " + api + " delete lease " + sn.String() + ": lease not found"})
 	}
 	CheckErrorTexts(t, cases)
 }

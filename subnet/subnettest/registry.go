@@ -37,7 +37,7 @@ type Registry struct {
 	clock        Nower
 	prefix       string
 	config       []byte
-	leases       map[netip.Prefix]entry
+	leases       map[subnet.LeaseID]entry
 	raw          map[string]rawEntry // malformed entries by key name
 	rev          int64
 	history      []record
@@ -47,7 +47,7 @@ type Registry struct {
 	held         bool
 	faults       map[Op][]error
 	calls        map[Op]int
-	beforeCreate func(netip.Prefix)
+	beforeCreate func(subnet.LeaseID)
 }
 
 type entry struct {
@@ -81,7 +81,7 @@ func NewRegistry(clock Nower) *Registry {
 	}
 	return &Registry{
 		clock: clock, prefix: subnet.DefaultPrefix,
-		leases: map[netip.Prefix]entry{}, raw: map[string]rawEntry{},
+		leases: map[subnet.LeaseID]entry{}, raw: map[string]rawEntry{},
 		watchers: map[*watcher]struct{}{}, wake: make(chan struct{}),
 		faults: map[Op][]error{}, calls: map[Op]int{},
 	}
@@ -113,7 +113,7 @@ func (r *Registry) Calls(op Op) int {
 
 // SetBeforeCreate installs a hook run at the start of CreateLease, outside
 // the lock, so it may call PutLease to make the create lose a race.
-func (r *Registry) SetBeforeCreate(fn func(subnet netip.Prefix)) {
+func (r *Registry) SetBeforeCreate(fn func(id subnet.LeaseID)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.beforeCreate = fn
@@ -124,7 +124,7 @@ func (r *Registry) SetBeforeCreate(fn func(subnet netip.Prefix)) {
 func (r *Registry) PutLease(l subnet.Lease) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.putLocked(l.Subnet, l.Attrs, l.Expiration)
+	return r.putLocked(l.ID(), l.Attrs, l.Expiration)
 }
 
 // PutRaw writes a raw value under <prefix>/subnets/<name>. A valid name and
@@ -134,7 +134,7 @@ func (r *Registry) PutLease(l subnet.Lease) error {
 func (r *Registry) PutRaw(name, value string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, err := subnet.ParseKeyName(name)
+	p, err := subnet.ParseLeaseIDName(name)
 	keyOK := err == nil
 	var attrs subnet.LeaseAttrs
 	if keyOK {
@@ -143,7 +143,7 @@ func (r *Registry) PutRaw(name, value string) {
 	if err == nil {
 		delete(r.raw, name)
 		r.leases[p] = entry{attrs: attrs}
-		r.recordEvent(subnet.EventAdded, subnet.Lease{Subnet: p, Attrs: attrs})
+		r.recordEvent(subnet.EventAdded, subnet.Lease{Subnet: p.Subnet, IPv6Subnet: p.IPv6Subnet, Attrs: attrs})
 		return
 	}
 	if keyOK {
@@ -164,13 +164,30 @@ func (r *Registry) DeleteRaw(name string) {
 	r.recordSkipped(subnet.SkippedKey{Key: r.prefixKey(name), Reason: fmt.Errorf("malformed entry deleted")})
 }
 
-// Lease returns the stored lease of subnet.
+// Lease returns the stored lease whose IPv4 subnet is p.
 func (r *Registry) Lease(p netip.Prefix) (subnet.Lease, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.expireLocked()
-	e, ok := r.leases[p]
-	return subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp}, ok
+	for id, e := range r.leases {
+		if id.Subnet == p {
+			return e.lease(id), true
+		}
+	}
+	return subnet.Lease{Subnet: p}, false
+}
+
+// LeaseByID returns the stored lease with key id.
+func (r *Registry) LeaseByID(id subnet.LeaseID) (subnet.Lease, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expireLocked()
+	e, ok := r.leases[id]
+	return e.lease(id), ok
+}
+
+func (e entry) lease(id subnet.LeaseID) subnet.Lease {
+	return subnet.Lease{Subnet: id.Subnet, IPv6Subnet: id.IPv6Subnet, Attrs: e.attrs, Expiration: e.exp, Created: e.created}
 }
 
 // Leases returns every valid lease, sorted by subnet.
@@ -271,7 +288,7 @@ func (r *Registry) ListLeases(ctx context.Context) (subnet.LeaseList, error) {
 }
 
 // CreateLease implements subnet.Registry. A ttl <= 0 creates a reservation.
-func (r *Registry) CreateLease(ctx context.Context, p netip.Prefix, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
+func (r *Registry) CreateLease(ctx context.Context, p subnet.LeaseID, attrs subnet.LeaseAttrs, ttl time.Duration) (time.Time, error) {
 	r.mu.Lock()
 	hook := r.beforeCreate
 	r.mu.Unlock()
@@ -284,7 +301,7 @@ func (r *Registry) CreateLease(ctx context.Context, p netip.Prefix, attrs subnet
 		return time.Time{}, err
 	}
 	_, exists := r.leases[p]
-	if _, malformed := r.raw[subnet.KeyName(p)]; exists || malformed {
+	if _, malformed := r.raw[p.KeyName()]; exists || malformed {
 		return time.Time{}, fmt.Errorf("fake registry: create %s: %w", p, subnet.ErrLeaseExists)
 	}
 	var exp time.Time
@@ -304,22 +321,22 @@ func (r *Registry) UpdateLease(ctx context.Context, l subnet.Lease, ttl time.Dur
 	if err := r.enterLocked(ctx, OpUpdate); err != nil {
 		return time.Time{}, err
 	}
-	old, ok := r.leases[l.Subnet]
+	old, ok := r.leases[l.ID()]
 	if !ok {
-		return time.Time{}, fmt.Errorf("fake registry: update %s: %w", l.Subnet, subnet.ErrLeaseNotFound)
+		return time.Time{}, fmt.Errorf("fake registry: update %s: %w", l.ID(), subnet.ErrLeaseNotFound)
 	}
 	var exp time.Time
 	if !old.exp.IsZero() && ttl > 0 {
 		exp = r.clock.Now().Add(ttl)
 	}
-	if err := r.putLocked(l.Subnet, l.Attrs, exp); err != nil {
+	if err := r.putLocked(l.ID(), l.Attrs, exp); err != nil {
 		return time.Time{}, err
 	}
 	return exp, nil
 }
 
 // DeleteLease implements subnet.Registry.
-func (r *Registry) DeleteLease(ctx context.Context, p netip.Prefix) error {
+func (r *Registry) DeleteLease(ctx context.Context, p subnet.LeaseID) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.enterLocked(ctx, OpDelete); err != nil {
@@ -400,9 +417,9 @@ func (r *Registry) enterLocked(ctx context.Context, op Op) error {
 	return nil
 }
 
-func (r *Registry) putLocked(p netip.Prefix, attrs subnet.LeaseAttrs, exp time.Time) error {
-	if !p.Addr().Is4() || p.Masked() != p {
-		return fmt.Errorf("fake registry: put %s: not a masked IPv4 subnet", p)
+func (r *Registry) putLocked(p subnet.LeaseID, attrs subnet.LeaseAttrs, exp time.Time) error {
+	if _, err := subnet.ParseLeaseIDName(p.KeyName()); err != nil || !p.IsValid() {
+		return fmt.Errorf("fake registry: put %s: not a valid lease key: %v", p, err)
 	}
 	data, err := subnet.MarshalLeaseAttrs(attrs, subnet.FormV028)
 	if err != nil {
@@ -417,25 +434,25 @@ func (r *Registry) putLocked(p netip.Prefix, attrs subnet.LeaseAttrs, exp time.T
 		created = old.created
 	}
 	r.leases[p] = entry{attrs: stored, exp: exp, created: created}
-	r.recordEvent(subnet.EventAdded, subnet.Lease{Subnet: p, Attrs: stored, Expiration: exp, Created: created})
+	r.recordEvent(subnet.EventAdded, r.leases[p].lease(p))
 	return nil
 }
 
-func (r *Registry) deleteLocked(p netip.Prefix) {
+func (r *Registry) deleteLocked(p subnet.LeaseID) {
 	e := r.leases[p]
 	delete(r.leases, p)
-	r.recordEvent(subnet.EventRemoved, subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp, Created: e.created})
+	r.recordEvent(subnet.EventRemoved, e.lease(p))
 }
 
 func (r *Registry) expireLocked() {
 	now := r.clock.Now()
-	var gone []netip.Prefix
+	var gone []subnet.LeaseID
 	for p, e := range r.leases {
 		if !e.exp.IsZero() && !e.exp.After(now) {
 			gone = append(gone, p)
 		}
 	}
-	slices.SortFunc(gone, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	slices.SortFunc(gone, compareID)
 	for _, p := range gone {
 		r.deleteLocked(p)
 	}
@@ -485,15 +502,23 @@ func (r *Registry) pendingLocked(pos int64) (subnet.WatchBatch, bool) {
 func (r *Registry) sortedLocked() []subnet.Lease {
 	out := make([]subnet.Lease, 0, len(r.leases))
 	for p, e := range r.leases {
-		out = append(out, subnet.Lease{Subnet: p, Attrs: e.attrs, Expiration: e.exp, Created: e.created})
+		out = append(out, e.lease(p))
 	}
-	slices.SortFunc(out, func(a, b subnet.Lease) int {
-		if c := a.Subnet.Addr().Compare(b.Subnet.Addr()); c != 0 {
+	slices.SortFunc(out, func(a, b subnet.Lease) int { return compareID(a.ID(), b.ID()) })
+	return out
+}
+
+// compareID orders lease keys by IPv4 subnet, then IPv6 subnet.
+func compareID(a, b subnet.LeaseID) int {
+	for _, pair := range [][2]netip.Prefix{{a.Subnet, b.Subnet}, {a.IPv6Subnet, b.IPv6Subnet}} {
+		if c := pair[0].Addr().Compare(pair[1].Addr()); c != 0 {
 			return c
 		}
-		return a.Subnet.Bits() - b.Subnet.Bits()
-	})
-	return out
+		if c := pair[0].Bits() - pair[1].Bits(); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 func (r *Registry) prefixKey(name string) string { return subnet.SubnetsDir(r.prefix) + name }

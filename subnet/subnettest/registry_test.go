@@ -15,41 +15,44 @@ import (
 
 // The fake passes the same conformance suite as the etcd registries.
 func TestConformance(t *testing.T) {
-	registrytest.Run(t, func(t *testing.T) registrytest.Env {
-		reg := subnettest.NewRegistry(nil)
-		// Real time: expire leases as etcd would, without waiting for a call.
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		go func() {
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-tick.C:
-					reg.Expire()
-				case <-ctx.Done():
-					return
-				}
+	registrytest.Run(t, fakeEnv)
+	t.Run("IPv6", func(t *testing.T) { registrytest.RunIPv6(t, fakeEnv) })
+}
+
+func fakeEnv(t *testing.T) registrytest.Env {
+	reg := subnettest.NewRegistry(nil)
+	// Real time: expire leases as etcd would, without waiting for a call.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				reg.Expire()
+			case <-ctx.Done():
+				return
 			}
-		}()
-		return registrytest.Env{
-			Registry: reg,
-			Prefix:   subnet.DefaultPrefix,
-			PutRaw: func(key, value string) error {
-				if key == subnet.ConfigKey(subnet.DefaultPrefix) {
-					reg.SetConfig([]byte(value))
-					return nil
-				}
-				name, ok := strings.CutPrefix(key, subnet.SubnetsDir(subnet.DefaultPrefix))
-				if !ok {
-					return errors.New("key outside the fake's keyspace: " + key)
-				}
-				reg.PutRaw(name, value)
-				return nil
-			},
-			LoseHistory: func() error { reg.Compact(); return nil },
 		}
-	})
+	}()
+	return registrytest.Env{
+		Registry: reg,
+		Prefix:   subnet.DefaultPrefix,
+		PutRaw: func(key, value string) error {
+			if key == subnet.ConfigKey(subnet.DefaultPrefix) {
+				reg.SetConfig([]byte(value))
+				return nil
+			}
+			name, ok := strings.CutPrefix(key, subnet.SubnetsDir(subnet.DefaultPrefix))
+			if !ok {
+				return errors.New("key outside the fake's keyspace: " + key)
+			}
+			reg.PutRaw(name, value)
+			return nil
+		},
+		LoseHistory: func() error { reg.Compact(); return nil },
+	}
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -67,11 +70,11 @@ func TestRegistryTTLOnFakeClock(t *testing.T) {
 	reg := subnettest.NewRegistry(clock)
 	ctx := context.Background()
 	l := lease("10.5.1.0/24", "192.0.2.1")
-	exp, err := reg.CreateLease(ctx, l.Subnet, l.Attrs, time.Hour)
+	exp, err := reg.CreateLease(ctx, subnet.LeaseID{Subnet: l.Subnet}, l.Attrs, time.Hour)
 	if err != nil || !exp.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("CreateLease = %v, %v", exp, err)
 	}
-	if _, err := reg.CreateLease(ctx, l.Subnet, l.Attrs, time.Hour); !errors.Is(err, subnet.ErrLeaseExists) {
+	if _, err := reg.CreateLease(ctx, subnet.LeaseID{Subnet: l.Subnet}, l.Attrs, time.Hour); !errors.Is(err, subnet.ErrLeaseExists) {
 		t.Fatalf("second create: %v", err)
 	}
 	clock.Advance(59 * time.Minute)

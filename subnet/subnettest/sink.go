@@ -2,7 +2,6 @@ package subnettest
 
 import (
 	"maps"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -14,7 +13,7 @@ import (
 // peer map and keeps every call.
 type Sink struct {
 	mu       sync.Mutex
-	peers    map[netip.Prefix]subnet.Lease
+	peers    map[subnet.LeaseID]subnet.Lease
 	replaces int
 	updates  [][]subnet.Event
 	changed  chan struct{}
@@ -27,9 +26,9 @@ func NewSink() *Sink { return &Sink{changed: make(chan struct{})} }
 func (s *Sink) ReplacePeers(leases []subnet.Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.peers = make(map[netip.Prefix]subnet.Lease, len(leases))
+	s.peers = make(map[subnet.LeaseID]subnet.Lease, len(leases))
 	for _, l := range leases {
-		s.peers[l.Subnet] = l
+		s.peers[l.ID()] = l
 	}
 	s.replaces++
 	s.notifyLocked()
@@ -40,13 +39,13 @@ func (s *Sink) UpdatePeers(events []subnet.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.peers == nil {
-		s.peers = map[netip.Prefix]subnet.Lease{}
+		s.peers = map[subnet.LeaseID]subnet.Lease{}
 	}
 	for _, e := range events {
 		if e.Type == subnet.EventRemoved {
-			delete(s.peers, e.Lease.Subnet)
+			delete(s.peers, e.Lease.ID())
 		} else {
-			s.peers[e.Lease.Subnet] = e.Lease
+			s.peers[e.Lease.ID()] = e.Lease
 		}
 	}
 	s.updates = append(s.updates, slices.Clone(events))
@@ -59,7 +58,7 @@ func (s *Sink) notifyLocked() {
 }
 
 // Peers returns the current peer set (nil before the first call).
-func (s *Sink) Peers() map[netip.Prefix]subnet.Lease {
+func (s *Sink) Peers() map[subnet.LeaseID]subnet.Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.peers)

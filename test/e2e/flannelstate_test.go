@@ -163,7 +163,7 @@ func udpSourceSeen(t *testing.T, fromNS, toNS string, dst netip.Addr) netip.Addr
 	var conn net.PacketConn
 	err := netnsutil.Do(toNS, func() error {
 		var err error
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(dst, 0).String())
+		conn, err = net.ListenPacket("udp", netip.AddrPortFrom(dst, 0).String())
 		return err
 	})
 	if err != nil {
@@ -172,7 +172,7 @@ func udpSourceSeen(t *testing.T, fromNS, toNS string, dst netip.Addr) netip.Addr
 	defer conn.Close()
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	ctx := labtest.Context(t, 10*time.Second)
-	out, err := lab.DialIn(ctx, fromNS, "udp4", netip.AddrPortFrom(dst, uint16(port)).String())
+	out, err := lab.DialIn(ctx, fromNS, "udp", netip.AddrPortFrom(dst, uint16(port)).String())
 	if err != nil {
 		t.Fatal(err)
 	}
