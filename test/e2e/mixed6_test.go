@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +20,10 @@ import (
 // IPv6; pod-to-pod traffic between the flanneld node and an overlayd node
 // keeps the source pod's address both ways on both families; every
 // node's ip6tables rules are flanneld's for its own IPv6 subnet, and the
-// overlayd nodes' IPv6 peer filter admits the flanneld node.
+// overlayd nodes' IPv6 peer filter admits the flanneld node. Then
+// overlayd takes the flanneld node over in place: it finds both
+// families' chains in place (no repair, no duplicate) and the pods still
+// reach each other on both families.
 func TestMixedDualStackWithRunningFlanneld(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	bin := lab.FlanneldBinaryT(t)
@@ -57,12 +62,44 @@ func TestMixedDualStackWithRunningFlanneld(t *testing.T) {
 	for i, n := range l.Nodes {
 		checkIP6TablesAsFlanneld(t, n)
 		if kinds[i] == kindOverlayd {
+			checkIP6TablesResynced(t, n)
 			set := netnsutil.MustExec(t, n.NS, "ipset", "list", "overlayd-vxlan-peers6")
 			if want := l.Nodes[0].UnderlayIP6.String(); !containsLine(set, want) {
 				t.Errorf("%s: the IPv6 peer set lacks the flanneld node's %s:\n%s", n.Name, want, set)
 			}
 		}
 	}
+
+	// flanneld -> overlayd on node0, in place.
+	node0 := l.Nodes[0]
+	if err := l.Agent(node0).Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.start(node0)
+	c.waitUp(node0)
+	checkIP6TablesResynced(t, node0)
+	if r := metricSum(t, node0, "overlayd_iptables_repairs_total"); r != 0 {
+		t.Errorf("overlayd repaired flanneld's iptables or ip6tables chains %v times, want 0", r)
+	}
+	checkIP6TablesAsFlanneld(t, node0)
+	for _, ipv6 := range []bool{false, true} {
+		if m, err := l.PingAllFamilyRetry(ctx, ipv6, 20, 250*time.Millisecond); err != nil {
+			t.Fatalf("ping all after the takeover (ipv6 %t):\n%s", ipv6, m)
+		}
+	}
+}
+
+// checkIP6TablesResynced waits until overlayd on n has checked its
+// ip6tables rules at least once.
+func checkIP6TablesResynced(t *testing.T, n *lab.Node) {
+	t.Helper()
+	labtest.Eventually(t, 15*time.Second, "ip6tables checked on "+n.Name, func() error {
+		v, err := labtest.MetricValue(labtest.Context(t, 5*time.Second), n, `overlayd_iptables_resyncs_total{family="ipv6"}`)
+		if err == nil && v < 1 {
+			err = fmt.Errorf("no check yet")
+		}
+		return err
+	})
 }
 
 // checkIP6TablesAsFlanneld compares n's ip6tables with what flanneld
@@ -98,4 +135,3 @@ func linesWith(text, s string) []string {
 	}
 	return out
 }
-
