@@ -60,7 +60,7 @@ func TestMixedDualStackWithRunningFlanneld(t *testing.T) {
 		}
 	}
 	for i, n := range l.Nodes {
-		checkIP6TablesAsFlanneld(t, n)
+		checkIP6TablesAsFlanneld(t, n, rules6Network)
 		if kinds[i] == kindOverlayd {
 			checkIP6TablesResynced(t, n)
 			set := netnsutil.MustExec(t, n.NS, "ipset", "list", "overlayd-vxlan-peers6")
@@ -81,7 +81,7 @@ func TestMixedDualStackWithRunningFlanneld(t *testing.T) {
 	if r := metricSum(t, node0, "overlayd_iptables_repairs_total"); r != 0 {
 		t.Errorf("overlayd repaired flanneld's iptables or ip6tables chains %v times, want 0", r)
 	}
-	checkIP6TablesAsFlanneld(t, node0)
+	checkIP6TablesAsFlanneld(t, node0, rules6Network)
 	for _, ipv6 := range []bool{false, true} {
 		if m, err := l.PingAllFamilyRetry(ctx, ipv6, 20, 250*time.Millisecond); err != nil {
 			t.Fatalf("ping all after the takeover (ipv6 %t):\n%s", ipv6, m)
@@ -103,23 +103,24 @@ func checkIP6TablesResynced(t *testing.T, n *lab.Node) {
 }
 
 // checkIP6TablesAsFlanneld compares n's ip6tables with what flanneld
-// v0.28.10 leaves for the node's IPv6 subnet (from its subnet file).
-func checkIP6TablesAsFlanneld(t *testing.T, n *lab.Node) {
+// v0.28.10 leaves for IPv6 network network and the node's IPv6 subnet
+// (from its subnet file).
+func checkIP6TablesAsFlanneld(t *testing.T, n *lab.Node, network string) {
 	t.Helper()
 	env, err := subnet.ReadSubnetFile(n.SubnetFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.IPv6Network.String() != rules6Network || !env.IPv6Subnet.IsValid() {
+	if env.IPv6Network.String() != network || !env.IPv6Subnet.IsValid() {
 		t.Fatalf("%s: subnet file has IPv6 network %s subnet %s", n.Name, env.IPv6Network, env.IPv6Subnet)
 	}
 	own := env.IPv6Subnet.Masked().String()
-	if got, want := netnsutil.MustExec(t, n.NS, "ip6tables", "-t", "nat", "-S"), labtest.FlanneldNAT6(rules6Network, own); got != want {
+	if got, want := netnsutil.MustExec(t, n.NS, "ip6tables", "-t", "nat", "-S"), labtest.FlanneldNAT6(network, own); got != want {
 		t.Errorf("%s: ip6tables -t nat -S\n got:\n%s\nwant:\n%s", n.Name, got, want)
 	}
 	// The filter table also holds the peer filter on overlayd nodes:
 	// compare the forward rules only.
-	want := linesWith(labtest.FlanneldFilter6(rules6Network), "FLANNEL-FWD")
+	want := linesWith(labtest.FlanneldFilter6(network), "FLANNEL-FWD")
 	if got := linesWith(netnsutil.MustExec(t, n.NS, "ip6tables", "-S"), "FLANNEL-FWD"); !slices.Equal(got, want) {
 		t.Errorf("%s: ip6tables -S forward rules\n got: %q\nwant: %q", n.Name, got, want)
 	}

@@ -59,7 +59,7 @@ func TestIPv6TurnedOffRemovesIP6Tables(t *testing.T) {
 	n := l.Nodes[0]
 	a := c.start(n)
 	c.waitUp(n)
-	checkIP6TablesAsFlanneld(t, n)
+	checkIP6TablesAsFlanneld(t, n, rules6Network)
 	if err := a.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
