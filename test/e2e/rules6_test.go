@@ -44,8 +44,10 @@ func TestNFTablesWithIPv6IsRefused(t *testing.T) {
 	}
 }
 
-// TestIPv6TurnedOffRemovesIP6Tables: a node that served IPv6 (its subnet
-// file has FLANNEL_IPV6_*) restarted with an IPv4-only config removes
+// TestIPv6TurnedOffRemovesIP6Tables: ip6tables drift on a dual-stack
+// node is repaired by the resync and counted under family="ipv6"; the
+// node, which served IPv6 (its subnet file has FLANNEL_IPV6_*),
+// restarted with an IPv4-only config removes
 // what it left in ip6tables: the masquerade and forward chains, their
 // jumps, the IPv6 peer filter and its set; the IPv4 rules stay.
 func TestIPv6TurnedOffRemovesIP6Tables(t *testing.T) {
@@ -59,6 +61,25 @@ func TestIPv6TurnedOffRemovesIP6Tables(t *testing.T) {
 	n := l.Nodes[0]
 	a := c.start(n)
 	c.waitUp(n)
+	checkIP6TablesAsFlanneld(t, n, rules6Network)
+	// Drift: the jump to FLANNEL-POSTRTG and a FLANNEL-FWD rule go; the
+	// next resync puts them back and counts the repairs as IPv6's.
+	netnsutil.MustExec(t, n.NS, "ip6tables", "-t", "nat", "-D", "POSTROUTING", "-m", "comment", "--comment", "flanneld masq", "-j", "FLANNEL-POSTRTG")
+	netnsutil.MustExec(t, n.NS, "ip6tables", "-D", "FLANNEL-FWD", "1")
+	labtest.Eventually(t, 20*time.Second, "ip6tables drift repaired", func() error {
+		v, err := labtest.MetricValue(ctx, n, `overlayd_iptables_repairs_total{chain="POSTROUTING",family="ipv6",table="nat"}`)
+		if err == nil && v < 2 { // the first check at start wrote the jump: 1
+			err = fmt.Errorf("no repair yet (%v)", v)
+		}
+		return err
+	})
+	labtest.Eventually(t, 20*time.Second, "FLANNEL-FWD repaired", func() error {
+		v, err := labtest.MetricValue(ctx, n, `overlayd_iptables_repairs_total{chain="FLANNEL-FWD",family="ipv6",table="filter"}`)
+		if err == nil && v < 2 { // the first check at start made the chain: 1
+			err = fmt.Errorf("no repair yet (%v)", v)
+		}
+		return err
+	})
 	checkIP6TablesAsFlanneld(t, n, rules6Network)
 	if err := a.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
