@@ -1,5 +1,6 @@
 // Command rulebench measures, side by side in one run, the iptables/ipset
-// path (package iptables) and the nftables path (package nftrules): the
+// path (package iptables), the nftables path (package nftrules) and the
+// IPv6 rules of the iptables mode (ip6tables and an inet6 set): the
 // time to apply the masquerade and forward rules on a clean node, to check
 // them when in place (one --iptables-resync tick), and, with a VXLAN peer
 // filter of -peers peers, to install the filter and to add or remove one

@@ -7,18 +7,22 @@ import (
 	"slices"
 	"time"
 
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/nftrules"
 )
 
 var (
-	network = netip.MustParsePrefix("10.244.0.0/16")
-	pod     = netip.MustParsePrefix("10.244.3.0/24")
+	network  = netip.MustParsePrefix("10.244.0.0/16")
+	pod      = netip.MustParsePrefix("10.244.3.0/24")
+	network6 = netip.MustParsePrefix("2001:db8:1000::/48")
+	pod6     = netip.MustParsePrefix("2001:db8:1000:3::/64")
 )
 
 // path is one implementation under test.
 type path struct {
 	name        string
+	ipv6        bool         // IPv6 rules and peers (ip6tables)
 	clean       func() error // remove everything (not timed)
 	applyRules  func() error // build a fresh manager and Ensure
 	checkRules  func() error // Ensure with everything in place
@@ -37,8 +41,6 @@ func inner(c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peers := peerAddrs(c.peers + 1)
-	base, extra := peers[:c.peers], peers
 	var rows []result
 	add := func(step string, p path, d []time.Duration) {
 		for i := range rows {
@@ -50,6 +52,8 @@ func inner(c config, out io.Writer) error {
 		rows = append(rows, result{step: step, times: map[string][]time.Duration{p.name: d}})
 	}
 	for _, p := range paths {
+		peers := peerAddrs(c.peers+1, p.ipv6)
+		base, extra := peers[:c.peers], peers
 		if err := p.clean(); err != nil {
 			return fmt.Errorf("%s: clean: %w", p.name, err)
 		}
@@ -116,11 +120,14 @@ func timeOne(step func() error) (time.Duration, error) {
 	return time.Since(start), err
 }
 
-// peerAddrs returns n distinct addresses in 198.51.100.0/24 upwards
-// (documentation space; they only ever sit in a set).
-func peerAddrs(n int) []netip.Addr {
+// peerAddrs returns n distinct addresses from 198.51.0.1 upwards, or
+// from 2001:db8:ff::1 for IPv6 (they only ever sit in a set).
+func peerAddrs(n int, ipv6 bool) []netip.Addr {
 	out := make([]netip.Addr, n)
 	a := netip.MustParseAddr("198.51.0.1")
+	if ipv6 {
+		a = netip.MustParseAddr("2001:db8:ff::1")
+	}
 	for i := range out {
 		out[i] = a
 		a = a.Next()
@@ -129,7 +136,7 @@ func peerAddrs(n int) []netip.Addr {
 }
 
 func report(out io.Writer, c config, paths []path, rows []result) {
-	fmt.Fprintf(out, "rulebench: %d peers, %d repetitions; median (min–max)\n\n", c.peers, c.reps)
+	fmt.Fprintf(out, "rulebench: %d peers, %d repetitions; median (min–max); load average %.2f\n\n", c.peers, c.reps, benchrun.LoadAverage())
 	fmt.Fprintf(out, "| step |")
 	for _, p := range paths {
 		fmt.Fprintf(out, " %s |", p.name)
@@ -173,7 +180,7 @@ func round(d time.Duration) string {
 
 // newPaths builds both implementations in the current namespace.
 func newPaths() ([]path, error) {
-	ipt, err := iptablesPath()
+	ipt, err := iptablesPath(false)
 	if err != nil {
 		return nil, err
 	}
@@ -181,16 +188,26 @@ func newPaths() ([]path, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []path{ipt, nft}, nil
+	ipt6, err := iptablesPath(true)
+	if err != nil {
+		return nil, err
+	}
+	return []path{ipt, nft, ipt6}, nil
 }
 
-func iptablesPath() (path, error) {
-	runner, err := iptables.NewRunner(false)
+// iptablesPath is the iptables mode of one family: iptables and an inet
+// set, or ip6tables and an inet6 set.
+func iptablesPath(ipv6 bool) (path, error) {
+	runner, err := iptables.NewRunner(ipv6)
 	if err != nil {
 		return path{}, err
 	}
 	ipset := iptables.NewIPSetRunner()
 	opts := iptables.Options{Runner: runner, Network: network, PodSubnet: pod, Masquerade: true, ForwardRules: true}
+	name := "iptables + ipset"
+	if ipv6 {
+		opts.Network, opts.PodSubnet, name = network6, pod6, "ip6tables + ipset (IPv6)"
+	}
 	m, err := iptables.NewManager(opts)
 	if err != nil {
 		return path{}, err
@@ -200,7 +217,8 @@ func iptablesPath() (path, error) {
 		return path{}, err
 	}
 	return path{
-		name:        "iptables + ipset",
+		name:        name,
+		ipv6:        ipv6,
 		clean:       func() error { return iptables.RemoveAll(runner, ipset) },
 		applyRules:  applyFresh(func() (*iptables.Manager, error) { return iptables.NewManager(opts) }),
 		checkRules:  m.Ensure,

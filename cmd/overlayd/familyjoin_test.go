@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -175,51 +173,4 @@ func addrStrings(addrs []netip.Addr) []string {
 		out[i] = a.String()
 	}
 	return out
-}
-
-// With IPv6 on, each family's rule metrics carry a family label; an
-// IPv4-only node's series stay unlabelled.
-func TestFamilyRegisterer(t *testing.T) {
-	v4 := &subnet.Config{EnableIPv4: true, Network: netip.MustParsePrefix("10.244.0.0/16")}
-	dual := *v4
-	dual.EnableIPv6, dual.IPv6Network = true, netip.MustParsePrefix("2001:db8:1000::/48")
-	tests := []struct {
-		name   string
-		cfg    *subnet.Config
-		labels []string
-	}{
-		{"IPv4 only", v4, []string{""}},
-		{"dual-stack", &dual, []string{"ipv4", "ipv6"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := &daemon{reg: prometheus.NewRegistry()}
-			for _, fam := range []string{"ipv4", "ipv6"} {
-				if fam == "ipv6" && !hasIPv6(tt.cfg) {
-					continue
-				}
-				c := prometheus.NewCounter(prometheus.CounterOpts{Name: "overlayd_iptables_resyncs_total", Help: "h"})
-				if err := d.rulesRegisterer(tt.cfg, fam).Register(c); err != nil {
-					t.Fatalf("register %s: %v", fam, err)
-				}
-			}
-			mfs, err := d.reg.Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, m := range mfs[0].GetMetric() {
-				label := ""
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "family" {
-						label = l.GetValue()
-					}
-				}
-				got = append(got, label)
-			}
-			if !slices.Equal(got, tt.labels) {
-				t.Fatalf("family labels %q, want %q", got, tt.labels)
-			}
-		})
-	}
 }

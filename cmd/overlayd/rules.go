@@ -84,7 +84,7 @@ func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.Su
 			Masquerade: o.ipMasq, ForwardRules: o.forwardRules,
 			RandomFullyDisabled: o.randomFullyOff,
 			PrevNetwork:         prev.Network, PrevSubnet: prev.Subnet,
-			Resync: o.iptablesResync, Logger: d.log, Registerer: d.rulesRegisterer(cfg, "ipv4"), // rules6.go
+			Resync: o.iptablesResync, Logger: d.log, Registerer: d.familyRegisterer(cfg, "ipv4"), // ipv6plane.go
 		})
 		if err != nil {
 			return nil, fmt.Errorf("iptables: %w", err)
@@ -193,7 +193,7 @@ func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 	}
 	var v4 vxlanFilter
 	if hasIPv4(cfg) {
-		f, err := d.newPeerFilter4(port, d.rulesRegisterer(cfg, "ipv4"))
+		f, err := d.newPeerFilter4(port, d.familyRegisterer(cfg, "ipv4"))
 		if err != nil {
 			return nil, err
 		}

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"os/exec"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/overlayd/overlayd/iptables"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -19,18 +17,6 @@ import (
 // hasIPv4 and hasIPv6 say which families the config serves.
 func hasIPv4(cfg *subnet.Config) bool { return cfg.Network.IsValid() }
 func hasIPv6(cfg *subnet.Config) bool { return cfg.EnableIPv6 && cfg.IPv6Network.IsValid() }
-
-// rulesRegisterer is where a family's rules and peer filter export their
-// metrics (the same choice as the data plane's): with IPv6 on, each family's series carry family="ipv4" or
-// family="ipv6" (as the reconcilers' do), so one alert on
-// overlayd_iptables_errors_total covers both; an IPv4-only node's carry
-// no label, as before IPv6 existed.
-func (d *daemon) rulesRegisterer(cfg *subnet.Config, family string) prometheus.Registerer {
-	if !hasIPv6(cfg) {
-		return d.reg
-	}
-	return prometheus.WrapRegistererWith(prometheus.Labels{"family": family}, d.reg)
-}
 
 // checkIPv6RulesMode fails at start when IPv6 is on and its rules cannot
 // be programmed: the nftables mode has no IPv6 table yet, and the
@@ -84,7 +70,7 @@ func (d *daemon) newRules6(cfg *subnet.Config, lease subnet.Lease, prev subnet.S
 		Masquerade: masq, ForwardRules: o.forwardRules,
 		RandomFullyDisabled: o.randomFullyOff,
 		PrevNetwork:         prev.IPv6Network, PrevSubnet: prev.IPv6Subnet,
-		Resync: o.iptablesResync, Logger: d.log.With("family", "ipv6"), Registerer: d.rulesRegisterer(cfg, "ipv6"),
+		Resync: o.iptablesResync, Logger: d.log.With("family", "ipv6"), Registerer: d.familyRegisterer(cfg, "ipv6"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ip6tables: %w", err)
@@ -129,7 +115,7 @@ func (d *daemon) newPeerFilter6(cfg *subnet.Config) (vxlanFilter, error) {
 	}
 	f, err := iptables.NewPeerFilter(iptables.PeerFilterOptions{
 		Runner: runner, Port: vxlanPort(cfg), ExtraPorts: d.healthPorts(),
-		Logger: d.log.With("family", "ipv6"), Registerer: d.rulesRegisterer(cfg, "ipv6"),
+		Logger: d.log.With("family", "ipv6"), Registerer: d.familyRegisterer(cfg, "ipv6"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--vxlan-peer-filter (IPv6): %w", err)

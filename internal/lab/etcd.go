@@ -44,10 +44,11 @@ func (l *Lab) WriteConfig(ctx context.Context, config string) error {
 	return nil
 }
 
-// NodeLease reads the lease of n's subnet (n.Subnet, set by
-// WaitSubnetFile) from etcd.
+// NodeLease reads the lease of n's subnets (n.Subnet, set by
+// WaitSubnetFile: IPv4, IPv6 or both, which name the key) from etcd.
 func (l *Lab) NodeLease(ctx context.Context, n *Node) (subnet.LeaseAttrs, error) {
-	if !n.Subnet.Subnet.IsValid() {
+	id := subnet.LeaseID{Subnet: n.Subnet.Lease(), IPv6Subnet: n.Subnet.Lease6()}
+	if !id.IsValid() {
 		return subnet.LeaseAttrs{}, fmt.Errorf("lease of %s: subnet file not read yet (WaitSubnetFile)", n.Name)
 	}
 	c, err := l.EtcdClient()
@@ -55,7 +56,7 @@ func (l *Lab) NodeLease(ctx context.Context, n *Node) (subnet.LeaseAttrs, error)
 		return subnet.LeaseAttrs{}, err
 	}
 	defer c.Close()
-	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
+	key := subnet.LeaseIDKey(subnet.DefaultPrefix, id)
 	resp, err := c.Get(ctx, key)
 	if err != nil {
 		return subnet.LeaseAttrs{}, fmt.Errorf("get %s: %w", key, err)

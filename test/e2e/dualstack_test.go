@@ -342,6 +342,10 @@ func TestIPv6OnlyCluster(t *testing.T) {
 	if out, err := netnsutil.Exec(ctx, n.NS, "ip", "link", "show", lab.FlannelDevice); err == nil {
 		t.Fatalf("flannel.1 exists in an IPv6-only network:\n%s", out)
 	}
+	checkIP6TablesAsFlanneld(t, n, ipv6Network) // mixed6_test.go
+	if out := netnsutil.MustExec(t, n.NS, "iptables", "-t", "nat", "-S"); strings.Contains(out, "FLANNEL-POSTRTG") {
+		t.Fatalf("IPv4 masquerade rules in an IPv6-only network:\n%s", out)
+	}
 	attrs := leaseAttrs(t, c, n)
 	if attrs.PublicIP.IsValid() || len(attrs.BackendData) != 0 || attrs.PublicIPv6 != n.UnderlayIP6 {
 		t.Fatalf("IPv6-only lease: PublicIP %s BackendData %s PublicIPv6 %s", attrs.PublicIP, attrs.BackendData, attrs.PublicIPv6)
