@@ -294,7 +294,7 @@ func TestEtcdSourceDropsTheStartList(t *testing.T) {
 		t.Fatal("previousVtepMAC kept no start list for the Manager")
 	}
 	attrs := subnet.LeaseAttrs{PublicIP: ours, BackendType: subnet.BackendVXLAN, BackendData: data}
-	if _, err := src.acquire(t.Context(), attrs, netip.Prefix{}); err != nil {
+	if _, err := src.acquire(t.Context(), attrs, subnet.SubnetEnv{}); err != nil {
 		t.Fatal(err)
 	}
 	if src.startList != nil {
