@@ -63,8 +63,8 @@ func newBelievedState() *believedState {
 	}
 }
 
-// ownership says which kernel entries are ours: every neighbour (of our
-// family) and permanent unicast FDB entry on our device, and the main-table routes
+// ownership says which kernel entries are ours: every unicast neighbour
+// (of our family) and permanent unicast FDB entry on our device, and the main-table routes
 // inside the cluster network that are on our device, or on the external
 // link with a gateway (DirectRouting routes). Routes to the network itself,
 // to our own subnet, and kernel-made routes are never ours.
@@ -77,6 +77,14 @@ type ownership struct {
 	// nexthops: the kernel has nexthop objects; those on our device with
 	// an id in our range (ownNexthopID) are ours, and are dumped.
 	nexthops bool
+}
+
+// ownNeigh: a neighbour on our device is ours when it is of our family
+// and unicast. The kernel keeps multicast ones (ff02::16 and the
+// solicited-node groups of the IPv6 device's own addresses, for MLD) that
+// no peer needs and that would come back after every deletion.
+func (o ownership) ownNeigh(ip netip.Addr) bool {
+	return ip.IsValid() && ip.Is4() == (o.family == unix.AF_INET) && !ip.IsMulticast()
 }
 
 func (o ownership) route(r *netlink.Route) (routeKey, believedRoute, bool) {
@@ -116,8 +124,18 @@ func (o ownership) routeOf(r routeFields) (routeKey, believedRoute, bool) {
 		return routeKey{}, believedRoute{}, false
 	}
 	believed := believedRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope, nhid: r.nhid}
-	return routeKey{dst: dst, priority: r.priority}, believed, true
+	priority := r.priority
+	if priority == ip6DefaultMetric && dst.Addr().Is6() {
+		// The kernel gives an IPv6 route written without a metric 1024;
+		// we write without one, as for IPv4, so 1024 reads as ours (0).
+		priority = 0
+	}
+	return routeKey{dst: dst, priority: priority}, believed, true
 }
+
+// ip6DefaultMetric is the metric the kernel gives an IPv6 route added
+// without one (IP6_RT_PRIO_USER).
+const ip6DefaultMetric = 1024
 
 // maxDumpAttempts bounds the retries of a dump the kernel interrupted
 // (the table changed while it was being read).
@@ -187,7 +205,7 @@ func (b *believedState) loadNeighs(list []netlink.Neigh, o ownership) {
 	for i := range list {
 		n := &list[i]
 		ip := addrFromIP(n.IP)
-		if n.LinkIndex != o.link || !ip.IsValid() || ip.Is4() != (o.family == unix.AF_INET) {
+		if n.LinkIndex != o.link || !o.ownNeigh(ip) {
 			continue
 		}
 		var mac [6]byte

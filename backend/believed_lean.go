@@ -28,7 +28,7 @@ func (b *believedState) addNeighMsg(data []byte, o ownership) error {
 	if err != nil || !ok {
 		return err
 	}
-	if !n.Dst.IsValid() || n.Dst.Is4() != (o.family == unix.AF_INET) {
+	if !o.ownNeigh(n.Dst) {
 		return nil
 	}
 	var mac [6]byte

@@ -31,11 +31,14 @@ const (
 	// it explicitly so the device does not depend on the vxlan module's
 	// udp_port parameter and reads the same as flannel's (dstport 8472).
 	DeviceDefaultPort = 8472
-	// deviceOverhead is what VXLAN over IPv4 adds to each frame: outer IP
+	// DeviceOverhead is what VXLAN over IPv4 adds to each frame: outer IP
 	// (20) + UDP (8) + VXLAN (8) + inner Ethernet (14).
-	deviceOverhead = 50
-	deviceMaxVNI   = 1<<24 - 1
-	minDeviceMTU   = 68 // IPv4 minimum
+	DeviceOverhead = 50
+	// DeviceOverheadV6 is the same over IPv6: the outer header is 40 bytes.
+	DeviceOverheadV6 = 70
+	deviceMaxVNI     = 1<<24 - 1
+	minDeviceMTU     = 68   // IPv4 minimum
+	minDeviceMTUv6   = 1280 // IPv6 minimum: the kernel disables IPv6 on a link below it
 )
 
 // DeviceSpec is the VXLAN device the node needs.
@@ -48,8 +51,11 @@ type DeviceSpec struct {
 	// LocalIP is the external interface's own address (the bind address),
 	// never the public address advertised in the lease: behind 1:1 NAT the
 	// public address is not on the NIC and the kernel could not send from it.
+	// Its family chooses the device: flannel.<VNI> over IPv4, flannel-v6.<VNI>
+	// over IPv6 (docs/compatibility.md, "IPv6 and dual-stack").
 	LocalIP netip.Addr
-	// MTU is the device MTU. 0 means the external interface's MTU minus 50.
+	// MTU is the device MTU. 0 means the external interface's MTU minus
+	// DeviceOverhead (IPv4) or DeviceOverheadV6 (IPv6).
 	MTU int
 	// MAC is given to the device when it has to be created; nil means keep
 	// the MAC of a device being recreated, else DefaultDeviceMAC.
@@ -72,6 +78,19 @@ type Device struct {
 // DeviceName is the flannel device name for a VNI: "flannel.<VNI>".
 func DeviceName(vni int) string {
 	return fmt.Sprintf("flannel.%d", vni)
+}
+
+// DeviceNameV6 is the flannel IPv6 device name for a VNI: "flannel-v6.<VNI>".
+func DeviceNameV6(vni int) string {
+	return fmt.Sprintf("flannel-v6.%d", vni)
+}
+
+// deviceNameFor names the device whose local address is local.
+func deviceNameFor(vni int, local netip.Addr) string {
+	if local.Is6() {
+		return DeviceNameV6(vni)
+	}
+	return DeviceName(vni)
 }
 
 // EnsureDevice creates or adopts flannel.<VNI> and brings it to spec.
@@ -110,7 +129,7 @@ func EnsureDevice(k DeviceKernel, spec DeviceSpec, log *slog.Logger) (Device, er
 
 // obtainDevice creates, adopts or recreates the device and logs which.
 func obtainDevice(k DeviceKernel, spec DeviceSpec, log *slog.Logger) (netlink.Link, error) {
-	name := DeviceName(spec.VNI)
+	name := deviceNameFor(spec.VNI, spec.LocalIP)
 	link, err := findDevice(k, name)
 	if err != nil {
 		return nil, err
@@ -149,8 +168,8 @@ func normalizeDeviceSpec(k DeviceKernel, spec DeviceSpec) (DeviceSpec, error) {
 		return spec, fmt.Errorf("device spec: VNI %d out of range 0..%d", spec.VNI, deviceMaxVNI)
 	case spec.Port < 0 || spec.Port > 65535:
 		return spec, fmt.Errorf("device spec: Port %d out of range 0..65535", spec.Port)
-	case !spec.LocalIP.Is4():
-		return spec, fmt.Errorf("device spec: LocalIP %q is not an IPv4 address", spec.LocalIP)
+	case !spec.LocalIP.IsValid():
+		return spec, fmt.Errorf("device spec: LocalIP %q is not an IP address", spec.LocalIP)
 	case spec.ExtLinkIndex <= 0:
 		return spec, fmt.Errorf("device spec: ExtLinkIndex %d is not an interface index", spec.ExtLinkIndex)
 	case spec.MAC != nil && !usableDeviceMAC(spec.MAC):
@@ -163,12 +182,16 @@ func normalizeDeviceSpec(k DeviceKernel, spec DeviceSpec) (DeviceSpec, error) {
 	if spec.Port == 0 {
 		spec.Port = DeviceDefaultPort
 	}
-	if spec.MTU == 0 {
-		spec.MTU = ext.Attrs().MTU - deviceOverhead
+	overhead, minMTU := DeviceOverhead, minDeviceMTU
+	if spec.LocalIP.Is6() {
+		overhead, minMTU = DeviceOverheadV6, minDeviceMTUv6
 	}
-	if spec.MTU < minDeviceMTU {
+	if spec.MTU == 0 {
+		spec.MTU = ext.Attrs().MTU - overhead
+	}
+	if spec.MTU < minMTU {
 		return spec, fmt.Errorf("device spec: MTU %d below %d (external interface %s has MTU %d)",
-			spec.MTU, minDeviceMTU, ext.Attrs().Name, ext.Attrs().MTU)
+			spec.MTU, minMTU, ext.Attrs().Name, ext.Attrs().MTU)
 	}
 	return spec, nil
 }
@@ -241,7 +264,7 @@ func recreateDevice(k DeviceKernel, old netlink.Link, spec DeviceSpec) (netlink.
 // createDevice adds the vxlan link and reads it back, so the result carries
 // what the kernel has (index, MAC, flags).
 func createDevice(k DeviceKernel, spec DeviceSpec, mac net.HardwareAddr) (netlink.Link, error) {
-	name := DeviceName(spec.VNI)
+	name := deviceNameFor(spec.VNI, spec.LocalIP)
 	// TxQLen 0 as flannel's device has (ip shows no "qlen"); vxlan is a
 	// noqueue device, so the figure only matters for looking the same.
 	attrs := netlink.LinkAttrs{Name: name, MTU: spec.MTU, HardwareAddr: mac, TxQLen: 0}
@@ -285,8 +308,9 @@ func fixDeviceMTUAndUp(k DeviceKernel, link netlink.Link, mtu int, log *slog.Log
 
 // EnsureDeviceAddress gives the device the address own.Addr()/32 (the
 // lease's network address, as flannel does: the gateway of the onlink routes
-// peers install towards this node) and removes every other IPv4 address
-// inside network from it: those are left over from an earlier lease and
+// peers install towards this node; /128 for an IPv6 subnet on
+// flannel-v6.<VNI>) and removes every other address of the family inside
+// network from it: those are left over from an earlier lease and
 // would attract traffic for a subnet this node no longer owns. Addresses
 // outside network belong to someone else and are left alone. Nothing is
 // written when the device is already right.
@@ -294,18 +318,25 @@ func fixDeviceMTUAndUp(k DeviceKernel, link netlink.Link, mtu int, log *slog.Log
 // The device is addressed by dev.Index: if it was recreated since
 // EnsureDevice, the call fails and the caller runs EnsureDevice again.
 func EnsureDeviceAddress(k DeviceKernel, dev Device, own netip.Prefix, network netip.Prefix, log *slog.Logger) error {
-	if !own.Addr().Is4() {
-		return fmt.Errorf("device address: own subnet %s is not IPv4", own)
+	if !own.IsValid() {
+		return fmt.Errorf("device address: own subnet %s is not a prefix", own)
 	}
-	if !network.Addr().Is4() || !network.Contains(own.Addr()) {
+	if own.Addr().Is4() != network.Addr().Is4() || !network.Contains(own.Addr()) {
 		return fmt.Errorf("device address: own subnet %s is not inside Network %s", own, network)
 	}
+	if dev.LocalIP.IsValid() && dev.LocalIP.Is4() != own.Addr().Is4() {
+		return fmt.Errorf("device address: own subnet %s is not of the family of %s (local %s)", own, dev.Name, dev.LocalIP)
+	}
 	link := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: dev.Name, Index: dev.Index}}
-	addrs, err := k.AddrList(link, netlink.FAMILY_V4)
+	family, bits := netlink.FAMILY_V4, 32
+	if own.Addr().Is6() {
+		family, bits = netlink.FAMILY_V6, 128
+	}
+	addrs, err := k.AddrList(link, family)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", dev.Name, err)
 	}
-	want := netip.PrefixFrom(own.Addr(), 32)
+	want := netip.PrefixFrom(own.Addr(), bits)
 	present := false
 	var errs []error
 	for _, a := range addrs {
@@ -324,7 +355,7 @@ func EnsureDeviceAddress(k DeviceKernel, dev Device, own netip.Prefix, network n
 		}
 	}
 	if !present {
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(want.Addr().AsSlice()), Mask: net.CIDRMask(32, 32)}}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(want.Addr().AsSlice()), Mask: net.CIDRMask(bits, bits)}}
 		if err := k.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("add address %s to %s: %w", want, dev.Name, err))
 		} else {
@@ -335,7 +366,7 @@ func EnsureDeviceAddress(k DeviceKernel, dev Device, own netip.Prefix, network n
 }
 
 // deviceAddrPrefix converts a netlink address to a prefix; ok is false for
-// anything but a plain IPv4 address.
+// anything but a plain IPv4 or IPv6 address.
 func deviceAddrPrefix(a netlink.Addr) (netip.Prefix, bool) {
 	if a.IPNet == nil {
 		return netip.Prefix{}, false
@@ -345,12 +376,15 @@ func deviceAddrPrefix(a netlink.Addr) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	ones, bits := a.Mask.Size()
-	ip = ip.Unmap()
-	if !ip.Is4() || (bits != 32 && bits != 128) {
-		return netip.Prefix{}, false
-	}
-	if bits == 128 {
+	if ip.Is4In6() && bits == 128 {
 		ones -= 96
+	}
+	ip = ip.Unmap()
+	switch {
+	case ip.Is4() && (bits == 32 || bits == 128):
+	case ip.Is6() && bits == 128:
+	default:
+		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(ip, ones), true
 }

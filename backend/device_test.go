@@ -346,7 +346,7 @@ func TestEnsureDeviceRejectsBadSpec(t *testing.T) {
 		spec  func(*DeviceSpec)
 		field string
 	}{
-		{"IPv6 local", func(s *DeviceSpec) { s.LocalIP = netip.MustParseAddr("2001:db8::1") }, "LocalIP"},
+		{"IPv6 local, MTU below IPv6's minimum", func(s *DeviceSpec) { s.LocalIP = netip.MustParseAddr("2001:db8::1"); s.MTU = 1279 }, "MTU 1279 below 1280"},
 		{"missing local", func(s *DeviceSpec) { s.LocalIP = netip.Addr{} }, "LocalIP"},
 		{"negative VNI", func(s *DeviceSpec) { s.VNI = -1 }, "VNI -1"},
 		{"VNI too large", func(s *DeviceSpec) { s.VNI = 1 << 24 }, "VNI 16777216"},
@@ -437,7 +437,7 @@ func TestEnsureDeviceAddressRejects(t *testing.T) {
 		want string
 	}{
 		{"own outside Network", "10.9.1.0/24", Device{Name: "flannel.1", Index: 3}, "not inside Network"},
-		{"own IPv6", "2001:db8::/64", Device{Name: "flannel.1", Index: 3}, "not IPv4"},
+		{"own IPv6", "2001:db8::/64", Device{Name: "flannel.1", Index: 3}, "not inside Network"},
 		{"device gone", "10.244.1.0/24", Device{Name: "flannel.1", Index: 42}, "list addresses of flannel.1"},
 	}
 	for _, tt := range tests {
@@ -452,10 +452,23 @@ func TestEnsureDeviceAddressRejects(t *testing.T) {
 	}
 }
 
+func TestEnsureDeviceAddressRejectsOtherFamily(t *testing.T) {
+	k := newFakeDeviceKernel()
+	k.put(deviceCompatibleLink())
+	dev := Device{Name: "flannel.1", Index: 3, LocalIP: netip.MustParseAddr("192.0.2.1")}
+	err := EnsureDeviceAddress(k, dev, netip.MustParsePrefix("fd00:10:244:1::/64"), netip.MustParsePrefix("fd00:10:244::/56"), slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "not of the family of flannel.1") {
+		t.Fatalf("err = %v, want the family named", err)
+	}
+}
+
 func TestDeviceName(t *testing.T) {
 	for vni, want := range map[int]string{1: "flannel.1", 0: "flannel.0", 4096: "flannel.4096"} {
 		if got := DeviceName(vni); got != want {
 			t.Errorf("DeviceName(%d) = %q, want %q", vni, got, want)
 		}
+	}
+	if got := DeviceNameV6(1); got != "flannel-v6.1" {
+		t.Errorf("DeviceNameV6(1) = %q, want flannel-v6.1", got)
 	}
 }

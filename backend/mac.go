@@ -35,8 +35,8 @@ func StableMAC(seed ...string) net.HardwareAddr {
 
 // DefaultDeviceMAC is the MAC EnsureDevice gives a new device when the
 // caller has none (DeviceSpec.MAC nil). The seed is the host identity
-// (/etc/machine-id, else the hostname), the device name and the local
-// address.
+// (/etc/machine-id, else the hostname), the device name (flannel.<VNI>, or
+// flannel-v6.<VNI> for an IPv6 local address) and the local address.
 //
 // The local address alone is not enough: overlayd's central use case is
 // nodes in different private networks behind 1:1 NAT, where two nodes may
@@ -47,7 +47,7 @@ func StableMAC(seed ...string) net.HardwareAddr {
 // extra (DeviceSpec.MACSeed: the advertised address) separates cloned VMs
 // that share a machine-id and a private address behind different NATs.
 func DefaultDeviceMAC(vni int, local netip.Addr, extra ...string) net.HardwareAddr {
-	seed := append([]string{"overlayd-vtep", deviceHostIdentity(), DeviceName(vni), local.String()}, extra...)
+	seed := append([]string{"overlayd-vtep", deviceHostIdentity(), deviceNameFor(vni, local), local.String()}, extra...)
 	return StableMAC(seed...)
 }
 

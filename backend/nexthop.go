@@ -19,22 +19,31 @@ import (
 // 2^24 subnets; the later one then keeps a plain onlink route.
 
 // nexthopIDBase is the reserved top byte of overlayd's nexthop ids; every
-// nexthop object on our device with an id in the range is ours.
+// nexthop object on our device with an id in the range is ours. Nexthop
+// ids are one space for both families, so the IPv6 device's objects
+// (flannel-v6.<VNI>) take the next top byte, nexthopIDBaseV6: subnet 1 of
+// each network would otherwise replace the other family's object.
 const (
-	nexthopIDBase = 0xF1 << 24
-	nexthopIDMask = 1<<24 - 1
+	nexthopIDBase   = 0xF1 << 24
+	nexthopIDBaseV6 = 0xF2 << 24
+	nexthopIDMask   = 1<<24 - 1
 )
 
-// ownNexthopID reports whether id is in overlayd's range.
-func ownNexthopID(id uint32) bool { return id&^nexthopIDMask == nexthopIDBase }
+// ownNexthopID reports whether id is in one of overlayd's ranges.
+func ownNexthopID(id uint32) bool {
+	top := id &^ nexthopIDMask
+	return top == nexthopIDBase || top == nexthopIDBaseV6
+}
 
 // nexthopID derives the id of a subnet's nexthop in network.
 func nexthopID(network, s netip.Prefix) uint32 {
 	var off uint64
+	base := uint32(nexthopIDBase)
 	if s.Addr().Is4() {
 		a, n := s.Addr().As4(), network.Addr().As4()
 		off = uint64(binary.BigEndian.Uint32(a[:])-binary.BigEndian.Uint32(n[:])) >> (32 - s.Bits())
 	} else {
+		base = nexthopIDBaseV6
 		a, n := s.Addr().As16(), network.Addr().As16()
 		if s.Bits() <= 64 {
 			off = (binary.BigEndian.Uint64(a[:8]) - binary.BigEndian.Uint64(n[:8])) >> (64 - s.Bits())
@@ -42,7 +51,7 @@ func nexthopID(network, s netip.Prefix) uint32 {
 			off = (binary.BigEndian.Uint64(a[8:]) - binary.BigEndian.Uint64(n[8:])) >> (128 - s.Bits())
 		}
 	}
-	return nexthopIDBase | uint32(off&nexthopIDMask)
+	return base | uint32(off&nexthopIDMask)
 }
 
 // nexthopWant is the desired nexthop object: via the peer subnet's

@@ -21,8 +21,9 @@ func TestNexthopID(t *testing.T) {
 		{"10.244.0.0/16", "10.244.1.16/28", 0xF1000000 + 17},
 		{"10.0.0.0/8", "10.1.2.0/24", 0xF1000000 + 258},
 		{"10.0.0.0/8", "10.0.0.0/24", 0xF1000000},
-		{"2001:db8:1::/48", "2001:db8:1:5::/64", 0xF1000000 + 5},
-		{"2001:db8::/96", "2001:db8::1:0/112", 0xF1000000 + 1},
+		// IPv6 ids have their own top byte: one id space for both families.
+		{"2001:db8:1::/48", "2001:db8:1:5::/64", 0xF2000000 + 5},
+		{"2001:db8::/96", "2001:db8::1:0/112", 0xF2000000 + 1},
 	}
 	for _, tc := range tests {
 		got := nexthopID(p(tc.network), p(tc.subnet))
@@ -30,8 +31,8 @@ func TestNexthopID(t *testing.T) {
 			t.Errorf("nexthopID(%s, %s) = %#x, want %#x", tc.network, tc.subnet, got, tc.want)
 		}
 	}
-	if ownNexthopID(1) || ownNexthopID(0xF2000000) {
-		t.Error("ids outside 0xF1xxxxxx are not ours")
+	if ownNexthopID(1) || ownNexthopID(0xF3000000) || ownNexthopID(0xF0FFFFFF) {
+		t.Error("ids outside 0xF1xxxxxx and 0xF2xxxxxx are not ours")
 	}
 }
 

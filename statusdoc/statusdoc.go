@@ -21,8 +21,14 @@ type Doc struct {
 	// Health is the peer health probes' state (nil when --health-port=0).
 	Health *Health `json:"health,omitempty"`
 	// RefusedLeases are the peer leases not used as they stand (lease
-	// policy, malformed or unreadable values), sorted by subnet.
+	// policy, malformed or unreadable values), sorted by subnet; the IPv6
+	// plane's (Family "ipv6") after the IPv4 plane's.
 	RefusedLeases []RefusedLease `json:"refusedLeases,omitempty"`
+	// DeviceV6 and SyncV6 are the IPv6 data plane (flannel-v6.<VNI> and
+	// its reconciler), nil unless the network config enables IPv6. In an
+	// IPv6-only network Device and Sync are nil.
+	DeviceV6 *Device `json:"deviceV6,omitempty"`
+	SyncV6   *Sync   `json:"syncV6,omitempty"`
 }
 
 // RefusedLease is one peer lease refused by the lease policy or skipped
@@ -37,6 +43,9 @@ type RefusedLease struct {
 	Since   time.Time `json:"since,omitzero"`
 	// Kept: the subnet keeps its last good state; otherwise it has no peer.
 	Kept bool `json:"kept"`
+	// Family is "ipv6" for a refusal of the IPv6 plane (Subnet is then the
+	// lease's IPv6 subnet and Field names the IPv6 field), "" for IPv4.
+	Family string `json:"family,omitempty"`
 }
 
 // Underlay is the external interface and the two addresses on it.
@@ -48,11 +57,18 @@ type Underlay struct {
 	Advertise string `json:"advertise"`
 	// AdvertiseOnHost is false behind 1:1 NAT (normal there).
 	AdvertiseOnHost bool `json:"advertiseOnHost"`
+	// Bind6 and Advertise6 are the IPv6 counterparts (the IPv6 device's
+	// local address and the lease's PublicIPv6), set when IPv6 is on.
+	Bind6      string `json:"bind6,omitempty"`
+	Advertise6 string `json:"advertise6,omitempty"`
 }
 
 // Lease is our subnet lease.
 type Lease struct {
-	Subnet     string    `json:"subnet"`
+	// Subnet is the IPv4 subnet ("" in an IPv6-only network).
+	Subnet string `json:"subnet"`
+	// IPv6Subnet is set when IPv6 is on.
+	IPv6Subnet string    `json:"ipv6Subnet,omitempty"`
 	Expiration time.Time `json:"expiration,omitzero"`
 	// Expired: the local clock passed Expiration without a successful
 	// renewal (fencing; /readyz answers 503 meanwhile).

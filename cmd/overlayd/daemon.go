@@ -94,6 +94,12 @@ type daemon struct {
 	// sameSiteKey signs our same-site answers (samesitekey.go); nil: none.
 	sameSiteKey ed25519.PrivateKey
 
+	// The IPv6 plane (ipv6plane.go), set when the config enables IPv6.
+	public6 netip.Addr
+	device6 backend.Device
+	rec6    *backend.Reconciler
+	peers6  *peerset.Set
+
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
 	prev subnet.SubnetEnv
@@ -160,16 +166,16 @@ func (d *daemon) openEtcdSource(ctx context.Context, clock subnet.Clock) (leaseS
 // the previous subnet file.
 func (d *daemon) openHost(cfg *subnet.Config) error {
 	log := d.log
-	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI)
-	if cfg.EnableIPv6 {
-		log.Warn("EnableIPv6 is set but overlayd programs IPv4 only; the IPv6 network is ignored")
-	}
-	if d.opts.publicIPv6.IsValid() {
+	log.Info("network config", "network", cfg.Network, "subnetLen", cfg.SubnetLen, "backend", cfg.BackendType, "vni", cfg.VXLAN.VNI,
+		"ipv4", cfg.EnableIPv4, "ipv6", cfg.EnableIPv6, "ipv6Network", cfg.IPv6Network, "ipv6SubnetLen", cfg.IPv6SubnetLen)
+	if d.opts.publicIPv6.IsValid() && !cfg.EnableIPv6 {
 		// A lease with PublicIPv6 but no IPv6Subnet makes flanneld v0.28
 		// nodes with EnableIPv6 crash while allocating (a nil IPv6Subnet
-		// compared with their candidate): it is left out until overlayd
-		// serves IPv6.
-		log.Warn("--public-ipv6 is not published in the lease: overlayd programs IPv4 only", "public_ipv6", d.opts.publicIPv6)
+		// compared with their candidate): without EnableIPv6 it stays out.
+		log.Warn("--public-ipv6 is ignored: the network config does not enable IPv6", "public_ipv6", d.opts.publicIPv6)
+	}
+	if d.opts.publicIP.IsValid() && !cfg.EnableIPv4 {
+		log.Warn("--public-ip is ignored: the network config disables IPv4 (EnableIPv4 false)", "public_ip", d.opts.publicIP)
 	}
 	if err := d.checkRulesMode(cfg); err != nil { // rules.go
 		return err
@@ -179,7 +185,7 @@ func (d *daemon) openHost(cfg *subnet.Config) error {
 		return fmt.Errorf("open netlink: %w", err)
 	}
 	d.h = h
-	if err := d.selectUnderlay(h); err != nil {
+	if err := d.selectUnderlay(h, cfg); err != nil {
 		return err
 	}
 	removeStaleSubnetTemps(d.opts.subnetFile, log) // subnetfile.go
@@ -196,13 +202,20 @@ func (d *daemon) closeHost() {
 // setupHost is the rest of the start once the lease is ours.
 func (d *daemon) setupHost(cfg *subnet.Config, lease subnet.Lease) error {
 	o, log := d.opts, d.log
-	if err := backend.EnsureDeviceAddress(d.h, d.device, lease.Subnet, cfg.Network, log); err != nil {
-		return fmt.Errorf("address on %s: %w", d.device.Name, err)
+	if cfg.EnableIPv4 {
+		if err := backend.EnsureDeviceAddress(d.h, d.device, lease.Subnet, cfg.Network, log); err != nil {
+			return fmt.Errorf("address on %s: %w", d.device.Name, err)
+		}
+	}
+	if cfg.EnableIPv6 {
+		if err := d.setupHost6(cfg, lease); err != nil { // ipv6plane.go
+			return err
+		}
 	}
 	if err := d.setupIPTables(cfg, lease, d.prev); err != nil {
 		return err
 	}
-	env := subnetEnv(cfg, lease, d.device.MTU, o.ipMasq) // subnetfile.go
+	env := subnetEnv(cfg, lease, d.podMTU(cfg), o.ipMasq) // subnetfile.go, ipv6plane.go
 	d.subnetFile = &subnetFile{path: o.subnetFile, env: env, ready: &d.ready, log: log}
 	d.subnetFile.write() // retried by runLoops when it fails (subnetfile.go)
 	return nil
@@ -224,20 +237,25 @@ func (d *daemon) startHTTP(ctx context.Context) error {
 	return nil
 }
 
-func (d *daemon) selectUnderlay(h *netlink.Handle) error {
-	spec := underlay.Spec{Ifaces: d.opts.ifaces, IfaceRegex: d.opts.ifaceRegex, IfaceCanReach: d.opts.ifaceCanReach}
+func (d *daemon) selectUnderlay(h *netlink.Handle, cfg *subnet.Config) error {
+	spec := underlay.Spec{Ifaces: d.opts.ifaces, IfaceRegex: d.opts.ifaceRegex, IfaceCanReach: d.opts.ifaceCanReach,
+		IPv4Off: !cfg.EnableIPv4, IPv6: cfg.EnableIPv6}
 	choice, err := underlay.Select(underlay.NetlinkHost{H: h}, spec)
 	if err != nil {
 		return fmt.Errorf("choose the external interface: %w", err)
 	}
-	public := choice.Addr
-	if d.opts.publicIP.IsValid() {
+	public, public6 := choice.Addr, choice.Addr6
+	if d.opts.publicIP.IsValid() && cfg.EnableIPv4 {
 		public = d.opts.publicIP
 	}
+	if d.opts.publicIPv6.IsValid() && cfg.EnableIPv6 {
+		public6 = d.opts.publicIPv6
+	}
 	d.mu.Lock()
-	d.choice, d.public = choice, public
+	d.choice, d.public, d.public6 = choice, public, public6
 	d.mu.Unlock()
-	d.log.Info("underlay chosen", "iface", choice.Iface.Name, "bind", choice.Addr, "advertise", d.public, "mtu", choice.Iface.MTU, "why", choice.Reason)
+	d.log.Info("underlay chosen", "iface", choice.Iface.Name, "bind", choice.Addr, "advertise", d.public,
+		"bind6", choice.Addr6, "advertise6", d.public6, "mtu", choice.Iface.MTU, "why", choice.Reason)
 	onHost := true
 	if public != choice.Addr {
 		onHost, _ = addressOnHost(h, public)
@@ -286,6 +304,14 @@ func (d *daemon) deviceSpec(cfg *subnet.Config, mac []byte) backend.DeviceSpec {
 }
 
 func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.Config) error {
+	if cfg.EnableIPv6 {
+		if err := d.setupDevice6(ctx, src, cfg); err != nil { // ipv6plane.go
+			return err
+		}
+	}
+	if !cfg.EnableIPv4 {
+		return nil
+	}
 	dev, err := backend.EnsureDevice(d.h, d.deviceSpec(cfg, src.previousVtepMAC(ctx, d.public)), d.log)
 	if err != nil {
 		return fmt.Errorf("vxlan device: %w", err)
@@ -300,15 +326,22 @@ func (d *daemon) setupDevice(ctx context.Context, src leaseSource, cfg *subnet.C
 }
 
 func (d *daemon) acquireLease(ctx context.Context, src leaseSource, cfg *subnet.Config) (subnet.Lease, error) {
-	data, err := src.backendData(vxlandata.Data{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC})
-	if err != nil {
-		return subnet.Lease{}, err
+	attrs := subnet.LeaseAttrs{BackendType: subnet.BackendVXLAN}
+	if cfg.EnableIPv4 {
+		data, err := src.backendData(vxlandata.Data{VNI: cfg.VXLAN.VNI, VtepMAC: d.device.MAC})
+		if err != nil {
+			return subnet.Lease{}, err
+		}
+		attrs.PublicIP, attrs.BackendData = d.public, data
 	}
-	attrs := subnet.LeaseAttrs{
-		PublicIP: d.public, BackendType: subnet.BackendVXLAN, // no PublicIPv6: see openHost
-		BackendData: data,
+	if cfg.EnableIPv6 {
+		data, err := src.backendData(vxlandata.Data{VNI: cfg.VXLAN.VNI, VtepMAC: d.device6.MAC})
+		if err != nil {
+			return subnet.Lease{}, err
+		}
+		attrs.PublicIPv6, attrs.BackendV6Data = d.public6, data
 	}
-	if d.choice.Addr != d.public {
+	if cfg.EnableIPv4 && d.choice.Addr != d.public {
 		// Only behind NAT: same-site peers can then reach us directly. Without
 		// NAT the lease is what flanneld writes plus OverlaydNodeID (source.go).
 		attrs.PrivateIP = d.choice.Addr
@@ -332,51 +365,38 @@ func (d *daemon) setupIPTables(cfg *subnet.Config, lease subnet.Lease, prev subn
 	return nil
 }
 
-// runLoops starts peer sync, READY=1, lease renewal and the iptables
-// resync, and waits until ctx ends or one of them fails for good.
+// runLoops starts peer sync (each family's plane the config enables),
+// READY=1, lease renewal and the iptables resync, and waits until ctx ends
+// or one of them fails for good.
 func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Config, lease subnet.Lease) error {
-	h := d.h
-	ss := d.setupSameSite(lease) // samesite.go
-	// A socket of its own reads the full-pass dumps without per-entry garbage.
-	kernel, err := backend.NewNetlinkKernel(h, netns.None())
-	if err != nil {
-		return err
-	}
-	defer kernel.Close()
-	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
-		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
-		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
-		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
-		Logger: d.log, Registerer: d.reg,
-		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
-	})
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.rec = rec
-	d.mu.Unlock()
 	feed, err := d.setupPeerFilter(cfg)
 	if err != nil {
 		return err
 	}
-	set, err := peerset.New(peerset.Options{
-		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
-		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
-		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: d.reg,
-	})
-	if err != nil {
-		return err
-	}
-	ss.attach(set)
-	d.mu.Lock()
-	d.peers = set
-	d.mu.Unlock()
 	g := newGroup(ctx)
-	d.startHealth(g) // health.go
+	// The sinks the lease manager feeds; the IPv4 peer set keeps the
+	// snapshot slice, so it comes last (peerset.Tee).
+	var sinks peerset.Tee
+	if cfg.EnableIPv6 {
+		sink6, err := d.startPlane6(g, cfg, lease, feed) // ipv6plane.go
+		if err != nil {
+			g.cancel()
+			g.wait()
+			return err
+		}
+		sinks = append(sinks, sink6)
+	}
+	if cfg.EnableIPv4 {
+		set, closeKernel, err := d.startPlane4(g, cfg, lease, feed)
+		if err != nil {
+			g.cancel()
+			g.wait()
+			return err
+		}
+		defer closeKernel()
+		sinks = append(sinks, set)
+	}
 	g.go_("subnet-file", d.subnetFile.run)
-	g.go_("sync", rec.Run)
-	g.go_("peers", set.Run)
 	if feed != nil {
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
 			return feed.run(ctx, d.peerFilter, d.log)
@@ -385,12 +405,15 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 			return d.peerFilter.Run(ctx, d.opts.iptablesResync)
 		})
 	}
-	g.go_("same-site", ss.run)
-	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, set) })
+	var sink subnet.PeerSink = sinks
+	if len(sinks) == 1 {
+		sink = sinks[0]
+	}
+	g.go_("watch", func(ctx context.Context) error { return src.RunWatch(ctx, sink) })
 	g.go_("renew", src.RunRenewal)
 	g.go_("iptables", d.ipt.Run)
 	g.go_("vxlan-nat-exemption", d.offload.run)
-	if d.opts.blackholeRoute {
+	if d.opts.blackholeRoute && cfg.EnableIPv4 {
 		g.go_("blackhole-route", func(ctx context.Context) error {
 			bh, err := netlink.NewHandle() // a socket of its own: the loop runs beside the reconciler
 			if err != nil {
@@ -404,6 +427,53 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		d.log.Warn("sd_notify failed", "err", err)
 	}
 	return ignoreCanceled(ctx, g.wait())
+}
+
+// startPlane4 starts the IPv4 plane in g: the reconciler of flannel.<VNI>,
+// the peer set with same-site detection and the health probes. It returns
+// the peer set (the lease manager's sink) and what closes the reconciler's
+// netlink socket once g is done.
+func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, feed *filterFeed) (*peerset.Set, func(), error) {
+	h := d.h
+	ss := d.setupSameSite(lease) // samesite.go
+	// A socket of its own reads the full-pass dumps without per-entry garbage.
+	kernel, err := backend.NewNetlinkKernel(h, netns.None())
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := d.familyRegisterer(cfg, "ipv4") // ipv6plane.go
+	rec, err := backend.NewReconciler(backend.ReconcilerOptions{
+		Kernel: kernel, LinkName: d.device.Name, LinkIndex: d.device.Index,
+		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
+		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
+		Logger: d.log, Registerer: reg,
+		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
+	})
+	if err != nil {
+		kernel.Close()
+		return nil, nil, err
+	}
+	d.mu.Lock()
+	d.rec = rec
+	d.mu.Unlock()
+	set, err := peerset.New(peerset.Options{
+		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
+		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: reg,
+	})
+	if err != nil {
+		kernel.Close()
+		return nil, nil, err
+	}
+	ss.attach(set)
+	d.mu.Lock()
+	d.peers = set
+	d.mu.Unlock()
+	d.startHealth(g) // health.go
+	g.go_("sync", rec.Run)
+	g.go_("peers", set.Run)
+	g.go_("same-site", ss.run)
+	return set, func() { kernel.Close() }, nil
 }
 
 // peerSubnetLen is the length every peer subnet must have: the config's

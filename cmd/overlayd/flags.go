@@ -115,9 +115,9 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.etcdAPI, "etcd-api", "v3", "etcd API: v3, v2 (flannel v0.11 clusters), or auto (v3 if a v3 config exists, else v2 if a v2 config exists, else v3)")
 	fs.Var(&r.ifaces, "iface", "interface name or IP to use for the underlay (repeatable; first usable wins)")
 	fs.Var(&r.ifaceRegex, "iface-regex", "regex matched against interface IPs, then names (repeatable)")
-	fs.StringVar(&r.ifaceCanReach, "iface-can-reach", "", "pick the interface that routes to this IP")
+	fs.StringVar(&r.ifaceCanReach, "iface-can-reach", "", "pick the interface that routes to this IP (IPv4 or IPv6)")
 	fs.StringVar(&r.publicIP, "public-ip", "", "IPv4 address advertised to peers (default: the interface address); may be a 1:1 NAT address that is on no interface")
-	fs.StringVar(&r.publicIPv6, "public-ipv6", "", "IPv6 address advertised to peers (IPv6 data path not supported yet)")
+	fs.StringVar(&r.publicIPv6, "public-ipv6", "", "IPv6 address advertised to peers with EnableIPv6 (default: the interface's IPv6 address); may be on no interface behind NAT")
 	fs.StringVar(&r.subnetFile, "subnet-file", "/run/flannel/subnet.env", "file the lease is written to for the CNI plugin and Docker")
 	fs.IntVar(&r.renewMargin, "subnet-lease-renew-margin", 60, "renew the lease this many minutes before it expires (1..1439)")
 	fs.DurationVar(&r.leaseTTL, "subnet-lease-ttl", 24*time.Hour, "TTL of our etcd lease, 10s..24h (flanneld: always 24h); a shorter one fences a node cut from etcd sooner")
@@ -242,7 +242,7 @@ func validate(r rawFlags) (options, error) {
 	if (r.etcd.certFile == "") != (r.etcd.keyFile == "") {
 		bad("--etcd-certfile %q and --etcd-keyfile %q must be given together", r.etcd.certFile, r.etcd.keyFile)
 	}
-	o.ifaceCanReach = parseIPFlag("--iface-can-reach", r.ifaceCanReach, 4, bad)
+	o.ifaceCanReach = parseIPFlag("--iface-can-reach", r.ifaceCanReach, 0, bad)
 	o.publicIP = parseIPFlag("--public-ip", r.publicIP, 4, bad)
 	o.publicIPv6 = parseIPFlag("--public-ipv6", r.publicIPv6, 6, bad)
 	if r.subnetFile == "" {

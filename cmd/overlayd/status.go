@@ -14,13 +14,15 @@ func (d *daemon) status() any {
 		doc.Underlay = statusdoc.Underlay{Iface: d.choice.Iface.Name, Bind: d.choice.Addr.String(),
 			Advertise: d.public.String(), AdvertiseOnHost: d.advertiseOnHost}
 	}
+	d.status6(&doc) // ipv6plane.go
 	if d.device.Name != "" {
 		doc.Device = &statusdoc.Device{Name: d.device.Name, MAC: d.device.MAC.String(), MTU: d.device.MTU, Local: d.device.LocalIP.String(), VNI: d.device.VNI,
 			TxChecksumOffload: d.offload.status()}
 	}
 	if d.ready.fileWritten() && d.src != nil {
 		l := d.src.Lease()
-		doc.Lease = &statusdoc.Lease{Subnet: l.Subnet.String(), Expiration: l.Expiration, Expired: d.ready.expired.Load()}
+		doc.Lease = &statusdoc.Lease{Subnet: prefixString(l.Subnet), IPv6Subnet: prefixString(l.IPv6Subnet),
+			Expiration: l.Expiration, Expired: d.ready.expired.Load()}
 	}
 	if d.rec != nil {
 		doc.Sync = syncStatus(d.rec.Status())

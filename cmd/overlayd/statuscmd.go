@@ -88,23 +88,29 @@ func printStatus(w io.Writer, d statusdoc.Doc, maxPeers int, now time.Time) {
 		if !d.Underlay.AdvertiseOnHost {
 			note = " (on no interface here: expected behind 1:1 NAT)"
 		}
-		fmt.Fprintf(tw, "underlay:\t%s, bind %s, advertise %s%s\n", d.Underlay.Iface, d.Underlay.Bind, d.Underlay.Advertise, note)
+		fmt.Fprintf(tw, "underlay:\t%s%s%s\n", d.Underlay.Iface, underlayAddrs(d.Underlay), note)
 	}
 	if d.Lease != nil {
 		note := ""
 		if d.Lease.Expired {
 			note = "; EXPIRED without a renewal (etcd unreachable?): not ready, another node may be given this subnet"
 		}
-		fmt.Fprintf(tw, "lease:\t%s, %s%s\n", d.Lease.Subnet, expiry(d.Lease.Expiration, now), note)
+		fmt.Fprintf(tw, "lease:\t%s, %s%s\n", leaseSubnets(d.Lease), expiry(d.Lease.Expiration, now), note)
 	}
-	if d.Device != nil {
-		fmt.Fprintf(tw, "device:\t%s, mac %s, mtu %d, local %s, vni %d\n", d.Device.Name, d.Device.MAC, d.Device.MTU, d.Device.Local, d.Device.VNI)
-		if o := d.Device.TxChecksumOffload; o != nil {
+	for _, dev := range []*statusdoc.Device{d.Device, d.DeviceV6} {
+		if dev == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "device:\t%s, mac %s, mtu %d, local %s, vni %d\n", dev.Name, dev.MAC, dev.MTU, dev.Local, dev.VNI)
+		if o := dev.TxChecksumOffload; o != nil {
 			fmt.Fprintf(tw, "offload:\ttx checksum %s (%s: %s)%s\n", onOff(o.On), o.Mode, o.Why, errSuffix(o.Error))
 		}
 	}
 	if s := d.Sync; s != nil {
 		fmt.Fprintf(tw, "sync:\t%s\n", syncLine(s, now))
+	}
+	if s := d.SyncV6; s != nil {
+		fmt.Fprintf(tw, "sync (IPv6):\t%s\n", syncLine(s, now))
 	}
 	if ipt := d.IPTables; ipt != nil {
 		line := "rules in place"
@@ -116,6 +122,9 @@ func printStatus(w io.Writer, d statusdoc.Doc, maxPeers int, now time.Time) {
 	tw.Flush()
 	if d.Sync != nil && maxPeers != 0 {
 		printPeers(w, d.Sync.Peers, maxPeers)
+	}
+	if d.SyncV6 != nil && maxPeers != 0 {
+		printPeers(w, d.SyncV6.Peers, maxPeers)
 	}
 	if d.Health != nil && maxPeers != 0 {
 		printHealth(w, d.Health, maxPeers, now)
@@ -191,6 +200,29 @@ func printPeers(w io.Writer, peers []statusdoc.Peer, max int) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Subnet, p.PublicIP, p.MAC, p.Dst, state)
 	}
 	tw.Flush()
+}
+
+// underlayAddrs is the bind and advertised addresses of each family on.
+func underlayAddrs(u statusdoc.Underlay) string {
+	var out string
+	if u.Bind != "" {
+		out += fmt.Sprintf(", bind %s, advertise %s", u.Bind, u.Advertise)
+	}
+	if u.Bind6 != "" {
+		out += fmt.Sprintf(", bind %s, advertise %s", u.Bind6, u.Advertise6)
+	}
+	return out
+}
+
+// leaseSubnets is the lease's subnets: IPv4, IPv6, or both.
+func leaseSubnets(l *statusdoc.Lease) string {
+	switch {
+	case l.IPv6Subnet == "":
+		return l.Subnet
+	case l.Subnet == "":
+		return l.IPv6Subnet
+	}
+	return l.Subnet + " and " + l.IPv6Subnet
 }
 
 func expiry(t, now time.Time) string {

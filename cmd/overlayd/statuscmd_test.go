@@ -99,3 +99,29 @@ func TestStatusMainNamesTheAddressWhenDown(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestPrintStatusDualStack: both families' addresses, subnets, devices,
+// syncs and peers are printed.
+func TestPrintStatusDualStack(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	doc := sampleStatus(now)
+	doc.Underlay.Bind6, doc.Underlay.Advertise6 = "2001:db8:1::5", "2001:db8:1::5"
+	doc.Lease.IPv6Subnet = "fd00:10:244:3::/64"
+	doc.DeviceV6 = &statusdoc.Device{Name: "flannel-v6.1", MAC: "42:07:40:10:9d:dd", MTU: 1390, Local: "2001:db8:1::5", VNI: 1}
+	doc.SyncV6 = &statusdoc.Sync{Synced: true, InSync: true, LastFullPass: now.Add(-2 * time.Second), LastPassDuration: "1ms",
+		Counts: backend.StatusCounts{Peers: 1, PeersProgrammed: 1, Kernel: backend.EntryCounts{Neighbours: 1, FDB: 1, Routes: 1}},
+		Peers:  []statusdoc.Peer{{Subnet: "fd00:10:244:37::/64", PublicIP: "2001:db8:1::9", MAC: "56:b3:03:00:ef:b6", Dst: "2001:db8:1::9", Programmed: true}}}
+	var out bytes.Buffer
+	printStatus(&out, doc, 50, now)
+	for _, want := range []string{
+		"underlay:     ens4, bind 10.128.0.5, advertise 203.0.113.7, bind 2001:db8:1::5, advertise 2001:db8:1::5",
+		"lease:        10.244.3.0/24 and fd00:10:244:3::/64, expires",
+		"device:       flannel-v6.1, mac 42:07:40:10:9d:dd, mtu 1390, local 2001:db8:1::5, vni 1",
+		"sync (IPv6):  in sync; 1/1 peers programmed; kernel 1 neighbours, 1 fdb, 1 routes",
+		"fd00:10:244:37::/64  2001:db8:1::9  56:b3:03:00:ef:b6  2001:db8:1::9  programmed",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

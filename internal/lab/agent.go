@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,17 +173,24 @@ func agentArgs(bin string, l *Lab, n *Node, healthzPort int, extra []string) []s
 		"--etcd-endpoints=" + l.EtcdURL,
 		"--etcd-prefix=" + subnet.DefaultPrefix,
 		"--iface=" + n.Iface,
-		"--public-ip=" + n.PublicIP.String(),
-		"--subnet-file=" + n.SubnetFile,
-		"--ip-masq",
-		"--healthz-ip=" + n.UnderlayIP.String(),
-		"--healthz-port=" + strconv.Itoa(healthzPort),
 	}
+	if n.PublicIP.Is4() {
+		args = append(args, "--public-ip="+n.PublicIP.String())
+	}
+	if n.UnderlayIP6.IsValid() {
+		args = append(args, "--public-ipv6="+n.UnderlayIP6.String())
+	}
+	args = append(args,
+		"--subnet-file="+n.SubnetFile,
+		"--ip-masq",
+		"--healthz-ip="+n.UnderlayIP.String(),
+		"--healthz-port="+strconv.Itoa(healthzPort),
+	)
 	return append(args, extra...)
 }
 
 // HealthzURL is the base URL of n's agent health server, reachable from
 // inside n's namespace (see HTTPClient).
 func (n *Node) HealthzURL() string {
-	return fmt.Sprintf("http://%s:%d", n.UnderlayIP, HealthzPort)
+	return fmt.Sprintf("http://%s", netip.AddrPortFrom(n.UnderlayIP, HealthzPort))
 }

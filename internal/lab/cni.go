@@ -177,20 +177,29 @@ func (c cniCall) del(ctx context.Context, plugins []map[string]any, result []byt
 	return err
 }
 
-// resultIPv4 is the first IPv4 address of a CNI 0.3+ result.
-func resultIPv4(result []byte) (netip.Prefix, error) {
+// resultIPs are the first IPv4 and the first IPv6 address of a CNI 0.3+
+// result; it must have at least one.
+func resultIPs(result []byte) (v4, v6 netip.Addr, err error) {
 	var r struct {
 		IPs []struct {
 			Address string `json:"address"`
 		} `json:"ips"`
 	}
 	if err := json.Unmarshal(result, &r); err != nil {
-		return netip.Prefix{}, fmt.Errorf("CNI result %q: %w", strings.TrimSpace(string(result)), err)
+		return v4, v6, fmt.Errorf("CNI result %q: %w", strings.TrimSpace(string(result)), err)
 	}
 	for _, ip := range r.IPs {
-		if p, err := netip.ParsePrefix(ip.Address); err == nil && p.Addr().Is4() {
-			return p, nil
+		p, err := netip.ParsePrefix(ip.Address)
+		switch {
+		case err != nil:
+		case p.Addr().Is4() && !v4.IsValid():
+			v4 = p.Addr()
+		case p.Addr().Is6() && !v6.IsValid():
+			v6 = p.Addr()
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("CNI result %q has no IPv4 address", strings.TrimSpace(string(result)))
+	if !v4.IsValid() && !v6.IsValid() {
+		return v4, v6, fmt.Errorf("CNI result %q has no IP address", strings.TrimSpace(string(result)))
+	}
+	return v4, v6, nil
 }

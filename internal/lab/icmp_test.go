@@ -62,7 +62,7 @@ func TestEchoVerdict(t *testing.T) {
 func TestPingMatrixReport(t *testing.T) {
 	a := &Pod{Name: "node0/pod0", IP: netip.MustParseAddr("10.244.1.2")}
 	b := &Pod{Name: "node1/pod0", IP: netip.MustParseAddr("10.244.2.2")}
-	m := newPingMatrix([]*Pod{a, b})
+	m := newPingMatrix([]*Pod{a, b}, false)
 	if len(m.Results) != 2 {
 		t.Fatalf("results = %d, want 2", len(m.Results))
 	}

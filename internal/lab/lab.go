@@ -52,8 +52,12 @@ type Node struct {
 	NS    string
 	// Router is the NAT router namespace in front of the node ("" on Flat).
 	Router string
-	// UnderlayIP is the address on Iface (the VXLAN bind address).
+	// UnderlayIP is the address on Iface (the VXLAN bind address); the
+	// IPv6 one on an IPv6-only underlay (Options.NoUnderlay4).
 	UnderlayIP netip.Addr
+	// UnderlayIP6 is the IPv6 address on Iface (Options.Underlay6): the
+	// bind address of flannel-v6.<VNI>, and its PublicIPv6.
+	UnderlayIP6 netip.Addr
 	// PublicIP is the address other nodes reach this node at: the
 	// router's 1:1 NAT address, or UnderlayIP on Flat.
 	PublicIP netip.Addr
@@ -76,14 +80,33 @@ type Pod struct {
 	Name string // "node0/pod1"
 	Node string
 	NS   string // also its CNI_CONTAINERID
-	IP   netip.Addr
+	// IP is the pod's IPv4 address; IP6 its IPv6 address when the subnet
+	// file has an IPv6 subnet. An IPv6-only pod has no IP.
+	IP  netip.Addr
+	IP6 netip.Addr
 	// CNIResult is the chain's ADD result, passed back on DEL.
 	CNIResult []byte
 	// Ports are the pod's host ports (AddPodWithPorts).
 	Ports []PortMapping
 }
 
-func (p *Pod) String() string { return fmt.Sprintf("%s(%s)", p.Name, p.IP) }
+func (p *Pod) String() string {
+	switch {
+	case !p.IP6.IsValid():
+		return fmt.Sprintf("%s(%s)", p.Name, p.IP)
+	case !p.IP.IsValid():
+		return fmt.Sprintf("%s(%s)", p.Name, p.IP6)
+	}
+	return fmt.Sprintf("%s(%s,%s)", p.Name, p.IP, p.IP6)
+}
+
+// Addr is the pod's address of one family: IP6 when ipv6, else IP.
+func (p *Pod) Addr(ipv6 bool) netip.Addr {
+	if ipv6 {
+		return p.IP6
+	}
+	return p.IP
+}
 
 // New builds the underlay, the hub and the etcd proxy. On error it
 // removes whatever it had already made.
@@ -155,13 +178,17 @@ func (l *Lab) makeNodes(plans []nodePlan) error {
 			return fmt.Errorf("node %s work dir: %w", name, err)
 		}
 		n := &Node{
-			Index:      p.index,
-			Name:       name,
-			UnderlayIP: p.underlay,
-			PublicIP:   p.public,
-			Iface:      UnderlayIface,
-			Dir:        dir,
-			SubnetFile: filepath.Join(dir, "subnet.env"),
+			Index:       p.index,
+			Name:        name,
+			UnderlayIP:  p.underlay,
+			UnderlayIP6: p.underlay6,
+			PublicIP:    p.public,
+			Iface:       UnderlayIface,
+			Dir:         dir,
+			SubnetFile:  filepath.Join(dir, "subnet.env"),
+		}
+		if l.opts.NoUnderlay4 {
+			n.UnderlayIP, n.PublicIP = p.underlay6, p.underlay6
 		}
 		if err := writeMachineID(n); err != nil {
 			return err

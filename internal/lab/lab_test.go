@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -166,37 +165,15 @@ func TestNATSameSiteSharesRouter(t *testing.T) {
 	}
 }
 
-// seenSource connects from node `from` to dst:port and returns the
-// source address the listener in node `to` sees.
+// seenSource connects from node `from` to dst on node `to` and returns
+// the source address the listener there sees.
 func seenSource(t *testing.T, ctx context.Context, from, to *Node, dst netip.Addr) netip.Addr {
 	t.Helper()
-	var ln net.Listener
-	err := netnsutil.Do(to.NS, func() error {
-		var err error
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(to.UnderlayIP, 0).String())
-		return err
-	})
+	got, err := SeenSource(ctx, from.NS, to.NS, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	accepted := make(chan netip.Addr, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			accepted <- netip.Addr{}
-			return
-		}
-		c.Close()
-		accepted <- c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-	}()
-	c, err := DialIn(ctx, from.NS, "tcp", netip.AddrPortFrom(dst, port).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	return <-accepted
+	return got
 }
 
 func TestPodsReachGatewayAndNeighbours(t *testing.T) {

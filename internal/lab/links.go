@@ -9,6 +9,7 @@ import (
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // nsLinks configures links, addresses and routes inside one namespace
@@ -98,6 +99,11 @@ func (n *nsLinks) addAddr(name string, p netip.Prefix) error {
 		return err
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		// No duplicate address detection: the lab's addresses are unique,
+		// and a tentative address cannot be bound or used as a source.
+		addr.Flags = unix.IFA_F_NODAD
+	}
 	if err := n.h.AddrAdd(l, addr); err != nil {
 		return fmt.Errorf("in netns %s: add address %s to %s: %w", n.ns, p, name, err)
 	}
@@ -125,10 +131,10 @@ func (n *nsLinks) defaultRoute(gw netip.Addr) error {
 	return nil
 }
 
-// enableForwarding sets net.ipv4.ip_forward=1; the sysctl is per
-// namespace, so this never affects the root namespace.
+// enableForwarding sets net.ipv4.ip_forward=1 and IPv6 forwarding; the
+// sysctls are per namespace, so this never affects the root namespace.
 func enableForwarding(ctx context.Context, ns string) error {
-	_, err := netnsutil.Exec(ctx, ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	_, err := netnsutil.Exec(ctx, ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	return err
 }
 

@@ -80,6 +80,14 @@ type Options struct {
 	CNIPluginDir string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
+	// Underlay6 gives the underlay IPv6 as well (Flat only): the hub
+	// bridge 2001:db8:ff::fe/64, node i's interface 2001:db8:ff::<10+i>/64
+	// (Node.UnderlayIP6) with an IPv6 default route via the hub.
+	Underlay6 bool
+	// NoUnderlay4 leaves IPv4 off the underlay (needs Underlay6): an
+	// IPv6-only underlay, where UnderlayIP, PublicIP and HubIP (the etcd
+	// proxy's address) are the IPv6 ones.
+	NoUnderlay4 bool
 }
 
 func (o Options) withDefaults() Options {
@@ -110,6 +118,12 @@ func (o Options) validate() error {
 	}
 	if len(o.SameSite) > 0 && o.Topology != NAT {
 		return fmt.Errorf("lab options: SameSite needs the NAT topology, not %s", o.Topology)
+	}
+	if o.Underlay6 && o.Topology != Flat {
+		return fmt.Errorf("lab options: Underlay6 needs the Flat topology, not %s", o.Topology)
+	}
+	if o.NoUnderlay4 && !o.Underlay6 {
+		return errors.New("lab options: NoUnderlay4 needs Underlay6 (an underlay needs a family)")
 	}
 	if o.NoEtcdProxy {
 		return nil

@@ -27,17 +27,22 @@ func (l *Lab) Ping(ctx context.Context, from *Pod, to netip.Addr) error {
 	return nil
 }
 
-// PingFrom sends one ICMP echo from inside namespace ns to an IPv4
-// address through a raw socket (no ping binary needed) and waits up to
-// PingTimeout for the matching reply.
+// PingFrom sends one ICMP (or ICMPv6) echo from inside namespace ns to
+// an address through a raw socket (no ping binary needed) and waits up
+// to PingTimeout for the matching reply.
 func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
-	if !to.Is4() {
-		return fmt.Errorf("ping %s: not an IPv4 address", to)
+	to = to.Unmap()
+	if !to.IsValid() {
+		return fmt.Errorf("ping %s: not an IP address", to)
+	}
+	network, wildcard := "ip4:icmp", "0.0.0.0"
+	if to.Is6() {
+		network, wildcard = "ip6:ipv6-icmp", "::"
 	}
 	var conn net.PacketConn
 	err := netnsutil.Do(ns, func() error {
 		var err error
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		conn, err = net.ListenPacket(network, wildcard)
 		return err
 	})
 	if err != nil {
@@ -54,6 +59,9 @@ func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
 
 	id, seq := randomID(), uint16(1)
 	req := icmpwire.EchoRequest(id, seq, []byte("overlayd-lab"))
+	if to.Is6() {
+		req = echoRequest6(id, seq, []byte("overlayd-lab"))
+	}
 	if _, err := conn.WriteTo(req, &net.IPAddr{IP: to.AsSlice()}); err != nil {
 		return fmt.Errorf("ping %s: send: %w", to, err)
 	}
@@ -74,7 +82,11 @@ func awaitEcho(ctx context.Context, conn net.PacketConn, to netip.Addr, id, seq 
 			return fmt.Errorf("ping %s: receive: %w", to, err)
 		}
 		src, _ := netip.AddrFromSlice(from.(*net.IPAddr).IP)
-		ok, icmpErr := echoVerdict(buf[:n], id, seq)
+		verdict := echoVerdict
+		if to.Is6() {
+			verdict = echoVerdict6
+		}
+		ok, icmpErr := verdict(buf[:n], id, seq)
 		if icmpErr != nil {
 			return fmt.Errorf("ping %s: %w from %s", to, icmpErr, src.Unmap())
 		}

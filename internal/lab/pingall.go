@@ -21,10 +21,12 @@ type PingResult struct {
 }
 
 // PingMatrix holds the result of every pod pinging every other pod, in
-// row-major order of Pods (from, then to).
+// row-major order of Pods (from, then to), over one family.
 type PingMatrix struct {
 	Pods    []*Pod
 	Results []PingResult
+	// IPv6: the pods' IPv6 addresses were pinged.
+	IPv6 bool
 }
 
 // Failures returns the failed pairs.
@@ -85,21 +87,35 @@ func (m PingMatrix) String() string {
 	return b.String()
 }
 
-// PingAll pings every pod from every other pod once; the error lists the
+// PingAll pings every pod from every other pod once (their IPv4
+// addresses; IPv6 ones when the pods have no IPv4); the error lists the
 // failed pairs.
 func (l *Lab) PingAll(ctx context.Context) (PingMatrix, error) {
-	m := newPingMatrix(l.AllPods())
-	l.pingPairs(ctx, m.Results, allIndexes(len(m.Results)))
+	pods := l.AllPods()
+	m := newPingMatrix(pods, onlyIPv6(pods))
+	l.pingPairs(ctx, m, allIndexes(len(m.Results)))
 	return m, m.Err()
+}
+
+// onlyIPv6 reports whether the pods have IPv6 addresses only.
+func onlyIPv6(pods []*Pod) bool {
+	return len(pods) > 0 && !pods[0].IP.IsValid() && pods[0].IP6.IsValid()
 }
 
 // PingAllRetry is PingAll, then up to attempts-1 more rounds (pause
 // apart) re-pinging only the pairs that failed, while routes converge.
 func (l *Lab) PingAllRetry(ctx context.Context, attempts int, pause time.Duration) (PingMatrix, error) {
-	m := newPingMatrix(l.AllPods())
+	pods := l.AllPods()
+	return l.PingAllFamilyRetry(ctx, onlyIPv6(pods), attempts, pause)
+}
+
+// PingAllFamilyRetry is PingAllRetry over one family: the pods' IPv6
+// addresses when ipv6, else their IPv4 ones.
+func (l *Lab) PingAllFamilyRetry(ctx context.Context, ipv6 bool, attempts int, pause time.Duration) (PingMatrix, error) {
+	m := newPingMatrix(l.AllPods(), ipv6)
 	todo := allIndexes(len(m.Results))
 	for attempt := 1; ; attempt++ {
-		l.pingPairs(ctx, m.Results, todo)
+		l.pingPairs(ctx, m, todo)
 		todo = failedIndexes(m.Results)
 		if len(todo) == 0 || attempt >= attempts || ctx.Err() != nil {
 			return m, m.Err()
@@ -112,8 +128,8 @@ func (l *Lab) PingAllRetry(ctx context.Context, attempts int, pause time.Duratio
 	}
 }
 
-func newPingMatrix(pods []*Pod) PingMatrix {
-	m := PingMatrix{Pods: pods}
+func newPingMatrix(pods []*Pod, ipv6 bool) PingMatrix {
+	m := PingMatrix{Pods: pods, IPv6: ipv6}
 	for _, from := range pods {
 		for _, to := range pods {
 			if from != to {
@@ -124,9 +140,10 @@ func newPingMatrix(pods []*Pod) PingMatrix {
 	return m
 }
 
-// pingPairs pings results[i] for each i in todo, a few at a time, and
+// pingPairs pings m.Results[i] for each i in todo, a few at a time, and
 // stores each outcome in place.
-func (l *Lab) pingPairs(ctx context.Context, results []PingResult, todo []int) {
+func (l *Lab) pingPairs(ctx context.Context, m PingMatrix, todo []int) {
+	results := m.Results
 	sem := make(chan struct{}, pingParallelism)
 	var wg sync.WaitGroup
 	for _, i := range todo {
@@ -135,7 +152,7 @@ func (l *Lab) pingPairs(ctx context.Context, results []PingResult, todo []int) {
 		go func(r *PingResult) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.Err = PingFrom(ctx, r.From.NS, r.To.IP)
+			r.Err = PingFrom(ctx, r.From.NS, r.To.Addr(m.IPv6))
 		}(&results[i])
 	}
 	wg.Wait()

@@ -8,14 +8,16 @@ import (
 // Addresses of the two layouts (all TEST-NET, see RFC 5737).
 var (
 	flatHubIP       = netip.MustParseAddr("192.0.2.254")
+	flatHubIP6      = netip.MustParseAddr("2001:db8:ff::fe")
 	natHubIP        = netip.MustParseAddr("203.0.113.254")
 	natRouterInside = netip.MustParseAddr("198.51.100.1")
 )
 
 const (
-	underlayBits = 24
-	underlayMTU  = 1500
-	etcdPort     = 2379
+	underlayBits  = 24
+	underlayBits6 = 64
+	underlayMTU   = 1500
+	etcdPort      = 2379
 	// firstNodeHost is node 0's host number on the flat underlay and on
 	// the NAT public segment; node i uses firstNodeHost+i.
 	firstNodeHost = 10
@@ -30,13 +32,21 @@ type nodePlan struct {
 	underlay netip.Addr
 	gateway  netip.Addr
 	public   netip.Addr
+	// underlay6 is the node's IPv6 underlay address (Options.Underlay6).
+	underlay6 netip.Addr
 }
 
 // planNodes assigns addresses; for NAT it also groups nodes into sites
 // (each a list of node indexes behind one router).
 func planNodes(opts Options) ([]nodePlan, [][]int, error) {
 	if opts.Topology == Flat {
-		return planFlat(opts.Nodes), nil, nil
+		plans := planFlat(opts.Nodes)
+		if opts.Underlay6 {
+			for i := range plans {
+				plans[i].underlay6 = hostAddr6(flatHubIP6, firstNodeHost+i)
+			}
+		}
+		return plans, nil, nil
 	}
 	sites, err := planSites(opts.Nodes, opts.SameSite)
 	if err != nil {
@@ -110,3 +120,23 @@ func hostAddr(in24 netip.Addr, host int) netip.Addr {
 }
 
 func prefix24(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, underlayBits) }
+
+// hostAddr6 replaces the last 16 bits of a /64 address with host,
+// written in decimal digits (host 10 is ::10), as the IPv4 plan reads.
+func hostAddr6(in64 netip.Addr, host int) netip.Addr {
+	b := in64.As16()
+	v := 0
+	for _, d := range fmt.Sprint(host) {
+		v = v*16 + int(d-'0')
+	}
+	b[14], b[15] = byte(v>>8), byte(v)
+	return netip.AddrFrom16(b)
+}
+
+// underlayPrefix is a's underlay subnet: /24 for IPv4, /64 for IPv6.
+func underlayPrefix(a netip.Addr) netip.Prefix {
+	if a.Is6() {
+		return netip.PrefixFrom(a, underlayBits6)
+	}
+	return prefix24(a)
+}

@@ -46,8 +46,11 @@ func (l *Lab) AddPods(ctx context.Context, n *Node) error {
 }
 
 // checkPodRoom: pod j takes host number 2+j; the broadcast address is
-// the last one.
+// the last one. An IPv6-only subnet has room to spare.
 func checkPodRoom(env SubnetEnv, pods int) error {
+	if !env.Subnet.IsValid() {
+		return nil
+	}
 	hosts := 1<<(32-env.Subnet.Bits()) - 3 // network, gateway, broadcast
 	if pods > hosts {
 		return fmt.Errorf("%d pods do not fit in %s (room for %d)", pods, env.Lease(), max(hosts, 0))
@@ -89,7 +92,7 @@ func (l *Lab) addPod(ctx context.Context, n *Node, path string, j int, ports []P
 	if err != nil {
 		return nil, err
 	}
-	ip, err := resultIPv4(result)
+	ip, ip6, err := resultIPs(result)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +100,8 @@ func (l *Lab) addPod(ctx context.Context, n *Node, path string, j int, ports []P
 		Name:      fmt.Sprintf("%s/pod%d", n.Name, j),
 		Node:      n.Name,
 		NS:        ns,
-		IP:        ip.Addr(),
+		IP:        ip,
+		IP6:       ip6,
 		CNIResult: result,
 		Ports:     ports,
 	}, nil

@@ -7,8 +7,12 @@ import (
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
-// FlannelDevice is the VXLAN device of VNI 1.
-const FlannelDevice = "flannel.1"
+// FlannelDevice is the VXLAN device of VNI 1; FlannelDeviceV6 its IPv6
+// counterpart.
+const (
+	FlannelDevice   = "flannel.1"
+	FlannelDeviceV6 = "flannel-v6.1"
+)
 
 // DeviceState is a device's kernel entries inside a node, in the form
 // `ip route`, `ip neigh` and `bridge fdb` print them.
@@ -18,9 +22,14 @@ type DeviceState struct {
 	FDB    []string // `bridge fdb show dev <dev>`
 }
 
-// DeviceState reads the routes, neighbours and FDB entries of dev in n.
+// DeviceState reads the routes, neighbours and FDB entries of dev in n
+// (IPv6 routes when dev is FlannelDeviceV6 or another flannel-v6 device).
 func (l *Lab) DeviceState(ctx context.Context, n *Node, dev string) (DeviceState, error) {
-	routes, err := netnsutil.Exec(ctx, n.NS, "ip", "route", "show")
+	family := "-4"
+	if strings.HasPrefix(dev, "flannel-v6.") {
+		family = "-6"
+	}
+	routes, err := netnsutil.Exec(ctx, n.NS, "ip", family, "route", "show")
 	if err != nil {
 		return DeviceState{}, err
 	}

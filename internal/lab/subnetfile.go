@@ -14,15 +14,23 @@ import (
 )
 
 // SubnetEnv is what the lab needs from a node's subnet file
-// (FLANNEL_NETWORK, FLANNEL_SUBNET, FLANNEL_MTU, FLANNEL_IPMASQ).
+// (FLANNEL_NETWORK, FLANNEL_SUBNET, FLANNEL_IPV6_NETWORK,
+// FLANNEL_IPV6_SUBNET, FLANNEL_MTU, FLANNEL_IPMASQ).
 type SubnetEnv struct {
 	Network netip.Prefix
 	// Subnet is FLANNEL_SUBNET as written: the lease's first address with
-	// the lease length, e.g. 10.244.5.1/24.
+	// the lease length, e.g. 10.244.5.1/24. Invalid in an IPv6-only file.
 	Subnet netip.Prefix
-	MTU    int
-	IPMasq bool
+	// IPv6Network and IPv6Subnet are the IPv6 pair (IPv6Subnet as
+	// written, e.g. 2001:db8:244:5::1/64), invalid without IPv6.
+	IPv6Network netip.Prefix
+	IPv6Subnet  netip.Prefix
+	MTU         int
+	IPMasq      bool
 }
+
+// Lease6 is the leased IPv6 subnet, e.g. 2001:db8:244:5::/64.
+func (e SubnetEnv) Lease6() netip.Prefix { return e.IPv6Subnet.Masked() }
 
 // Gateway is the cni0 address: FLANNEL_SUBNET's address.
 func (e SubnetEnv) Gateway() netip.Addr { return e.Subnet.Addr() }
@@ -32,8 +40,14 @@ func (e SubnetEnv) Lease() netip.Prefix { return e.Subnet.Masked() }
 
 // String renders the file as flanneld writes it.
 func (e SubnetEnv) String() string {
-	return fmt.Sprintf("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=%d\nFLANNEL_IPMASQ=%t\n",
-		e.Network, e.Subnet, e.MTU, e.IPMasq)
+	var s string
+	if e.Subnet.IsValid() {
+		s = fmt.Sprintf("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s\n", e.Network, e.Subnet)
+	}
+	if e.IPv6Subnet.IsValid() {
+		s += fmt.Sprintf("FLANNEL_IPV6_NETWORK=%s\nFLANNEL_IPV6_SUBNET=%s\n", e.IPv6Network, e.IPv6Subnet)
+	}
+	return s + fmt.Sprintf("FLANNEL_MTU=%d\nFLANNEL_IPMASQ=%t\n", e.MTU, e.IPMasq)
 }
 
 // ParseSubnetEnv parses a subnet file with the daemon's own reader
@@ -47,22 +61,31 @@ func ParseSubnetEnv(data []byte) (SubnetEnv, error) {
 }
 
 // fromSubnetFile keeps what the lab needs of a parsed file, requiring
-// NETWORK, SUBNET and MTU.
+// NETWORK and SUBNET (or, IPv6-only, their IPv6 pair) and MTU.
 func fromSubnetFile(env subnet.SubnetEnv) (SubnetEnv, error) {
+	only6 := !env.Network.IsValid() && !env.Subnet.IsValid() && env.IPv6Subnet.IsValid()
 	for _, req := range []struct {
 		key     string
 		missing bool
 	}{
-		{"FLANNEL_NETWORK", !env.Network.IsValid()},
-		{"FLANNEL_SUBNET", !env.Subnet.IsValid()},
+		{"FLANNEL_NETWORK", !only6 && !env.Network.IsValid()},
+		{"FLANNEL_SUBNET", !only6 && !env.Subnet.IsValid()},
+		{"FLANNEL_IPV6_NETWORK", env.IPv6Subnet.IsValid() && !env.IPv6Network.IsValid()},
 		{"FLANNEL_MTU", env.MTU == 0},
 	} {
 		if req.missing {
 			return SubnetEnv{}, fmt.Errorf("subnet file: %s is missing", req.key)
 		}
 	}
-	first := netip.PrefixFrom(env.Subnet.Addr().Next(), env.Subnet.Bits())
-	return SubnetEnv{Network: env.Network, Subnet: first, MTU: env.MTU, IPMasq: env.IPMasq}, nil
+	out := SubnetEnv{Network: env.Network, MTU: env.MTU, IPMasq: env.IPMasq}
+	if env.Subnet.IsValid() {
+		out.Subnet = netip.PrefixFrom(env.Subnet.Addr().Next(), env.Subnet.Bits())
+	}
+	if env.IPv6Subnet.IsValid() { // the IPv6 pair counts only whole
+		out.IPv6Network = env.IPv6Network
+		out.IPv6Subnet = netip.PrefixFrom(env.IPv6Subnet.Addr().Next(), env.IPv6Subnet.Bits())
+	}
+	return out, nil
 }
 
 // ReadSubnetEnv reads and parses a subnet file (see ParseSubnetEnv).

@@ -17,20 +17,30 @@ const (
 	routerWAN = "wan0"
 )
 
-// buildHub creates the hub namespace with its bridge at ip/24.
+// buildHub creates the hub namespace with its bridge at ip/24 (and
+// flatHubIP6/64 with Options.Underlay6; only that one with NoUnderlay4).
 func (l *Lab) buildHub(ip netip.Addr) error {
 	hub, err := l.createNS("hub")
 	if err != nil {
 		return err
 	}
-	l.Hub, l.HubIP = hub, ip
-	l.EtcdURL = fmt.Sprintf("http://%s", netip.AddrPortFrom(ip, etcdPort))
+	var addrs []netip.Addr
+	if !l.opts.NoUnderlay4 {
+		addrs = append(addrs, ip)
+	}
+	if l.opts.Underlay6 {
+		addrs = append(addrs, flatHubIP6)
+	}
+	l.Hub, l.HubIP = hub, addrs[0]
+	l.EtcdURL = fmt.Sprintf("http://%s", netip.AddrPortFrom(l.HubIP, etcdPort))
 	return withLinks(hub, func(h *nsLinks) error {
 		if err := h.addBridge(hubBridge, underlayMTU); err != nil {
 			return err
 		}
-		if err := h.addAddr(hubBridge, prefix24(ip)); err != nil {
-			return err
+		for _, a := range addrs {
+			if err := h.addAddr(hubBridge, underlayPrefix(a)); err != nil {
+				return err
+			}
 		}
 		return h.up(hubBridge)
 	})
@@ -47,6 +57,19 @@ func (l *Lab) buildFlat(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// nodeAddrs are n's underlay addresses with their default gateways: IPv4
+// unless Options.NoUnderlay4, IPv6 with Options.Underlay6.
+func (l *Lab) nodeAddrs(n *Node, gw netip.Addr) [][2]netip.Addr {
+	var out [][2]netip.Addr
+	if !l.opts.NoUnderlay4 {
+		out = append(out, [2]netip.Addr{n.UnderlayIP, gw})
+	}
+	if n.UnderlayIP6.IsValid() {
+		out = append(out, [2]netip.Addr{n.UnderlayIP6, flatHubIP6})
+	}
+	return out
 }
 
 // buildNAT: one router per site on the hub, nodes behind their router.
@@ -83,13 +106,21 @@ func (l *Lab) attachNode(ctx context.Context, n *Node, upstream, bridge string, 
 		if err := h.addVeth(n.Iface, peer, upstream, underlayMTU); err != nil {
 			return err
 		}
-		if err := h.addAddr(n.Iface, prefix24(n.UnderlayIP)); err != nil {
-			return err
+		addrs := l.nodeAddrs(n, gw)
+		for _, a := range addrs {
+			if err := h.addAddr(n.Iface, underlayPrefix(a[0])); err != nil {
+				return err
+			}
 		}
 		if err := h.up(n.Iface); err != nil {
 			return err
 		}
-		return h.defaultRoute(gw)
+		for _, a := range addrs {
+			if err := h.defaultRoute(a[1]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
