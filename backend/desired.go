@@ -3,27 +3,29 @@ package backend
 import (
 	"log/slog"
 	"net/netip"
+	"sync"
 
 	"github.com/overlayd/overlayd/subnet"
 )
 
-// neighWant is the desired neighbour for one IP (a peer subnet's network
-// address). claims counts the peers asking for it: two leases with the
-// same network address are a broken cluster, but removing one of them must
-// not take the other's entry away.
-type neighWant struct {
-	mac    [6]byte
+// claimed is a desired neighbour (per IP, a peer subnet's network
+// address) or FDB entry (per VTEP MAC): the peer that wants it, whose MAC
+// or destination it is, and how many peers ask for the key. Two leases
+// with the same network address are a broken cluster, but removing one of
+// them must not take the other's entry away; peers sharing a MAC (cloned
+// VMs) cannot both be reached, and the latest one wins. The wanted values
+// are read from the owner, not copied (one copy per peer).
+type claimed struct {
 	owner  *peer
 	claims int32
 }
 
-// fdbWant is the desired FDB destination for one VTEP MAC. Peers sharing
-// a MAC (cloned VMs) cannot both be reached; the latest one wins.
-type fdbWant struct {
-	dst    netip.Addr
-	owner  *peer
-	claims int32
-}
+// neighWant is the desired neighbour for one IP: the owner's MAC.
+type neighWant struct{ mac [6]byte }
+
+// fdbWant is the desired FDB destination for one VTEP MAC: the owner's
+// underlay address.
+type fdbWant struct{ dst netip.Addr }
 
 // keySet is a set of entry keys.
 type keySet[K comparable] map[K]struct{}
@@ -66,10 +68,18 @@ func (d dirtyKeys) len() int { return len(*d.neigh) + len(*d.fdb) + len(*d.route
 // keys it touches dirty (in the trackers' dirty sets, see newTables), so an
 // event costs O(1) here.
 type desiredState struct {
-	log   *slog.Logger
-	peers map[netip.Prefix]*peer
-	neigh map[netip.Addr]neighWant
-	fdb   map[[6]byte]fdbWant
+	log *slog.Logger
+	// mu guards, against Status (peerRows), the peers map and the fields
+	// of its peers that Status shows (publicIP, mac, dst, direct, pending,
+	// err). The loop is their only writer: it takes mu only to change them
+	// and reads them without it.
+	mu sync.Mutex
+	// snapshot: the peers are a complete set (the first ReplacePeers was
+	// applied), not only early peers of a first list; guarded by mu.
+	snapshot bool
+	peers    map[netip.Prefix]*peer
+	neigh    map[netip.Addr]claimed
+	fdb      map[[6]byte]claimed
 	// nexthop is the peer per nexthop id, in nexthop route mode
 	// (nexthops true); network derives the ids.
 	nexthop  map[uint32]*peer
@@ -83,8 +93,8 @@ func newDesiredState(log *slog.Logger) *desiredState {
 	return &desiredState{
 		log:   log,
 		peers: map[netip.Prefix]*peer{},
-		neigh: map[netip.Addr]neighWant{},
-		fdb:   map[[6]byte]fdbWant{},
+		neigh: map[netip.Addr]claimed{},
+		fdb:   map[[6]byte]claimed{},
 		// Sets of its own until newTables points these at the trackers'.
 		nexthop: map[uint32]*peer{},
 		dirty:   dirtyKeys{neigh: &n, fdb: &f, route: &rt, nexthop: &nh},
@@ -93,21 +103,27 @@ func newDesiredState(log *slog.Logger) *desiredState {
 
 // add inserts a peer that is not in the set yet.
 func (d *desiredState) add(p *peer) {
+	d.mu.Lock()
 	d.peers[p.subnet] = p
+	d.mu.Unlock()
 	d.claim(p)
 }
 
 // remove takes a peer out of the set.
 func (d *desiredState) remove(p *peer) {
 	d.unclaim(p)
+	d.mu.Lock()
 	delete(d.peers, p.subnet)
+	d.mu.Unlock()
 }
 
 // replace swaps the entries of old (in the set) for those of p, keeping
 // old's identity.
 func (d *desiredState) replace(old, p *peer) {
 	d.unclaim(old)
+	d.mu.Lock()
 	old.publicIP, old.mac, old.dst, old.direct = p.publicIP, p.mac, p.dst, p.direct
+	d.mu.Unlock()
 	d.claim(old)
 }
 
@@ -123,7 +139,7 @@ func (d *desiredState) claim(p *peer) {
 		d.log.Warn("two peer leases share a neighbour address; the newer one wins",
 			"address", ip, "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(n.owner.subnet))
 	}
-	d.neigh[ip] = neighWant{mac: p.mac, owner: p, claims: n.claims + 1}
+	d.neigh[ip] = claimed{owner: p, claims: n.claims + 1}
 	d.dirty.neigh.add(ip)
 
 	f := d.fdb[p.mac]
@@ -131,7 +147,7 @@ func (d *desiredState) claim(p *peer) {
 		d.log.Warn("two peer leases share a VTEP MAC; the FDB entry follows the newer one",
 			"mac", macString(p.mac), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(f.owner.subnet))
 	}
-	d.fdb[p.mac] = fdbWant{dst: p.dst, owner: p, claims: f.claims + 1}
+	d.fdb[p.mac] = claimed{owner: p, claims: f.claims + 1}
 	d.dirty.fdb.add(p.mac)
 }
 
@@ -150,7 +166,7 @@ func (d *desiredState) unclaim(p *peer) {
 		} else {
 			if n.owner == p {
 				if q := d.otherClaimant(p, func(q *peer) bool { return q.subnet.Addr() == ip }); q != nil {
-					n.mac, n.owner = q.mac, q
+					n.owner = q
 				}
 			}
 			d.neigh[ip] = n
@@ -164,7 +180,7 @@ func (d *desiredState) unclaim(p *peer) {
 		} else {
 			if f.owner == p {
 				if q := d.otherClaimant(p, func(q *peer) bool { return q.mac == p.mac }); q != nil {
-					f.dst, f.owner = q.dst, q
+					f.owner = q
 				}
 			}
 			d.fdb[p.mac] = f

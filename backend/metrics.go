@@ -31,8 +31,15 @@ type syncMetrics struct {
 	drift         [numKinds]prometheus.Counter
 	kernelEntries [numKinds]prometheus.Gauge
 	passDuration  prometheus.Histogram
-	peers         prometheus.Gauge
-	inSync        prometheus.Gauge
+	// dumps counts full reads of the kernel by reason; dumpDuration times
+	// them (a part of the full pass they start).
+	dumps        [numDumpReasons]prometheus.Counter
+	dumpDuration prometheus.Histogram
+	// events counts kernel notifications read; eventChanges those that
+	// changed the believed state (someone else's change to our entries).
+	events, eventChanges prometheus.Counter
+	peers                prometheus.Gauge
+	inSync               prometheus.Gauge
 	// routeMode is 1 for the route mode in use (onlink or nexthop).
 	routeMode map[RouteMode]prometheus.Gauge
 }
@@ -73,6 +80,18 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 		inSync: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "in_sync",
 			Help: "1 when every desired entry is in the kernel and nothing is failing."}),
 	}
+	dumps := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dumps_total",
+		Help: "Full reads of the kernel's tables by reason (start, no-events, events-lost, failure, device, interval)."}, []string{"reason"})
+	for d := range numDumpReasons {
+		m.dumps[d] = dumps.WithLabelValues(d.String())
+	}
+	m.dumpDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+		Name: "dump_duration_seconds", Help: "Duration of the kernel dumps that start some full passes.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)})
+	m.events = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "kernel_events_total",
+		Help: "Kernel notifications (neighbours, FDB, routes, nexthops, links) read."})
+	m.eventChanges = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "kernel_event_changes_total",
+		Help: "Kernel notifications that changed what the reconciler believes the kernel holds (not its own writes' echoes)."})
 	m.routeMode = map[RouteMode]prometheus.Gauge{RouteModeOnlink: mode.WithLabelValues(string(RouteModeOnlink)),
 		RouteModeNexthop: mode.WithLabelValues(string(RouteModeNexthop))}
 	m.passes[passIncremental] = passes.WithLabelValues("incremental")
@@ -88,7 +107,8 @@ func newSyncMetrics(reg prometheus.Registerer) (*syncMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{passes, writes, errs, drift, kernel, m.passDuration, m.peers, m.inSync, mode} {
+	for _, c := range []prometheus.Collector{passes, writes, errs, drift, kernel, m.passDuration, m.peers, m.inSync, mode,
+		dumps, m.dumpDuration, m.events, m.eventChanges} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register sync metrics: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -24,6 +25,9 @@ type NetlinkKernel struct {
 	sock *nl.Socket
 	// one is the batch of a single write on sock (nexthop writes).
 	one nl.Batch
+	// mon is the subscription to the kernel's notifications (events.go),
+	// read by the reconciler's loop alone.
+	mon *nl.Monitor
 }
 
 var _ Kernel = (*NetlinkKernel)(nil)
@@ -35,21 +39,61 @@ func NewNetlinkKernel(h *netlink.Handle, ns netns.NsHandle) (*NetlinkKernel, err
 	if h == nil {
 		return nil, fmt.Errorf("netlink kernel: handle is nil")
 	}
+	return newNetlinkKernel(h, ns, 0)
+}
+
+// newNetlinkKernel is NewNetlinkKernel with the notification socket's
+// receive buffer (0: nl.DefaultMonitorBuffer). The subscription is made
+// here, before the reconciler's first dump, so that no change between the
+// two is missed.
+func newNetlinkKernel(h *netlink.Handle, ns netns.NsHandle, monitorBuffer int) (*NetlinkKernel, error) {
 	s, err := nl.Open(ns)
 	if err != nil {
 		return nil, fmt.Errorf("netlink kernel: %w", err)
 	}
-	return &NetlinkKernel{Handle: h, sock: s}, nil
+	mon, err := nl.OpenMonitor(ns, nl.Groups, monitorBuffer)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("netlink kernel: %w", err)
+	}
+	// The echoes of the batches this socket sends are dropped in the
+	// kernel (those of the handle's single writes are read, and change
+	// nothing).
+	if err := mon.IgnorePorts(s.Port()); err != nil {
+		s.Close()
+		mon.Close()
+		return nil, fmt.Errorf("netlink kernel: %w", err)
+	}
+	return &NetlinkKernel{Handle: h, sock: s, mon: mon}, nil
 }
 
-// Close closes the dump socket.
+var _ EventSource = (*NetlinkKernel)(nil)
+
+// Subscribed implements EventSource.
+func (k *NetlinkKernel) Subscribed() bool { return k.mon != nil }
+
+// WaitEvents implements EventSource.
+func (k *NetlinkKernel) WaitEvents(timeout time.Duration) (bool, error) { return k.mon.Wait(timeout) }
+
+// DrainEvents implements EventSource.
+func (k *NetlinkKernel) DrainEvents(each func(typ uint16, msg []byte)) (bool, error) {
+	return k.mon.Drain(each)
+}
+
+// Close closes the dump and notification sockets; the reconciler using
+// k must have stopped.
 func (k *NetlinkKernel) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.sock == nil {
-		return nil
+	var err error
+	if k.mon != nil {
+		err = k.mon.Close()
+		k.mon = nil
 	}
-	err := k.sock.Close()
+	if k.sock == nil {
+		return err
+	}
+	err = firstNonNil(k.sock.Close(), err)
 	k.sock = nil
 	return err
 }

@@ -11,11 +11,11 @@ func TestDesiredClaimsAreCounted(t *testing.T) {
 	b := &peer{subnet: netip.MustParsePrefix("10.244.2.0/24"), mac: [6]byte{1}, dst: netip.MustParseAddr("192.0.2.2")}
 	d.add(a)
 	d.add(b)
-	if w := d.fdb[a.mac]; w.claims != 2 || w.dst != b.dst {
+	if w := d.fdb[a.mac]; w.claims != 2 || w.owner.dst != b.dst {
 		t.Fatalf("shared MAC: %+v", w)
 	}
 	d.remove(b)
-	if w := d.fdb[a.mac]; w.claims != 1 || w.dst != a.dst || w.owner != a {
+	if w := d.fdb[a.mac]; w.claims != 1 || w.owner.dst != a.dst || w.owner != a {
 		t.Fatalf("after removing the newer claimant: %+v", w)
 	}
 	d.remove(a)

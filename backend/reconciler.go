@@ -78,6 +78,12 @@ type ReconcilerOptions struct {
 	DirectRouting bool
 	// ResyncInterval is the period of full resyncs, jittered by ±10%.
 	ResyncInterval time.Duration
+	// DumpInterval is how often a full resync re-reads the whole kernel
+	// when the Kernel reports changes (NetlinkKernel): the others diff
+	// against the believed state kept current by notifications (see
+	// events.go). 0: DefaultDumpInterval. Without notifications every
+	// full resync dumps.
+	DumpInterval time.Duration
 	// RetryMin and RetryMax bound the exponential backoff after failures.
 	RetryMin, RetryMax time.Duration
 	Logger             *slog.Logger
@@ -119,6 +125,9 @@ func (o *ReconcilerOptions) withDefaults() error {
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.DumpInterval <= 0 {
+		o.DumpInterval = DefaultDumpInterval
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = DefaultRetryMin
@@ -180,8 +189,17 @@ type Reconciler struct {
 	everInSync   bool
 	syncedClosed bool
 	programmed   int
-	touched      keySet[netip.Prefix]
 	scratch      writeScratch
+	// events is the kernel's notification subscription (nil: none);
+	// rearm tells watchEvents that the loop has read it.
+	events EventSource
+	rearm  chan struct{}
+	// fullNow: a notification changed the believed state, run a full
+	// pass now. dumpDue: the next full pass must dump, for dumpWhy.
+	fullNow  bool
+	dumpDue  bool
+	dumpWhy  dumpReason
+	lastDump time.Time
 	// batch is non-nil while a full pass queues its adds (the Kernel is
 	// a batchSender); batchBuf is its reused storage.
 	batch    *nl.Batch
@@ -213,15 +231,17 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 		metrics:     m,
 		own:         own,
 		kick:        make(chan struct{}, 1),
+		rearm:       make(chan struct{}, 1),
 		synced:      make(chan struct{}),
 		want:        newDesiredState(o.Logger),
 		believed:    newBelievedState(),
 		skipped:     map[netip.Prefix]string{},
 		directCache: map[netip.Addr]bool{},
-		touched:     newKeySet[netip.Prefix](),
-		board:       statusBoard{peers: map[netip.Prefix]peerStatusEntry{}},
 	}
 	r.newTables()
+	if es, ok := o.Kernel.(EventSource); ok && es.Subscribed() {
+		r.events = es
+	}
 	return r, nil
 }
 
@@ -302,8 +322,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("reconciler: Run called twice")
 	}
+	if r.events != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go r.watchEvents(ctx, done)
+		defer func() { cancel(); <-done }()
+	}
 	for {
 		r.step(ctx)
+		if r.fullNow && r.haveSnapshot && ctx.Err() == nil {
+			continue // notifications during the pass asked for another
+		}
 		// Before the first snapshot only an input can start a pass.
 		var due <-chan time.Time
 		var timer subnet.Timer
@@ -327,6 +356,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 
 // step applies queued inputs and runs the pass that is due, if any.
 func (r *Reconciler) step(ctx context.Context) {
+	r.drainEvents()
 	r.applyPending()
 	if !r.haveSnapshot {
 		r.earlyPass(ctx)
@@ -334,7 +364,8 @@ func (r *Reconciler) step(ctx context.Context) {
 	}
 	r.decideRouteMode()
 	switch {
-	case !r.clock.Now().Before(r.nextFull):
+	case r.fullNow || !r.clock.Now().Before(r.nextFull):
+		r.fullNow = false
 		r.runPass(ctx, true)
 	case r.loaded && r.want.dirty.len() > 0:
 		r.runPass(ctx, false)

@@ -21,6 +21,9 @@ func (r *Reconciler) applyPending() {
 		}
 		r.applyReplace(in.replace)
 		r.haveSnapshot = true
+		r.want.mu.Lock()
+		r.want.snapshot = true
+		r.want.mu.Unlock()
 	}
 	if !r.haveSnapshot && len(in.early) > 0 {
 		for i := range in.early {
@@ -121,11 +124,11 @@ func (r *Reconciler) applyPeer(in *peerset.Peer) {
 		*np = p
 		np.pending = np.kinds()
 		r.want.add(np)
-		r.touched.add(np.subnet)
 	case old.sameEntries(&p):
 		if old.publicIP != p.publicIP {
+			r.want.mu.Lock()
 			old.publicIP = p.publicIP
-			r.touched.add(old.subnet)
+			r.want.mu.Unlock()
 		}
 	default:
 		r.want.replace(old, &p)
@@ -138,7 +141,6 @@ func (r *Reconciler) removePeer(p *peer) {
 		r.programmed--
 	}
 	r.want.remove(p)
-	r.touched.add(p.subnet)
 }
 
 // forgetKept marks the entries a skipped subnet kept dirty, so that the

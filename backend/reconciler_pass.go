@@ -73,18 +73,11 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 		return err
 	}
 	r.refreshDirect()
-	if partial, err := r.believed.load(r.k, r.own); err != nil {
-		if partial {
-			// Until a dump succeeds only full passes may run.
-			r.loaded = false
+	if why, dump := r.dumpReasonNow(r.clock.Now()); dump {
+		if err := r.dumpKernel(why); err != nil {
+			return err
 		}
-		var de *dumpError
-		if errors.As(err, &de) {
-			r.metrics.errors[de.kind][opDump].Inc()
-		}
-		return err
 	}
-	r.loaded = true
 	peakDirty := r.want.dirty.len()
 	r.neigh.startFull()
 	r.fdb.startFull()
@@ -110,6 +103,32 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	r.fdb.endFull(peakDirty)
 	r.nexthop.endFull(peakDirty)
 	r.route.endFull(peakDirty)
+	return nil
+}
+
+// dumpKernel replaces the believed state with a dump of the kernel.
+// Notifications queued before it are read and dropped: the dump
+// supersedes them.
+func (r *Reconciler) dumpKernel(why dumpReason) error {
+	if r.events != nil {
+		_, _ = r.events.DrainEvents(func(uint16, []byte) { r.metrics.events.Inc() })
+	}
+	start := r.clock.Now()
+	partial, err := r.believed.load(r.k, r.own)
+	if err != nil {
+		if partial {
+			// Until a dump succeeds only full passes may run.
+			r.loaded = false
+		}
+		var de *dumpError
+		if errors.As(err, &de) {
+			r.metrics.errors[de.kind][opDump].Inc()
+		}
+		return err
+	}
+	r.metrics.dumps[why].Inc()
+	r.metrics.dumpDuration.Observe(r.clock.Now().Sub(start).Seconds())
+	r.loaded, r.dumpDue, r.lastDump = true, false, start
 	return nil
 }
 
@@ -177,6 +196,15 @@ func (r *Reconciler) incrementalPass(st *passStats) {
 // and recreates or adopts it otherwise (believed state is re-read right
 // after, so every entry is rewritten on a new device).
 func (r *Reconciler) ensureDevice(ctx context.Context) error {
+	before := r.own.link
+	err := r.ensureDeviceIndex(ctx)
+	if r.own.link != before && before != 0 {
+		r.markDump(dumpDevice)
+	}
+	return err
+}
+
+func (r *Reconciler) ensureDeviceIndex(ctx context.Context) error {
 	if r.own.link != 0 {
 		if l, err := r.k.LinkByIndex(r.own.link); err == nil && l.Attrs().Name == r.opts.LinkName {
 			return nil
@@ -262,6 +290,7 @@ func (r *Reconciler) schedule(st *passStats, err error) {
 	now := r.clock.Now()
 	switch {
 	case err != nil || st.failed > 0:
+		r.markDump(dumpFailure)
 		r.failStreak++
 		retry := now.Add(r.backoff())
 		if st.full || retry.Before(r.nextFull) {

@@ -301,7 +301,8 @@ func TestStatusAndMetrics(t *testing.T) {
 	}
 	names := strings.Join(f.metricNames(), " ")
 	for _, n := range []string{"passes_total", "writes_total", "errors_total", "pass_duration_seconds",
-		"drift_repaired_total", "peers", "in_sync", "kernel_entries"} {
+		"drift_repaired_total", "peers", "in_sync", "kernel_entries", "dumps_total", "dump_duration_seconds",
+		"kernel_events_total", "kernel_event_changes_total"} {
 		if !strings.Contains(names, "overlayd_sync_"+n) {
 			t.Errorf("metric overlayd_sync_%s not registered (have %s)", n, names)
 		}

@@ -49,33 +49,35 @@ func (r *Reconciler) wrote(st *passStats, kind entryKind, op writeOp, drift bool
 
 // settle records the outcome for the peer owning an entry.
 func (r *Reconciler) settle(kind entryKind, p *peer, err error) {
-	was, wasErr := p.pending, p.err
+	was, pending, perr := p.pending, p.pending, p.err
 	if err != nil {
-		p.pending |= maskOf(kind)
-		p.err = err
-	} else if p.pending &^= maskOf(kind); p.pending == 0 {
-		p.err = nil
+		pending |= maskOf(kind)
+		perr = err
+	} else if pending &^= maskOf(kind); pending == 0 {
+		perr = nil
 	}
-	if p.pending == was && p.err == wasErr {
+	if pending == was && perr == p.err {
 		return
 	}
-	switch {
-	case was == 0 && p.pending != 0:
-		r.programmed--
-	case was != 0 && p.pending == 0:
-		r.programmed++
-	}
-	r.touched.add(p.subnet)
+	r.setPending(p, pending, perr)
 }
 
 // peerPending marks every entry of an existing peer unconfirmed after its
 // desired entries changed.
-func (r *Reconciler) peerPending(p *peer) {
-	if p.programmed() {
+func (r *Reconciler) peerPending(p *peer) { r.setPending(p, p.kinds(), nil) }
+
+// setPending changes what is pending of a peer, keeping the count of
+// programmed peers.
+func (r *Reconciler) setPending(p *peer, pending entryMask, err error) {
+	switch {
+	case p.pending == 0 && pending != 0:
 		r.programmed--
+	case p.pending != 0 && pending == 0:
+		r.programmed++
 	}
-	p.pending, p.err = p.kinds(), nil
-	r.touched.add(p.subnet)
+	r.want.mu.Lock()
+	p.pending, p.err = pending, err
+	r.want.mu.Unlock()
 }
 
 // writeScratch holds the netlink messages of one write, reused so that a

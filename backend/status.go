@@ -66,20 +66,11 @@ type PeerStatus struct {
 	Error      string
 }
 
-type peerStatusEntry struct {
-	publicIP   netip.Addr
-	mac        [6]byte
-	dst        netip.Addr
-	direct     bool
-	programmed bool
-	err        error
-}
-
-// statusBoard is the mutex-guarded copy of the loop's state that Status
-// reads; the loop updates only the peers that changed.
+// statusBoard is the mutex-guarded summary of the loop's state that Status
+// reads. The peer rows are not copied here: Status reads them from the
+// desired state's peers under desiredState.mu (one owner of every peer).
 type statusBoard struct {
 	mu      sync.Mutex
-	peers   map[netip.Prefix]peerStatusEntry
 	summary Status
 }
 
@@ -97,23 +88,11 @@ func (b *statusBoard) setPass(start time.Time, took time.Duration, full bool, er
 	}
 }
 
-// flushStatus publishes the peers touched since the last flush and the
-// totals.
+// flushStatus publishes the totals of the step.
 func (r *Reconciler) flushStatus() {
 	b := &r.board
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	peak := len(r.touched)
-	for s := range r.touched {
-		p, ok := r.want.peers[s]
-		if !ok {
-			delete(b.peers, s)
-			continue
-		}
-		b.peers[s] = peerStatusEntry{publicIP: p.publicIP, mac: p.mac, dst: p.dst, direct: p.direct,
-			programmed: p.programmed(), err: p.err}
-	}
-	r.touched.reset(peak)
 	b.summary.InSync = r.syncState == syncIn
 	b.summary.Synced = r.everInSync
 	b.summary.Counts = StatusCounts{
@@ -134,21 +113,16 @@ func (b *statusBoard) setRouteMode(mode RouteMode, reason string) {
 	b.summary.RouteMode, b.summary.RouteModeReason = string(mode), reason
 }
 
-// Status returns a snapshot; it copies the peer list (O(N)).
+// Status returns a snapshot; it copies the peer list (O(N)). The totals
+// are those the last step published; the peer rows are read from the
+// reconciler's peers as they are now, under the lock the loop takes only to
+// change them (never across a kernel write), so Status never waits for a
+// pass.
 func (r *Reconciler) Status() Status {
-	b := &r.board
-	b.mu.Lock()
-	s := b.summary
-	s.Peers = make([]PeerStatus, 0, len(b.peers))
-	for subnet, e := range b.peers {
-		ps := PeerStatus{Subnet: subnet, PublicIP: e.publicIP, MAC: net.HardwareAddr(slices.Clone(e.mac[:])),
-			Dst: e.dst, Direct: e.direct, Programmed: e.programmed}
-		if e.err != nil {
-			ps.Error = e.err.Error()
-		}
-		s.Peers = append(s.Peers, ps)
-	}
-	b.mu.Unlock()
+	r.board.mu.Lock()
+	s := r.board.summary
+	r.board.mu.Unlock()
+	s.Peers = r.want.peerRows()
 	slices.SortFunc(s.Peers, func(a, b PeerStatus) int {
 		if c := a.Subnet.Addr().Compare(b.Subnet.Addr()); c != 0 {
 			return c
@@ -156,4 +130,36 @@ func (r *Reconciler) Status() Status {
 		return a.Subnet.Bits() - b.Subnet.Bits()
 	})
 	return s
+}
+
+// peerRows lists the peers as Status shows them, from any goroutine.
+func (d *desiredState) peerRows() []PeerStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rows := make([]PeerStatus, 0, len(d.peers))
+	for _, p := range d.peers {
+		ps := PeerStatus{Subnet: p.subnet, PublicIP: p.publicIP, MAC: net.HardwareAddr(slices.Clone(p.mac[:])),
+			Dst: p.dst, Direct: p.direct, Programmed: p.pending == 0}
+		if p.err != nil {
+			ps.Error = p.err.Error()
+		}
+		rows = append(rows, ps)
+	}
+	return rows
+}
+
+// PeerDsts calls fn with every peer's subnet and underlay destination (the
+// FDB destination, or the direct route's gateway), in no order, from any
+// goroutine: the health prober's targets, read from the one owner of the
+// peers instead of a copy. Before the first snapshot (early peers of a
+// first list only) there are none. fn must not call into the Reconciler.
+func (r *Reconciler) PeerDsts(fn func(subnet netip.Prefix, dst netip.Addr)) {
+	r.want.mu.Lock()
+	defer r.want.mu.Unlock()
+	if !r.want.snapshot {
+		return
+	}
+	for _, p := range r.want.peers {
+		fn(p.subnet, p.dst)
+	}
 }

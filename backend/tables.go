@@ -37,8 +37,11 @@ type (
 )
 
 func (v neighView) get(ip netip.Addr) (neighWant, *peer, bool) {
-	w, ok := v.d.neigh[ip]
-	return w, w.owner, ok
+	c, ok := v.d.neigh[ip]
+	if !ok {
+		return neighWant{}, nil, false
+	}
+	return neighWant{mac: c.owner.mac}, c.owner, true
 }
 
 func (v neighView) keys(yield func(netip.Addr) bool) {
@@ -50,8 +53,11 @@ func (v neighView) keys(yield func(netip.Addr) bool) {
 }
 
 func (v fdbView) get(mac [6]byte) (fdbWant, *peer, bool) {
-	w, ok := v.d.fdb[mac]
-	return w, w.owner, ok
+	c, ok := v.d.fdb[mac]
+	if !ok {
+		return fdbWant{}, nil, false
+	}
+	return fdbWant{dst: c.owner.dst}, c.owner, true
 }
 
 func (v fdbView) keys(yield func([6]byte) bool) {

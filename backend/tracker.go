@@ -164,6 +164,8 @@ func (t *tracker[K, W, B]) flush(r *Reconciler, st *passStats) {
 	clear(t.queued)
 	t.queued = t.queued[:0]
 	r.batch.Reset()
+	// Read the batch's echoes before they pile up (events.go).
+	r.drainEvents()
 }
 
 // deleted records the outcome of a batched delete exactly as the single

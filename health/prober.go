@@ -68,7 +68,7 @@ type Prober struct {
 	id  uint16 // ICMP echo identifier
 
 	mu    sync.Mutex
-	peers map[netip.Prefix]*PeerState
+	peers map[netip.Prefix]*peerEntry
 	order []netip.Prefix // rotation order
 	next  int            // rotation position
 	dirty []netip.Prefix // new or changed, not probed since
@@ -89,7 +89,7 @@ func NewProber(o ProberOptions) (*Prober, error) {
 	}
 	var id [2]byte
 	rand.Read(id[:])
-	return &Prober{o: o, met: met, id: binary.BigEndian.Uint16(id[:]), peers: map[netip.Prefix]*PeerState{}, pending: map[Nonce]chan time.Time{}, unreachable: map[Path]int{}}, nil
+	return &Prober{o: o, met: met, id: binary.BigEndian.Uint16(id[:]), peers: map[netip.Prefix]*peerEntry{}, pending: map[Nonce]chan time.Time{}, unreachable: map[Path]int{}}, nil
 }
 
 // ListenProber opens the prober's socket on any address.
@@ -196,7 +196,7 @@ func (p *Prober) pick(targets []Target) []Target {
 	for _, t := range targets {
 		seen[t.Subnet] = true
 		old, ok := p.peers[t.Subnet]
-		if ok && old.Target == t {
+		if ok && old.target(t.Subnet) == t {
 			continue
 		}
 		if !ok {
@@ -204,7 +204,7 @@ func (p *Prober) pick(targets []Target) []Target {
 		} else {
 			p.forget(old)
 		}
-		p.peers[t.Subnet] = &PeerState{Target: t}
+		p.peers[t.Subnet] = &peerEntry{overlay: t.Overlay, underlay: t.Underlay}
 		p.dirty = append(p.dirty, t.Subnet)
 	}
 	if len(seen) != len(p.peers) {
@@ -220,7 +220,7 @@ func (p *Prober) pick(targets []Target) []Target {
 		p.dirty = p.dirty[1:]
 		if ps, ok := p.peers[s]; ok && !inRound[s] {
 			inRound[s] = true
-			picked = append(picked, ps.Target)
+			picked = append(picked, ps.target(s))
 		}
 	}
 	for i := 0; i < len(p.order) && len(picked) < p.o.Sample; i++ {
@@ -231,19 +231,18 @@ func (p *Prober) pick(targets []Target) []Target {
 		p.next++
 		if !inRound[s] {
 			inRound[s] = true
-			picked = append(picked, p.peers[s].Target)
+			picked = append(picked, p.peers[s].target(s))
 		}
 	}
 	return picked
 }
 
 // forget takes a replaced or removed peer out of the unreachable counts.
-func (p *Prober) forget(ps *PeerState) {
-	if ps.Overlay.Known && !ps.Overlay.Reachable {
-		p.unreachable[Overlay]--
-	}
-	if ps.Underlay.Known && !ps.Underlay.Reachable {
-		p.unreachable[Underlay]--
+func (p *Prober) forget(ps *peerEntry) {
+	for _, path := range []Path{Overlay, Underlay} {
+		if st := ps.path(path); st.known && !st.reachable {
+			p.unreachable[path]--
+		}
 	}
 }
 
@@ -305,34 +304,31 @@ func (p *Prober) record(t Target, path Path, rtt time.Duration, ok bool) {
 	now := p.o.Now()
 	p.mu.Lock()
 	ps, found := p.peers[t.Subnet]
-	if !found || ps.Target != t {
+	if !found || ps.target(t.Subnet) != t {
 		p.mu.Unlock()
 		return // gone or changed meanwhile
 	}
-	st := &ps.Overlay
-	if path == Underlay {
-		st = &ps.Underlay
-	}
-	st.Sent++
-	changed := !st.Known || st.Reachable != ok
-	wasKnown := st.Known
+	st := ps.path(path)
+	st.sent++
+	changed := !st.known || st.reachable != ok
+	wasKnown := st.known
 	if ok {
-		st.LastRTT = rtt
+		st.lastRTT = rtt
 	} else {
-		st.Lost++
+		st.lost++
 	}
 	if changed {
-		if wasKnown && !st.Reachable {
+		if wasKnown && !st.reachable {
 			p.unreachable[path]--
 		}
 		if !ok {
 			p.unreachable[path]++
 		}
-		st.Known, st.Reachable, st.Since = true, ok, now
+		st.known, st.reachable, st.since = true, ok, now.UnixNano()
 	}
-	other := ps.Underlay
+	other := *ps.path(Underlay)
 	if path == Underlay {
-		other = ps.Overlay
+		other = *ps.path(Overlay)
 	}
 	unreachable := p.unreachable[path]
 	p.mu.Unlock()
@@ -345,10 +341,10 @@ func (p *Prober) record(t Target, path Path, rtt time.Duration, ok bool) {
 	}
 }
 
-func (p *Prober) logChange(t Target, path Path, ok bool, other PathState) {
+func (p *Prober) logChange(t Target, path Path, ok bool, other pathState) {
 	attrs := []any{"peer", t.Subnet, "path", path, "overlay_addr", t.Overlay, "underlay_addr", t.Underlay}
 	if !ok {
-		if path == Overlay && other.Known && other.Reachable {
+		if path == Overlay && other.known && other.reachable {
 			attrs = append(attrs, "hint", "the underlay answers: UDP 8472 (VXLAN) blocked or NAT wrong")
 		}
 		p.o.Logger.Warn("peer unreachable", attrs...)
@@ -361,8 +357,8 @@ func (p *Prober) logChange(t Target, path Path, ok bool, other PathState) {
 func (p *Prober) Peers() []PeerState {
 	p.mu.Lock()
 	out := make([]PeerState, 0, len(p.peers))
-	for _, ps := range p.peers {
-		out = append(out, *ps)
+	for sub, ps := range p.peers {
+		out = append(out, PeerState{Target: ps.target(sub), Overlay: ps.path(Overlay).public(), Underlay: ps.path(Underlay).public()})
 	}
 	p.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Subnet.Addr().Less(out[j].Subnet.Addr()) })

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -234,4 +235,27 @@ func seriesCount(t *testing.T, reg *prometheus.Registry, name string) int {
 		}
 	}
 	return 0
+}
+
+// TestPeerEntryFootprint: the prober keeps 112 bytes per peer (a PeerState
+// is 192), and Peers still shows every field as recorded.
+func TestPeerEntryFootprint(t *testing.T) {
+	if size := unsafe.Sizeof(peerEntry{}); size > 112 {
+		t.Errorf("peerEntry is %d bytes, want at most 112", size)
+	}
+	since := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	e := peerEntry{overlay: netip.MustParseAddr("10.244.1.0"), underlay: netip.MustParseAddr("192.0.2.1")}
+	*e.path(Underlay) = pathState{since: since.UnixNano(), lastRTT: 3 * time.Millisecond, sent: 7, lost: 2, known: true, reachable: true}
+	got := e.path(Underlay).public()
+	want := PathState{Known: true, Reachable: true, Since: since, LastRTT: 3 * time.Millisecond, Sent: 7, Lost: 2}
+	if !got.Since.Equal(want.Since) || got.Known != want.Known || got.Reachable != want.Reachable ||
+		got.LastRTT != want.LastRTT || got.Sent != want.Sent || got.Lost != want.Lost {
+		t.Errorf("underlay %+v, want %+v", got, want)
+	}
+	if o := e.path(Overlay).public(); o != (PathState{}) {
+		t.Errorf("overlay never probed shows %+v", o)
+	}
+	if tg := e.target(netip.MustParsePrefix("10.244.1.0/24")); tg.Overlay != e.overlay || tg.Underlay != e.underlay || tg.Subnet.String() != "10.244.1.0/24" {
+		t.Errorf("target %+v", tg)
+	}
 }

@@ -48,3 +48,44 @@ type PeerState struct {
 	Overlay  PathState
 	Underlay PathState
 }
+
+// peerEntry is one peer as the prober keeps it; Peers expands it into a
+// PeerState. One is held per peer (at 100,000 peers every byte is 100 kB):
+// the subnet is the key of the prober's map, and a path's state takes 32
+// bytes instead of PathState's 56.
+type peerEntry struct {
+	overlay, underlay netip.Addr
+	paths             [2]pathState // Overlay, Underlay
+}
+
+// target is the entry's Target.
+func (e *peerEntry) target(sub netip.Prefix) Target {
+	return Target{Subnet: sub, Overlay: e.overlay, Underlay: e.underlay}
+}
+
+// path is the state of one path.
+func (e *peerEntry) path(p Path) *pathState {
+	if p == Underlay {
+		return &e.paths[1]
+	}
+	return &e.paths[0]
+}
+
+// pathState is a PathState kept compact: Since in Unix nanoseconds (0:
+// none yet), the counts in 32 bits (a peer probed every second would
+// take 136 years to wrap them).
+type pathState struct {
+	since            int64
+	lastRTT          time.Duration
+	sent, lost       uint32
+	known, reachable bool
+}
+
+// public is the PathState the API shows.
+func (s *pathState) public() PathState {
+	out := PathState{Known: s.known, Reachable: s.reachable, LastRTT: s.lastRTT, Sent: uint64(s.sent), Lost: uint64(s.lost)}
+	if s.since != 0 {
+		out.Since = time.Unix(0, s.since)
+	}
+	return out
+}

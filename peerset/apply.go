@@ -121,25 +121,25 @@ func (s *Set) refuseEntry(e *entry, ref *refusal, out *outputs) {
 // setGood makes d the subnet's good state and tells every consumer.
 func (s *Set) setGood(e *entry, d decoded, out *outputs) {
 	sub := e.sub
-	old, had, oldDst := e.good, e.hasGood, e.dst
-	if v, ok := s.verdicts[sub]; ok && (v.Private != d.privateIP || v.MAC != d.mac || v.Key != d.key) {
+	old, had, oldDst := e.good, e.hasGood, e.dst()
+	if v, ok := s.verdicts[sub]; ok && (v.Private != d.privateIP() || v.MAC != d.mac || v.Key != d.key()) {
 		delete(s.verdicts, sub) // verified for another identity or key
 	}
 	s.addrs.release(s, e)
 	e.good, e.hasGood = d, true
-	e.dst = s.dstOf(sub, d)
+	e.viaPrivate = s.viaPrivate(sub, &d)
 	s.addrs.hold(s, e)
 	out.peer(s.peerOf(sub, e))
 	switch {
 	case !had:
 		out.log.note("peer added", goodPeer(sub, e))
-	case old.mac != d.mac || oldDst != e.dst || old.publicIP != d.publicIP:
+	case old.mac != d.mac || oldDst != e.dst() || old.publicIP != d.publicIP:
 		out.log.note("peer changed", goodPeer(sub, e))
 	}
 	switch {
-	case d.privateIP.IsValid():
-		out.candidate(Candidate{Subnet: sub, Private: d.privateIP, MAC: d.mac, PublicIP: d.publicIP, Key: d.key})
-	case had && old.privateIP.IsValid():
+	case d.privateIP().IsValid():
+		out.candidate(candidateOf(sub, &d))
+	case had && old.privateIP().IsValid():
 		out.dropCandidate(sub)
 	}
 }
@@ -150,11 +150,11 @@ func (s *Set) dropGood(e *entry, out *outputs) {
 	sub := e.sub
 	out.log.note("peer removed", goodPeer(sub, e))
 	s.addrs.release(s, e)
-	if e.good.privateIP.IsValid() {
+	if e.good.privateIP().IsValid() {
 		out.dropCandidate(sub)
 	}
 	delete(s.verdicts, sub)
-	e.hasGood, e.good, e.dst = false, decoded{}, netip.Addr{}
+	e.hasGood, e.good, e.viaPrivate = false, decoded{}, false
 }
 
 // remove forgets a subnet: its lease is gone or is no peer.
@@ -182,17 +182,17 @@ func (s *Set) applyVerdict(v Verdict, out *outputs) {
 	switch {
 	case !v.Private.IsValid():
 		delete(s.verdicts, v.Subnet)
-	case v.Private == e.good.privateIP && v.MAC == e.good.mac && v.Key == e.good.key:
+	case v.Private == e.good.privateIP() && v.MAC == e.good.mac && v.Key == e.good.key():
 		s.verdicts[v.Subnet] = v
 	default:
 		return // about an identity the lease no longer names
 	}
-	dst := s.dstOf(v.Subnet, e.good)
-	if dst == e.dst {
+	via := s.viaPrivate(v.Subnet, &e.good)
+	if via == e.viaPrivate {
 		return
 	}
 	s.addrs.release(s, e)
-	e.dst = dst
+	e.viaPrivate = via
 	s.addrs.hold(s, e)
 	if e.keep() == "" {
 		out.peer(s.peerOf(v.Subnet, e))
@@ -200,13 +200,16 @@ func (s *Set) applyVerdict(v Verdict, out *outputs) {
 	}
 }
 
-// dstOf is the underlay destination: the private address while it is
-// verified same-site, else the PublicIP.
-func (s *Set) dstOf(sub netip.Prefix, d decoded) netip.Addr {
-	if v, ok := s.verdicts[sub]; ok && v.Private == d.privateIP && v.MAC == d.mac {
-		return d.privateIP
-	}
-	return d.publicIP
+// viaPrivate reports whether the underlay destination is the private
+// address: while it is verified same-site (else it is the PublicIP).
+func (s *Set) viaPrivate(sub netip.Prefix, d *decoded) bool {
+	v, ok := s.verdicts[sub]
+	return ok && d.privateIP().IsValid() && v.Private == d.privateIP() && v.MAC == d.mac
+}
+
+// candidateOf is the same-site candidate of a good state.
+func candidateOf(sub netip.Prefix, d *decoded) Candidate {
+	return Candidate{Subnet: sub, Private: d.privateIP(), MAC: d.mac, PublicIP: d.publicIP, Key: d.key()}
 }
 
 // peerOf is what the reconciler is told about an entry.
@@ -219,5 +222,5 @@ func (s *Set) peerOf(sub netip.Prefix, e *entry) Peer {
 
 // goodPeer is the entry's last good state as a peer.
 func goodPeer(sub netip.Prefix, e *entry) Peer {
-	return Peer{Subnet: sub, PublicIP: e.good.publicIP, MAC: e.good.mac, Dst: e.dst}
+	return Peer{Subnet: sub, PublicIP: e.good.publicIP, MAC: e.good.mac, Dst: e.dst()}
 }

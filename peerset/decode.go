@@ -10,12 +10,37 @@ import (
 	"github.com/overlayd/overlayd/vxlandata"
 )
 
-// decoded is a usable peer lease, its BackendData decoded once.
+// decoded is a usable peer lease, its BackendData decoded once. It is
+// kept for every peer, so it is small: the same-site fields, which
+// flanneld's leases do not have, are behind a pointer.
 type decoded struct {
-	publicIP  netip.Addr
+	publicIP netip.Addr
+	mac      [6]byte
+	// site is what the lease says for same-site detection; nil when it
+	// names neither a private address nor a key.
+	site *siteFields
+}
+
+// siteFields are a lease's OverlaydPrivateIP and OverlaydKey.
+type siteFields struct {
 	privateIP netip.Addr
-	mac       [6]byte
 	key       [32]byte // OverlaydKey (all zero: none): signs the peer's same-site answers
+}
+
+// privateIP is the lease's OverlaydPrivateIP (invalid: none).
+func (d *decoded) privateIP() netip.Addr {
+	if d.site == nil {
+		return netip.Addr{}
+	}
+	return d.site.privateIP
+}
+
+// key is the lease's OverlaydKey (all zero: none).
+func (d *decoded) key() [32]byte {
+	if d.site == nil {
+		return [32]byte{}
+	}
+	return d.site.key
 }
 
 // errIgnored marks leases that are not peers to program and not an error
@@ -92,8 +117,11 @@ func (r rules) decode(l subnet.Lease) (decoded, error) {
 	if err != nil {
 		return decoded{}, &refusal{reason: ReasonMalformed, field: "BackendData", value: string(l.Attrs.BackendData), err: err, subnetOK: true}
 	}
-	d := decoded{publicIP: l.Attrs.PublicIP.Unmap(), privateIP: l.Attrs.PrivateIP.Unmap()}
-	copy(d.key[:], l.Attrs.SameSiteKey) // decoded as 32 bytes or none
+	d := decoded{publicIP: l.Attrs.PublicIP.Unmap()}
+	if l.Attrs.PrivateIP.IsValid() || len(l.Attrs.SameSiteKey) > 0 {
+		d.site = &siteFields{privateIP: l.Attrs.PrivateIP.Unmap()}
+		copy(d.site.key[:], l.Attrs.SameSiteKey) // decoded as 32 bytes or none
+	}
 	copy(d.mac[:], data.VtepMAC)
 	if ref := r.checkAddrs(d); ref != nil {
 		ref.subnetOK = true
@@ -131,8 +159,8 @@ func (r rules) checkAddrs(d decoded) *refusal {
 		return refuse(ReasonPublicIPUnusable, "PublicIP", d.publicIP.String(), false, "PublicIP %s is not a usable unicast address", d.publicIP)
 	case r.local[d.publicIP]:
 		return refuse(ReasonPublicIPOurs, "PublicIP", d.publicIP.String(), false, "PublicIP %s is this node's own address", d.publicIP)
-	case d.privateIP.IsValid() && !usableUnicast(d.privateIP):
-		return refuse(ReasonPrivateIPUnusable, "OverlaydPrivateIP", d.privateIP.String(), false, "OverlaydPrivateIP %s is not a usable unicast address", d.privateIP)
+	case d.privateIP().IsValid() && !usableUnicast(d.privateIP()):
+		return refuse(ReasonPrivateIPUnusable, "OverlaydPrivateIP", d.privateIP().String(), false, "OverlaydPrivateIP %s is not a usable unicast address", d.privateIP())
 	}
 	return nil
 }

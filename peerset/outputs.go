@@ -108,8 +108,8 @@ func (s *Set) allPeers() []Peer {
 func (s *Set) allCandidates() []Candidate {
 	var out []Candidate
 	for sub, e := range s.peers {
-		if e.hasGood && e.good.privateIP.IsValid() {
-			out = append(out, Candidate{Subnet: sub, Private: e.good.privateIP, MAC: e.good.mac, PublicIP: e.good.publicIP, Key: e.good.key})
+		if e.hasGood && e.good.privateIP().IsValid() {
+			out = append(out, candidateOf(sub, &e.good))
 		}
 	}
 	slices.SortFunc(out, func(a, b Candidate) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
@@ -133,8 +133,8 @@ func (s *Set) filterAddrs(e *entry) [2]netip.Addr {
 		return [2]netip.Addr{}
 	}
 	out := [2]netip.Addr{e.good.publicIP}
-	if e.dst != e.good.publicIP {
-		out[1] = e.dst
+	if dst := e.dst(); dst != e.good.publicIP {
+		out[1] = dst
 	}
 	return out
 }

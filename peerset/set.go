@@ -82,8 +82,8 @@ type Set struct {
 	refusedList []Refused
 }
 
-// entry is one subnet that has a lease. It is kept small: at 10,000
-// peers every byte here is 10 kB of the daemon's heap.
+// entry is one subnet that has a lease. It is kept small: at 100,000
+// peers every byte here is 100 kB of the daemon's heap.
 type entry struct {
 	sub netip.Prefix
 	// created orders overlapping leases (subnet.Lease.Created).
@@ -94,13 +94,23 @@ type entry struct {
 	// indexed: the subnet counts in the overlap index (a current peer's
 	// place, good or kept).
 	indexed bool
-	// dst is the underlay destination derived from good and the verdict.
-	dst     netip.Addr
-	refusal *refusal
+	// viaPrivate: the underlay destination is good's private address,
+	// verified same-site; otherwise it is good's PublicIP (see dst).
+	viaPrivate bool
+	refusal    *refusal
 	// raw is the latest lease, kept only while peers can overlap one
 	// another (SubnetLen unchecked), to admit it again when an older
 	// overlapping lease goes.
 	raw *subnet.Lease
+}
+
+// dst is the underlay destination derived from the good state and the
+// verdict (invalid without a good state).
+func (e *entry) dst() netip.Addr {
+	if e.viaPrivate {
+		return e.good.privateIP()
+	}
+	return e.good.publicIP
 }
 
 // keep is why the latest lease cannot be used while the subnet keeps its

@@ -204,3 +204,19 @@ func BenchmarkCandidates10kLeases(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCandidatesV6_10kLeases: the IPv6 search over 10,000 taken /64s
+// at the bottom of a /32 (2^32 candidate subnets), next to the IPv4 one.
+func BenchmarkCandidatesV6_10kLeases(b *testing.B) {
+	cfg := mustConfig(b, `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8::/32","Backend":{"Type":"vxlan"}}`)
+	taken := make([]netip.Prefix, 0, 10000)
+	for i := range 10000 {
+		taken = append(taken, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, byte(i >> 8), byte(i)}), 64))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := CandidatesV6(cfg, taken, MaxCandidates); len(got) != MaxCandidates {
+			b.Fatal(fmt.Sprint(len(got)))
+		}
+	}
+}

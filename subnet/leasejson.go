@@ -64,6 +64,9 @@ func MarshalLeaseAttrs(attrs LeaseAttrs, form LeaseForm) ([]byte, error) {
 		private = attrs.PrivateIP.String()
 	}
 	if form == FormV011 {
+		if !attrs.PublicIP.IsValid() {
+			return nil, fmt.Errorf("encode lease: PublicIP is unset and flannel v0.11's form has no IPv6 (an IPv6-only lease needs etcd v3)")
+		}
 		return json.Marshal(leaseJSONv011{
 			PublicIP:          public,
 			BackendType:       attrs.BackendType,
@@ -218,7 +221,7 @@ func parseOptionalIP(field, s string, want4 bool) (netip.Addr, error) {
 	if want4 && !ip.Is4() {
 		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IPv4 address", field, s)
 	}
-	if !want4 && !ip.Is6() {
+	if !want4 && (!ip.Is6() || ip.Is4In6()) {
 		return netip.Addr{}, fmt.Errorf("lease field %s: %q is not an IPv6 address", field, s)
 	}
 	return ip, nil

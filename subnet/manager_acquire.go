@@ -119,10 +119,11 @@ func (m *Manager) tryAcquire(ctx context.Context, list LeaseList, st *acquireSta
 	if err != nil || ok {
 		return l, ok, err
 	}
-	if l, ok, err := m.reusePrevious(ctx, others, st); err != nil || ok {
+	taken := takenSubnets(others, list.Skipped, st.lost)
+	if l, ok, err := m.reusePrevious(ctx, others, taken, st); err != nil || ok {
 		return l, ok, err
 	}
-	return m.allocateNew(ctx, takenSubnets(others, list.Skipped, st.lost), st)
+	return m.allocateNew(ctx, taken, st)
 }
 
 // reuseByPublicIP updates our fitting lease with our attributes, deletes
@@ -183,14 +184,29 @@ func (m *Manager) updateOwn(ctx context.Context, old Lease) (Lease, bool, error)
 }
 
 // previousID is the lease of the previous subnet file: its IPv4 subnet
-// and IPv6 subnet (each only when given).
+// and IPv6 subnet, each only when given and its family is enabled (a
+// subnet file of another family set-up still lends the common family).
 func (m *Manager) previousID() LeaseID {
-	return LeaseID{Subnet: m.prevSubnet, IPv6Subnet: m.prevSubnet6}
+	var id LeaseID
+	if m.cfg.EnableIPv4 {
+		id.Subnet = m.prevSubnet
+	}
+	if m.cfg.EnableIPv6 {
+		id.IPv6Subnet = m.prevSubnet6
+	}
+	return id
+}
+
+// fitsWhereGiven reports whether each subnet id has is in range of its
+// family (a missing family is allocated afresh).
+func (c *Config) fitsWhereGiven(id LeaseID) bool {
+	return (!id.Subnet.IsValid() || c.InRange(id.Subnet)) && (!id.IPv6Subnet.IsValid() || c.InRangeV6(id.IPv6Subnet))
 }
 
 // reusePrevious re-creates the subnets of the previous subnet file when
-// they fit the config and nobody holds them.
-func (m *Manager) reusePrevious(ctx context.Context, others []Lease, st *acquireState) (Lease, bool, error) {
+// they fit the config and nobody holds them; an enabled family the file
+// does not name (IPv6 just turned on) gets a free subnet.
+func (m *Manager) reusePrevious(ctx context.Context, others []Lease, taken []netip.Prefix, st *acquireState) (Lease, bool, error) {
 	prev := m.previousID()
 	if !prev.IsValid() {
 		st.why = "no usable lease carries our PublicIP and there is no previous subnet"
@@ -199,7 +215,7 @@ func (m *Manager) reusePrevious(ctx context.Context, others []Lease, st *acquire
 	if st.prevDone {
 		return Lease{}, false, nil
 	}
-	if !m.cfg.Fits(prev) {
+	if !m.cfg.fitsWhereGiven(prev) {
 		st.prevDone = true
 		st.why = fmt.Sprintf("previous subnet %s does not fit the network config", prev)
 		return Lease{}, false, nil
@@ -211,14 +227,57 @@ func (m *Manager) reusePrevious(ctx context.Context, others []Lease, st *acquire
 			return Lease{}, false, nil
 		}
 	}
+	given := prev
+	if err := m.completeFamilies(&prev, taken); err != nil {
+		return Lease{}, false, err
+	}
 	l, ok, err := m.create(ctx, prev, st)
 	if ok {
-		m.log.Info("reusing the subnet of the previous subnet file", "subnet", prev, "expires", l.Expiration)
+		m.log.Info("reusing the subnet of the previous subnet file", "subnet", given, "expires", l.Expiration)
+		if prev != given {
+			m.log.Info("allocated a new subnet for the family the previous subnet file lacks", "subnet", prev)
+		}
 	} else if err == nil {
 		st.prevDone = true
-		st.why = fmt.Sprintf("another node took previous subnet %s first", prev)
+		st.why = fmt.Sprintf("another node took previous subnet %s first", given)
 	}
 	return l, ok, err
+}
+
+// completeFamilies picks a free subnet for each enabled family id lacks.
+func (m *Manager) completeFamilies(id *LeaseID, taken []netip.Prefix) error {
+	var err error
+	if m.cfg.EnableIPv4 && !id.Subnet.IsValid() {
+		if id.Subnet, _, err = m.pickFree(true, taken); err != nil {
+			return err
+		}
+	}
+	if m.cfg.EnableIPv6 && !id.IPv6Subnet.IsValid() {
+		if id.IPv6Subnet, _, err = m.pickFree(false, taken); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pickFree draws one of the first MaxCandidates free subnets of a family
+// and says how many there were.
+func (m *Manager) pickFree(v4 bool, taken []netip.Prefix) (netip.Prefix, int, error) {
+	c := m.cfg
+	if v4 {
+		cands := Candidates(c, taken, MaxCandidates)
+		if len(cands) == 0 {
+			return netip.Prefix{}, 0, fmt.Errorf("acquire subnet: out of subnets: every /%d from SubnetMin %s to SubnetMax %s of %s is taken",
+				c.SubnetLen, c.SubnetMin, c.SubnetMax, c.Network)
+		}
+		return cands[m.intN(len(cands))], len(cands), nil
+	}
+	cands := CandidatesV6(c, taken, MaxCandidates)
+	if len(cands) == 0 {
+		return netip.Prefix{}, 0, fmt.Errorf("acquire subnet: out of IPv6 subnets: every /%d from IPv6SubnetMin %s to IPv6SubnetMax %s of %s is taken",
+			c.IPv6SubnetLen, c.IPv6SubnetMin, c.IPv6SubnetMax, c.IPv6Network)
+	}
+	return cands[m.intN(len(cands))], len(cands), nil
 }
 
 // overlapsID reports whether two leases share addresses in either family.
@@ -231,21 +290,16 @@ func overlapsID(a, b LeaseID) bool {
 func (m *Manager) allocateNew(ctx context.Context, taken []netip.Prefix, st *acquireState) (Lease, bool, error) {
 	var pick LeaseID
 	var free4, free6 int
+	var err error
 	if m.cfg.EnableIPv4 {
-		cands := Candidates(m.cfg, taken, MaxCandidates)
-		if len(cands) == 0 {
-			return Lease{}, false, fmt.Errorf("acquire subnet: out of subnets: every /%d from SubnetMin %s to SubnetMax %s of %s is taken",
-				m.cfg.SubnetLen, m.cfg.SubnetMin, m.cfg.SubnetMax, m.cfg.Network)
+		if pick.Subnet, free4, err = m.pickFree(true, taken); err != nil {
+			return Lease{}, false, err
 		}
-		pick.Subnet, free4 = cands[m.intN(len(cands))], len(cands)
 	}
 	if m.cfg.EnableIPv6 {
-		cands := CandidatesV6(m.cfg, taken, MaxCandidates)
-		if len(cands) == 0 {
-			return Lease{}, false, fmt.Errorf("acquire subnet: out of IPv6 subnets: every /%d from IPv6SubnetMin %s to IPv6SubnetMax %s of %s is taken",
-				m.cfg.IPv6SubnetLen, m.cfg.IPv6SubnetMin, m.cfg.IPv6SubnetMax, m.cfg.IPv6Network)
+		if pick.IPv6Subnet, free6, err = m.pickFree(false, taken); err != nil {
+			return Lease{}, false, err
 		}
-		pick.IPv6Subnet, free6 = cands[m.intN(len(cands))], len(cands)
 	}
 	l, ok, err := m.create(ctx, pick, st)
 	if ok {

@@ -76,9 +76,11 @@ func TestAcquireIPv6(t *testing.T) {
 				e.putID(t, id("", "2001:db8:0:9::/64"), dualAttrs("", ourIPv6, "", ourMAC6))
 				e.putID(t, id("", "2001:db8:0:8::/64"), dualAttrs("", otherV6, "", otherMAC))
 			}, want4: "", want6: "2001:db8:0:9::/64"},
-		{name: "IPv6 turned on: our IPv4-only lease no longer fits and is replaced", cfg: cfgDual, attrs: ours,
+		{name: "IPv6 turned on: our IPv4-only lease no longer fits and is replaced, keeping its IPv4 subnet", cfg: cfgDual, attrs: ours,
 			setup: func(t *testing.T, e *testEnv) { e.put(t, "10.5.7.0/24", ourIP, ourMAC, time.Time{}) },
-			prev:  id("10.5.7.0/24", ""), want4: "*", want6: "*"},
+			prev:  id("10.5.7.0/24", ""), want4: "10.5.7.0/24", want6: "*"},
+		{name: "IPv6 turned off: the previous file's IPv4 subnet is reused alone", cfg: cfg16, attrs: ours,
+			prev: id("10.5.9.0/24", "2001:db8:0:9::/64"), want4: "10.5.9.0/24", want6: ""},
 		{name: "dual-stack: the previous subnet file's pair is reused when free", cfg: cfgDual, attrs: ours,
 			prev: id("10.5.9.0/24", "2001:db8:0:9::/64"), want4: "10.5.9.0/24", want6: "2001:db8:0:9::/64"},
 		{name: "dual-stack: previous IPv6 subnet held by another node: a new pair", cfg: cfgDual, attrs: ours,
@@ -86,7 +88,7 @@ func TestAcquireIPv6(t *testing.T) {
 			setup: func(t *testing.T, e *testEnv) {
 				e.putID(t, id("10.5.10.0/24", "2001:db8:0:9::/64"), dualAttrs(otherIP, otherV6, otherMAC, otherMAC))
 			}, want4: "*", want6: "*"},
-		{name: "a /2 IPv6 network: allocation does not walk 2^61 subnets", cfg: cfgV6Big, attrs: ours, want4: "*", want6: "*"},
+		{name: "a /3 IPv6 network: allocation does not walk 2^61 subnets", cfg: cfgV6Big, attrs: ours, want4: "*", want6: "*"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,6 +73,9 @@ type FakeKernel struct {
 
 	faults []fault
 	counts map[Op]int
+	// events is the notification queue (events.go); nil until
+	// EnableEvents.
+	events *eventQueue
 }
 
 // New returns an empty fake kernel with a loopback link at index 1.
@@ -104,6 +107,7 @@ func (k *FakeKernel) AddLink(link netlink.Link) int {
 	}
 	k.links[attrs.Index] = link
 	k.names[attrs.Name] = attrs.Index
+	k.notifyLink(unix.RTM_NEWLINK, attrs.Index)
 	return attrs.Index
 }
 
@@ -118,14 +122,19 @@ func (k *FakeKernel) DeleteLink(name string) {
 	}
 	delete(k.names, name)
 	delete(k.links, idx)
-	for key := range k.neighs {
+	k.notifyLink(unix.RTM_DELLINK, idx)
+	for key, n := range k.neighs {
 		if key.link == idx {
 			delete(k.neighs, key)
+			k.notifyNeigh(unix.RTM_DELNEIGH, n)
 		}
 	}
-	for key := range k.fdb {
+	for key, e := range k.fdb {
 		if key.link == idx {
 			delete(k.fdb, key)
+			for _, r := range e.remotes {
+				k.notifyFDB(unix.RTM_DELNEIGH, idx, e.mac, r)
+			}
 		}
 	}
 	for key, r := range k.routes {

@@ -105,6 +105,7 @@ func (k *FakeKernel) NeighSet(neigh *netlink.Neigh) error {
 		HardwareAddr: slices.Clone(neigh.HardwareAddr),
 	}
 	k.neighs[neighKey{link: neigh.LinkIndex, ip: addr}] = stored
+	k.notifyNeigh(unix.RTM_NEWNEIGH, stored)
 	return nil
 }
 
@@ -124,10 +125,12 @@ func (k *FakeKernel) NeighDel(neigh *netlink.Neigh) error {
 		}
 	}
 	key := neighKey{link: neigh.LinkIndex, ip: addrOf(neigh.IP)}
-	if _, ok := k.neighs[key]; !ok {
+	stored, ok := k.neighs[key]
+	if !ok {
 		return unix.ENOENT
 	}
 	delete(k.neighs, key)
+	k.notifyNeigh(unix.RTM_DELNEIGH, stored)
 	return nil
 }
 
@@ -150,9 +153,12 @@ func (k *FakeKernel) fdbSet(neigh *netlink.Neigh) error {
 	key := fdbKey{link: neigh.LinkIndex, mac: mac}
 	e, ok := k.fdb[key]
 	if !ok {
-		k.fdb[key] = &fdbEntry{mac: slices.Clone(neigh.HardwareAddr), remotes: []fdbRemote{remote}}
+		e = &fdbEntry{mac: slices.Clone(neigh.HardwareAddr), remotes: []fdbRemote{remote}}
+		k.fdb[key] = e
+		k.notifyFDB(unix.RTM_NEWNEIGH, neigh.LinkIndex, e.mac, remote)
 		return nil
 	}
+	defer k.notifyFDB(unix.RTM_NEWNEIGH, neigh.LinkIndex, e.mac, remote)
 	for i := range e.remotes {
 		if e.remotes[i].dst == dst && e.remotes[i].vni == remote.vni {
 			e.remotes[i] = remote
@@ -184,6 +190,7 @@ func (k *FakeKernel) fdbDel(neigh *netlink.Neigh) error {
 	if i < 0 {
 		return unix.ENOENT
 	}
+	k.notifyFDB(unix.RTM_DELNEIGH, neigh.LinkIndex, e.mac, e.remotes[i])
 	e.remotes = slices.Delete(e.remotes, i, i+1)
 	if len(e.remotes) == 0 {
 		delete(k.fdb, key)
@@ -204,6 +211,7 @@ func (k *FakeKernel) AppendFDB(linkIndex int, mac net.HardwareAddr, dst net.IP) 
 		k.fdb[fdbKey{link: linkIndex, mac: key}] = e
 	}
 	e.remotes = append(e.remotes, remote)
+	k.notifyFDB(unix.RTM_NEWNEIGH, linkIndex, e.mac, remote)
 }
 
 func familyOf(neigh *netlink.Neigh) int {

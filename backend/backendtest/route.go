@@ -75,6 +75,7 @@ func (k *FakeKernel) RouteReplace(route *netlink.Route) error {
 		stored.Type = unix.RTN_UNICAST
 	}
 	k.routes[key] = stored
+	k.notifyRoute(unix.RTM_NEWROUTE, stored)
 	return nil
 }
 
@@ -103,6 +104,7 @@ func (k *FakeKernel) RouteDel(route *netlink.Route) error {
 		return unix.ESRCH
 	}
 	delete(k.routes, key)
+	k.notifyRoute(unix.RTM_DELROUTE, stored)
 	return nil
 }
 

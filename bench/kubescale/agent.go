@@ -53,6 +53,10 @@ func (c *cluster) agents() []agentSpec {
 		{name: "overlayd, etcd mode", env: append([]string{nodeEnv}, c.cfg.env...),
 			argv: lab.OverlaydArgs(c.cfg.bin, c.lab, n)},
 	}
+	if c.cfg.baseline != "" {
+		specs = append(specs, agentSpec{name: "overlayd baseline", env: append([]string{nodeEnv}, c.cfg.env...),
+			argv: append(append([]string{c.cfg.baseline}, common...), "--healthz-port="+strconv.Itoa(lab.HealthzPort))})
+	}
 	if c.cfg.flanneld != "" {
 		argv := append(append([]string{c.cfg.flanneld}, common...), "--healthz-port="+strconv.Itoa(lab.FlanneldHealthzPort))
 		specs = append(specs,

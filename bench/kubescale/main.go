@@ -41,6 +41,7 @@ type config struct {
 	ns         []int
 	out        string
 	bin        string
+	baseline   string
 	flanneld   string
 	timeout    time.Duration
 	nodeStatus bool
@@ -81,6 +82,7 @@ func parseFlags(args []string) (config, error) {
 	env := fs.String("env", "", "comma-separated KEY=VALUE variables for overlayd (GOGC=..., GOMEMLIMIT=...)")
 	fs.StringVar(&cfg.out, "out", "", "directory for kubescale.md and kubescale.json (none: print only)")
 	fs.StringVar(&cfg.bin, "overlayd", "", "overlayd binary (default: build it)")
+	fs.StringVar(&cfg.baseline, "baseline", "", "a second overlayd binary (an earlier build) run in kube mode in the same run, for a before/after comparison")
 	fs.StringVar(&cfg.flanneld, "flanneld", "auto", `flanneld binary; "auto": scripts/flanneld.sh's cache if built; "": none`)
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "how long an agent may take to converge")
 	fs.StringVar(&cfg.logs, "logs", "", "directory to keep each agent's log in")

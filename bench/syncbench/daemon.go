@@ -120,6 +120,10 @@ func (d *daemon) waitConverged(ctx context.Context, n int, poll time.Duration) (
 type memory struct {
 	RSSMiB     float64 `json:"rss_mib"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// AnonMiB and FileMiB split RSS into anonymous memory (heap, stacks,
+	// runtime) and file-backed pages (the binary's text and data touched).
+	AnonMiB float64 `json:"rss_anon_mib"`
+	FileMiB float64 `json:"rss_file_mib"`
 	// HeapAllocMiB is live plus not yet collected objects; NextGCMiB the
 	// heap size that triggers the next collection; HeapUnreleasedMiB free
 	// heap pages the runtime has not returned to the OS; GoSysMiB all
@@ -143,7 +147,7 @@ func (m *memory) addRuntime(s metrics) {
 	m.GoSysMiB = s["go_memstats_sys_bytes"] / mib
 }
 
-// readMemory reads VmRSS and VmHWM from /proc/<pid>/status.
+// readMemory reads VmRSS, VmHWM, RssAnon and RssFile from /proc/<pid>/status.
 func (d *daemon) readMemory() (memory, error) {
 	path := fmt.Sprintf("/proc/%d/status", d.agent.Pid())
 	f, err := os.Open(path)
@@ -155,18 +159,15 @@ func (d *daemon) readMemory() (memory, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		field := map[string]*float64{"VmRSS": &m.RSSMiB, "VmHWM": &m.PeakRSSMiB, "RssAnon": &m.AnonMiB, "RssFile": &m.FileMiB}[key]
+		if !ok || field == nil {
 			continue
 		}
 		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 64)
 		if err != nil {
 			return memory{}, fmt.Errorf("%s: %s %q: %w", path, key, val, err)
 		}
-		if key == "VmRSS" {
-			m.RSSMiB = kb / 1024
-		} else {
-			m.PeakRSSMiB = kb / 1024
-		}
+		*field = kb / 1024
 	}
 	if m.RSSMiB == 0 {
 		return memory{}, fmt.Errorf("%s: no VmRSS (is pid %d overlayd?)", path, d.agent.Pid())

@@ -80,15 +80,20 @@ type syncView struct {
 	nexthops   int
 	// nexthopMode: overlayd reports nexthop routes in use
 	// (overlayd_sync_route_mode{mode="nexthop"}).
-	nexthopMode   bool
-	writes        float64 // every netlink write (add and del, all kinds)
-	fullPasses    float64
-	incrPasses    float64
-	passSeconds   float64 // pass_duration_seconds_sum
-	passesTimed   float64 // pass_duration_seconds_count
-	writeErrors   float64
-	processRSS    float64
-	scrapeMissing bool
+	nexthopMode bool
+	writes      float64 // every netlink write (add and del, all kinds)
+	fullPasses  float64
+	incrPasses  float64
+	passSeconds float64 // pass_duration_seconds_sum
+	passesTimed float64 // pass_duration_seconds_count
+	writeErrors float64
+	// dumps counts the full kernel reads (every reason), dumpSeconds
+	// their summed duration; lostDumps those after lost notifications;
+	// eventChanges the notifications that changed overlayd's view of
+	// its entries (someone else's changes, not its own echoes).
+	dumps, dumpSeconds, lostDumps, eventChanges float64
+	processRSS                                  float64
+	scrapeMissing                               bool
 }
 
 // sync is the reconciler's view: the unlabelled series of an IPv4-only
@@ -140,6 +145,10 @@ func (m metrics) syncOf(family string) syncView {
 		passSeconds:   m[key("overlayd_sync_pass_duration_seconds_sum", "", "")],
 		passesTimed:   m[key("overlayd_sync_pass_duration_seconds_count", "", "")],
 		writeErrors:   m.sumFamily("overlayd_sync_errors_total", family),
+		dumps:         m.sumFamily("overlayd_sync_dumps_total", family),
+		dumpSeconds:   m[key("overlayd_sync_dump_duration_seconds_sum", "", "")],
+		lostDumps:     m[key("overlayd_sync_dumps_total", "", `reason="events-lost"`)],
+		eventChanges:  m[key("overlayd_sync_kernel_event_changes_total", "", "")],
 		processRSS:    m["process_resident_memory_bytes"],
 		scrapeMissing: !ok,
 	}
@@ -169,6 +178,8 @@ func combine(a, b syncView) syncView {
 		writes: a.writes + b.writes, fullPasses: a.fullPasses + b.fullPasses, incrPasses: a.incrPasses + b.incrPasses,
 		passSeconds: a.passSeconds + b.passSeconds, passesTimed: a.passesTimed + b.passesTimed,
 		writeErrors: a.writeErrors + b.writeErrors, processRSS: a.processRSS,
+		dumps: a.dumps + b.dumps, dumpSeconds: a.dumpSeconds + b.dumpSeconds, lostDumps: a.lostDumps + b.lostDumps,
+		eventChanges:  a.eventChanges + b.eventChanges,
 		scrapeMissing: a.scrapeMissing || b.scrapeMissing,
 	}
 }

@@ -186,10 +186,22 @@ type warmResult struct {
 	Notifications int     `json:"kernel_notifications"`
 	ReadySeconds  float64 `json:"ready_seconds"`
 	InSyncSeconds float64 `json:"in_sync_seconds"`
+	// StartDumpMs is the restarted agent's one full read of the kernel
+	// (overlayd_sync_dump_duration_seconds), the cost every periodic
+	// pass paid before notifications kept the believed state current.
+	StartDumpMs float64 `json:"start_dump_ms"`
+	// ColdDumps and ColdLostDumps are the dumps of the cold-started
+	// agent before the SIGTERM (1 and 0 when the echoes of its first
+	// pass never overflowed the notification socket).
+	ColdDumps     float64 `json:"cold_agent_dumps"`
+	ColdLostDumps float64 `json:"cold_agent_dumps_after_lost_events"`
 }
 
 func (b *bench) measureWarm(ctx context.Context) (warmResult, error) {
 	var res warmResult
+	if m, err := scrapeMetrics(ctx, b.node.NS); err == nil {
+		res.ColdDumps, res.ColdLostDumps = m.sync().dumps, m.sync().lostDumps
+	}
 	if err := b.d.stop(); err != nil {
 		return res, err
 	}
@@ -210,6 +222,7 @@ func (b *bench) measureWarm(ctx context.Context) (warmResult, error) {
 	res.ReadySeconds = readyAt.Sub(b.d.started).Seconds()
 	res.InSyncSeconds = inSyncAt.Sub(b.d.started).Seconds()
 	res.Writes = view.writes
+	res.StartDumpMs = view.dumpSeconds * 1000
 	res.Notifications = b.watch.resetNotes()
 	return res, nil
 }
@@ -220,6 +233,14 @@ type idleResult struct {
 	PassesMs       []float64 `json:"passes_ms"`
 	MedianMs       float64   `json:"median_ms"`
 	MaxMs          float64   `json:"max_ms"`
+	// DumpPassesMs are the periodic passes that read the kernel (after
+	// lost notifications, a failure, or the safety interval): not idle
+	// passes, reported apart.
+	DumpPassesMs []float64 `json:"dump_passes_ms"`
+	// Dumps and EventChanges during the idle phase (0 and 0 when the
+	// echoes of overlayd's own writes are recognised).
+	DumpsDuring        float64 `json:"dumps_during"`
+	EventChangesDuring float64 `json:"event_changes_during"`
 	// Writes made during the idle passes (should be 0).
 	Writes float64 `json:"writes"`
 	Memory memory  `json:"memory"`
@@ -253,9 +274,16 @@ func (b *bench) measureIdle(ctx context.Context) (idleResult, error) {
 		}
 		cur := m.sync()
 		if cur.fullPasses == prev.fullPasses+1 && cur.incrPasses == prev.incrPasses && cur.passesTimed == prev.passesTimed+1 {
-			res.PassesMs = append(res.PassesMs, (cur.passSeconds-prev.passSeconds)*1000)
+			ms := (cur.passSeconds - prev.passSeconds) * 1000
+			if cur.dumps == prev.dumps {
+				res.PassesMs = append(res.PassesMs, ms)
+			} else {
+				res.DumpPassesMs = append(res.DumpPassesMs, ms)
+			}
 		}
 		res.Writes = cur.writes - first.sync().writes
+		res.DumpsDuring = cur.dumps - first.sync().dumps
+		res.EventChangesDuring = cur.eventChanges - first.sync().eventChanges
 		prev = cur
 	}
 	res.MedianMs, res.MaxMs = medianMax(res.PassesMs)

@@ -197,13 +197,25 @@ func tableRows() []row {
 		}},
 		{"warm restart: /readyz, s", "", func(r runResult) string { return f("%.3f", r.Warm.ReadySeconds) }},
 		{"warm restart: in sync, s", "", func(r runResult) string { return f("%.3f", r.Warm.InSyncSeconds) }},
-		{"idle full pass: median / max, ms", "< 50 at 10k", func(r runResult) string { return f("%.1f / %.1f", r.Idle.MedianMs, r.Idle.MaxMs) }},
+		{"&nbsp;&nbsp;its one kernel dump (start), ms", "", func(r runResult) string { return f("%.1f", r.Warm.StartDumpMs) }},
+		{"cold agent: dumps (after lost notifications)", "1 (0)", func(r runResult) string {
+			return f("%.0f (%.0f)", r.Warm.ColdDumps, r.Warm.ColdLostDumps)
+		}},
+		{"idle periodic pass (no dump): median / max, ms", "≤ 100 at 100k", func(r runResult) string {
+			return f("%.1f / %.1f", r.Idle.MedianMs, r.Idle.MaxMs)
+		}},
+		{"&nbsp;&nbsp;dumps / notifications that changed entries, during idle", "0 / 0", func(r runResult) string {
+			return f("%.0f / %.0f", r.Idle.DumpsDuring, r.Idle.EventChangesDuring)
+		}},
 		{"&nbsp;&nbsp;its 3 kernel dumps alone (harness, same library): ms / MiB allocated", "", func(r runResult) string {
 			return f("%.1f / %.1f", r.Idle.Dumps.Ms, r.Idle.Dumps.AllocMiB)
 		}},
 		{"idle: writes", "0", func(r runResult) string { return f("%.0f", r.Idle.Writes) }},
 		{"RSS / peak RSS, MiB", "RSS < 40", func(r runResult) string {
 			return f("%.1f / %.1f", r.Idle.Memory.RSSMiB, r.Idle.Memory.PeakRSSMiB)
+		}},
+		{"&nbsp;&nbsp;RSS anonymous / file-backed, MiB", "", func(r runResult) string {
+			return f("%.1f / %.1f", r.Idle.Memory.AnonMiB, r.Idle.Memory.FileMiB)
 		}},
 		{"&nbsp;&nbsp;Go heap: alloc / next GC / unreleased, MiB", "", func(r runResult) string {
 			m := r.Idle.Memory

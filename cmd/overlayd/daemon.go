@@ -458,7 +458,7 @@ func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, f
 	d.mu.Unlock()
 	set, err := peerset.New(peerset.Options{
 		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
-		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: d.healthSink(rec), // health.go
+		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
 		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: reg,
 	})
 	if err != nil {

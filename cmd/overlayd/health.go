@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"time"
 
+	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/health"
-	"github.com/overlayd/overlayd/peerset"
 	"github.com/overlayd/overlayd/statusdoc"
 )
 
@@ -29,89 +28,22 @@ func (d *daemon) healthPorts() []int {
 
 // healthProbes is the daemon's side of package health.
 type healthProbes struct {
-	table  *healthTable
 	prober *health.Prober // nil until started (or when unavailable)
 	opts   health.ProberOptions
 }
 
-// healthTable is the prober's view of the peer set: a peerset.Sink in
-// front of the reconciler that keeps each peer's probe targets (the
-// overlay address is the peer subnet's network address, its
-// flannel.<VNI> address; the underlay one where its VXLAN goes).
-var _ peerset.EarlySink = (*healthTable)(nil)
-
-type healthTable struct {
-	next  peerset.Sink
-	mu    sync.Mutex
-	peers map[netip.Prefix]health.Target
-}
-
-func targetOf(p peerset.Peer) (health.Target, bool) {
-	if p.Keep != "" || !p.Subnet.IsValid() {
-		return health.Target{}, false
+// healthTargets are the prober's targets: the peers the reconciler
+// programs, read from it (the one owner of the peers; no copy is kept).
+// The overlay address is the peer subnet's network address, its
+// flannel.<VNI> address; the underlay one is where its VXLAN goes.
+func healthTargets(rec *backend.Reconciler) health.Targets {
+	return func() []health.Target {
+		var out []health.Target
+		rec.PeerDsts(func(sub netip.Prefix, dst netip.Addr) {
+			out = append(out, health.Target{Subnet: sub, Overlay: sub.Addr(), Underlay: dst})
+		})
+		return out
 	}
-	return health.Target{Subnet: p.Subnet, Overlay: p.Subnet.Addr(), Underlay: p.Dst}, true
-}
-
-// ReplacePeers implements peerset.Sink.
-func (t *healthTable) ReplacePeers(peers []peerset.Peer) {
-	m := make(map[netip.Prefix]health.Target, len(peers))
-	for _, p := range peers {
-		if tg, ok := targetOf(p); ok {
-			m[p.Subnet] = tg
-		}
-	}
-	t.mu.Lock()
-	t.peers = m
-	t.mu.Unlock()
-	t.next.ReplacePeers(peers)
-}
-
-// UpdatePeers implements peerset.Sink.
-func (t *healthTable) UpdatePeers(changes []peerset.Change) {
-	t.mu.Lock()
-	for _, c := range changes {
-		if tg, ok := targetOf(c.Peer); ok && !c.Removed {
-			t.peers[c.Peer.Subnet] = tg
-		} else if c.Removed || c.Peer.Keep == "" {
-			delete(t.peers, c.Peer.Subnet)
-		}
-	}
-	t.mu.Unlock()
-	t.next.UpdatePeers(changes)
-}
-
-// UpdateEarlyPeers implements peerset.EarlySink: the peers of a first
-// list still being read go on to the reconciler; the probes wait for the
-// snapshot.
-func (t *healthTable) UpdateEarlyPeers(changes []peerset.Change) {
-	if es, ok := t.next.(peerset.EarlySink); ok {
-		es.UpdateEarlyPeers(changes)
-	}
-}
-
-// targets is the prober's Targets: a snapshot.
-func (t *healthTable) targets() []health.Target {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]health.Target, 0, len(t.peers))
-	for _, tg := range t.peers {
-		out = append(out, tg)
-	}
-	return out
-}
-
-// healthSink puts the probe table between the peer set and next (the
-// reconciler) when the probes are on.
-func (d *daemon) healthSink(next peerset.Sink) peerset.Sink {
-	if d.opts.healthPort == 0 {
-		return next
-	}
-	t := &healthTable{next: next, peers: map[netip.Prefix]health.Target{}}
-	d.mu.Lock()
-	d.health = &healthProbes{table: t}
-	d.mu.Unlock()
-	return t
 }
 
 // startHealth starts the health responder on the bind address (the
@@ -148,13 +80,8 @@ func (d *daemon) startProber(g *group) {
 		d.log.Warn("health prober unavailable (the overlay probe needs a raw ICMP socket: CAP_NET_RAW)", "err", err)
 		return
 	}
-	if d.health == nil {
-		udp.Close()
-		icmp.Close()
-		return
-	}
 	o := health.ProberOptions{
-		Targets: d.health.table.targets, Port: d.opts.healthPort, Interval: d.opts.healthInterval,
+		Targets: healthTargets(d.rec), Port: d.opts.healthPort, Interval: d.opts.healthInterval,
 		Sample: d.opts.healthSample, Conn: udp, ICMP: icmp, Logger: d.log, Registerer: d.reg,
 	}
 	p, err := health.NewProber(o)
@@ -165,7 +92,7 @@ func (d *daemon) startProber(g *group) {
 		return
 	}
 	d.mu.Lock()
-	d.health.prober, d.health.opts = p, o
+	d.health = &healthProbes{prober: p, opts: o}
 	d.mu.Unlock()
 	g.go_("health-prober", func(ctx context.Context) error { return p.Run(ctx) })
 }

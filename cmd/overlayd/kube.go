@@ -86,8 +86,14 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	}
 	log.Info("kube subnet manager", "api_server", host, "annotation_prefix", o.annotations.Prefix, "net_config", o.netConfPath)
 	kopts := kube.Options{
-		Client: client, Annotations: o.annotations, Network: cfg.Network,
+		Client: client, Annotations: o.annotations, Network: cfg.Network, IPv6Network: cfg.IPv6Network,
 		Logger: log, Clock: clock, Registerer: d.reg, LeaveNetworkUnavailable: o.leaveNetworkUnavailable,
+	}
+	if !cfg.EnableIPv4 {
+		kopts.Network = netip.Prefix{}
+	}
+	if !cfg.EnableIPv6 {
+		kopts.IPv6Network = netip.Prefix{}
 	}
 	if kopts.NodeName, err = kube.ResolveNodeName(ctx, kopts, os.Getenv); err != nil {
 		return nil, nil, fmt.Errorf("--kube-subnet-mgr: %w", err)
@@ -96,7 +102,7 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR)
+	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR, "ipv6_podCIDR", own.IPv6PodCIDR)
 	if own.NodePublicIP.IsValid() {
 		// flanneld reads this one at start in place of --public-ip.
 		log.Info("using the node's node-public-ip annotation as --public-ip", "node", own.Name, "public_ip", own.NodePublicIP)
@@ -105,6 +111,10 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 	if own.PublicIPOverwrite.IsValid() {
 		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
 		d.opts.publicIP = own.PublicIPOverwrite
+	}
+	if own.PublicIPv6Overwrite.IsValid() {
+		log.Info("advertising the node's public-ipv6-overwrite annotation", "node", own.Name, "public_ipv6", own.PublicIPv6Overwrite)
+		d.opts.publicIPv6 = own.PublicIPv6Overwrite
 	}
 	return &kubeSource{opts: kopts, own: own, log: log}, cfg, nil
 }

@@ -108,7 +108,7 @@ type etcdSource struct {
 	// without a renewal, and when it is valid again (fencing).
 	onLeaseExpired func(expired bool)
 	// startList is the lease list previousVtepMAC read, handed to the
-	// Manager so that the start lists the leases once.
+	// Manager so that the start lists the leases once (nil after that).
 	startList *subnet.LeaseList
 }
 
@@ -205,6 +205,9 @@ func (s *etcdSource) acquire(ctx context.Context, attrs subnet.LeaseAttrs, prev 
 		Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), Registerer: s.registerer,
 		StartList: s.startList,
 	})
+	// The Manager holds the list until its watch takes it; kept here too,
+	// every lease in it stayed on the heap for the daemon's lifetime.
+	s.startList = nil
 	if err != nil {
 		return subnet.Lease{}, err
 	}

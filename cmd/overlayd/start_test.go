@@ -270,3 +270,34 @@ func TestEtcdSourceIdentityAndFence(t *testing.T) {
 		t.Errorf("ready %v (%s) after the lease expired without renewal", ready.isReady(), ready.notReadyReason())
 	}
 }
+
+// TestEtcdSourceDropsTheStartList: the lease list read at start for the
+// VTEP MAC is handed to the Manager and not kept by the source, so that
+// it can be collected once the Manager's watch has taken it (at 100,000
+// peers it is tens of MiB).
+func TestEtcdSourceDropsTheStartList(t *testing.T) {
+	clock := subnettest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg, err := subnet.ParseConfig([]byte(`{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := netip.MustParseAddr("192.0.2.10")
+	reg := subnettest.NewRegistry(clock)
+	data, _ := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: net.HardwareAddr{2, 0, 0, 0, 0, 7}}, true)
+	peer := subnet.LeaseAttrs{PublicIP: netip.MustParseAddr("192.0.2.20"), BackendType: subnet.BackendVXLAN, BackendData: data}
+	if err := reg.PutLease(subnet.Lease{Subnet: netip.MustParsePrefix("10.5.7.0/24"), Attrs: peer, Expiration: clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	src := &etcdSource{reg: closingRegistry{reg}, etcdAPI: "v3", cfg: cfg, clock: clock, log: slog.New(slog.DiscardHandler)}
+	src.previousVtepMAC(t.Context(), ours)
+	if src.startList == nil {
+		t.Fatal("previousVtepMAC kept no start list for the Manager")
+	}
+	attrs := subnet.LeaseAttrs{PublicIP: ours, BackendType: subnet.BackendVXLAN, BackendData: data}
+	if _, err := src.acquire(t.Context(), attrs, subnet.SubnetEnv{}); err != nil {
+		t.Fatal(err)
+	}
+	if src.startList != nil {
+		t.Errorf("the source still holds the start list (%d leases) after acquire", len(src.startList.Leases))
+	}
+}

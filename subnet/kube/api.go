@@ -27,6 +27,13 @@ type Client interface {
 	GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
 }
 
+// nodeStreamer is a Client that can also read a whole Node list one Node
+// at a time (restAPI: the protobuf answer decoded as it arrives). The first
+// list, served whole from the API server's cache, goes through it.
+type nodeStreamer interface {
+	StreamNodes(ctx context.Context, opts metav1.ListOptions, each func(*corev1.Node) error) (metav1.ListMeta, error)
+}
+
 // coreV1 is the private scheme of core/v1 (with meta/v1's list, watch and
 // status types) that the REST client decodes with.
 type coreV1 struct {
@@ -79,6 +86,8 @@ func newRESTAPI(cfg *rest.Config) (*restAPI, error) {
 	return &restAPI{rc: rc, params: core.params}, nil
 }
 
+var _ nodeStreamer = (*restAPI)(nil)
+
 func (a *restAPI) GetNode(ctx context.Context, name string) (*corev1.Node, error) {
 	n := &corev1.Node{}
 	err := a.rc.Get().Resource("nodes").Name(name).Do(ctx).Into(n)
@@ -89,6 +98,18 @@ func (a *restAPI) ListNodes(ctx context.Context, opts metav1.ListOptions) (*core
 	l := &corev1.NodeList{}
 	err := a.rc.Get().Resource("nodes").VersionedParams(&opts, a.params).Timeout(timeoutOf(opts)).Do(ctx).Into(l)
 	return l, err
+}
+
+// StreamNodes lists Nodes in protobuf and decodes the answer as it
+// arrives (decodeNodeStream), calling each for every Node.
+func (a *restAPI) StreamNodes(ctx context.Context, opts metav1.ListOptions, each func(*corev1.Node) error) (metav1.ListMeta, error) {
+	body, err := a.rc.Get().Resource("nodes").VersionedParams(&opts, a.params).
+		SetHeader("Accept", runtime.ContentTypeProtobuf).Timeout(timeoutOf(opts)).Stream(ctx)
+	if err != nil {
+		return metav1.ListMeta{}, err
+	}
+	defer body.Close()
+	return decodeNodeStream(body, each)
 }
 
 func (a *restAPI) WatchNodes(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlayd/overlayd/subnet"
@@ -12,23 +13,30 @@ import (
 // listPageSize is how many Nodes one list request returns at most.
 const listPageSize = 500
 
-// listEntries lists every Node in pages of listPageSize and reduces each
-// page to entries (the name and the lease, see nodeEntry) before the next
-// is read, so that a list of 10,000 Nodes never holds more than one page
-// of whole Node objects: a whole Node (status, images, managed fields) is
-// several kilobytes, an entry a few hundred bytes. The reflector's first
-// list asks for resourceVersion "0" (any version, served whole from the
-// API server's cache, ignoring the limit); that is read as "the latest",
-// which the API server serves in pages from one snapshot. A re-list that
-// names the last version seen ("not older than") is left as the reflector
-// asks it, without a limit: the API server's cache serves it, which is what
-// a re-list after a watch failure or an API server restart needs (a
-// version with a limit would be read from etcd at exactly that revision,
-// which the restarted cache may no longer watch from). Every page of a
-// continued list is of the same snapshot, whose version the list returns
-// for the watch to start from. onPage, when not nil, sees each page's
-// entries as soon as they are read.
+// listEntries lists every Node and reduces each to an entry (the name and
+// the lease, see nodeEntry) as it is read, so that a list of 10,000 Nodes
+// never sits in memory whole: a whole Node (status, images, managed
+// fields) is several kilobytes, an entry a few hundred bytes.
+//
+// The reflector's first list asks for resourceVersion "0": any version,
+// which the API server serves whole from its cache, ignoring a limit. A
+// client that can stream (nodeStreamer: the real one) reads that answer
+// one Node at a time; that is the fastest list there is, as it costs the
+// API server no etcd read. Other clients get it as "the latest", in pages
+// of listPageSize from one snapshot. A re-list that names the last version
+// seen ("not older than") is left as the reflector asks it, without a
+// limit: the API server's cache serves it, which is what a re-list after a
+// watch failure or an API server restart needs (a version with a limit
+// would be read from etcd at exactly that revision, which the restarted
+// cache may no longer watch from). The list's version is returned for the
+// watch to start from.
+//
+// onPage, when not nil, sees the entries as they are read, in batches of
+// up to listPageSize.
 func listEntries(ctx context.Context, c Client, opts metav1.ListOptions, ann Annotations, onPage func([]*nodeEntry)) (*nodeEntryList, error) {
+	if s, ok := c.(nodeStreamer); ok && opts.ResourceVersion == "0" {
+		return streamEntries(ctx, s, opts, ann, onPage)
+	}
 	switch opts.ResourceVersion {
 	case "0":
 		opts.ResourceVersion, opts.ResourceVersionMatch, opts.Limit = "", "", listPageSize
@@ -60,6 +68,34 @@ func listEntries(ctx context.Context, c Client, opts metav1.ListOptions, ann Ann
 		}
 		opts.Continue, opts.ResourceVersion, opts.ResourceVersionMatch = l.Continue, "", ""
 	}
+}
+
+// streamEntries is listEntries over a streamed list: one request, each
+// Node reduced to its entry as it is decoded, handed to onPage in batches.
+func streamEntries(ctx context.Context, s nodeStreamer, opts metav1.ListOptions, ann Annotations, onPage func([]*nodeEntry)) (*nodeEntryList, error) {
+	opts.Limit, opts.Continue = 0, ""
+	out := &nodeEntryList{}
+	flushed := 0
+	flush := func() {
+		if onPage != nil && flushed < len(out.Items) {
+			onPage(out.Items[flushed:])
+		}
+		flushed = len(out.Items)
+	}
+	meta, err := s.StreamNodes(ctx, opts, func(n *corev1.Node) error {
+		out.Items = append(out.Items, ann.entryOf(n))
+		if len(out.Items)-flushed >= listPageSize {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	flush()
+	out.ListMeta = meta
+	out.Continue, out.RemainingItemCount = "", nil
+	return out, nil
 }
 
 // remaining is the API server's estimate of the items after a page.

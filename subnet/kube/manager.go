@@ -32,8 +32,11 @@ func NewManager(o Options) (*Manager, error) {
 		return nil, err
 	}
 	var errs []error
-	if !o.Attrs.PublicIP.IsValid() || !o.Attrs.PublicIP.Is4() {
+	if o.Network.IsValid() && !o.Attrs.PublicIP.Is4() {
 		errs = append(errs, fmt.Errorf("kube subnet manager: Attrs.PublicIP %s is not an IPv4 address", o.Attrs.PublicIP))
+	}
+	if o.IPv6Network.IsValid() && (!o.Attrs.PublicIPv6.Is6() || o.Attrs.PublicIPv6.Is4In6()) {
+		errs = append(errs, fmt.Errorf("kube subnet manager: Attrs.PublicIPv6 %s is not an IPv6 address (IPv6Network %s is set)", o.Attrs.PublicIPv6, o.IPv6Network))
 	}
 	if o.Attrs.BackendType == "" {
 		errs = append(errs, errors.New("kube subnet manager: Attrs.BackendType is empty"))
@@ -69,23 +72,31 @@ func (m *Manager) Acquire(ctx context.Context) (subnet.Lease, error) {
 		if err := m.ensureAnnotations(ctx, n, attrs); err != nil {
 			return err
 		}
-		lease = subnet.Lease{Subnet: own.PodCIDR, Attrs: attrs}
+		lease = subnet.Lease{Subnet: own.PodCIDR, IPv6Subnet: own.IPv6PodCIDR, Attrs: attrs}
 		return nil
 	})
 	if err != nil {
 		return subnet.Lease{}, err
 	}
 	m.setLease(lease)
-	m.log.Info("lease published in the node's annotations", "node", m.o.NodeName, "subnet", lease.Subnet,
-		"public_ip", lease.Attrs.PublicIP, "overwrite", lease.Attrs.PublicIP != m.o.Attrs.PublicIP)
+	args := []any{"node", m.o.NodeName, "subnet", lease.Subnet,
+		"public_ip", lease.Attrs.PublicIP, "overwrite", lease.Attrs.PublicIP != m.o.Attrs.PublicIP}
+	if lease.IPv6Subnet.IsValid() {
+		args = append(args, "ipv6_subnet", lease.IPv6Subnet, "public_ipv6", lease.Attrs.PublicIPv6)
+	}
+	m.log.Info("lease published in the node's annotations", args...)
 	return lease, nil
 }
 
-// publishedAttrs are Options.Attrs with the node's public-ip-overwrite.
+// publishedAttrs are Options.Attrs with the node's public-ip-overwrite
+// and public-ipv6-overwrite.
 func (m *Manager) publishedAttrs(own OwnNode) subnet.LeaseAttrs {
 	attrs := m.o.Attrs
-	if own.PublicIPOverwrite.IsValid() {
+	if own.PublicIPOverwrite.IsValid() && m.o.Network.IsValid() {
 		attrs.PublicIP = own.PublicIPOverwrite
+	}
+	if own.PublicIPv6Overwrite.IsValid() && m.o.IPv6Network.IsValid() {
+		attrs.PublicIPv6 = own.PublicIPv6Overwrite
 	}
 	return attrs
 }

@@ -36,12 +36,22 @@ func fieldsOf(n *corev1.Node) nodeFields {
 // spec.podCIDRs (dual-stack), else spec.podCIDR. ok is false when the node
 // has none (yet).
 func nodePodCIDR(n nodeFields) (p netip.Prefix, ok bool, err error) {
+	return nodePodCIDROf(n, true)
+}
+
+// nodeIPv6PodCIDR returns the node's IPv6 pod CIDR: the IPv6 entry of
+// spec.podCIDRs, or spec.podCIDR when only that is set and is IPv6.
+func nodeIPv6PodCIDR(n nodeFields) (p netip.Prefix, ok bool, err error) {
+	return nodePodCIDROf(n, false)
+}
+
+func nodePodCIDROf(n nodeFields, want4 bool) (netip.Prefix, bool, error) {
 	for _, s := range podCIDRs(n) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return netip.Prefix{}, false, fmt.Errorf("node %q: podCIDR %q is not a CIDR: %w", n.name, s, err)
 		}
-		if p.Addr().Is4() {
+		if p.Addr().Is4() == want4 {
 			return p.Masked(), true, nil
 		}
 	}
@@ -57,39 +67,62 @@ func podCIDRs(n nodeFields) []string {
 }
 
 // NodeLease turns a node whose agent manages its lease in annotations
-// (kube-subnet-manager "true") into its lease: the subnet is the IPv4
-// podCIDR; the attributes come from backend-type, backend-data, public-ip
-// (public-ip-overwrite when it holds a valid address: the user's word
-// wins), the IPv6 forms and overlayd's private-ip; Created is the Node's
-// creationTimestamp. Expiration is zero:
-// such a lease lives as long as the Node. The error names the node and
-// the annotation at fault; errors.Is(err, errNotManaged) for nodes that
-// are not peers at all.
+// (kube-subnet-manager "true") into its lease: Subnet is the IPv4 podCIDR
+// when the node publishes an IPv4 public-ip (public-ip-overwrite when it
+// holds a valid address: the user's word wins), IPv6Subnet the IPv6
+// podCIDR when it publishes public-ipv6 (or public-ipv6-overwrite); the
+// attributes come from backend-type, backend-data, backend-v6-data, the
+// public addresses and overlayd's private-ip; Created is the Node's
+// creationTimestamp. Expiration is zero: such a lease lives as long as the
+// Node. The error names the node and the annotation at fault when neither
+// family is usable; errors.Is(err, errNotManaged) for nodes that are not
+// peers at all.
 func (a Annotations) NodeLease(n *corev1.Node) (subnet.Lease, error) {
 	return a.leaseOf(fieldsOf(n))
 }
 
 func (a Annotations) leaseOf(n nodeFields) (subnet.Lease, error) {
-	ann := n.ann
-	if ann[a.SubnetKubeManaged] != "true" {
+	if n.ann[a.SubnetKubeManaged] != "true" {
 		return subnet.Lease{}, fmt.Errorf("node %q: %w", n.name, errNotManaged)
-	}
-	cidr, ok, err := nodePodCIDR(n)
-	if err != nil {
-		return subnet.Lease{}, err
-	}
-	if !ok {
-		return subnet.Lease{}, fmt.Errorf("node %q is annotated %s=true but has no IPv4 podCIDR", n.name, a.SubnetKubeManaged)
 	}
 	attrs, err := a.nodeAttrs(n)
 	if err != nil {
 		return subnet.Lease{}, err
 	}
-	lease := subnet.Lease{Subnet: cidr, Attrs: attrs}
+	lease := subnet.Lease{Attrs: attrs}
+	v6, ok6, err := nodeIPv6PodCIDR(n)
+	if err != nil {
+		return subnet.Lease{}, err
+	}
+	if ok6 && attrs.PublicIPv6.IsValid() {
+		lease.IPv6Subnet = v6
+	}
+	if lease.Subnet, err = a.ipv4Part(n, attrs); err != nil {
+		if !lease.IPv6Subnet.IsValid() {
+			return subnet.Lease{}, err
+		}
+		lease.Subnet = netip.Prefix{} // an IPv6-only peer
+	}
 	if !n.created.IsZero() {
 		lease.Created = n.created.UnixNano()
 	}
 	return lease, nil
+}
+
+// ipv4Part is the node's IPv4 podCIDR, when it has one and a valid IPv4
+// public-ip; the error says which is missing.
+func (a Annotations) ipv4Part(n nodeFields, attrs subnet.LeaseAttrs) (netip.Prefix, error) {
+	cidr, ok, err := nodePodCIDR(n)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("node %q is annotated %s=true but has no IPv4 podCIDR", n.name, a.SubnetKubeManaged)
+	}
+	if !attrs.PublicIP.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("node %q: annotation %s %q is not an IPv4 address", n.name, a.PublicIP, n.ann[a.PublicIP])
+	}
+	return cidr, nil
 }
 
 func (a Annotations) nodeAttrs(n nodeFields) (subnet.LeaseAttrs, error) {
@@ -103,9 +136,6 @@ func (a Annotations) nodeAttrs(n nodeFields) (subnet.LeaseAttrs, error) {
 		return attrs, err
 	}
 	attrs.PublicIP = overwrittenIP(ann[a.PublicIPOverwrite], ann[a.PublicIP], true)
-	if !attrs.PublicIP.IsValid() {
-		return attrs, fmt.Errorf("node %q: annotation %s %q is not an IPv4 address", n.name, a.PublicIP, ann[a.PublicIP])
-	}
 	attrs.PublicIPv6 = overwrittenIP(ann[a.PublicIPv6Overwrite], ann[a.PublicIPv6], false)
 	attrs.PrivateIP = parseIP(ann[a.PrivateIP], true)
 	// A key that does not decode is no key: no same-site path to the node.

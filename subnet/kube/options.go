@@ -26,9 +26,12 @@ type Options struct {
 	// NodeName is our Node (see ResolveNodeName).
 	NodeName    string
 	Annotations Annotations
-	// Network is the network config's IPv4 Network: our podCIDR must lie
-	// inside it.
+	// Network is the network config's IPv4 Network (invalid when IPv4 is
+	// off): our IPv4 podCIDR must lie inside it.
 	Network netip.Prefix
+	// IPv6Network is the config's IPv6Network, invalid when IPv6 is off:
+	// our IPv6 podCIDR must lie inside it and becomes our IPv6Subnet.
+	IPv6Network netip.Prefix
 	// Attrs is the lease we publish (NewManager only): PublicIP is the
 	// detected or --public-ip address (the node's public-ip-overwrite
 	// replaces it), BackendType and BackendData (the VTEP MAC), PrivateIP
@@ -61,8 +64,11 @@ func (o *Options) validate() error {
 	if o.Annotations.SubnetKubeManaged == "" {
 		errs = append(errs, errors.New("kube subnet manager: Annotations not set (use NewAnnotations)"))
 	}
-	if !o.Network.IsValid() || !o.Network.Addr().Is4() {
+	if o.Network.IsValid() && !o.Network.Addr().Is4() || !o.Network.IsValid() && !o.IPv6Network.IsValid() {
 		errs = append(errs, fmt.Errorf("kube subnet manager: Network %s is not an IPv4 prefix", o.Network))
+	}
+	if o.IPv6Network.IsValid() && (!o.IPv6Network.Addr().Is6() || o.IPv6Network.Addr().Is4In6()) {
+		errs = append(errs, fmt.Errorf("kube subnet manager: IPv6Network %s is not an IPv6 prefix", o.IPv6Network))
 	}
 	o.applyDefaults()
 	return errors.Join(errs...)

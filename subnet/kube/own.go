@@ -15,8 +15,15 @@ import (
 // the VXLAN device and publishes its lease.
 type OwnNode struct {
 	Name string
-	// PodCIDR is the node's IPv4 pod CIDR: our lease's subnet.
+	// PodCIDR is the node's IPv4 pod CIDR: our lease's subnet (invalid
+	// when IPv4 is off).
 	PodCIDR netip.Prefix
+	// IPv6PodCIDR is the node's IPv6 pod CIDR (spec.podCIDRs): our lease's
+	// IPv6Subnet when IPv6 is on, invalid otherwise.
+	IPv6PodCIDR netip.Prefix
+	// PublicIPv6Overwrite is the user's public-ipv6-overwrite annotation;
+	// invalid when unset.
+	PublicIPv6Overwrite netip.Addr
 	// PublicIPOverwrite is the user's public-ip-overwrite annotation, to
 	// advertise instead of the detected address; invalid when unset.
 	PublicIPOverwrite netip.Addr
@@ -31,27 +38,50 @@ type OwnNode struct {
 }
 
 // checkOwnNode validates our node against the network config: it must
-// have an IPv4 podCIDR inside Network. The errors say what to fix.
+// have a podCIDR inside Network (IPv4 on) and one inside IPv6Network (IPv6
+// on). The errors say what to fix.
 func (o *Options) checkOwnNode(n *corev1.Node) (OwnNode, error) {
-	cidr, ok, err := nodePodCIDR(fieldsOf(n))
-	if err != nil {
-		return OwnNode{}, err
-	}
-	if !ok {
-		if cidrs := podCIDRs(fieldsOf(n)); len(cidrs) > 0 {
-			return OwnNode{}, fmt.Errorf("node %q has only IPv6 podCIDRs %v: overlayd needs an IPv4 podCIDR (an IPv4 or dual-stack --cluster-cidr)", n.Name, cidrs)
+	own := OwnNode{Name: n.Name, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true),
+		NodePublicIP:        parseIP(n.Annotations[o.Annotations.NodePublicIP], true),
+		PublicIPv6Overwrite: parseIP(n.Annotations[o.Annotations.PublicIPv6Overwrite], false)}
+	var err error
+	if o.Network.IsValid() {
+		if own.PodCIDR, err = o.ownPodCIDR(n, o.Network, true); err != nil {
+			return OwnNode{}, err
 		}
-		return OwnNode{}, fmt.Errorf("node %q has no podCIDR: was kube-controller-manager started with --allocate-node-cidrs and --cluster-cidr (kubeadm init --pod-network-cidr)?", n.Name)
 	}
-	if !o.Network.Contains(cidr.Addr()) || cidr.Bits() < o.Network.Bits() {
-		return OwnNode{}, fmt.Errorf("node %q podCIDR %s is outside the network config's Network %s: make kube-controller-manager's --cluster-cidr (kubeadm --pod-network-cidr) and Network in net-conf.json the same", n.Name, cidr, o.Network)
+	if o.IPv6Network.IsValid() {
+		if own.IPv6PodCIDR, err = o.ownPodCIDR(n, o.IPv6Network, false); err != nil {
+			return OwnNode{}, err
+		}
 	}
-	own := OwnNode{Name: n.Name, PodCIDR: cidr, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true),
-		NodePublicIP: parseIP(n.Annotations[o.Annotations.NodePublicIP], true)}
 	if prev, err := o.Annotations.nodeAttrs(fieldsOf(n)); err == nil {
 		own.Previous = prev
 	}
 	return own, nil
+}
+
+// ownPodCIDR is our node's pod CIDR of one family, inside network.
+func (o *Options) ownPodCIDR(n *corev1.Node, network netip.Prefix, want4 bool) (netip.Prefix, error) {
+	cidr, ok, err := nodePodCIDROf(fieldsOf(n), want4)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	field, family, other := "Network", "IPv4", "IPv6"
+	if !want4 {
+		field, family, other = "IPv6Network", "IPv6", "IPv4"
+	}
+	if !ok {
+		if cidrs := podCIDRs(fieldsOf(n)); len(cidrs) > 0 {
+			return netip.Prefix{}, fmt.Errorf("node %q has only %s podCIDRs %v: the network config enables %s, so the node needs an %s podCIDR (an %s or dual-stack --cluster-cidr)",
+				n.Name, other, cidrs, family, family, family)
+		}
+		return netip.Prefix{}, fmt.Errorf("node %q has no podCIDR: was kube-controller-manager started with --allocate-node-cidrs and --cluster-cidr (kubeadm init --pod-network-cidr)?", n.Name)
+	}
+	if !network.Contains(cidr.Addr()) || cidr.Bits() < network.Bits() {
+		return netip.Prefix{}, fmt.Errorf("node %q podCIDR %s is outside the network config's %s %s: make kube-controller-manager's --cluster-cidr (kubeadm --pod-network-cidr) and %s in net-conf.json the same", n.Name, cidr, field, network, field)
+	}
+	return cidr, nil
 }
 
 // WaitForNode gets our node (o.NodeName) until it exists and has a usable
@@ -80,6 +110,9 @@ func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
 		if s := node.Annotations[key]; s != "" && !parsed.IsValid() {
 			o.Logger.Warn("ignoring a node annotation: not an IPv4 address", "node", node.Name, "annotation", key, "value", s)
 		}
+	}
+	if s := node.Annotations[o.Annotations.PublicIPv6Overwrite]; s != "" && !own.PublicIPv6Overwrite.IsValid() {
+		o.Logger.Warn("ignoring a node annotation: not an IPv6 address", "node", node.Name, "annotation", o.Annotations.PublicIPv6Overwrite, "value", s)
 	}
 	return own, nil
 }

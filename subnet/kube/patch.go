@@ -29,10 +29,13 @@ func (a Annotations) annotationsFor(attrs subnet.LeaseAttrs) map[string]*string 
 	want := map[string]*string{
 		a.SubnetKubeManaged: set("true"),
 		a.BackendType:       set(attrs.BackendType),
-		a.BackendData:       set(compactJSON(attrs.BackendData)),
-		a.PublicIP:          set(attrs.PublicIP.String()),
 		a.PrivateIP:         nil,
 		a.SameSiteKey:       nil,
+	}
+	if attrs.PublicIP.IsValid() {
+		// IPv6 only: flanneld writes neither (and leaves them as they are).
+		want[a.BackendData] = set(compactJSON(attrs.BackendData))
+		want[a.PublicIP] = set(attrs.PublicIP.String())
 	}
 	if attrs.PrivateIP.IsValid() {
 		want[a.PrivateIP] = set(attrs.PrivateIP.String())

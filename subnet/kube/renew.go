@@ -19,7 +19,7 @@ import (
 // the error wraps subnet.ErrOwnLeaseLost: the kernel state is built on the
 // old subnet, so the daemon must restart.
 func (m *Manager) RunRenewal(ctx context.Context) error {
-	if !m.Lease().Subnet.IsValid() {
+	if !m.Lease().ID().IsValid() {
 		return errors.New("kube lease renewal: no lease: Acquire first")
 	}
 	var lastErr string
@@ -71,17 +71,17 @@ func (m *Manager) recheck(ctx context.Context) error {
 		return err
 	}
 	lease := m.Lease()
-	if own.PodCIDR != lease.Subnet {
+	if now := (subnet.LeaseID{Subnet: own.PodCIDR, IPv6Subnet: own.IPv6PodCIDR}); now != lease.ID() {
 		return fmt.Errorf("node %q podCIDR is now %s, our lease and kernel state are for %s (was the Node re-created?); restart to use the new subnet: %w",
-			n.Name, own.PodCIDR, lease.Subnet, subnet.ErrOwnLeaseLost)
+			n.Name, now, lease.ID(), subnet.ErrOwnLeaseLost)
 	}
 	attrs := m.publishedAttrs(own)
 	if err := m.ensureAnnotations(ctx, n, attrs); err != nil {
 		return err
 	}
-	if attrs.PublicIP != lease.Attrs.PublicIP {
-		m.log.Warn("our advertised address changed with the node's public-ip-overwrite annotation; peers follow it",
-			"node", n.Name, "old", lease.Attrs.PublicIP, "new", attrs.PublicIP)
+	if attrs.PublicIP != lease.Attrs.PublicIP || attrs.PublicIPv6 != lease.Attrs.PublicIPv6 {
+		m.log.Warn("our advertised address changed with the node's public-ip-overwrite or public-ipv6-overwrite annotation; peers follow it",
+			"node", n.Name, "old", lease.Attrs.PublicIP, "new", attrs.PublicIP, "old_ipv6", lease.Attrs.PublicIPv6, "new_ipv6", attrs.PublicIPv6)
 		lease.Attrs = attrs
 		m.setLease(lease)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -241,7 +242,7 @@ func (p *peerSet) apply(name string, n *read) []subnet.Event {
 	case !had:
 		p.known[name] = cur
 		return []subnet.Event{{Type: subnet.EventAdded, Lease: cur}}
-	case old.Subnet != cur.Subnet:
+	case old.ID() != cur.ID():
 		p.known[name] = cur
 		return []subnet.Event{{Type: subnet.EventRemoved, Lease: old}, {Type: subnet.EventAdded, Lease: cur}}
 	case subnet.AttrsEqual(old.Attrs, cur.Attrs):
@@ -268,9 +269,7 @@ func (p *peerSet) leaseOf(name string, n *read) (subnet.Lease, bool) {
 	}
 	l, err := n.lease, n.err
 	if err == nil {
-		if own := p.m.Lease().Subnet; own.IsValid() && own.Overlaps(l.Subnet) {
-			err = errors.New("its podCIDR " + l.Subnet.String() + " overlaps ours " + own.String())
-		}
+		err = overlapsOwn(p.m.Lease(), l)
 	}
 	switch {
 	case err == nil:
@@ -310,4 +309,15 @@ func (p *peerSet) watchFailed(err error) {
 	}
 	p.lastErr = err.Error()
 	p.m.log.Warn("node watch failed; client-go re-lists and re-watches", "err", err)
+}
+
+// overlapsOwn refuses a peer lease whose podCIDR of either family
+// overlaps ours.
+func overlapsOwn(own, l subnet.Lease) error {
+	for _, pair := range [][2]netip.Prefix{{own.Subnet, l.Subnet}, {own.IPv6Subnet, l.IPv6Subnet}} {
+		if pair[0].IsValid() && pair[1].IsValid() && pair[0].Overlaps(pair[1]) {
+			return errors.New("its podCIDR " + pair[1].String() + " overlaps ours " + pair[0].String())
+		}
+	}
+	return nil
 }

@@ -42,7 +42,9 @@ func TestKernelDrift(t *testing.T) {
 		for _, cmd := range script {
 			netnsutil.MustExec(t, n0.NS, strings.Fields(cmd)...)
 		}
-		if err := c.converged(n0); err == nil {
+		// overlayd may have repaired it already: it hears of changes to
+		// its entries from the kernel's notifications.
+		if err := c.converged(n0); err == nil && sum(metrics(t, n0), "overlayd_sync_drift_repaired_total") == repairsBefore {
 			t.Fatal("the hand-made drift did not change node0's entries")
 		}
 		c.waitConverged(3*resyncInterval+convergeTimeout/3, n0)
