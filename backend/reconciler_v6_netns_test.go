@@ -290,3 +290,4 @@ func TestReconcilerIPv6NexthopModeInNamespace(t *testing.T) {
 		t.Fatalf("IPv4 nexthops lost beside the IPv6 ones:\n%s", v4)
 	}
 }
+
