@@ -290,4 +290,3 @@ func TestReconcilerIPv6NexthopModeInNamespace(t *testing.T) {
 		t.Fatalf("IPv4 nexthops lost beside the IPv6 ones:\n%s", v4)
 	}
 }
-
