@@ -13,7 +13,7 @@ import (
 // and an IPv6 network of /64 node subnets.
 const (
 	rules6Network = "2001:db8:1000::/48"
-	rules6Config   = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"` + rules6Network + `","Backend":{"Type":"vxlan"}}`
+	rules6Config  = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"` + rules6Network + `","Backend":{"Type":"vxlan"}}`
 )
 
 // TestNFTablesWithIPv6IsRefused: the nftables mode is IPv4 only, so
