@@ -20,8 +20,8 @@ import (
 )
 
 const (
-	dualStackConfig = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`
-	ipv6OnlyConfig  = `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`
+	dualStackConfig        = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`
+	flanneldIPv6OnlyConfig = `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`
 )
 
 // nodeIPv6 is the IPv6 underlay address the test gives node i.
@@ -197,7 +197,7 @@ func TestFlanneldIPv6OnlyLeaseForm(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	bin := lab.FlanneldBinaryT(t)
 	l := lab.NewT(t, lab.Options{Nodes: 1})
-	if err := l.WriteConfig(labtest.Context(t, 20*time.Second), ipv6OnlyConfig); err != nil {
+	if err := l.WriteConfig(labtest.Context(t, 20*time.Second), flanneldIPv6OnlyConfig); err != nil {
 		t.Fatal(err)
 	}
 	labtest.AddIPv6Underlay(t, l)
