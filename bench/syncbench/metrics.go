@@ -98,9 +98,9 @@ type syncView struct {
 
 // sync is the reconciler's view: the unlabelled series of an IPv4-only
 // node, or, once the node runs the IPv6 plane too (its series carry a
-// family label), both planes together: in sync when both are, entry
-// counts the smaller of the two (so that converged(n) means both have n),
-// writes, passes and errors summed.
+// family label), both planes together: in sync when both are, each count
+// the planes' common one (-1 while they differ: converged(n) and "none
+// left" then mean both), writes, passes and errors summed.
 func (m metrics) sync() syncView {
 	_, v4 := m[`overlayd_sync_in_sync{family="ipv4"}`]
 	_, v6 := m[`overlayd_sync_in_sync{family="ipv6"}`]
@@ -169,12 +169,22 @@ func (m metrics) sumFamily(name, family string) float64 {
 	return s
 }
 
+// same is the planes' common count, or -1 while they differ: a count
+// the harness waits for (N at convergence, 0 after removing every peer)
+// is then reached only when both planes reach it.
+func same(a, b int) int {
+	if a != b {
+		return -1
+	}
+	return a
+}
+
 // combine is the two planes' views as one (see sync).
 func combine(a, b syncView) syncView {
 	return syncView{
-		inSync: a.inSync && b.inSync, peers: min(a.peers, b.peers),
-		neighbours: min(a.neighbours, b.neighbours), fdb: min(a.fdb, b.fdb), routes: min(a.routes, b.routes),
-		nexthops: min(a.nexthops, b.nexthops), nexthopMode: a.nexthopMode && b.nexthopMode,
+		inSync: a.inSync && b.inSync, peers: same(a.peers, b.peers),
+		neighbours: same(a.neighbours, b.neighbours), fdb: same(a.fdb, b.fdb), routes: same(a.routes, b.routes),
+		nexthops: same(a.nexthops, b.nexthops), nexthopMode: a.nexthopMode && b.nexthopMode,
 		writes: a.writes + b.writes, fullPasses: a.fullPasses + b.fullPasses, incrPasses: a.incrPasses + b.incrPasses,
 		passSeconds: a.passSeconds + b.passSeconds, passesTimed: a.passesTimed + b.passesTimed,
 		writeErrors: a.writeErrors + b.writeErrors, processRSS: a.processRSS,

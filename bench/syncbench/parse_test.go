@@ -66,7 +66,7 @@ func TestParseMetricsBothFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := m.sync()
-	if !v.inSync || v.peers != 3 || v.neighbours != 2 || v.routes != 2 || v.writes != 6 || v.fullPasses != 2 || !v.nexthopMode || v.scrapeMissing {
+	if !v.inSync || v.peers != 3 || v.neighbours != -1 || v.routes != -1 || v.writes != 6 || v.fullPasses != 2 || !v.nexthopMode || v.scrapeMissing {
 		t.Fatalf("dual-stack view %+v", v)
 	}
 	if v.converged(3) || !m.syncOf(`family="ipv4"`).converged(3) {
