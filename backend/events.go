@@ -158,9 +158,7 @@ func (r *Reconciler) drainEvents() {
 func (r *Reconciler) applyEvent(typ uint16, data []byte) bool {
 	switch typ {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
-		if idx := nl.LinkIndexOf(data); idx != 0 && (idx == r.own.link || idx == r.own.extLink) {
-			r.requestDump(dumpDevice)
-		}
+		r.linkEvent(data, typ == unix.RTM_DELLINK)
 		return false
 	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
 		if len(data) > 0 && data[0] == unix.AF_BRIDGE {
@@ -176,6 +174,34 @@ func (r *Reconciler) applyEvent(typ uint16, data []byte) bool {
 		return r.believed.nexthopEvent(data, r.own, typ == unix.RTM_DELNEXTHOP)
 	}
 	return false
+}
+
+// linkEvent handles a notification of our device or the external link.
+// The kernel removes routes (and neighbours) of a link that goes down or
+// away without telling, so that asks for a dump; one that comes back up
+// asks for a full pass, which writes them again. Other changes (operstate,
+// carrier, addresses of the link) ask for nothing.
+func (r *Reconciler) linkEvent(data []byte, del bool) {
+	idx := nl.LinkIndexOf(data)
+	var down *bool
+	switch {
+	case idx == 0:
+		return
+	case idx == r.own.link:
+		down = &r.linkDown
+	case idx == r.own.extLink:
+		down = &r.extLinkDown
+	default:
+		return
+	}
+	up := !del && nl.LinkUp(data)
+	switch {
+	case !up && (del || !*down):
+		r.requestDump(dumpDevice)
+	case up && *down:
+		r.requestFull()
+	}
+	*down = !up
 }
 
 // neighEvent applies a neighbour notification of our device.

@@ -213,3 +213,23 @@ func TestOwnEchoesChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceDownAndUpRepaired: the kernel removes the routes of a device
+// that goes down without a notification of their own; the link's
+// notifications make the reconciler read the kernel again and put them
+// back once it is up, with the resync an hour away.
+func TestDeviceDownAndUpRepaired(t *testing.T) {
+	n := newNSNode(t)
+	log := &logtest.Buffer{}
+	r, _ := n.startReconciler(n.eventsKernel(0), time.Hour, prometheus.NewRegistry(), log)
+	r.ReplacePeers(peersFor(r, nsPeers))
+	waitSynced(t, r)
+	n.waitState("first sync", nsGolden, log)
+	before := dumpsByReason(r)["device"]
+	n.sh("ip", "link", "set", "flannel.1", "down")
+	n.sh("ip", "link", "set", "flannel.1", "up")
+	n.waitState("routes back after down and up", nsGolden, log)
+	if got := dumpsByReason(r)["device"]; got <= before {
+		t.Errorf("dumps{reason=device} = %v, want more than %v", got, before)
+	}
+}

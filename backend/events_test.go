@@ -186,3 +186,27 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFirstSnapshot100k is what the loop does with the first
+// snapshot of 100,000 peers before its first write: the desired state
+// built from nothing (applyPending).
+func BenchmarkFirstSnapshot100k(b *testing.B) {
+	leases := make([]subnet.Lease, 0, 100000)
+	for i := range 100000 {
+		sub := fmt.Sprintf("10.%d.%d.%d/25", 1+i/512, i/2%256, 128*(i%2))
+		leases = append(leases, lease(sub, fmt.Sprintf("198.51.100.%d", 1+i%250),
+			fmt.Sprintf("0e:00:00:%02x:%02x:%02x", i>>16, i>>8&0xff, i&0xff)))
+	}
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		f := newFixture(b, bigNetwork, func(o *ReconcilerOptions) { o.Logger = nilLogger() })
+		peers := peersFor(f.r, leases)
+		f.r.ReplacePeers(peers)
+		b.StartTimer()
+		before := cpuTime(b)
+		f.r.applyPending()
+		cpu += cpuTime(b) - before
+	}
+	b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}

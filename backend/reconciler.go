@@ -196,10 +196,13 @@ type Reconciler struct {
 	rearm  chan struct{}
 	// fullNow: a notification changed the believed state, run a full
 	// pass now. dumpDue: the next full pass must dump, for dumpWhy.
-	fullNow  bool
-	dumpDue  bool
-	dumpWhy  dumpReason
-	lastDump time.Time
+	fullNow bool
+	dumpDue bool
+	// linkDown, extLinkDown: the last notification of our device or the
+	// external link said it was down (or gone).
+	linkDown, extLinkDown bool
+	dumpWhy               dumpReason
+	lastDump              time.Time
 	// batch is non-nil while a full pass queues its adds (the Kernel is
 	// a batchSender); batchBuf is its reused storage.
 	batch    *nl.Batch

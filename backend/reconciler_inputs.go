@@ -74,6 +74,7 @@ func (r *Reconciler) earlyModeSettled() bool {
 }
 
 func (r *Reconciler) applyReplace(peers []peerset.Peer) {
+	r.reserve(len(peers))
 	present := make(map[netip.Prefix]struct{}, len(peers))
 	for i := range peers {
 		present[peers[i].Subnet] = struct{}{}

@@ -130,5 +130,6 @@ func (k *FakeKernel) notifyLink(typ uint16, index int) {
 	if k.events == nil {
 		return
 	}
-	k.notify(typ, nl.LinkPayload(index))
+	// The fake's links are up while they exist.
+	k.notify(typ, nl.LinkPayload(index, typ == unix.RTM_NEWLINK))
 }

@@ -45,7 +45,9 @@ const (
 var errNotProtobuf = errors.New("not a Kubernetes protobuf object (no k8s\\x00 prefix)")
 
 // decodeNodeStream calls each for every Node of the list r holds, in
-// order, and returns the list's metadata. An error from each ends it.
+// order, and returns the list's metadata. An error from each ends it. The
+// Nodes hold only what a lease is read from (leanDecoder): name,
+// resourceVersion, creationTimestamp, annotations, podCIDR(s).
 func decodeNodeStream(r io.Reader, each func(*corev1.Node) error) (metav1.ListMeta, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var magic [4]byte
@@ -89,8 +91,9 @@ func decodeNodeStream(r io.Reader, each func(*corev1.Node) error) (metav1.ListMe
 
 // protoStream reads protobuf wire format from a buffered reader.
 type protoStream struct {
-	r   *bufio.Reader
-	buf []byte // reused for each Node
+	r    *bufio.Reader
+	buf  []byte // reused for each Node
+	lean leanDecoder
 }
 
 // nodeList reads a NodeList message of n bytes.
@@ -144,11 +147,11 @@ func (d *protoStream) message(field int, size int64, meta *metav1.ListMeta, each
 		}
 		return nil
 	}
-	var n corev1.Node
-	if err := n.Unmarshal(b); err != nil {
+	n, err := d.lean.decode(b)
+	if err != nil {
 		return fmt.Errorf("node list item: %w", err)
 	}
-	return each(&n)
+	return each(n)
 }
 
 func (d *protoStream) tag() (field int, wire int, err error) {

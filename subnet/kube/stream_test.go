@@ -30,8 +30,16 @@ func encodedNodeList(t testing.TB, list *corev1.NodeList) []byte {
 func testNodeList(n int) *corev1.NodeList {
 	l := &corev1.NodeList{ListMeta: metav1.ListMeta{ResourceVersion: "4711"}}
 	for i := range n {
-		l.Items = append(l.Items, *node(fmt.Sprintf("peer-%d", i), fmt.Sprintf("10.244.%d.0/24", i),
-			peerAnnotations("198.51.100.7", "02:00:00:00:00:01")))
+		nd := node(fmt.Sprintf("peer-%d", i), fmt.Sprintf("10.244.%d.0/24", i),
+			peerAnnotations("198.51.100.7", "02:00:00:00:00:01"))
+		nd.ResourceVersion = fmt.Sprint(100 + i)
+		nd.CreationTimestamp = metav1.Unix(1700000000+int64(i), 0)
+		nd.Spec.PodCIDRs = []string{nd.Spec.PodCIDR, fmt.Sprintf("2001:db8:%x::/64", i)}
+		nd.Labels = map[string]string{"kubernetes.io/hostname": nd.Name}
+		nd.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate}}
+		nd.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example/big:1"}, SizeBytes: 1 << 30}}
+		nd.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		l.Items = append(l.Items, *nd)
 	}
 	return l
 }
@@ -41,7 +49,11 @@ func TestDecodeNodeStream(t *testing.T) {
 	data := encodedNodeList(t, want)
 	var got []string
 	meta, err := decodeNodeStream(bytes.NewReader(data), func(n *corev1.Node) error {
-		got = append(got, n.Name+" "+n.Spec.PodCIDR+" "+n.Annotations[testAnn.PublicIP])
+		got = append(got, fmt.Sprint(n.Name, " ", n.ResourceVersion, " ", n.CreationTimestamp.Unix(), " ",
+			n.Spec.PodCIDRs, " ", n.Annotations[testAnn.PublicIP]))
+		if n.Labels != nil || n.ManagedFields != nil || n.Status.Images != nil || n.Status.Conditions != nil {
+			t.Errorf("node %s keeps fields a lease does not need: %+v", n.Name, n)
+		}
 		return nil
 	})
 	if err != nil {
@@ -50,7 +62,11 @@ func TestDecodeNodeStream(t *testing.T) {
 	if meta.ResourceVersion != "4711" {
 		t.Errorf("resourceVersion %q, want 4711", meta.ResourceVersion)
 	}
-	wantNodes := []string{"peer-0 10.244.0.0/24 198.51.100.7", "peer-1 10.244.1.0/24 198.51.100.7", "peer-2 10.244.2.0/24 198.51.100.7"}
+	wantNodes := []string{
+		"peer-0 100 1700000000 [10.244.0.0/24 2001:db8:0::/64] 198.51.100.7",
+		"peer-1 101 1700000001 [10.244.1.0/24 2001:db8:1::/64] 198.51.100.7",
+		"peer-2 102 1700000002 [10.244.2.0/24 2001:db8:2::/64] 198.51.100.7",
+	}
 	if fmt.Sprint(got) != fmt.Sprint(wantNodes) {
 		t.Errorf("nodes %q, want %q", got, wantNodes)
 	}

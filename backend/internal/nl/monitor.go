@@ -146,6 +146,11 @@ func LinkIndexOf(data []byte) int {
 	return int(int32(binary.NativeEndian.Uint32(data[4:])))
 }
 
+// LinkUp reports IFF_UP in the ifi_flags of a link payload.
+func LinkUp(data []byte) bool {
+	return len(data) >= unix.SizeofIfInfomsg && binary.NativeEndian.Uint32(data[8:])&unix.IFF_UP != 0
+}
+
 // IgnorePorts attaches a socket filter that drops, in the kernel, every
 // notification whose nlmsg_pid is one of ports: the kernel sets it to the
 // port id of the socket whose request caused the change (neighbours,

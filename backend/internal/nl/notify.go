@@ -39,10 +39,13 @@ func RoutePayload(r RouteSpec, table int, scope uint8) []byte {
 	return AppendAttrU32(b.buf, unix.RTA_TABLE, uint32(table))
 }
 
-// LinkPayload is an RTM_NEWLINK/RTM_DELLINK payload naming the link
-// (struct ifinfomsg only).
-func LinkPayload(index int) []byte {
+// LinkPayload is an RTM_NEWLINK/RTM_DELLINK payload naming the link and
+// whether it is up (struct ifinfomsg only).
+func LinkPayload(index int, up bool) []byte {
 	b := make([]byte, unix.SizeofIfInfomsg)
 	binary.NativeEndian.PutUint32(b[4:], uint32(int32(index)))
+	if up {
+		binary.NativeEndian.PutUint32(b[8:], unix.IFF_UP)
+	}
 	return b
 }
