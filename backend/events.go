@@ -209,7 +209,7 @@ func (b *believedState) neighEvent(data []byte, o ownership, del bool) bool {
 	n, ok, err := nl.ParseNeigh(data, func(h nl.NeighHeader) bool {
 		return h.Ifindex == o.link && int(h.Family) == o.family
 	})
-	if err != nil || !ok || !n.Dst.IsValid() || n.Dst.Is4() != (o.family == unix.AF_INET) {
+	if err != nil || !ok || !o.ownNeigh(n.Dst) {
 		return false
 	}
 	got := believedNeigh{state: n.State}
