@@ -19,8 +19,8 @@ const nftDualStackConfig = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableNFT
 // EnableIPv6, no iptables, ip6tables or nft binary in their PATH, on an
 // underlay with both families. Every pod reaches every other on both
 // families; the IPv6 rules are in table ip6 flannel-ipv6, the IPv6 peer
-// set in ip6 overlayd-ipv6 holds the peer's IPv6 address, ip6tables stays
-// empty. Then a real flanneld v0.28.10 takes node1 over with the same
+// set in ip6 overlayd-ipv6 holds the peer's IPv6 address and drops a
+// stranger's VXLAN over IPv6, ip6tables stays empty. Then a real flanneld v0.28.10 takes node1 over with the same
 // config: its flannel-ipv6 table is overlayd's (normalised for the node's
 // IPv6 subnet), traffic flows on both families, and overlayd takes the
 // node back to the same table.
@@ -42,6 +42,29 @@ func TestNFTablesDualStack(t *testing.T) {
 	labtest.WaitFor(t, repairTimeout, "node0's IPv6 peer set holds node1", func() (bool, string) {
 		set := nftIn(t, n0, "list", "set", "ip6", "overlayd-ipv6", "vxlan-peers")
 		return strings.Contains(set, n1.UnderlayIP6.String()), set
+	})
+	// A stranger's VXLAN over IPv6 is dropped by the set; with the
+	// stranger added to it, the same frame gets through (control).
+	attacker := labtest.AddAttacker6(t, l)
+	labtest.Eventually(t, 10*time.Second, "the attacker on the IPv6 underlay", func() error {
+		return lab.PingFrom(ctx, attacker, n0.UnderlayIP6)
+	})
+	frame := labtest.CraftedVXLAN6(t, ctx, l, n0, n1)
+	if labtest.InjectAndWatch6(t, attacker, n0, n0.Pods[0], frame) {
+		t.Errorf("pod %s received the stranger's IPv6 VXLAN frame despite the filter", n0.Pods[0])
+	}
+	add := []string{"add", "element", "ip6", "overlayd-ipv6", "vxlan-peers", "{ " + labtest.AttackerIP6.Addr().String() + " }"}
+	seen := false
+	for try := 0; try < 3 && !seen; try++ {
+		nftIn(t, n0, add...)
+		seen = labtest.InjectAndWatch6(t, attacker, n0, n0.Pods[0], frame)
+	}
+	if !seen {
+		t.Errorf("with the stranger in the IPv6 peer set its frame did not reach pod %s either: the test's frame is wrong", n0.Pods[0])
+	}
+	labtest.WaitFor(t, repairTimeout, "the stranger taken out of the IPv6 peer set", func() (bool, string) {
+		set := nftIn(t, n0, "list", "set", "ip6", "overlayd-ipv6", "vxlan-peers")
+		return !strings.Contains(set, labtest.AttackerIP6.Addr().String()), set
 	})
 	for _, n := range l.Nodes {
 		if save := netnsutil.MustExec(t, n.NS, "ip6tables-save"); strings.Contains(save, "FLANNEL") || strings.Contains(save, "OVERLAYD") {
