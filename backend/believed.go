@@ -27,28 +27,69 @@ type believedFDB struct {
 	extra []netip.Addr
 }
 
-// routeKey identifies a route in the main table the way the kernel does
-// (the table is always main for our routes).
-type routeKey struct {
-	dst      netip.Prefix
-	priority int
+// addr16 is an address as the route and nexthop tables hold it: 16 bytes
+// and no pointer (a netip.Addr is 24 with its zone handle, and the GC
+// scans every map that holds pointers). IPv4 is held IPv4-mapped; the
+// zero value is no address (never one of ours: "::" is no gateway and no
+// peer subnet).
+type addr16 [16]byte
+
+func addr16Of(a netip.Addr) addr16 {
+	if !a.IsValid() {
+		return addr16{}
+	}
+	return a.As16()
 }
 
+// addr is the address again (invalid for the zero value).
+func (a addr16) addr() netip.Addr {
+	if a == (addr16{}) {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16(a).Unmap()
+}
+
+// routeKey identifies a route in the main table the way the kernel does
+// (the table is always main for our routes): destination and metric. It
+// is 24 bytes, pointer-free, where a netip.Prefix and an int were 40.
+type routeKey struct {
+	addr   addr16
+	metric uint32
+	bits   uint8
+}
+
+// routeKeyOf is the key of the route to dst at metric priority.
+func routeKeyOf(dst netip.Prefix, priority int) routeKey {
+	return routeKey{addr: addr16Of(dst.Addr()), bits: uint8(dst.Bits()), metric: uint32(priority)}
+}
+
+// dst is the route's destination.
+func (k routeKey) dst() netip.Prefix {
+	a := k.addr.addr()
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(a, int(k.bits))
+}
+
+// priority is the route's metric.
+func (k routeKey) priority() int { return int(k.metric) }
+
 // believedRoute is one of our routes as the kernel reported it; scope is kept
-// because a delete must repeat it to match.
+// because a delete must repeat it to match. 28 bytes, pointer-free.
 type believedRoute struct {
-	link   int
-	gw     netip.Addr
+	gw   addr16
+	link int32
+	// nhid: the route points at this nexthop object (lean dumps only).
+	nhid   uint32
 	onlink bool
 	scope  netlink.Scope
-	// nhid: the route points at this nexthop object (lean dumps only).
-	nhid uint32
 }
 
 // believedState is what the reconciler believes the kernel holds of ours:
 // loaded from a dump, then updated by every successful write.
 type believedState struct {
-	neigh   map[netip.Addr]believedNeigh
+	neigh   map[addr16]believedNeigh
 	fdb     map[[6]byte]believedFDB
 	route   map[routeKey]believedRoute
 	nexthop map[uint32]believedNexthop
@@ -56,7 +97,7 @@ type believedState struct {
 
 func newBelievedState() *believedState {
 	return &believedState{
-		neigh:   map[netip.Addr]believedNeigh{},
+		neigh:   map[addr16]believedNeigh{},
 		fdb:     map[[6]byte]believedFDB{},
 		route:   map[routeKey]believedRoute{},
 		nexthop: map[uint32]believedNexthop{},
@@ -123,14 +164,14 @@ func (o ownership) routeOf(r routeFields) (routeKey, believedRoute, bool) {
 	if !onDevice && !direct {
 		return routeKey{}, believedRoute{}, false
 	}
-	believed := believedRoute{link: r.link, gw: r.gw, onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope, nhid: r.nhid}
+	believed := believedRoute{link: int32(r.link), gw: addr16Of(r.gw), onlink: r.flags&int(netlink.FLAG_ONLINK) != 0, scope: r.scope, nhid: r.nhid}
 	priority := r.priority
 	if priority == ip6DefaultMetric && dst.Addr().Is6() {
 		// The kernel gives an IPv6 route written without a metric 1024;
 		// we write without one, as for IPv4, so 1024 reads as ours (0).
 		priority = 0
 	}
-	return routeKey{dst: dst, priority: priority}, believed, true
+	return routeKeyOf(dst, priority), believed, true
 }
 
 // ip6DefaultMetric is the metric the kernel gives an IPv6 route added
@@ -212,7 +253,7 @@ func (b *believedState) loadNeighs(list []netlink.Neigh, o ownership) {
 		if len(n.HardwareAddr) == len(mac) {
 			copy(mac[:], n.HardwareAddr)
 		}
-		b.neigh[ip] = believedNeigh{mac: mac, state: uint16(n.State)}
+		b.neigh[addr16Of(ip)] = believedNeigh{mac: mac, state: uint16(n.State)}
 	}
 }
 

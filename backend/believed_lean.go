@@ -35,7 +35,7 @@ func (b *believedState) addNeighMsg(data []byte, o ownership) error {
 	if len(n.LLAddr) == len(mac) {
 		copy(mac[:], n.LLAddr)
 	}
-	b.neigh[n.Dst] = believedNeigh{mac: mac, state: n.State}
+	b.neigh[addr16Of(n.Dst)] = believedNeigh{mac: mac, state: n.State}
 	return nil
 }
 
@@ -130,6 +130,6 @@ func (b *believedState) addNexthopMsg(data []byte, o ownership) error {
 	if err != nil || n.Oif != o.link || !ownNexthopID(n.ID) || n.Group || n.Blackhole {
 		return err
 	}
-	b.nexthop[n.ID] = believedNexthop{gw: n.Gw, link: n.Oif, onlink: n.Flags&unix.RTNH_F_ONLINK != 0}
+	b.nexthop[n.ID] = believedNexthop{gw: addr16Of(n.Gw), link: int32(n.Oif), onlink: n.Flags&unix.RTNH_F_ONLINK != 0}
 	return nil
 }

@@ -81,8 +81,12 @@ func TestAddNeighMsg(t *testing.T) {
 			if (err != nil) != tc.err {
 				t.Fatalf("err = %v, want error %v", err, tc.err)
 			}
-			if !reflect.DeepEqual(b.neigh, tc.want) {
-				t.Fatalf("neigh = %+v, want %+v", b.neigh, tc.want)
+			got := map[netip.Addr]believedNeigh{}
+			for k, v := range b.neigh {
+				got[k.addr()] = v
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("neigh = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
@@ -129,8 +133,8 @@ func TestAddRouteMsg(t *testing.T) {
 	main := uint8(unix.RT_TABLE_MAIN)
 	boot := uint8(unix.RTPROT_BOOT)
 	onlink := uint32(unix.RTNH_F_ONLINK)
-	key := func(p string, prio int) routeKey { return routeKey{dst: netip.MustParsePrefix(p), priority: prio} }
-	gw := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	key := func(p string, prio int) routeKey { return routeKeyOf(netip.MustParsePrefix(p), prio) }
+	gw := func(s string) addr16 { return addr16Of(netip.MustParseAddr(s)) }
 	tests := []struct {
 		name string
 		msg  []byte

@@ -54,7 +54,7 @@ const smallSet = 64
 // desired state changed since the last pass, the only ones an incremental
 // pass compares and writes. Inputs mark them through the desired state.
 type dirtyKeys struct {
-	neigh   *keySet[netip.Addr]
+	neigh   *keySet[addr16]
 	fdb     *keySet[[6]byte]
 	route   *keySet[routeKey]
 	nexthop *keySet[uint32]
@@ -78,7 +78,7 @@ type desiredState struct {
 	// applied), not only early peers of a first list; guarded by mu.
 	snapshot bool
 	peers    map[netip.Prefix]*peer
-	neigh    map[netip.Addr]claimed
+	neigh    map[addr16]claimed
 	fdb      map[[6]byte]claimed
 	// nexthop is the peer per nexthop id, in nexthop route mode
 	// (nexthops true); network derives the ids.
@@ -89,11 +89,11 @@ type desiredState struct {
 }
 
 func newDesiredState(log *slog.Logger) *desiredState {
-	n, f, rt, nh := newKeySet[netip.Addr](), newKeySet[[6]byte](), newKeySet[routeKey](), newKeySet[uint32]()
+	n, f, rt, nh := newKeySet[addr16](), newKeySet[[6]byte](), newKeySet[routeKey](), newKeySet[uint32]()
 	return &desiredState{
 		log:   log,
 		peers: map[netip.Prefix]*peer{},
-		neigh: map[netip.Addr]claimed{},
+		neigh: map[addr16]claimed{},
 		fdb:   map[[6]byte]claimed{},
 		// Sets of its own until newTables points these at the trackers'.
 		nexthop: map[uint32]*peer{},
@@ -128,16 +128,16 @@ func (d *desiredState) replace(old, p *peer) {
 }
 
 func (d *desiredState) claim(p *peer) {
-	d.dirty.route.add(routeKey{dst: p.subnet})
+	d.dirty.route.add(routeKeyOf(p.subnet, 0))
 	d.claimNexthop(p)
 	if p.direct {
 		return
 	}
-	ip := p.subnet.Addr()
+	ip := addr16Of(p.subnet.Addr())
 	n := d.neigh[ip]
 	if n.claims > 0 && n.owner != p {
 		d.log.Warn("two peer leases share a neighbour address; the newer one wins",
-			"address", ip, "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(n.owner.subnet))
+			"address", p.subnet.Addr(), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(n.owner.subnet))
 	}
 	d.neigh[ip] = claimed{owner: p, claims: n.claims + 1}
 	d.dirty.neigh.add(ip)
@@ -152,12 +152,12 @@ func (d *desiredState) claim(p *peer) {
 }
 
 func (d *desiredState) unclaim(p *peer) {
-	d.dirty.route.add(routeKey{dst: p.subnet})
+	d.dirty.route.add(routeKeyOf(p.subnet, 0))
 	d.unclaimNexthop(p)
 	if p.direct {
 		return
 	}
-	ip := p.subnet.Addr()
+	ip := addr16Of(p.subnet.Addr())
 	if n, ok := d.neigh[ip]; ok {
 		d.dirty.neigh.add(ip)
 		n.claims--
@@ -165,7 +165,7 @@ func (d *desiredState) unclaim(p *peer) {
 			delete(d.neigh, ip)
 		} else {
 			if n.owner == p {
-				if q := d.otherClaimant(p, func(q *peer) bool { return q.subnet.Addr() == ip }); q != nil {
+				if q := d.otherClaimant(p, func(q *peer) bool { return q.subnet.Addr() == p.subnet.Addr() }); q != nil {
 					n.owner = q
 				}
 			}

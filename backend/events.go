@@ -209,17 +209,18 @@ func (b *believedState) neighEvent(data []byte, o ownership, del bool) bool {
 	n, ok, err := nl.ParseNeigh(data, func(h nl.NeighHeader) bool {
 		return h.Ifindex == o.link && int(h.Family) == o.family
 	})
-	if err != nil || !ok || !n.Dst.IsValid() || n.Dst.Is4() != (o.family == unix.AF_INET) {
+	if err != nil || !ok || !o.ownNeigh(n.Dst) {
 		return false
 	}
 	got := believedNeigh{state: n.State}
 	if len(n.LLAddr) == len(got.mac) {
 		copy(got.mac[:], n.LLAddr)
 	}
-	have, present := b.neigh[n.Dst]
+	key := addr16Of(n.Dst)
+	have, present := b.neigh[key]
 	switch {
 	case del:
-		delete(b.neigh, n.Dst)
+		delete(b.neigh, key)
 		return present
 	case present && sameNeigh(have, got):
 		return false
@@ -228,7 +229,7 @@ func (b *believedState) neighEvent(data []byte, o ownership, del bool) bool {
 		// resolved is incomplete: neither is an entry to act on yet.
 		return false
 	}
-	b.neigh[n.Dst] = got
+	b.neigh[key] = got
 	return true
 }
 
@@ -319,7 +320,7 @@ func (b *believedState) routeEvent(data []byte, o ownership, del bool) bool {
 		flags: int(m.Flags), dst: m.Dst, gw: m.Gw, link: m.Oif, priority: m.Priority, nhid: m.NHID}
 	key, got, ours := o.routeOf(rf)
 	if !ours {
-		key = routeKey{dst: m.Dst, priority: m.Priority}
+		key = routeKeyOf(m.Dst, m.Priority)
 	}
 	have, present := b.route[key]
 	switch {
@@ -362,11 +363,11 @@ func (b *believedState) nexthopEvent(data []byte, o ownership, del bool) bool {
 		}
 		delete(b.nexthop, n.ID)
 		if del {
-			b.dropRoutesVia(n.ID, have.gw, o.network)
+			b.dropRoutesVia(n.ID, have.gw.addr(), o.network)
 		}
 		return true
 	}
-	got := believedNexthop{gw: n.Gw, link: n.Oif, onlink: n.Flags&unix.RTNH_F_ONLINK != 0}
+	got := believedNexthop{gw: addr16Of(n.Gw), link: int32(n.Oif), onlink: n.Flags&unix.RTNH_F_ONLINK != 0}
 	if present && have == got {
 		return false
 	}
@@ -386,7 +387,7 @@ func (b *believedState) dropRoutesVia(id uint32, gw netip.Addr, network netip.Pr
 		if err != nil || p.Addr() != gw {
 			continue
 		}
-		k := routeKey{dst: p}
+		k := routeKeyOf(p, 0)
 		if have, ok := b.route[k]; ok && have.nhid == id {
 			delete(b.route, k)
 		}

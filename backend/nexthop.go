@@ -62,8 +62,8 @@ type nexthopWant struct {
 
 // believedNexthop is one of our nexthop objects as the kernel reported it.
 type believedNexthop struct {
-	gw     netip.Addr
-	link   int
+	gw     addr16
+	link   int32
 	onlink bool
 }
 
@@ -127,6 +127,6 @@ func (d *desiredState) setNexthops(on bool) {
 	d.nexthops = on
 	for _, p := range d.peers {
 		d.claimNexthop(p)
-		d.dirty.route.add(routeKey{dst: p.subnet})
+		d.dirty.route.add(routeKeyOf(p.subnet, 0))
 	}
 }

@@ -150,9 +150,9 @@ func (r *Reconciler) forgetKept(s netip.Prefix) {
 	if _, known := r.want.peers[s]; known {
 		return
 	}
-	r.want.dirty.route.add(routeKey{dst: s})
-	r.want.dirty.neigh.add(s.Addr())
-	if n, ok := r.believed.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
+	r.want.dirty.route.add(routeKeyOf(s, 0))
+	r.want.dirty.neigh.add(addr16Of(s.Addr()))
+	if n, ok := r.believed.neigh[addr16Of(s.Addr())]; ok && n.mac != ([6]byte{}) {
 		r.want.dirty.fdb.add(n.mac)
 	}
 }

@@ -93,10 +93,10 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	if r.haveSnapshot {
 		// Before the first snapshot (early peers) nothing is deleted.
 		keep := r.keptEntries()
-		r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst] && k.priority == 0 })
+		r.route.syncStale(r, st, func(k routeKey) bool { return keep.route[k.dst()] && k.priority() == 0 })
 		r.nexthop.syncStale(r, st, func(uint32) bool { return false })
 		r.fdb.syncStale(r, st, func(mac [6]byte) bool { return keep.fdb[mac] })
-		r.neigh.syncStale(r, st, func(ip netip.Addr) bool { return keep.neigh[ip] })
+		r.neigh.syncStale(r, st, func(ip addr16) bool { return keep.neigh[ip] })
 	}
 	r.stopBatching()
 	r.neigh.endFull(peakDirty)
@@ -145,11 +145,11 @@ func (r *Reconciler) keptEntries() keptSet {
 			continue
 		}
 		if k.route == nil {
-			k = keptSet{route: map[netip.Prefix]bool{}, neigh: map[netip.Addr]bool{}, fdb: map[[6]byte]bool{}}
+			k = keptSet{route: map[netip.Prefix]bool{}, neigh: map[addr16]bool{}, fdb: map[[6]byte]bool{}}
 		}
 		k.route[s] = true
-		k.neigh[s.Addr()] = true
-		if n, ok := r.believed.neigh[s.Addr()]; ok && n.mac != ([6]byte{}) {
+		k.neigh[addr16Of(s.Addr())] = true
+		if n, ok := r.believed.neigh[addr16Of(s.Addr())]; ok && n.mac != ([6]byte{}) {
 			k.fdb[n.mac] = true
 		}
 	}
@@ -159,7 +159,7 @@ func (r *Reconciler) keptEntries() keptSet {
 // keptSet holds the keys keptEntries protects; nil maps read as empty.
 type keptSet struct {
 	route map[netip.Prefix]bool
-	neigh map[netip.Addr]bool
+	neigh map[addr16]bool
 	fdb   map[[6]byte]bool
 }
 

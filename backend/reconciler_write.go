@@ -133,15 +133,16 @@ func (s *writeScratch) fdb(link int, mac [6]byte, dst netip.Addr) *netlink.Neigh
 // route is `<dst> via <gw> dev <link> [onlink]` in the main table, scope
 // as given, protocol left to the default (boot) like flannel.
 func (s *writeScratch) route(key routeKey, link int, gw netip.Addr, onlink bool, scope netlink.Scope) *netlink.Route {
-	ip := putAddr(&s.ipBuf, key.dst.Addr())
+	dst := key.dst()
+	ip := putAddr(&s.ipBuf, dst.Addr())
 	mask := s.maskBuf[:len(ip)]
 	clear(mask)
-	for i := 0; i < key.dst.Bits(); i++ {
+	for i := 0; i < dst.Bits(); i++ {
 		mask[i/8] |= 0x80 >> (i % 8)
 	}
 	s.dst = net.IPNet{IP: ip, Mask: mask}
 	s.rt = netlink.Route{LinkIndex: link, Dst: &s.dst, Gw: putAddr(&s.gwBuf, gw), Table: unix.RT_TABLE_MAIN,
-		Scope: scope, Priority: key.priority}
+		Scope: scope, Priority: key.priority()}
 	if onlink {
 		s.rt.Flags = int(netlink.FLAG_ONLINK)
 	}

@@ -13,7 +13,7 @@ import (
 // peer subnet's address, the FDB entry of its VTEP MAC, the route to its
 // subnet.
 type (
-	neighTable   = tracker[netip.Addr, neighWant, believedNeigh]
+	neighTable   = tracker[addr16, neighWant, believedNeigh]
 	fdbTable     = tracker[[6]byte, fdbWant, believedFDB]
 	routeTable   = tracker[routeKey, routeWant, believedRoute]
 	nexthopTable = tracker[uint32, nexthopWant, believedNexthop]
@@ -22,7 +22,7 @@ type (
 // newTables makes the trackers over the desired and believed state.
 func (r *Reconciler) newTables() {
 	r.want.network = r.opts.Network
-	r.neigh = newTracker[netip.Addr, neighWant, believedNeigh](kindNeigh, neighView{r.want}, r.believed.neigh, neighOps{r})
+	r.neigh = newTracker[addr16, neighWant, believedNeigh](kindNeigh, neighView{r.want}, r.believed.neigh, neighOps{r})
 	r.fdb = newTracker[[6]byte, fdbWant, believedFDB](kindFDB, fdbView{r.want}, r.believed.fdb, fdbOps{r})
 	r.route = newTracker[routeKey, routeWant, believedRoute](kindRoute, routeView{r.want}, r.believed.route, routeOps{r})
 	r.nexthop = newTracker[uint32, nexthopWant, believedNexthop](kindNexthop, nexthopView{r.want}, r.believed.nexthop, nexthopOps{r})
@@ -36,7 +36,7 @@ type (
 	routeView struct{ d *desiredState }
 )
 
-func (v neighView) get(ip netip.Addr) (neighWant, *peer, bool) {
+func (v neighView) get(ip addr16) (neighWant, *peer, bool) {
 	c, ok := v.d.neigh[ip]
 	if !ok {
 		return neighWant{}, nil, false
@@ -44,7 +44,7 @@ func (v neighView) get(ip netip.Addr) (neighWant, *peer, bool) {
 	return neighWant{mac: c.owner.mac}, c.owner, true
 }
 
-func (v neighView) keys(yield func(netip.Addr) bool) {
+func (v neighView) keys(yield func(addr16) bool) {
 	for ip := range v.d.neigh {
 		if !yield(ip) {
 			return
@@ -71,16 +71,16 @@ func (v fdbView) keys(yield func([6]byte) bool) {
 // get wants a route only at metric 0: a route of ours with another metric
 // is stale.
 func (v routeView) get(k routeKey) (routeWant, *peer, bool) {
-	if k.priority != 0 {
+	if k.metric != 0 {
 		return routeWant{}, nil, false
 	}
-	w, owner := v.d.route(k.dst)
+	w, owner := v.d.route(k.dst())
 	return w, owner, owner != nil
 }
 
 func (v routeView) keys(yield func(routeKey) bool) {
 	for dst := range v.d.peers {
-		if !yield(routeKey{dst: dst}) {
+		if !yield(routeKeyOf(dst, 0)) {
 			return
 		}
 	}
@@ -97,39 +97,39 @@ func (o neighOps) written(w neighWant) believedNeigh {
 	return believedNeigh{mac: w.mac, state: netlink.NUD_PERMANENT}
 }
 
-func (o neighOps) dirtyKey(ip netip.Addr) netip.Addr  { return ip }
+func (o neighOps) dirtyKey(ip addr16) addr16          { return ip }
 func (o neighOps) batchable(believedNeigh, bool) bool { return true }
-func (o neighOps) queue(b *nl.Batch, ip netip.Addr, w neighWant) {
-	b.AddNeigh(uint8(o.r.own.family), o.r.own.link, ip, w.mac)
+func (o neighOps) queue(b *nl.Batch, ip addr16, w neighWant) {
+	b.AddNeigh(uint8(o.r.own.family), o.r.own.link, ip.addr(), w.mac)
 }
 
-func (o neighOps) prepare(*passStats, netip.Addr, neighWant, believedNeigh, bool, bool) error {
+func (o neighOps) prepare(*passStats, addr16, neighWant, believedNeigh, bool, bool) error {
 	return nil
 }
 
-func (o neighOps) write(ip netip.Addr, w neighWant) error {
-	return o.r.k.NeighSet(o.r.scratch.neigh(o.r.own, ip, w.mac))
+func (o neighOps) write(ip addr16, w neighWant) error {
+	return o.r.k.NeighSet(o.r.scratch.neigh(o.r.own, ip.addr(), w.mac))
 }
 
-func (o neighOps) addError(ip netip.Addr, w neighWant, err error) error {
-	return fmt.Errorf("replace neighbour %s lladdr %s dev %s: %w", ip, macString(w.mac), o.r.opts.LinkName, err)
+func (o neighOps) addError(ip addr16, w neighWant, err error) error {
+	return fmt.Errorf("replace neighbour %s lladdr %s dev %s: %w", ip.addr(), macString(w.mac), o.r.opts.LinkName, err)
 }
 
-func (o neighOps) remove(st *passStats, ip netip.Addr, b believedNeigh, drift bool) error {
-	err := o.r.wrote(st, kindNeigh, opDel, drift, o.r.k.NeighDel(o.r.scratch.neighDel(o.r.own, ip)))
+func (o neighOps) remove(st *passStats, ip addr16, b believedNeigh, drift bool) error {
+	err := o.r.wrote(st, kindNeigh, opDel, drift, o.r.k.NeighDel(o.r.scratch.neighDel(o.r.own, ip.addr())))
 	if err != nil {
 		return o.delError(ip, b, err)
 	}
 	return nil
 }
 
-func (o neighOps) queueDel(b *nl.Batch, ip netip.Addr, _ believedNeigh) bool {
-	b.DelNeigh(uint8(o.r.own.family), o.r.own.link, ip)
+func (o neighOps) queueDel(b *nl.Batch, ip addr16, _ believedNeigh) bool {
+	b.DelNeigh(uint8(o.r.own.family), o.r.own.link, ip.addr())
 	return true
 }
 
-func (o neighOps) delError(ip netip.Addr, _ believedNeigh, err error) error {
-	return fmt.Errorf("delete neighbour %s dev %s: %w", ip, o.r.opts.LinkName, err)
+func (o neighOps) delError(ip addr16, _ believedNeigh, err error) error {
+	return fmt.Errorf("delete neighbour %s dev %s: %w", ip.addr(), o.r.opts.LinkName, err)
 }
 
 // fdbOps: `bridge fdb replace <mac> dev <dev> dst <dst> self permanent`.
@@ -226,25 +226,25 @@ func (o routeOps) matches(b believedRoute, w routeWant) bool {
 	if b.nhid != w.nhid {
 		return false
 	}
-	return w.nhid != 0 || (b.link == o.link(w) && b.gw == w.gw && b.onlink == !w.direct)
+	return w.nhid != 0 || (int(b.link) == o.link(w) && b.gw == addr16Of(w.gw) && b.onlink == !w.direct)
 }
 
 func (o routeOps) written(w routeWant) believedRoute {
 	if w.nhid != 0 {
-		return believedRoute{link: o.r.own.link, gw: w.gw, onlink: true, scope: netlink.SCOPE_UNIVERSE, nhid: w.nhid}
+		return believedRoute{link: int32(o.r.own.link), gw: addr16Of(w.gw), onlink: true, scope: netlink.SCOPE_UNIVERSE, nhid: w.nhid}
 	}
-	return believedRoute{link: o.link(w), gw: w.gw, onlink: !w.direct, scope: netlink.SCOPE_UNIVERSE}
+	return believedRoute{link: int32(o.link(w)), gw: addr16Of(w.gw), onlink: !w.direct, scope: netlink.SCOPE_UNIVERSE}
 }
 
-func (o routeOps) dirtyKey(k routeKey) routeKey       { return routeKey{dst: k.dst} }
+func (o routeOps) dirtyKey(k routeKey) routeKey       { k.metric = 0; return k }
 func (o routeOps) batchable(believedRoute, bool) bool { return true }
 
 func (o routeOps) queue(b *nl.Batch, k routeKey, w routeWant) {
 	if w.nhid != 0 {
-		b.AddRoute(nl.RouteSpec{Dst: k.dst, NHID: w.nhid, Priority: k.priority})
+		b.AddRoute(nl.RouteSpec{Dst: k.dst(), NHID: w.nhid, Priority: k.priority()})
 		return
 	}
-	b.AddRoute(nl.RouteSpec{Dst: k.dst, Gw: w.gw, Onlink: !w.direct, Oif: o.link(w), Priority: k.priority})
+	b.AddRoute(nl.RouteSpec{Dst: k.dst(), Gw: w.gw, Onlink: !w.direct, Oif: o.link(w), Priority: k.priority()})
 }
 
 func (o routeOps) prepare(*passStats, routeKey, routeWant, believedRoute, bool, bool) error {
@@ -254,23 +254,23 @@ func (o routeOps) prepare(*passStats, routeKey, routeWant, believedRoute, bool, 
 func (o routeOps) write(k routeKey, w routeWant) error {
 	if w.nhid != 0 {
 		// Only a nexthopKernel makes nexthop mode (see decideRouteMode).
-		return o.r.k.(nexthopKernel).routeReplaceNH(k.dst, k.priority, w.nhid)
+		return o.r.k.(nexthopKernel).routeReplaceNH(k.dst(), k.priority(), w.nhid)
 	}
 	return o.r.k.RouteReplace(o.r.scratch.route(k, o.link(w), w.gw, !w.direct, netlink.SCOPE_UNIVERSE))
 }
 
 func (o routeOps) addError(k routeKey, w routeWant, err error) error {
 	if w.nhid != 0 {
-		return fmt.Errorf("replace route %s nhid %d: %w", k.dst, w.nhid, err)
+		return fmt.Errorf("replace route %s nhid %d: %w", k.dst(), w.nhid, err)
 	}
-	return fmt.Errorf("replace route %s via %s dev %d: %w", k.dst, w.gw, o.link(w), err)
+	return fmt.Errorf("replace route %s via %s dev %d: %w", k.dst(), w.gw, o.link(w), err)
 }
 
 // remove names the gateway and device of a classic route; a route through
 // a nexthop is deleted by destination and metric alone, since naming the
 // nexthop's gateway can fail with ESRCH.
 func (o routeOps) remove(st *passStats, k routeKey, b believedRoute, drift bool) error {
-	link, gw := b.link, b.gw
+	link, gw := int(b.link), b.gw.addr()
 	if b.nhid != 0 {
 		link, gw = 0, netip.Addr{}
 	}
@@ -283,15 +283,15 @@ func (o routeOps) remove(st *passStats, k routeKey, b believedRoute, drift bool)
 
 func (o routeOps) queueDel(batch *nl.Batch, k routeKey, b believedRoute) bool {
 	if b.nhid != 0 {
-		batch.DelRoute(k.dst, k.priority)
+		batch.DelRoute(k.dst(), k.priority())
 		return true
 	}
-	batch.DelRouteVia(k.dst, k.priority, b.gw, b.link, uint8(b.scope))
+	batch.DelRouteVia(k.dst(), k.priority(), b.gw.addr(), int(b.link), uint8(b.scope))
 	return true
 }
 
 func (o routeOps) delError(k routeKey, b believedRoute, err error) error {
-	return fmt.Errorf("delete route %s via %s dev %d metric %d: %w", k.dst, b.gw, b.link, k.priority, err)
+	return fmt.Errorf("delete route %s via %s dev %d metric %d: %w", k.dst(), b.gw.addr(), b.link, k.priority(), err)
 }
 
 // nexthopOps: `ip nexthop replace id <id> via <subnet address> dev <dev>
@@ -299,11 +299,11 @@ func (o routeOps) delError(k routeKey, b believedRoute, err error) error {
 type nexthopOps struct{ r *Reconciler }
 
 func (o nexthopOps) matches(b believedNexthop, w nexthopWant) bool {
-	return b.gw == w.gw && b.link == o.r.own.link && b.onlink
+	return b.gw == addr16Of(w.gw) && int(b.link) == o.r.own.link && b.onlink
 }
 
 func (o nexthopOps) written(w nexthopWant) believedNexthop {
-	return believedNexthop{gw: w.gw, link: o.r.own.link, onlink: true}
+	return believedNexthop{gw: addr16Of(w.gw), link: int32(o.r.own.link), onlink: true}
 }
 
 func (o nexthopOps) dirtyKey(id uint32) uint32            { return id }
@@ -341,5 +341,5 @@ func (o nexthopOps) queueDel(batch *nl.Batch, id uint32, _ believedNexthop) bool
 }
 
 func (o nexthopOps) delError(id uint32, b believedNexthop, err error) error {
-	return fmt.Errorf("delete nexthop id %d via %s: %w", id, b.gw, err)
+	return fmt.Errorf("delete nexthop id %d via %s: %w", id, b.gw.addr(), err)
 }

@@ -55,7 +55,8 @@ type Underlay struct {
 	Bind string `json:"bind"`
 	// Advertise is the PublicIP in the lease: where peers send VXLAN.
 	Advertise string `json:"advertise"`
-	// AdvertiseOnHost is false behind 1:1 NAT (normal there).
+	// AdvertiseOnHost is false behind 1:1 NAT (normal there); in an
+	// IPv6-only network it is about Advertise6.
 	AdvertiseOnHost bool `json:"advertiseOnHost"`
 	// Bind6 and Advertise6 are the IPv6 counterparts (the IPv6 device's
 	// local address and the lease's PublicIPv6), set when IPv6 is on.

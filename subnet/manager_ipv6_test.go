@@ -251,3 +251,27 @@ func TestWatchIPv6Peers(t *testing.T) {
 		t.Errorf("no event for the dual-stack peer: %s", eventSummary(sink.Events()))
 	}
 }
+
+// TestWatchWarnsAboutIPv4OnlyPeersInADualStackNetwork: a peer lease
+// without IPv6 subnet in a dual-stack network is delivered as usual and
+// warned about once (flanneld v0.28 crashes next to it).
+func TestWatchWarnsAboutIPv4OnlyPeersInADualStackNetwork(t *testing.T) {
+	e := newEnv(t, cfgDual)
+	e.put(t, "10.5.2.0/24", otherIP, otherMAC, t0.Add(time.Hour))
+	m, _ := acquired(t, e, withAttrs(dualAttrs(ourIP, ourIPv6, ourMAC, ourMAC6)))
+	sink := subnettest.NewSink()
+	run(t, func(ctx context.Context) error { return m.RunWatch(ctx, sink) })
+	if !sink.WaitFor(wait, func(s *subnettest.Sink) bool { return len(s.Peers()) == 1 }) {
+		t.Fatalf("peers %v", sink.Peers())
+	}
+	eventually(t, "watch", func() bool { return e.reg.Watchers() == 1 })
+	e.put(t, "10.5.2.0/24", otherIP, otherMAC, t0.Add(2*time.Hour)) // a renewal: no second warning
+	e.putID(t, id("10.5.3.0/24", "2001:db8:0:3::/64"), dualAttrs("192.0.2.3", "2001:db8:ffff::3", "02:00:00:00:00:03", "02:00:00:00:06:03"))
+	if !sink.WaitFor(wait, func(s *subnettest.Sink) bool { return len(s.Peers()) == 2 }) {
+		t.Fatalf("peers %v", sink.Peers())
+	}
+	if n := e.logs.Count("a peer lease has no IPv6 subnet"); n != 1 {
+		t.Errorf("%d warnings, want 1 (for 10.5.2.0-24 only):\n%s", n, e.logs)
+	}
+	e.logs.MustContain(t, "key=10.5.2.0-24")
+}

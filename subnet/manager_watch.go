@@ -17,7 +17,7 @@ import (
 // sent as UpdatePeers; other failures reconnect with jittered exponential
 // backoff and re-list. Unchanged re-puts are not forwarded.
 func (m *Manager) RunWatch(ctx context.Context, sink PeerSink) error {
-	w := &peerWatch{m: m, sink: sink, warned: newWarnedKeys(maxWarnedKeys)}
+	w := &peerWatch{m: m, sink: sink, warned: newWarnedKeys(maxWarnedKeys), famWarned: newWarnedKeys(maxWarnedKeys)}
 	failures := 0
 	for {
 		progressed, err := w.cycle(ctx)
@@ -67,6 +67,9 @@ type peerWatch struct {
 	sink   PeerSink
 	known  map[LeaseID]Lease // nil until the first snapshot
 	warned *warnedKeys       // malformed keys already logged
+	// famWarned are the peer keys already warned to lack a family the
+	// config enables (checkFamilies).
+	famWarned *warnedKeys
 }
 
 // cycle lists and watches once; progressed reports that the list
@@ -250,8 +253,10 @@ func (w *peerWatch) send(events []Event) {
 	for _, e := range events {
 		if e.Type == EventRemoved {
 			w.logPeer("peer removed", e.Lease)
+			w.famWarned.forget(e.Lease.ID().KeyName())
 		} else {
 			w.logPeer("peer added", e.Lease)
+			w.checkFamilies(e.Lease)
 		}
 	}
 	w.sink.UpdatePeers(events)
@@ -262,6 +267,7 @@ func (w *peerWatch) send(events []Event) {
 func (w *peerWatch) logSnapshot(all []Lease) {
 	for _, l := range all {
 		w.logPeer("peer added", l)
+		w.checkFamilies(l)
 	}
 	w.m.log.Info("peers known from the first snapshot", "count", len(all))
 }
@@ -274,6 +280,22 @@ func (w *peerWatch) logPeer(msg string, l Lease) {
 		return
 	}
 	w.m.log.Debug(msg, "key", l.ID().KeyName(), "public_ip", OwnLeaseAddr(l.Attrs), "backend", l.Attrs.BackendType)
+}
+
+// checkFamilies warns, once per key, about a peer lease without an IPv6
+// subnet in a network whose config enables IPv6: flanneld v0.28 nodes
+// crash allocating next to it (docs/compatibility.md, "IPv6 and
+// dual-stack"). Nothing is done to the lease: it is not ours.
+func (w *peerWatch) checkFamilies(l Lease) {
+	if l.Unreadable || !w.m.cfg.EnableIPv6 || l.IPv6Subnet.IsValid() {
+		return
+	}
+	key := l.ID().KeyName()
+	if w.famWarned.add(key, "no IPv6 subnet") {
+		w.m.log.Warn("a peer lease has no IPv6 subnet although the network config enables IPv6; "+
+			"flanneld v0.28 nodes crash while allocating next to it: restart that node's agent with the IPv6 config, or delete the key",
+			"key", key, "public_ip", OwnLeaseAddr(l.Attrs))
+	}
 }
 
 // warnSkipped logs each malformed entry once per reason.

@@ -61,6 +61,8 @@ type config struct {
 	subnetLen int
 	// removeAll times the removal of every peer at the end of each N.
 	removeAll bool
+	// ipv6: dual-stack peers (6N entries).
+	ipv6 bool
 }
 
 func main() {
@@ -107,6 +109,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.routeMode, "route-mode", "", "--route-mode for overlayd: onlink, nexthop or auto (empty: not passed); nexthop also skips the kernel limit with classic routes, which is quadratic")
 	fs.IntVar(&c.subnetLen, "subnet-len", 24, "SubnetLen of the 10.0.0.0/8 network: 24 leaves room for 65,536 peers, 26 for 262,144")
 	fs.BoolVar(&c.removeAll, "remove-all", true, "at the end of each N, delete every peer's lease and time until the kernel holds none of their entries")
+	fs.BoolVar(&c.ipv6, "ipv6", false, "dual-stack: the node and every peer also have an IPv6 subnet (2001:db8:1000::/48 cut into /64s), so 6N kernel entries; at most 65,535 peers")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (agent logs, batch files) and print its path")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -143,6 +146,9 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("-route-mode %q: want onlink, nexthop or auto", c.routeMode)
 	}
 	for _, n := range c.ns {
+		if c.ipv6 && n > 1<<16-2 {
+			return c, fmt.Errorf("-n %d with -ipv6: the IPv6 network has room for %d /64 subnets besides ours", n, 1<<16-2)
+		}
 		if room := 1<<(c.subnetLen-network.Bits()) - 2; n > room {
 			return c, fmt.Errorf("-n %d: the network has room for %d /%d subnets besides ours; raise -subnet-len", n, room, c.subnetLen)
 		}
@@ -171,7 +177,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (report, error) {
 		Machine: describeMachine(ctx),
 		Settings: reportSettings{Events: cfg.events, SteadyResync: steadyResync.String(), IdleResync: cfg.resync.String(),
 			IdlePasses: cfg.idlePasses, Network: network.String(), SubnetLen: cfg.subnetLen, RouteBenchOnly: len(cfg.ns) == 0,
-			RouteMode: cfg.routeMode,
+			RouteMode: cfg.routeMode, IPv6: cfg.ipv6,
 			DaemonEnv: cfg.daemonEnv},
 	}
 	work, err := os.MkdirTemp("", "syncbench-")
@@ -214,7 +220,7 @@ func runAll(ctx context.Context, cfg config, work string, log *slog.Logger, rep 
 		rep.BinaryMiB = float64(fi.Size()) / (1 << 20)
 	}
 	s := settings{bin: bin, events: cfg.events, resync: cfg.resync, idlePasses: cfg.idlePasses, workDir: work, log: log,
-		daemonEnv: cfg.daemonEnv, routeMode: cfg.routeMode, subnetLen: cfg.subnetLen, removeAll: cfg.removeAll}
+		daemonEnv: cfg.daemonEnv, routeMode: cfg.routeMode, subnetLen: cfg.subnetLen, removeAll: cfg.removeAll, ipv6: cfg.ipv6}
 	var runs []runResult
 	for _, n := range cfg.ns {
 		start := time.Now()

@@ -96,28 +96,101 @@ type syncView struct {
 	scrapeMissing                               bool
 }
 
+// sync is the reconciler's view: the unlabelled series of an IPv4-only
+// node, or, once the node runs the IPv6 plane too (its series carry a
+// family label), both planes together: in sync when both are, each count
+// the planes' common one (-1 while they differ: converged(n) and "none
+// left" then mean both), writes, passes and errors summed.
 func (m metrics) sync() syncView {
-	_, ok := m["overlayd_sync_in_sync"]
+	_, v4 := m[`overlayd_sync_in_sync{family="ipv4"}`]
+	_, v6 := m[`overlayd_sync_in_sync{family="ipv6"}`]
+	switch {
+	case v4 && v6:
+		return combine(m.syncOf(`family="ipv4"`), m.syncOf(`family="ipv6"`))
+	case v6:
+		return m.syncOf(`family="ipv6"`)
+	case v4:
+		return m.syncOf(`family="ipv4"`)
+	}
+	return m.syncOf("")
+}
+
+// syncOf reads the series with the label family (`family="ipv6"`, or ""
+// for none), which sorts between entry/kind and mode as exposed.
+func (m metrics) syncOf(family string) syncView {
+	key := func(name, before, after string) string {
+		var ls []string
+		for _, l := range []string{before, family, after} {
+			if l != "" {
+				ls = append(ls, l)
+			}
+		}
+		if len(ls) == 0 {
+			return name
+		}
+		return name + "{" + strings.Join(ls, ",") + "}"
+	}
+	_, ok := m[key("overlayd_sync_in_sync", "", "")]
 	return syncView{
-		inSync:        m["overlayd_sync_in_sync"] == 1,
-		peers:         int(m["overlayd_sync_peers"]),
-		neighbours:    int(m[`overlayd_sync_kernel_entries{entry="neighbour"}`]),
-		fdb:           int(m[`overlayd_sync_kernel_entries{entry="fdb"}`]),
-		routes:        int(m[`overlayd_sync_kernel_entries{entry="route"}`]),
-		nexthops:      int(m[`overlayd_sync_kernel_entries{entry="nexthop"}`]),
-		nexthopMode:   m[`overlayd_sync_route_mode{mode="nexthop"}`] == 1,
-		writes:        m.sum("overlayd_sync_writes_total"),
-		fullPasses:    m[`overlayd_sync_passes_total{kind="full"}`],
-		incrPasses:    m[`overlayd_sync_passes_total{kind="incremental"}`],
-		passSeconds:   m["overlayd_sync_pass_duration_seconds_sum"],
-		passesTimed:   m["overlayd_sync_pass_duration_seconds_count"],
-		writeErrors:   m.sum("overlayd_sync_errors_total"),
-		dumps:         m.sum("overlayd_sync_dumps_total"),
-		dumpSeconds:   m["overlayd_sync_dump_duration_seconds_sum"],
-		lostDumps:     m[`overlayd_sync_dumps_total{reason="events-lost"}`],
-		eventChanges:  m["overlayd_sync_kernel_event_changes_total"],
+		inSync:        m[key("overlayd_sync_in_sync", "", "")] == 1,
+		peers:         int(m[key("overlayd_sync_peers", "", "")]),
+		neighbours:    int(m[key("overlayd_sync_kernel_entries", `entry="neighbour"`, "")]),
+		fdb:           int(m[key("overlayd_sync_kernel_entries", `entry="fdb"`, "")]),
+		routes:        int(m[key("overlayd_sync_kernel_entries", `entry="route"`, "")]),
+		nexthops:      int(m[key("overlayd_sync_kernel_entries", `entry="nexthop"`, "")]),
+		nexthopMode:   m[key("overlayd_sync_route_mode", "", `mode="nexthop"`)] == 1,
+		writes:        m.sumFamily("overlayd_sync_writes_total", family),
+		fullPasses:    m[key("overlayd_sync_passes_total", "", `kind="full"`)],
+		incrPasses:    m[key("overlayd_sync_passes_total", "", `kind="incremental"`)],
+		passSeconds:   m[key("overlayd_sync_pass_duration_seconds_sum", "", "")],
+		passesTimed:   m[key("overlayd_sync_pass_duration_seconds_count", "", "")],
+		writeErrors:   m.sumFamily("overlayd_sync_errors_total", family),
+		dumps:         m.sumFamily("overlayd_sync_dumps_total", family),
+		dumpSeconds:   m[key("overlayd_sync_dump_duration_seconds_sum", "", "")],
+		lostDumps:     m[key("overlayd_sync_dumps_total", "", `reason="events-lost"`)],
+		eventChanges:  m[key("overlayd_sync_kernel_event_changes_total", "", "")],
 		processRSS:    m["process_resident_memory_bytes"],
 		scrapeMissing: !ok,
+	}
+}
+
+// sumFamily is sum over the series of name carrying the label family
+// (all series when family is "").
+func (m metrics) sumFamily(name, family string) float64 {
+	if family == "" {
+		return m.sum(name)
+	}
+	var s float64
+	for k, v := range m {
+		if strings.HasPrefix(k, name+"{") && strings.Contains(k, family) {
+			s += v
+		}
+	}
+	return s
+}
+
+// same is the planes' common count, or -1 while they differ: a count
+// the harness waits for (N at convergence, 0 after removing every peer)
+// is then reached only when both planes reach it.
+func same(a, b int) int {
+	if a != b {
+		return -1
+	}
+	return a
+}
+
+// combine is the two planes' views as one (see sync).
+func combine(a, b syncView) syncView {
+	return syncView{
+		inSync: a.inSync && b.inSync, peers: same(a.peers, b.peers),
+		neighbours: same(a.neighbours, b.neighbours), fdb: same(a.fdb, b.fdb), routes: same(a.routes, b.routes),
+		nexthops: same(a.nexthops, b.nexthops), nexthopMode: a.nexthopMode && b.nexthopMode,
+		writes: a.writes + b.writes, fullPasses: a.fullPasses + b.fullPasses, incrPasses: a.incrPasses + b.incrPasses,
+		passSeconds: a.passSeconds + b.passSeconds, passesTimed: a.passesTimed + b.passesTimed,
+		writeErrors: a.writeErrors + b.writeErrors, processRSS: a.processRSS,
+		dumps: a.dumps + b.dumps, dumpSeconds: a.dumpSeconds + b.dumpSeconds, lostDumps: a.lostDumps + b.lostDumps,
+		eventChanges:  a.eventChanges + b.eventChanges,
+		scrapeMissing: a.scrapeMissing || b.scrapeMissing,
 	}
 }
 

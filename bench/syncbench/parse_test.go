@@ -43,6 +43,37 @@ process_resident_memory_bytes 3.3554432e+07
 	}
 }
 
+// TestParseMetricsBothFamilies: a dual-stack node's series carry a
+// family label; the view is both planes together.
+func TestParseMetricsBothFamilies(t *testing.T) {
+	var b strings.Builder
+	for _, f := range []struct {
+		family string
+		n      int
+	}{{"ipv4", 3}, {"ipv6", 2}} {
+		fam := `family="` + f.family + `"`
+		b.WriteString("overlayd_sync_in_sync{" + fam + "} 1\n")
+		b.WriteString("overlayd_sync_peers{" + fam + "} 3\n")
+		for _, e := range []string{"fdb", "neighbour", "route"} {
+			b.WriteString(`overlayd_sync_kernel_entries{entry="` + e + `",` + fam + "} " + string(rune('0'+f.n)) + "\n")
+		}
+		b.WriteString(`overlayd_sync_writes_total{entry="fdb",` + fam + `,op="add"} 3` + "\n")
+		b.WriteString("overlayd_sync_passes_total{" + fam + `,kind="full"} 1` + "\n")
+		b.WriteString("overlayd_sync_route_mode{" + fam + `,mode="nexthop"} 1` + "\n")
+	}
+	m, err := parseMetrics(b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.sync()
+	if !v.inSync || v.peers != 3 || v.neighbours != -1 || v.routes != -1 || v.writes != 6 || v.fullPasses != 2 || !v.nexthopMode || v.scrapeMissing {
+		t.Fatalf("dual-stack view %+v", v)
+	}
+	if v.converged(3) || !m.syncOf(`family="ipv4"`).converged(3) {
+		t.Fatal("converged must wait for the IPv6 plane")
+	}
+}
+
 func TestPercentileMs(t *testing.T) {
 	ms := func(v ...int) []time.Duration {
 		var d []time.Duration

@@ -31,6 +31,9 @@ type reportSettings struct {
 	RouteBenchOnly bool     `json:"route_bench_only,omitempty"`
 	DaemonEnv      []string `json:"daemon_env,omitempty"`
 	RouteMode      string   `json:"route_mode,omitempty"`
+	// IPv6: dual-stack peers (-ipv6): 6N entries, the kernel limit of all
+	// six kinds, both planes converged.
+	IPv6 bool `json:"ipv6,omitempty"`
 	// Tree is `git describe --always --dirty` of the checkout; BinaryMiB
 	// the size of the overlayd binary measured.
 	Tree      string  `json:"tree,omitempty"`
@@ -131,6 +134,10 @@ func renderRuns(b *strings.Builder, rep report) {
 	if len(s.DaemonEnv) > 0 {
 		fmt.Fprintf(b, " overlayd environment: %s.", strings.Join(s.DaemonEnv, " "))
 	}
+	if s.IPv6 {
+		b.WriteString(" Dual-stack (-ipv6): every peer has an IPv4 and an IPv6 subnet, so 6N entries on flannel.1 and flannel-v6.1;" +
+			" the kernel limit times all six kinds (the Go library row: IPv4 only), convergence waits for both reconcilers, writes are both planes'; entry counts are per device.")
+	}
 	b.WriteString("\n\n")
 	b.WriteString("| |")
 	for _, r := range rep.Runs {
@@ -157,11 +164,18 @@ func tableRows() []row {
 		{"&nbsp;&nbsp;neighbours / fdb / routes, s", "", func(r runResult) string {
 			return f("%.3f / %.3f / %.3f", r.Baseline.NeighSeconds, r.Baseline.FDBSeconds, r.Baseline.RouteSeconds)
 		}},
+		{"&nbsp;&nbsp;IPv6 (-ipv6): neighbours / fdb / routes / nexthop routes, s", "", func(r runResult) string {
+			v6 := r.Baseline.IPv6
+			if v6 == nil {
+				return "-"
+			}
+			return f("%.3f / %.3f / %.3f / %.3f", v6.NeighSeconds, v6.FDBSeconds, v6.RouteSeconds, v6.NexthopRouteSeconds)
+		}},
 		{"same writes from Go via vishvananda/netlink: s / MiB allocated", "", func(r runResult) string {
 			return skipped(r.Baseline.LibrarySeconds, f("%.3f / %.0f", r.Baseline.LibrarySeconds, r.Baseline.LibraryAllocMiB))
 		}},
 		{"kernel limit with nexthop-object routes, s", "", func(r runResult) string { return f("%.3f", r.Baseline.TotalNexthopSeconds) }},
-		{"cold: process start → in sync (3N entries), s", "", func(r runResult) string { return f("%.3f", r.Cold.FromStartSeconds) }},
+		{"cold: process start → in sync (3N entries, 6N with -ipv6), s", "", func(r runResult) string { return f("%.3f", r.Cold.FromStartSeconds) }},
 		{"cold: subnet file → in sync, s", "", func(r runResult) string { return f("%.3f", r.Cold.FromSubnetFileSeconds) }},
 		{"route mode in use (ratios are to that shape's kernel limit)", "", func(r runResult) string { return r.Cold.RouteMode }},
 		{"cold: ratio to kernel limit (from start)", "≤ 1.5 at 10k", func(r runResult) string { return f("%.2f", r.Cold.Ratio) }},

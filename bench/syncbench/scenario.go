@@ -16,11 +16,16 @@ import (
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
+	"golang.org/x/sys/unix"
 )
 
 // network is the benchmark's flannel network: /24 leases leave room for
-// 65,536 subnets.
-var network = netip.MustParsePrefix("10.0.0.0/8")
+// 65,536 subnets; network6 the IPv6 network of a dual-stack run (-ipv6),
+// cut into /64s.
+var (
+	network  = netip.MustParsePrefix("10.0.0.0/8")
+	network6 = netip.MustParsePrefix("2001:db8:1000::/48")
+)
 
 const (
 	// steadyResync is the resync interval while cold convergence and the
@@ -47,8 +52,11 @@ type settings struct {
 	routeMode string
 	subnetLen int
 	removeAll bool
-	workDir   string
-	log       *slog.Logger
+	// ipv6: dual-stack peers, node and config (every peer also has an
+	// IPv6 subnet, so 6N entries).
+	ipv6    bool
+	workDir string
+	log     *slog.Logger
 }
 
 // runResult is everything measured at one N.
@@ -95,7 +103,7 @@ func runOne(ctx context.Context, s settings, n int) (runResult, error) {
 		return res, fmt.Errorf("start etcd: %w", err)
 	}
 	defer etcd.Stop()
-	l, err := lab.New(ctx, lab.Options{Nodes: 1, Topology: lab.Flat, Network: network,
+	l, err := lab.New(ctx, lab.Options{Nodes: 1, Topology: lab.Flat, Network: network, Underlay6: s.ipv6,
 		EtcdEndpoint: etcd.Endpoint(), WorkDir: filepath.Join(dir, "lab"), Logger: s.log})
 	if err != nil {
 		return res, err
@@ -110,7 +118,7 @@ func runOne(ctx context.Context, s settings, n int) (runResult, error) {
 		return res, err
 	}
 	defer cli.Close()
-	if err := l.WriteConfig(ctx, fmt.Sprintf(`{"Network":"%s","SubnetLen":%d,"Backend":{"Type":"vxlan"}}`, network, s.subnetLen)); err != nil {
+	if err := l.WriteConfig(ctx, networkConfig(s)); err != nil {
 		return res, err
 	}
 	b.leases = newLeaseWriter(cli)
@@ -131,7 +139,7 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	}
 	res.LoadAverage = benchrun.LoadAverage()
 	b.s.log.Info("kernel limit (iproute2 batches)", "n", b.n)
-	if res.Baseline, err = kernellimit.MeasureWith(ctx, b.peers, b.dir, kernellimit.Options{NexthopOnly: b.s.routeMode == "nexthop"}); err != nil {
+	if res.Baseline, err = kernellimit.MeasureWith(ctx, b.peers, b.dir, kernellimit.Options{NexthopOnly: b.s.routeMode == "nexthop", IPv6: b.s.ipv6}); err != nil {
 		return res, err
 	}
 	if res.Footprint, err = measureFootprint(ctx, b.peers, b.s.routeMode, b.s.subnetLen); err != nil {
@@ -172,8 +180,20 @@ func (b *bench) run(ctx context.Context, res runResult) (runResult, error) {
 	return res, b.watch.Err()
 }
 
+// networkConfig is the flannel network config of the run.
+func networkConfig(s settings) string {
+	if s.ipv6 {
+		return fmt.Sprintf(`{"Network":"%s","SubnetLen":%d,"EnableIPv6":true,"IPv6Network":"%s","IPv6SubnetLen":64,"Backend":{"Type":"vxlan"}}`,
+			network, s.subnetLen, network6)
+	}
+	return fmt.Sprintf(`{"Network":"%s","SubnetLen":%d,"Backend":{"Type":"vxlan"}}`, network, s.subnetLen)
+}
+
 func (b *bench) writePeers(ctx context.Context) (float64, error) {
 	gen, err := fakepeers.NewGenerator(network, b.s.subnetLen)
+	if b.s.ipv6 {
+		gen, err = fakepeers.NewDualGenerator(network, b.s.subnetLen, network6)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -188,16 +208,28 @@ func (b *bench) writePeers(ctx context.Context) (float64, error) {
 	return time.Since(start).Seconds(), nil
 }
 
-// finalDump counts the node's entries on flannel.1 from a kernel dump.
+// finalDump counts the node's entries on flannel.1 from a kernel dump; in
+// a dual-stack run flannel-v6.1 must hold as many of each kind.
 func (b *bench) finalDump() (benchns.Counts, error) {
 	h, err := netnsutil.Handle(b.node.NS)
 	if err != nil {
 		return benchns.Counts{}, err
 	}
 	defer h.Close()
-	link, err := h.LinkByName("flannel.1")
-	if err != nil {
-		return benchns.Counts{}, fmt.Errorf("in netns %s: find flannel.1: %w", b.node.NS, err)
+	count := func(dev string, family int) (benchns.Counts, error) {
+		link, err := h.LinkByName(dev)
+		if err != nil {
+			return benchns.Counts{}, fmt.Errorf("in netns %s: find %s: %w", b.node.NS, dev, err)
+		}
+		return benchns.CountEntriesFamily(h, link.Attrs().Index, family)
 	}
-	return benchns.CountEntries(h, link.Attrs().Index)
+	c, err := count("flannel.1", unix.AF_INET)
+	if err != nil || !b.s.ipv6 {
+		return c, err
+	}
+	c6, err := count("flannel-v6.1", unix.AF_INET6)
+	if err == nil && c6 != c {
+		err = fmt.Errorf("in netns %s: flannel.1 holds %+v but flannel-v6.1 %+v", b.node.NS, c, c6)
+	}
+	return c, err
 }

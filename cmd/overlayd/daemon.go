@@ -82,7 +82,8 @@ type daemon struct {
 	ipt    rulesKeeper // iptables or nftables (rules.go)
 	// etcdAPI is "v2" or "v3": v2 leases use flannel v0.11's BackendData.
 	etcdAPI string
-	// advertiseOnHost is false when --public-ip is on no interface (NAT).
+	// advertiseOnHost is false when --public-ip (--public-ipv6 in an
+	// IPv6-only network) is on no interface (NAT).
 	advertiseOnHost bool
 	// subnetFile writes the subnet file and retries a failed write.
 	subnetFile *subnetFile
@@ -256,14 +257,20 @@ func (d *daemon) selectUnderlay(h *netlink.Handle, cfg *subnet.Config) error {
 	d.mu.Unlock()
 	d.log.Info("underlay chosen", "iface", choice.Iface.Name, "bind", choice.Addr, "advertise", d.public,
 		"bind6", choice.Addr6, "advertise6", d.public6, "mtu", choice.Iface.MTU, "why", choice.Reason)
+	// Behind 1:1 NAT the advertised address is on no interface; in an
+	// IPv6-only network the IPv6 pair tells.
+	adv, bind := public, choice.Addr
+	if !cfg.EnableIPv4 {
+		adv, bind = public6, choice.Addr6
+	}
 	onHost := true
-	if public != choice.Addr {
-		onHost, _ = addressOnHost(h, public)
+	if adv != bind {
+		onHost, _ = addressOnHost(h, adv)
 		if onHost {
-			d.log.Info("the advertised address is on this host; the VXLAN device still binds the interface address", "advertise", d.public, "bind", choice.Addr)
+			d.log.Info("the advertised address is on this host; the VXLAN device still binds the interface address", "advertise", adv, "bind", bind)
 		} else {
 			d.log.Info("the advertised address is on no interface: normal behind 1:1 NAT; peers send VXLAN to it and the NAT forwards to the bind address",
-				"advertise", d.public, "bind", choice.Addr)
+				"advertise", adv, "bind", bind)
 		}
 	}
 	d.mu.Lock()

@@ -179,8 +179,9 @@ func (d *daemon) status6(doc *statusdoc.Doc) {
 		doc.Underlay.Iface = d.choice.Iface.Name
 		doc.Underlay.Bind6, doc.Underlay.Advertise6 = d.choice.Addr6.String(), d.public6.String()
 		if !d.choice.Addr.IsValid() {
-			doc.Underlay.AdvertiseOnHost = true // the IPv4 fields are empty in an IPv6-only network
+			doc.Underlay.AdvertiseOnHost = d.advertiseOnHost // of the IPv6 pair in an IPv6-only network
 		}
+
 	}
 	if d.device6.Name != "" {
 		doc.DeviceV6 = &statusdoc.Device{Name: d.device6.Name, MAC: d.device6.MAC.String(), MTU: d.device6.MTU,

@@ -67,14 +67,15 @@ func TestFamilyRegistererKeepsIPv4OnlyMetricsAsTheyWere(t *testing.T) {
 
 func TestStatus6(t *testing.T) {
 	d := &daemon{
-		choice:  underlay.Choice{Iface: underlay.Iface{Name: "eth0"}, Addr6: netip.MustParseAddr("2001:db8::5")},
-		public6: netip.MustParseAddr("2001:db8::5"),
-		device6: backend.Device{Name: "flannel-v6.1", MTU: 1430, LocalIP: netip.MustParseAddr("2001:db8::5"), VNI: 1},
+		choice:          underlay.Choice{Iface: underlay.Iface{Name: "eth0"}, Addr6: netip.MustParseAddr("2001:db8::5")},
+		public6:         netip.MustParseAddr("2001:db8::5"),
+		device6:         backend.Device{Name: "flannel-v6.1", MTU: 1430, LocalIP: netip.MustParseAddr("2001:db8::5"), VNI: 1},
+		advertiseOnHost: true,
 	}
 	var doc statusdoc.Doc
 	d.status6(&doc)
 	if doc.Underlay.Iface != "eth0" || doc.Underlay.Bind6 != "2001:db8::5" || doc.Underlay.Bind != "" ||
-		doc.DeviceV6 == nil || doc.DeviceV6.Name != "flannel-v6.1" || doc.Device != nil {
+		doc.DeviceV6 == nil || doc.DeviceV6.Name != "flannel-v6.1" || doc.Device != nil || !doc.Underlay.AdvertiseOnHost {
 		t.Fatalf("IPv6-only status: %+v / %+v", doc.Underlay, doc.DeviceV6)
 	}
 	for field, want := range map[string]string{"Subnet": "IPv6Subnet", "PublicIP": "PublicIPv6", "BackendData": "BackendV6Data", "value": "value"} {

@@ -112,6 +112,11 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
 		d.opts.publicIP = own.PublicIPOverwrite
 	}
+	if own.NodePublicIPv6.IsValid() {
+		// flanneld reads this one at start in place of --public-ipv6.
+		log.Info("using the node's node-public-ipv6 annotation as --public-ipv6", "node", own.Name, "public_ipv6", own.NodePublicIPv6)
+		d.opts.publicIPv6 = own.NodePublicIPv6
+	}
 	if own.PublicIPv6Overwrite.IsValid() {
 		log.Info("advertising the node's public-ipv6-overwrite annotation", "node", own.Name, "public_ipv6", own.PublicIPv6Overwrite)
 		d.opts.publicIPv6 = own.PublicIPv6Overwrite

@@ -32,6 +32,9 @@ type Annotations struct {
 	BackendV6Data       string
 	PublicIPv6          string
 	PublicIPv6Overwrite string
+	// NodePublicIPv6 is set by the user: read at start in place of
+	// --public-ipv6, as flanneld does.
+	NodePublicIPv6 string
 	// PrivateIP is overlayd's extension (subnet.LeaseAttrs.PrivateIP): the
 	// address the VXLAN device binds, published only behind NAT.
 	PrivateIP string
@@ -75,6 +78,7 @@ func NewAnnotations(prefix string) (Annotations, error) {
 		BackendV6Data:       key("backend-v6-data"),
 		PublicIPv6:          key("public-ipv6"),
 		PublicIPv6Overwrite: key("public-ipv6-overwrite"),
+		NodePublicIPv6:      key("node-public-ipv6"),
 		PrivateIP:           key("overlayd-private-ip"),
 		SameSiteKey:         key("overlayd-samesite-key"),
 	}, nil

@@ -205,3 +205,22 @@ func TestOwnNodeIPv6Errors(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnNodeIPv6Annotations: node-public-ipv6 (flanneld's stand-in for
+// --public-ipv6) and public-ipv6-overwrite are read from our Node; a value
+// that is not an IPv6 address is ignored.
+func TestOwnNodeIPv6Annotations(t *testing.T) {
+	ann := map[string]string{testAnn.NodePublicIPv6: "2001:db8:dddd::10", testAnn.PublicIPv6Overwrite: "192.0.2.99"}
+	n := dualNode("node0", []string{"10.244.3.0/24", "2001:db8:0:3::/64"}, ann)
+	o := v6Options(t, fake.NewClientset(n), true)
+	own, err := o.checkOwnNode(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.NodePublicIPv6 != netip.MustParseAddr("2001:db8:dddd::10") || own.PublicIPv6Overwrite.IsValid() {
+		t.Errorf("own node %+v", own)
+	}
+	if testAnn.NodePublicIPv6 != "flannel.alpha.coreos.com/node-public-ipv6" {
+		t.Errorf("key %q", testAnn.NodePublicIPv6)
+	}
+}

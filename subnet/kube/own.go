@@ -24,6 +24,9 @@ type OwnNode struct {
 	// PublicIPv6Overwrite is the user's public-ipv6-overwrite annotation;
 	// invalid when unset.
 	PublicIPv6Overwrite netip.Addr
+	// NodePublicIPv6 is the user's node-public-ipv6 annotation, read at
+	// start in place of --public-ipv6 as flanneld does; invalid when unset.
+	NodePublicIPv6 netip.Addr
 	// PublicIPOverwrite is the user's public-ip-overwrite annotation, to
 	// advertise instead of the detected address; invalid when unset.
 	PublicIPOverwrite netip.Addr
@@ -43,7 +46,8 @@ type OwnNode struct {
 func (o *Options) checkOwnNode(n *corev1.Node) (OwnNode, error) {
 	own := OwnNode{Name: n.Name, PublicIPOverwrite: parseIP(n.Annotations[o.Annotations.PublicIPOverwrite], true),
 		NodePublicIP:        parseIP(n.Annotations[o.Annotations.NodePublicIP], true),
-		PublicIPv6Overwrite: parseIP(n.Annotations[o.Annotations.PublicIPv6Overwrite], false)}
+		PublicIPv6Overwrite: parseIP(n.Annotations[o.Annotations.PublicIPv6Overwrite], false),
+		NodePublicIPv6:      parseIP(n.Annotations[o.Annotations.NodePublicIPv6], false)}
 	var err error
 	if o.Network.IsValid() {
 		if own.PodCIDR, err = o.ownPodCIDR(n, o.Network, true); err != nil {
@@ -111,8 +115,10 @@ func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
 			o.Logger.Warn("ignoring a node annotation: not an IPv4 address", "node", node.Name, "annotation", key, "value", s)
 		}
 	}
-	if s := node.Annotations[o.Annotations.PublicIPv6Overwrite]; s != "" && !own.PublicIPv6Overwrite.IsValid() {
-		o.Logger.Warn("ignoring a node annotation: not an IPv6 address", "node", node.Name, "annotation", o.Annotations.PublicIPv6Overwrite, "value", s)
+	for key, parsed := range map[string]netip.Addr{o.Annotations.PublicIPv6Overwrite: own.PublicIPv6Overwrite, o.Annotations.NodePublicIPv6: own.NodePublicIPv6} {
+		if s := node.Annotations[key]; s != "" && !parsed.IsValid() {
+			o.Logger.Warn("ignoring a node annotation: not an IPv6 address", "node", node.Name, "annotation", key, "value", s)
+		}
 	}
 	return own, nil
 }

@@ -23,9 +23,9 @@ import (
 // lease deletion) runs on the dual-stack one in sequence.
 
 const (
-	ipv6Network    = "2001:db8:244::/56"
-	dualConfig     = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"` + ipv6Network + `","IPv6SubnetLen":64,"Backend":{"Type":"vxlan"}}`
-	ipv6OnlyConfig = `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"` + ipv6Network + `","IPv6SubnetLen":64,"Backend":{"Type":"vxlan"}}`
+	ipv6Network  = "2001:db8:244::/56"
+	dualConfig   = `{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"` + ipv6Network + `","IPv6SubnetLen":64,"Backend":{"Type":"vxlan"}}`
+	v6OnlyConfig = `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"` + ipv6Network + `","IPv6SubnetLen":64,"Backend":{"Type":"vxlan"}}`
 )
 
 // startFamilyCluster is startCluster on a flat underlay with IPv6 (and
@@ -329,7 +329,7 @@ func putLeaseMAC6(t *testing.T, c *cluster, n *lab.Node, mac string) {
 // without IPv4: only flannel-v6.1, every pod reaches every other over
 // IPv6 with no SNAT.
 func TestIPv6OnlyCluster(t *testing.T) {
-	c := startFamilyCluster(t, true, ipv6OnlyConfig, 3, 1)
+	c := startFamilyCluster(t, true, v6OnlyConfig, 3, 1)
 	c.mustPingAllFamily(true, "IPv6 only")
 	c.mustSeeNoSNAT(true)
 	n := c.Nodes[0]

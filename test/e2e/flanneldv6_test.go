@@ -8,15 +8,14 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
-	"github.com/overlayd/overlayd/subnet/etcdv3"
 )
 
 const (
@@ -24,48 +23,13 @@ const (
 	flanneldIPv6OnlyConfig = `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`
 )
 
-// nodeIPv6 is the IPv6 underlay address the test gives node i.
-func nodeIPv6(i int) netip.Addr { return labtest.NodeIPv6(i) }
-
-// overlaydDualStackLease acquires node n's lease through overlayd's own
-// lease manager (what the daemon runs), dual-stack or IPv6-only.
-func overlaydDualStackLease(t *testing.T, etcdURL string, n *lab.Node, i int, configJSON string) subnet.Lease {
+// startFlanneldV6 starts the real flanneld on n (advertising its
+// UnderlayIP6, see lab.FlanneldArgs) and waits until its lease is in etcd
+// and its subnet file written; the test fails with flanneld's log if it
+// exits first.
+func startFlanneldV6(t *testing.T, l *lab.Lab, bin string, n *lab.Node, leasesBefore int) (key string, value []byte) {
 	t.Helper()
-	cfg, err := subnet.ParseConfig([]byte(configJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := etcdv3.New(labtest.Context(t, 10*time.Second), etcdv3.Options{Endpoints: []string{etcdURL}, Prefix: subnet.DefaultPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	attrs := subnet.LeaseAttrs{
-		PublicIPv6: nodeIPv6(i), BackendType: subnet.BackendVXLAN,
-		BackendV6Data: json.RawMessage(`{"VNI":1,"VtepMAC":"0a:00:00:00:06:01"}`),
-		NodeID:        "0123456789abcdef0123456789abcdef",
-	}
-	if cfg.EnableIPv4 {
-		attrs.PublicIP = n.PublicIP
-		attrs.BackendData = json.RawMessage(`{"VNI":1,"VtepMAC":"0a:00:00:00:00:01"}`)
-	}
-	m, err := subnet.NewManager(subnet.ManagerOptions{Registry: reg, Config: cfg, Attrs: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := m.Acquire(labtest.Context(t, 20*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lease
-}
-
-// startFlanneldV6 starts the real flanneld on n advertising nodeIPv6(i),
-// and waits until its lease is in etcd and its subnet file written; the
-// test fails with flanneld's log if it exits first.
-func startFlanneldV6(t *testing.T, l *lab.Lab, bin string, n *lab.Node, i int, leasesBefore int) (key string, value []byte) {
-	t.Helper()
-	a, err := l.StartFlanneld(context.Background(), n, bin, "--public-ipv6="+nodeIPv6(i).String())
+	a, err := l.StartFlanneld(context.Background(), n, bin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +51,11 @@ func startFlanneldV6(t *testing.T, l *lab.Lab, bin string, n *lab.Node, i int, l
 		t.Fatalf("flanneld on %s exited: %v\n%s", n.Name, a.Wait(), a.LogTail(40))
 	}
 	for _, kv := range labtest.StoredLeases(t, l) {
-		if strings.Contains(string(kv.Value), nodeIPv6(i).String()) {
+		if strings.Contains(string(kv.Value), `"PublicIPv6":"`+n.UnderlayIP6.String()+`"`) {
 			return path.Base(string(kv.Key)), kv.Value
 		}
 	}
-	t.Fatalf("no lease carries flanneld's PublicIPv6 %s", nodeIPv6(i))
+	t.Fatalf("no lease carries flanneld's PublicIPv6 %s", n.UnderlayIP6)
 	return "", nil
 }
 
@@ -140,54 +104,65 @@ func checkSameForm(t *testing.T, key string, value []byte) subnet.LeaseID {
 	return id
 }
 
-// TestFlanneldDualStackNextToOverlayd: with EnableIPv6, an overlayd node's
-// dual-stack lease is in etcd; a real flanneld v0.28.10 then starts (the
-// crash of issue 15, a nil IPv6Subnet in allocateSubnet, must not happen),
-// picks subnets of both families that overlap none of ours, and writes a
-// key and value in exactly the form overlayd writes; overlayd's lease has
-// flanneld's fields in flanneld's order; restarted, overlayd reuses it.
+// TestFlanneldDualStackNextToOverlayd: with EnableIPv6, an overlayd node
+// runs with its dual-stack lease in etcd; a real flanneld v0.28.10 then
+// starts (the crash of issue 15, a nil IPv6Subnet in allocateSubnet, must
+// not happen), picks subnets of both families that overlap none of ours,
+// and writes a key and value in exactly the form overlayd writes;
+// overlayd's lease has flanneld's fields in flanneld's order; restarted,
+// overlayd takes its lease back.
 func TestFlanneldDualStackNextToOverlayd(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	bin := lab.FlanneldBinaryT(t)
-	etcd := etcdtest.StartT(t, etcdtest.Options{})
-	l := lab.NewT(t, lab.Options{Nodes: 2, EtcdEndpoint: etcd.Endpoint()})
+	l := lab.NewT(t, lab.Options{Nodes: 2, Underlay6: true})
+	c := &cluster{Lab: l, t: t, store: v3Store{l}}
 	if err := l.WriteConfig(labtest.Context(t, 20*time.Second), dualStackConfig); err != nil {
 		t.Fatal(err)
 	}
-	labtest.AddIPv6Underlay(t, l)
-	ours := overlaydDualStackLease(t, etcd.Endpoint(), l.Nodes[0], 0, dualStackConfig)
-	if !ours.IPv6Subnet.IsValid() || !ours.Subnet.IsValid() {
-		t.Fatalf("overlayd's lease %s is not dual-stack", ours.ID())
+	n0 := l.Nodes[0]
+	a := c.start(n0)
+	c.waitUp(n0)
+	ourKey, ourValue := onlyLease(t, l)
+	ours, err := subnet.ParseLeaseIDName(ourKey)
+	if err != nil || !ours.IPv6Subnet.IsValid() || !ours.Subnet.IsValid() {
+		t.Fatalf("overlayd's lease %s is not dual-stack (%v)", ourKey, err)
 	}
-	key, value := startFlanneldV6(t, l, bin, l.Nodes[1], 1, 1)
+	key, value := startFlanneldV6(t, l, bin, l.Nodes[1], 1)
 	theirs := checkSameForm(t, key, value)
 	if !theirs.Subnet.IsValid() || !theirs.IPv6Subnet.IsValid() {
 		t.Errorf("flanneld's lease %s is not dual-stack", key)
 	}
 	if theirs.Subnet.Overlaps(ours.Subnet) || theirs.IPv6Subnet.Overlaps(ours.IPv6Subnet) {
-		t.Errorf("flanneld took %s, overlapping overlayd's %s", theirs, ours.ID())
-	}
-	var ourValue []byte
-	for _, kv := range labtest.StoredLeases(t, l) {
-		if path.Base(string(kv.Key)) == ours.ID().KeyName() {
-			ourValue = kv.Value
-		}
-	}
-	if ourValue == nil {
-		t.Fatalf("overlayd's key %s not in etcd", ours.ID().KeyName())
+		t.Errorf("flanneld took %s, overlapping overlayd's %s", theirs, ours)
 	}
 	flan, our := jsonFieldOrder(t, value), jsonFieldOrder(t, ourValue)
 	if len(our) < len(flan) || strings.Join(our[:len(flan)], ",") != strings.Join(flan, ",") {
 		t.Errorf("field order: flanneld %v, overlayd %v (flanneld's fields first, in its order)", flan, our)
 	}
-	// overlayd restarts: it finds its dual-stack lease again, both subnets.
-	if again := overlaydDualStackLease(t, etcd.Endpoint(), l.Nodes[0], 0, dualStackConfig); again.ID() != ours.ID() {
-		t.Errorf("after a restart overlayd holds %s, want its lease %s again", again.ID(), ours.ID())
-	}
 	env, err := subnet.ReadSubnetFile(l.Nodes[1].SubnetFile)
 	if err != nil || env.IPv6Network != netip.MustParsePrefix("2001:db8:100::/56") || env.IPv6Subnet.Masked() != theirs.IPv6Subnet {
 		t.Errorf("flanneld's subnet file %+v (%v): want FLANNEL_IPV6_NETWORK and FLANNEL_IPV6_SUBNET of its lease", env, err)
 	}
+	// overlayd restarts: it finds its dual-stack lease again, both subnets.
+	if err := a.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.start(n0)
+	c.waitUp(n0)
+	env0, err := subnet.ReadSubnetFile(n0.SubnetFile)
+	if err != nil || env0.Subnet.Masked() != ours.Subnet || env0.IPv6Subnet.Masked() != ours.IPv6Subnet {
+		t.Errorf("after a restart overlayd's subnet file %+v (%v), want its lease %s again", env0, err, ours)
+	}
+}
+
+// onlyLease is the one lease in the lab's etcd.
+func onlyLease(t *testing.T, l *lab.Lab) (string, []byte) {
+	t.Helper()
+	kvs := labtest.StoredLeases(t, l)
+	if len(kvs) != 1 {
+		t.Fatalf("%d leases in etcd, want 1", len(kvs))
+	}
+	return path.Base(string(kvs[0].Key)), kvs[0].Value
 }
 
 // TestFlanneldIPv6OnlyLeaseForm: what flanneld v0.28.10 writes for an
@@ -196,12 +171,11 @@ func TestFlanneldDualStackNextToOverlayd(t *testing.T) {
 func TestFlanneldIPv6OnlyLeaseForm(t *testing.T) {
 	netnsutil.RequireRoot(t)
 	bin := lab.FlanneldBinaryT(t)
-	l := lab.NewT(t, lab.Options{Nodes: 1})
+	l := lab.NewT(t, lab.Options{Nodes: 1, Underlay6: true, NoUnderlay4: true})
 	if err := l.WriteConfig(labtest.Context(t, 20*time.Second), flanneldIPv6OnlyConfig); err != nil {
 		t.Fatal(err)
 	}
-	labtest.AddIPv6Underlay(t, l)
-	key, value := startFlanneldV6(t, l, bin, l.Nodes[0], 0, 0)
+	key, value := startFlanneldV6(t, l, bin, l.Nodes[0], 0)
 	t.Logf("flanneld's IPv6-only lease: %s = %s", key, value)
 	id := checkSameForm(t, key, value)
 	if id.Subnet.IsValid() || !strings.HasPrefix(key, "0.0.0.0-0&") {

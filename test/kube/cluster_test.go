@@ -189,9 +189,15 @@ func (c *kubeCluster) mustPingAll() {
 // deviceMAC is the MAC of flannel.1 in n.
 func deviceMAC(t *testing.T, n *lab.Node) string {
 	t.Helper()
-	out, err := netnsutil.Exec(labtest.Context(t, 10*time.Second), n.NS, "cat", "/sys/class/net/"+lab.FlannelDevice+"/address")
+	return deviceAddr(t, n, lab.FlannelDevice)
+}
+
+// deviceAddr is the MAC of dev in n.
+func deviceAddr(t *testing.T, n *lab.Node, dev string) string {
+	t.Helper()
+	out, err := netnsutil.Exec(labtest.Context(t, 10*time.Second), n.NS, "cat", "/sys/class/net/"+dev+"/address")
 	if err != nil {
-		t.Fatalf("MAC of %s on %s: %v", lab.FlannelDevice, n.Name, err)
+		t.Fatalf("MAC of %s on %s: %v", dev, n.Name, err)
 	}
 	return strings.TrimSpace(out)
 }

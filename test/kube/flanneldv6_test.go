@@ -23,10 +23,10 @@ import (
 
 // flanneldKubeArgs runs the real flanneld in kube mode on n, as the
 // DaemonSet would, with the net-conf.json at netConf.
-func (c *kubeCluster) flanneldKubeArgs(bin string, n *lab.Node, i int, netConf string) []string {
+func (c *kubeCluster) flanneldKubeArgs(bin string, n *lab.Node, netConf string) []string {
 	return []string{"env", "NODE_NAME=" + n.Name, bin,
 		"--kube-subnet-mgr", "--kubeconfig-file=" + c.kubeconfig, "--net-config-path=" + netConf,
-		"--iface=" + n.Iface, "--public-ipv6=" + labtest.NodeIPv6(i).String(), "--subnet-file=" + n.SubnetFile, "--ip-masq",
+		"--iface=" + n.Iface, "--public-ipv6=" + n.UnderlayIP6.String(), "--subnet-file=" + n.SubnetFile, "--ip-masq",
 		"--healthz-ip=" + n.UnderlayIP.String(), "--healthz-port=" + strconv.Itoa(lab.FlanneldHealthzPort)}
 }
 
@@ -37,8 +37,7 @@ func (c *kubeCluster) flanneldKubeArgs(bin string, n *lab.Node, i int, netConf s
 // writes nothing: its annotations are flanneld's, key for key.
 func TestKubeFlanneldIPv6Annotations(t *testing.T) {
 	bin := lab.FlanneldBinaryT(t)
-	c := startKubeCluster(t, lab.Options{Nodes: 2})
-	labtest.AddIPv6Underlay(t, c.Lab)
+	c := startKubeCluster(t, lab.Options{Nodes: 2, Underlay6: true})
 	confs := []string{
 		`{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`,
 		`{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8:100::/56","Backend":{"Type":"vxlan"}}`,
@@ -54,7 +53,7 @@ func TestKubeFlanneldIPv6Annotations(t *testing.T) {
 		if err := os.WriteFile(conf, []byte(confs[i]), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a := labtest.StartAgent(t, c.Lab, n, c.flanneldKubeArgs(bin, n, i, conf))
+		a := labtest.StartAgent(t, c.Lab, n, c.flanneldKubeArgs(bin, n, conf))
 		labtest.Eventually(t, 45*time.Second, "flanneld's public-ipv6 annotation on "+n.Name, func() error {
 			if a.Exited() {
 				t.Fatalf("flanneld on %s exited: %v\n%s", n.Name, a.Wait(), a.LogTail(40))
@@ -80,8 +79,8 @@ func TestKubeFlanneldIPv6Annotations(t *testing.T) {
 		if i == 0 {
 			want.Subnet = netip.MustParsePrefix(cidrs[i][0])
 		}
-		if l.ID() != want || l.Attrs.PublicIPv6 != labtest.NodeIPv6(i) || len(l.Attrs.BackendV6Data) == 0 {
-			t.Errorf("%s read as %s %+v, want %s with PublicIPv6 %s and BackendV6Data", n.Name, l.ID(), l.Attrs, want, labtest.NodeIPv6(i))
+		if l.ID() != want || l.Attrs.PublicIPv6 != n.UnderlayIP6 || len(l.Attrs.BackendV6Data) == 0 {
+			t.Errorf("%s read as %s %+v, want %s with PublicIPv6 %s and BackendV6Data", n.Name, l.ID(), l.Attrs, want, n.UnderlayIP6)
 		}
 		if i == 1 {
 			for _, k := range []string{"public-ip", "backend-data"} {

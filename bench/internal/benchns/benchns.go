@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayd/overlayd/backend"
 	"github.com/overlayd/overlayd/internal/netnsutil"
@@ -20,6 +21,9 @@ import (
 var (
 	UnderlayIP = netip.MustParseAddr("192.0.2.10")
 	underlay   = netip.PrefixFrom(UnderlayIP, 24)
+	// UnderlayIP6 is ul0's IPv6 address in a dual-stack namespace (NewDual).
+	UnderlayIP6 = netip.MustParseAddr("2001:db8:fe::10")
+	underlay6   = netip.PrefixFrom(UnderlayIP6, 64)
 )
 
 const (
@@ -30,24 +34,61 @@ const (
 	VNI = 1
 )
 
-// VXLANNamespace is a scratch namespace holding ul0 and flannel.1.
+// VXLANNamespace is a scratch namespace holding ul0 and flannel.1 (and
+// flannel-v6.1, NewDual).
 type VXLANNamespace struct {
 	Name   string
 	Device backend.Device
-	Handle *netlink.Handle
+	// Device6 is flannel-v6.1 over ul0's IPv6 address (NewDual only).
+	Device6 backend.Device
+	Handle  *netlink.Handle
 }
 
 // New creates the namespace (named after tag) with its devices. Close it.
 func New(tag string) (*VXLANNamespace, error) {
+	return newNS(tag, false)
+}
+
+// NewDual is New with IPv6 on ul0 and flannel-v6.1 as well, the devices
+// of a dual-stack node.
+func NewDual(tag string) (*VXLANNamespace, error) {
+	return newNS(tag, true)
+}
+
+func newNS(tag string, dual bool) (*VXLANNamespace, error) {
 	name := netnsutil.UniqueName(tag)
 	if err := netnsutil.Create(name); err != nil {
 		return nil, err
 	}
 	v := &VXLANNamespace{Name: name}
-	if err := v.build(); err != nil {
+	err := v.build()
+	if err == nil && dual {
+		err = v.buildV6()
+	}
+	if err != nil {
 		return nil, errors.Join(err, v.Close())
 	}
 	return v, nil
+}
+
+// buildV6 adds ul0's IPv6 address (no duplicate address detection) and
+// flannel-v6.1.
+func (v *VXLANNamespace) buildV6() error {
+	ext, err := v.Handle.LinkByName(underlayName)
+	if err != nil {
+		return fmt.Errorf("in netns %s: find %s: %w", v.Name, underlayName, err)
+	}
+	addr := &netlink.Addr{IPNet: netipPrefixToIPNet(underlay6), Flags: unix.IFA_F_NODAD}
+	if err := v.Handle.AddrAdd(ext, addr); err != nil {
+		return fmt.Errorf("in netns %s: add %s to %s: %w", v.Name, underlay6, underlayName, err)
+	}
+	spec := backend.DeviceSpec{VNI: VNI, ExtLinkIndex: ext.Attrs().Index, LocalIP: UnderlayIP6}
+	dev, err := backend.EnsureDevice(v.Handle, spec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("in netns %s: %w", v.Name, err)
+	}
+	v.Device6 = dev
+	return nil
 }
 
 func (v *VXLANNamespace) build() error {

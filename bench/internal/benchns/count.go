@@ -23,8 +23,14 @@ func (c Counts) Total() int { return c.Neighbours + c.FDB + c.Routes }
 // index link: permanent IPv4 neighbours, permanent unicast FDB entries, and
 // main-table routes with a gateway (the per-peer routes).
 func CountEntries(h *netlink.Handle, link int) (Counts, error) {
+	return CountEntriesFamily(h, link, unix.AF_INET)
+}
+
+// CountEntriesFamily is CountEntries with the neighbours and routes of
+// family (unix.AF_INET6 for flannel-v6.<VNI>).
+func CountEntriesFamily(h *netlink.Handle, link, family int) (Counts, error) {
 	var c Counts
-	neighs, err := h.NeighList(link, unix.AF_INET)
+	neighs, err := h.NeighList(link, family)
 	if err != nil {
 		return c, fmt.Errorf("dump neighbours of link %d: %w", link, err)
 	}
@@ -43,7 +49,7 @@ func CountEntries(h *netlink.Handle, link int) (Counts, error) {
 			c.FDB++
 		}
 	}
-	routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: link},
+	routes, err := h.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: link},
 		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
 	if err != nil {
 		return c, fmt.Errorf("dump routes of link %d: %w", link, err)

@@ -2,6 +2,7 @@ package fakepeers
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/overlayd/overlayd/subnet"
@@ -115,5 +116,30 @@ func TestLeaseValueIsAVXLANLease(t *testing.T) {
 	}
 	if key := p.LeaseKey(subnet.DefaultPrefix); key != "/coreos.com/network/subnets/10.0.1.0-24" {
 		t.Errorf("LeaseKey = %s", key)
+	}
+}
+
+func TestDualGenerator(t *testing.T) {
+	g, err := NewDualGenerator(netip.MustParsePrefix("10.0.0.0/8"), 24, netip.MustParsePrefix("2001:db8:1000::/48"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := g.Take(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := peers[299]
+	if p.Subnet6.String() != "2001:db8:1000:12c::/64" || p.PublicIP6.String() != "2001:db8:ffff::12d" || p.HardwareAddr6().String() != "0e:06:00:00:01:2c" {
+		t.Fatalf("peer 300: %s %s %s", p.Subnet6, p.PublicIP6, p.HardwareAddr6())
+	}
+	if got := p.LeaseKey("/coreos.com/network"); got != "/coreos.com/network/subnets/10.1.44.0-24&2001:db8:1000:12c::-64" {
+		t.Fatalf("key %s", got)
+	}
+	v, err := p.LeaseValue()
+	if err != nil || !strings.Contains(string(v), `"PublicIPv6":"2001:db8:ffff::12d"`) || !strings.Contains(string(v), `"BackendV6Data":{"VNI":1,"VtepMAC":"0e:06:00:00:01:2c"}`) {
+		t.Fatalf("value %s, %v", v, err)
+	}
+	if _, err := NewDualGenerator(netip.MustParsePrefix("10.0.0.0/8"), 24, netip.MustParsePrefix("2001:db8::/56")); err == nil {
+		t.Fatal("a /56 IPv6 network was accepted")
 	}
 }

@@ -36,7 +36,7 @@ func timeLibraryWrites(ctx context.Context, peers []fakepeers.Peer) (seconds flo
 		return 0, 0, err
 	}
 	runtime.ReadMemStats(&after)
-	if err := expectEntries(ns, len(peers), len(peers)); err != nil {
+	if err := expectEntries(ns, len(peers), len(peers), false); err != nil {
 		return 0, 0, err
 	}
 	return took.Seconds(), after.TotalAlloc - before.TotalAlloc, nil
