@@ -156,14 +156,17 @@ func TestFilterFeedKeepsBothPeerSets(t *testing.T) {
 	}
 }
 
-func TestCheckIPv6RulesMode(t *testing.T) {
-	v6 := netip.MustParsePrefix("2001:db8:1000::/48")
-	err := checkIPv6RulesMode(&subnet.Config{EnableIPv6: true, IPv6Network: v6, EnableNFTables: true})
-	if err == nil || !strings.Contains(err.Error(), "EnableNFTables") || !strings.Contains(err.Error(), v6.String()) {
-		t.Fatalf("nftables with IPv6: error %v, want one naming EnableNFTables and the IPv6 network", err)
+// The nftables mode programs IPv6 through netlink: no ip6tables needed,
+// whatever the host has.
+func TestCheckIPv6RulesModeNFTables(t *testing.T) {
+	cfg := &subnet.Config{EnableIPv6: true, IPv6Network: netip.MustParsePrefix("2001:db8:1000::/48"), EnableNFTables: true}
+	t.Setenv("PATH", t.TempDir()) // no ip6tables
+	if err := checkIPv6RulesMode(cfg); err != nil {
+		t.Fatalf("nftables with IPv6: %v", err)
 	}
-	if err := checkIPv6RulesMode(&subnet.Config{EnableNFTables: true, Network: netip.MustParsePrefix("10.244.0.0/16")}); err != nil {
-		t.Fatalf("IPv4-only nftables: %v", err)
+	cfg.EnableNFTables = false
+	if err := checkIPv6RulesMode(cfg); err == nil || !strings.Contains(err.Error(), "ip6tables") {
+		t.Fatalf("iptables mode with IPv6 and no ip6tables: error %v, want one naming ip6tables", err)
 	}
 }
 

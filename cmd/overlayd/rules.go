@@ -50,24 +50,7 @@ type exemptionKeeper interface {
 func (d *daemon) newRules(cfg *subnet.Config, lease subnet.Lease, prev subnet.SubnetEnv) (rulesKeeper, error) {
 	o := d.opts
 	if cfg.EnableNFTables {
-		k, err := nftrules.NewNetlinkKernel(0)
-		if err != nil {
-			return nil, fmt.Errorf("EnableNFTables: %w", err)
-		}
-		removeIPTablesMode(d.log)
-		if prev.IPv6Network.IsValid() {
-			removeIPv6Rules(d.log, "nftables mode: removing the ip6tables rules of the previous run") // rules6.go
-		}
-		m, err := nftrules.NewManager(nftrules.Options{
-			Kernel: k, Network: cfg.Network, PodSubnet: lease.Subnet,
-			Masquerade: o.ipMasq, ForwardRules: o.forwardRules, FullyRandomDisabled: o.randomFullyOff,
-			Resync: o.iptablesResync, Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("EnableNFTables: %w", err)
-		}
-		d.log.Info("nftables mode: masquerade and forward rules in table ip " + nftrules.FlannelTable4)
-		return m, nil
+		return d.newNFTRules(cfg, lease, prev) // rulesnft.go
 	}
 	if err := checkIPTables(o.vxlanPeerFilter); err != nil {
 		return nil, err
@@ -178,18 +161,7 @@ func removeNFTablesMode(log *slog.Logger) {
 func (d *daemon) newPeerFilter(cfg *subnet.Config) (vxlanFilter, error) {
 	port := vxlanPort(cfg)
 	if cfg.EnableNFTables {
-		k, err := nftrules.NewNetlinkKernel(0)
-		if err != nil {
-			return nil, fmt.Errorf("--vxlan-peer-filter: %w", err)
-		}
-		if !d.opts.vxlanPeerFilter {
-			if err := nftrules.RemovePeerFilter(k); err != nil {
-				d.log.Warn("could not remove a VXLAN peer filter left by an earlier run", "err", err)
-			}
-			k.Close()
-			return nil, nil
-		}
-		return nftrules.NewPeerFilter(nftrules.PeerFilterOptions{Kernel: k, Port: port, ExtraPorts: d.healthPorts(), Logger: d.log, Clock: subnet.RealClock(), Registerer: d.reg})
+		return d.newNFTPeerFilter(cfg) // rulesnft.go
 	}
 	var v4 vxlanFilter
 	if hasIPv4(cfg) {

@@ -12,22 +12,19 @@ import (
 // IPv6 rules (EnableIPv6): the iptables mode's rules a second time, in
 // ip6tables, for the IPv6 network and our IPv6 subnet, as flanneld does
 // (docs/compatibility.md, "IPv6 and dual-stack"); the VXLAN peer filter
-// a second time for the IPv6 device. The nftables mode is IPv4 only.
+// a second time for the IPv6 device. The nftables mode's are in
+// rulesnft.go.
 
 // hasIPv4 and hasIPv6 say which families the config serves.
 func hasIPv4(cfg *subnet.Config) bool { return cfg.Network.IsValid() }
 func hasIPv6(cfg *subnet.Config) bool { return cfg.EnableIPv6 && cfg.IPv6Network.IsValid() }
 
-// checkIPv6RulesMode fails at start when IPv6 is on and its rules cannot
-// be programmed: the nftables mode has no IPv6 table yet, and the
-// iptables mode needs a working ip6tables.
+// checkIPv6RulesMode fails at start when IPv6 is on and the iptables mode
+// cannot program it: it needs a working ip6tables. (The nftables mode
+// programs both families through netlink; checkRulesMode checks it.)
 func checkIPv6RulesMode(cfg *subnet.Config) error {
-	if !cfg.EnableIPv6 {
+	if !cfg.EnableIPv6 || cfg.EnableNFTables {
 		return nil
-	}
-	if cfg.EnableNFTables {
-		return fmt.Errorf(`EnableNFTables with EnableIPv6 (IPv6Network %s): overlayd's nftables mode is IPv4 only; `+
-			`set "EnableNFTables": false to program IPv6 with ip6tables`, cfg.IPv6Network)
 	}
 	const hint = `; EnableIPv6 needs ip6tables (and ipset with --vxlan-peer-filter)`
 	if _, err := exec.LookPath("ip6tables"); err != nil {

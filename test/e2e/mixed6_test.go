@@ -78,6 +78,24 @@ func TestMixedDualStackWithRunningFlanneld(t *testing.T) {
 	c.start(node0)
 	c.waitUp(node0)
 	checkIP6TablesResynced(t, node0)
+	labtest.Eventually(t, 15*time.Second, "both families in sync on "+node0.Name, func() error {
+		for _, fam := range []string{"ipv4", "ipv6"} {
+			v, err := labtest.MetricValue(labtest.Context(t, 5*time.Second), node0, `overlayd_sync_in_sync{family="`+fam+`"}`)
+			if err == nil && v != 1 {
+				err = fmt.Errorf("%s not in sync", fam)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if w := metricSum(t, l.Nodes[1], "overlayd_sync_writes_total"); w == 0 {
+		t.Fatalf("%s shows no kernel writes at all: the write count cannot be read", l.Nodes[1].Name)
+	}
+	if w := metricSum(t, node0, "overlayd_sync_writes_total"); w != 0 {
+		t.Errorf("overlayd made %v kernel writes over flanneld's entries (both families), want 0", w)
+	}
 	if r := metricSum(t, node0, "overlayd_iptables_repairs_total"); r != 0 {
 		t.Errorf("overlayd repaired flanneld's iptables or ip6tables chains %v times, want 0", r)
 	}
