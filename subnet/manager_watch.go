@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"net/netip"
 	"path"
 	"slices"
@@ -17,7 +19,8 @@ import (
 // sent as UpdatePeers; other failures reconnect with jittered exponential
 // backoff and re-list. Unchanged re-puts are not forwarded.
 func (m *Manager) RunWatch(ctx context.Context, sink PeerSink) error {
-	w := &peerWatch{m: m, sink: sink, warned: newWarnedKeys(maxWarnedKeys), famWarned: newWarnedKeys(maxWarnedKeys)}
+	w := &peerWatch{m: m, sink: sink, warned: newWarnedKeys(maxWarnedKeys), famWarned: newWarnedKeys(maxWarnedKeys),
+		seed: maphash.MakeSeed()}
 	failures := 0
 	for {
 		progressed, err := w.cycle(ctx)
@@ -65,8 +68,9 @@ func (m *Manager) backoff(n int) time.Duration {
 type peerWatch struct {
 	m      *Manager
 	sink   PeerSink
-	known  map[LeaseID]Lease // nil until the first snapshot
-	warned *warnedKeys       // malformed keys already logged
+	known  *knownLeases // nil until the first snapshot
+	seed   maphash.Seed // of the known leases' fingerprints
+	warned *warnedKeys  // malformed keys already logged
 	// famWarned are the peer keys already warned to lack a family the
 	// config enables (checkFamilies).
 	famWarned *warnedKeys
@@ -118,27 +122,41 @@ func (w *peerWatch) relist(ctx context.Context) (int64, error) {
 // malformed is kept: a bad value never removes a peer.
 func (w *peerWatch) deliverSnapshot(peers map[LeaseID]Lease, malformed map[LeaseID]bool) {
 	own := w.m.Lease().ID()
+	kept := map[LeaseID]knownLease{}
 	for s := range malformed {
 		if _, ok := peers[s]; ok || s == own {
 			continue
 		}
-		if l, ok := w.known[s]; ok {
-			peers[s] = l
+		if r, ok := w.knownRecord(s); ok {
+			kept[s] = r
 		} else {
 			peers[s] = Lease{Subnet: s.Subnet, IPv6Subnet: s.IPv6Subnet, Unreadable: true}
 		}
 	}
-	if w.known == nil {
-		w.known = peers
-		all := sortedLeases(peers)
+	all := sortedLeases(peers)
+	next := newKnownLeases(w.seed, len(peers)+len(kept))
+	for i := range all {
+		next.m[all[i].ID()] = next.record(&all[i])
+	}
+	maps.Copy(next.m, kept)
+	prev := w.known
+	w.known = next
+	if prev == nil {
 		w.logSnapshot(all)
 		w.sink.ReplacePeers(all)
-		w.m.metrics.peers.Set(float64(len(peers)))
+		w.m.metrics.peers.Set(float64(len(next.m)))
 		return
 	}
-	events := diffPeers(w.known, peers)
-	w.known = peers
-	w.send(events)
+	w.send(diffKnown(prev, next, all))
+}
+
+// knownRecord is what the watch keeps of peer s, if it knows it.
+func (w *peerWatch) knownRecord(s LeaseID) (knownLease, bool) {
+	if w.known == nil {
+		return knownLease{}, false
+	}
+	r, ok := w.known.m[s]
+	return r, ok
 }
 
 // watch streams changes after rev until the stream breaks.
@@ -189,9 +207,9 @@ func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
 	for s := range skippedSubnets(b.Skipped) {
 		// A peer we know keeps its last good lease; an unknown subnet with
 		// an unreadable value is announced so that sinks keep its entries.
-		if _, known := w.known[s]; !known && s != own {
+		if _, known := w.known.m[s]; !known && s != own {
 			l := Lease{Subnet: s.Subnet, IPv6Subnet: s.IPv6Subnet, Unreadable: true}
-			w.known[s] = l
+			w.known.m[s] = w.known.record(&l)
 			events = append(events, Event{Type: EventAdded, Lease: l})
 		}
 	}
@@ -216,16 +234,17 @@ func (w *peerWatch) apply(ctx context.Context, b WatchBatch) error {
 // for the sink (an identical re-put, or the removal of an unknown peer).
 func (w *peerWatch) applyPeerEvent(ev Event) (Event, bool) {
 	s := ev.Lease.ID()
-	old, known := w.known[s]
+	old, known := w.known.m[s]
 	if ev.Type == EventRemoved {
 		if !known {
 			return Event{}, false
 		}
-		delete(w.known, s)
-		return Event{Type: EventRemoved, Lease: old}, true
+		delete(w.known.m, s)
+		return old.removal(s), true
 	}
-	w.known[s] = ev.Lease
-	if known && AttrsEqual(old.Attrs, ev.Lease.Attrs) {
+	rec := w.known.record(&ev.Lease)
+	w.known.m[s] = rec
+	if known && old.sum == rec.sum && old.unreadable == rec.unreadable {
 		return Event{}, false
 	}
 	return Event{Type: EventAdded, Lease: ev.Lease}, true
@@ -260,7 +279,7 @@ func (w *peerWatch) send(events []Event) {
 		}
 	}
 	w.sink.UpdatePeers(events)
-	w.m.metrics.peers.Set(float64(len(w.known)))
+	w.m.metrics.peers.Set(float64(len(w.known.m)))
 }
 
 // logSnapshot logs the first snapshot: one line, and each peer at debug.
@@ -308,34 +327,42 @@ func (w *peerWatch) warnSkipped(skipped []SkippedKey) {
 	}
 }
 
-// diffPeers returns the events that turn old into cur: additions and
-// changes, then removals carrying the last attributes seen.
-func diffPeers(old, cur map[LeaseID]Lease) []Event {
+// diffKnown returns the events that turn prev into next (whose leases
+// are cur, sorted): additions and changes first, then removals, each in
+// key order.
+func diffKnown(prev, next *knownLeases, cur []Lease) []Event {
 	var events []Event
-	for _, l := range sortedLeases(cur) {
-		if o, ok := old[l.ID()]; !ok || !AttrsEqual(o.Attrs, l.Attrs) {
-			events = append(events, Event{Type: EventAdded, Lease: l})
+	for i := range cur {
+		id := cur[i].ID()
+		o, ok := prev.m[id]
+		if r := next.m[id]; !ok || o.sum != r.sum || o.unreadable != r.unreadable {
+			events = append(events, Event{Type: EventAdded, Lease: cur[i]})
 		}
 	}
-	for _, o := range sortedLeases(old) {
-		if _, ok := cur[o.ID()]; !ok {
-			events = append(events, Event{Type: EventRemoved, Lease: o})
+	gone := make([]LeaseID, 0)
+	for id := range prev.m {
+		if _, ok := next.m[id]; !ok {
+			gone = append(gone, id)
 		}
+	}
+	slices.SortFunc(gone, compareIDs)
+	for _, id := range gone {
+		events = append(events, prev.m[id].removal(id))
 	}
 	return events
 }
 
-func sortedLeases(m map[LeaseID]Lease) []Lease {
-	out := make([]Lease, 0, len(m))
-	for _, l := range m {
-		out = append(out, l)
+// compareIDs orders lease keys by IPv4 subnet, then IPv6 subnet.
+func compareIDs(a, b LeaseID) int {
+	if c := comparePrefix(a.Subnet, b.Subnet); c != 0 {
+		return c
 	}
-	slices.SortFunc(out, func(a, b Lease) int {
-		if c := comparePrefix(a.Subnet, b.Subnet); c != 0 {
-			return c
-		}
-		return comparePrefix(a.IPv6Subnet, b.IPv6Subnet)
-	})
+	return comparePrefix(a.IPv6Subnet, b.IPv6Subnet)
+}
+
+func sortedLeases(m map[LeaseID]Lease) []Lease {
+	out := slices.Collect(maps.Values(m))
+	slices.SortFunc(out, func(a, b Lease) int { return compareIDs(a.ID(), b.ID()) })
 	return out
 }
 

@@ -478,6 +478,9 @@ func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, f
 	d.mu.Unlock()
 	d.startHealth(g) // health.go
 	g.go_("sync", rec.Run)
+	g.go_("release-start-memory", func(ctx context.Context) error {
+		return releaseStartMemory(ctx, rec.Synced(), freeOSMemory) // startmemory.go
+	})
 	g.go_("peers", set.Run)
 	g.go_("same-site", ss.run)
 	return set, func() { kernel.Close() }, nil
