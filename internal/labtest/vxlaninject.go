@@ -80,18 +80,32 @@ func CraftedVXLAN(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *lab
 // node's VXLAN port and reports whether pod saw the inner ICMP echo.
 func InjectAndWatch(t testing.TB, attacker string, node *lab.Node, pod *lab.Pod, frame CraftedFrame) bool {
 	t.Helper()
+	return injectAndWatch(t, attacker, pod, frame, injectPath{
+		to: netip.AddrPortFrom(node.UnderlayIP, 8472), udp: "udp4", icmp: "ip4:icmp", any: "0.0.0.0"})
+}
+
+// injectPath is one family's way in: the node's VXLAN address and port,
+// and the networks of the attacker's UDP socket and the pod's ICMP one.
+type injectPath struct {
+	to             netip.AddrPort
+	udp, icmp, any string
+}
+
+// injectAndWatch sends frame InjectCount times from the attacker along p
+// and reports whether pod received the inner echo (its marker).
+func injectAndWatch(t testing.TB, attacker string, pod *lab.Pod, frame CraftedFrame, p injectPath) bool {
+	t.Helper()
 	var icmp net.PacketConn
 	if err := netnsutil.Do(pod.NS, func() (err error) {
-		icmp, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		icmp, err = net.ListenPacket(p.icmp, p.any)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	defer icmp.Close()
 	var udp net.Conn
-	to := netip.AddrPortFrom(node.UnderlayIP, 8472)
 	if err := netnsutil.Do(attacker, func() (err error) {
-		udp, err = net.Dial("udp4", to.String())
+		udp, err = net.Dial(p.udp, p.to.String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -99,7 +113,7 @@ func InjectAndWatch(t testing.TB, attacker string, node *lab.Node, pod *lab.Pod,
 	defer udp.Close()
 	for range InjectCount {
 		if _, err := udp.Write(frame.Packet); err != nil {
-			t.Fatalf("send crafted VXLAN to %s: %v", to, err)
+			t.Fatalf("send crafted VXLAN to %s: %v", p.to, err)
 		}
 	}
 	icmp.SetReadDeadline(time.Now().Add(time.Second))
@@ -110,7 +124,7 @@ func InjectAndWatch(t testing.TB, attacker string, node *lab.Node, pod *lab.Pod,
 			return false
 		}
 		if err != nil {
-			t.Fatalf("read ICMP in pod %s: %v", pod, err)
+			t.Fatalf("read %s in pod %s: %v", p.icmp, pod, err)
 		}
 		if bytes.Contains(buf[:n], frame.Marker) {
 			return true

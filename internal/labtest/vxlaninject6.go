@@ -6,12 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
-	"net"
 	"net/netip"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/overlayd/overlayd/icmpwire"
 	"github.com/overlayd/overlayd/internal/lab"
@@ -69,42 +65,8 @@ func CraftedVXLAN6(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *la
 // inner ICMPv6 echo.
 func InjectAndWatch6(t testing.TB, attacker string, node *lab.Node, pod *lab.Pod, frame CraftedFrame) bool {
 	t.Helper()
-	var icmp net.PacketConn
-	if err := netnsutil.Do(pod.NS, func() (err error) {
-		icmp, err = net.ListenPacket("ip6:ipv6-icmp", "::")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer icmp.Close()
-	var udp net.Conn
-	to := netip.AddrPortFrom(node.UnderlayIP6, 8472)
-	if err := netnsutil.Do(attacker, func() (err error) {
-		udp, err = net.Dial("udp6", to.String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	for range InjectCount {
-		if _, err := udp.Write(frame.Packet); err != nil {
-			t.Fatalf("send crafted VXLAN to %s: %v", to, err)
-		}
-	}
-	icmp.SetReadDeadline(time.Now().Add(time.Second))
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := icmp.ReadFrom(buf)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return false
-		}
-		if err != nil {
-			t.Fatalf("read ICMPv6 in pod %s: %v", pod, err)
-		}
-		if bytes.Contains(buf[:n], frame.Marker) {
-			return true
-		}
-	}
+	return injectAndWatch(t, attacker, pod, frame, injectPath{
+		to: netip.AddrPortFrom(node.UnderlayIP6, 8472), udp: "udp6", icmp: "ip6:ipv6-icmp", any: "::"})
 }
 
 func ipv6Header(src, dst [16]byte, payloadLen int) []byte {
