@@ -27,14 +27,8 @@ func (l *Lab) Ping(ctx context.Context, from *Pod, to netip.Addr) error {
 	return nil
 }
 
-// PingFrom sends one ICMP (or ICMPv6) echo from inside namespace ns to
-// an address through a raw socket (no ping binary needed) and waits up
-// to PingTimeout for the matching reply.
-func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
-	to = to.Unmap()
-	if !to.IsValid() {
-		return fmt.Errorf("ping %s: not an IP address", to)
-	}
+// listenICMP opens a raw ICMP (to IPv4) or ICMPv6 socket inside ns.
+func listenICMP(ns string, to netip.Addr) (net.PacketConn, error) {
 	network, wildcard := "ip4:icmp", "0.0.0.0"
 	if to.Is6() {
 		network, wildcard = "ip6:ipv6-icmp", "::"
@@ -46,7 +40,22 @@ func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ping %s: open ICMP socket in netns %s: %w", to, ns, err)
+		return nil, fmt.Errorf("open ICMP socket in netns %s: %w", ns, err)
+	}
+	return conn, nil
+}
+
+// PingFrom sends one ICMP (or ICMPv6) echo from inside namespace ns to
+// an address through a raw socket (no ping binary needed) and waits up
+// to PingTimeout for the matching reply.
+func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
+	to = to.Unmap()
+	if !to.IsValid() {
+		return fmt.Errorf("ping %s: not an IP address", to)
+	}
+	conn, err := listenICMP(ns, to)
+	if err != nil {
+		return fmt.Errorf("ping %s: %w", to, err)
 	}
 	defer conn.Close()
 	deadline := time.Now().Add(PingTimeout)

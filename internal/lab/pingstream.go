@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/icmpwire"
-	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 // maxStreamEchoes bounds a PingStream: ICMP sequence numbers are 16 bits,
@@ -81,14 +80,9 @@ func StartPingStream(ns string, to netip.Addr, interval time.Duration) (*PingStr
 	if interval <= 0 {
 		return nil, fmt.Errorf("ping stream to %s: interval %s is not positive", to, interval)
 	}
-	var conn net.PacketConn
-	err := netnsutil.Do(ns, func() error {
-		var err error
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
-	})
+	conn, err := listenICMP(ns, to)
 	if err != nil {
-		return nil, fmt.Errorf("ping stream to %s: open ICMP socket in netns %s: %w", to, ns, err)
+		return nil, fmt.Errorf("ping stream to %s: %w", to, err)
 	}
 	s := &PingStream{
 		to: to, conn: conn, id: randomID(), interval: interval,

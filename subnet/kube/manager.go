@@ -60,11 +60,7 @@ func NewManager(o Options) (*Manager, error) {
 func (m *Manager) Acquire(ctx context.Context) (subnet.Lease, error) {
 	var lease subnet.Lease
 	err := m.o.retrier().do(ctx, "publishing this node's lease in its annotations", func(ctx context.Context) error {
-		n, err := m.o.getNode(ctx)
-		if err != nil {
-			return err
-		}
-		own, err := m.o.checkOwnNode(n)
+		n, own, err := m.o.readOwnNode(ctx)
 		if err != nil {
 			return err
 		}

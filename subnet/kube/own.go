@@ -99,12 +99,8 @@ func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
 	var own OwnNode
 	var node *corev1.Node
 	err := o.retrier().do(ctx, "waiting for this node's podCIDR", func(ctx context.Context) error {
-		n, err := o.getNode(ctx)
-		if err != nil {
-			return err
-		}
-		own, err = o.checkOwnNode(n)
-		node = n
+		var err error
+		node, own, err = o.readOwnNode(ctx)
 		return err
 	})
 	if err != nil {
@@ -121,6 +117,16 @@ func WaitForNode(ctx context.Context, o Options) (OwnNode, error) {
 		}
 	}
 	return own, nil
+}
+
+// readOwnNode reads our node and checks what the lease is read from.
+func (o *Options) readOwnNode(ctx context.Context) (*corev1.Node, OwnNode, error) {
+	n, err := o.getNode(ctx)
+	if err != nil {
+		return nil, OwnNode{}, err
+	}
+	own, err := o.checkOwnNode(n)
+	return n, own, err
 }
 
 // getNode reads our node with a bounded wait, explaining API errors.

@@ -62,11 +62,7 @@ func (m *Manager) waitRecheck(ctx context.Context, d time.Duration) bool {
 
 // recheck re-reads our node and puts back what is missing.
 func (m *Manager) recheck(ctx context.Context) error {
-	n, err := m.o.getNode(ctx)
-	if err != nil {
-		return err
-	}
-	own, err := m.o.checkOwnNode(n)
+	n, own, err := m.o.readOwnNode(ctx)
 	if err != nil {
 		return err
 	}
