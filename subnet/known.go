@@ -1,7 +1,9 @@
 package subnet
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"hash/maphash"
 	"net/netip"
 )
@@ -24,6 +26,7 @@ type knownLease struct {
 type knownLeases struct {
 	seed maphash.Seed
 	m    map[LeaseID]knownLease
+	buf  bytes.Buffer // fingerprint's scratch for compacted JSON
 }
 
 func newKnownLeases(seed maphash.Seed, n int) *knownLeases {
@@ -44,23 +47,33 @@ func (k *knownLeases) record(l *Lease) knownLease {
 func (k *knownLeases) fingerprint(a *LeaseAttrs) uint64 {
 	var h maphash.Hash
 	h.SetSeed(k.seed)
-	for _, ip := range []netip.Addr{a.PublicIP, a.PublicIPv6, a.PrivateIP} {
-		b, _ := ip.MarshalBinary()
-		writeField(&h, b)
+	for _, ip := range [...]netip.Addr{a.PublicIP, a.PublicIPv6, a.PrivateIP} {
+		b := ip.As16()
+		_ = h.WriteByte(byte(ip.BitLen())) // 0 for an unset address
+		_, _ = h.Write(b[:])
 	}
-	writeField(&h, []byte(a.BackendType))
-	writeField(&h, []byte(a.NodeID))
-	writeField(&h, a.SameSiteKey)
-	writeField(&h, compactRaw(a.BackendData))
-	writeField(&h, compactRaw(a.BackendV6Data))
+	writeField(&h, a.BackendType)
+	writeField(&h, a.NodeID)
+	writeField(&h, string(a.SameSiteKey))
+	k.writeJSON(&h, a.BackendData)
+	k.writeJSON(&h, a.BackendV6Data)
 	return h.Sum64()
 }
 
-// writeField writes b with its length, so that fields cannot run together.
-func writeField(h *maphash.Hash, b []byte) {
+// writeJSON writes raw compacted (as it is when it does not compact).
+func (k *knownLeases) writeJSON(h *maphash.Hash, raw []byte) {
+	k.buf.Reset()
+	if len(raw) > 0 && json.Compact(&k.buf, raw) == nil {
+		raw = k.buf.Bytes()
+	}
+	writeField(h, string(raw))
+}
+
+// writeField writes s with its length, so that fields cannot run together.
+func writeField(h *maphash.Hash, s string) {
 	var n [binary.MaxVarintLen64]byte
-	_, _ = h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
-	_, _ = h.Write(b)
+	_, _ = h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	_, _ = h.WriteString(s)
 }
 
 // removal is the removal event of a known peer: its key, addresses,
