@@ -3,6 +3,7 @@ package nft
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"syscall"
@@ -72,25 +73,9 @@ func TestNFTablesCluster(t *testing.T) {
 			}
 		}
 		frame := labtest.CraftedVXLAN(t, ctx, l, n0, n1)
-		if labtest.InjectAndWatch(t, attacker, n0, n0.Pods[0], frame) {
-			t.Errorf("pod %s received the stranger's VXLAN frame despite the filter", n0.Pods[0])
-		}
-		// Control: with the stranger in the set the frame gets through (so
-		// the set is what dropped it), until the resync takes it out again.
-		add := []string{"add", "element", "ip", "overlayd-ipv4", "vxlan-peers", "{ " + labtest.AttackerIP.Addr().String() + " }"}
-		seen := false
-		for try := 0; try < 3 && !seen; try++ {
-			nftIn(t, n0, add...)
-			seen = labtest.InjectAndWatch(t, attacker, n0, n0.Pods[0], frame)
-		}
-		if !seen {
-			t.Errorf("with the stranger in the peer set its frame did not reach pod %s either: the test's frame is wrong", n0.Pods[0])
-		}
-		labtest.WaitFor(t, repairTimeout, "the stranger taken out of the peer set", func() (bool, string) {
-			set := nftIn(t, n0, "list", "set", "ip", "overlayd-ipv4", "vxlan-peers")
-			return !strings.Contains(set, labtest.AttackerIP.Addr().String()), set
-		})
-		if labtest.InjectAndWatch(t, attacker, n0, n0.Pods[0], frame) {
+		inject := func() bool { return labtest.InjectAndWatch(t, attacker, n0, n0.Pods[0], frame) }
+		checkStrangerDropped(t, n0, "ip", "overlayd-ipv4", labtest.AttackerIP.Addr(), inject)
+		if inject() {
 			t.Errorf("pod %s received the stranger's frame after the resync", n0.Pods[0])
 		}
 		pingAll(t, l)
@@ -187,3 +172,28 @@ func testFlanneldSwap(t *testing.T, l *lab.Lab, flanneld string, ref, n *lab.Nod
 }
 
 const flanneldMark = "meta mark 0x00004000 return"
+
+// checkStrangerDropped: the stranger's frame (inject sends it and reports
+// whether the pod saw it) is dropped by node's peer set in nftables table
+// family/table; with the stranger added to the set the same frame gets
+// through (so the set is what dropped it, and the frame is right), until
+// the resync takes the stranger out again.
+func checkStrangerDropped(t *testing.T, node *lab.Node, family, table string, stranger netip.Addr, inject func() bool) {
+	t.Helper()
+	if inject() {
+		t.Errorf("pod %s received the stranger's %s VXLAN frame despite the filter", node.Pods[0], family)
+	}
+	add := []string{"add", "element", family, table, "vxlan-peers", "{ " + stranger.String() + " }"}
+	seen := false
+	for try := 0; try < 3 && !seen; try++ {
+		nftIn(t, node, add...)
+		seen = inject()
+	}
+	if !seen {
+		t.Errorf("with the stranger in the %s peer set its frame did not reach pod %s either: the test's frame is wrong", family, node.Pods[0])
+	}
+	labtest.WaitFor(t, repairTimeout, "the stranger taken out of the "+family+" peer set", func() (bool, string) {
+		set := nftIn(t, node, "list", "set", family, table, "vxlan-peers")
+		return !strings.Contains(set, stranger.String()), set
+	})
+}
