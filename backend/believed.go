@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -18,13 +19,50 @@ type believedNeigh struct {
 
 // believedFDB is an FDB entry on our device. A VXLAN FDB entry can hold
 // several remote destinations (`bridge fdb append`); all but the first
-// are in extra, allocated only when they exist.
+// are in extra, allocated only when they exist. 32 bytes: the idle full
+// pass at 100,000 peers is bound by cache misses in this map, and its
+// size is what decides how many miss (it was 64 with a netip.Addr and a
+// slice in place).
 type believedFDB struct {
-	dst   netip.Addr
+	dst   addr16
+	vni   uint32
 	state uint16
 	flags uint8
-	vni   uint32
-	extra []netip.Addr
+	extra *fdbRemotes
+}
+
+// fdbRemotes are the destinations of an FDB entry after its first. Never
+// changed once made: a believedFDB is copied, so a change makes a new one.
+type fdbRemotes struct{ dsts []netip.Addr }
+
+// newBelievedFDB is an entry with one destination.
+func newBelievedFDB(dst netip.Addr, state uint16, flags uint8, vni uint32) believedFDB {
+	return believedFDB{dst: addr16Of(dst), state: state, flags: flags, vni: vni}
+}
+
+// first is the entry's first destination.
+func (b believedFDB) first() netip.Addr { return b.dst.addr() }
+
+// others are its other destinations.
+func (b believedFDB) others() []netip.Addr {
+	if b.extra == nil {
+		return nil
+	}
+	return b.extra.dsts
+}
+
+// withOthers is the entry with others as its other destinations.
+func (b believedFDB) withOthers(others []netip.Addr) believedFDB {
+	b.extra = nil
+	if len(others) > 0 {
+		b.extra = &fdbRemotes{dsts: others}
+	}
+	return b
+}
+
+// appended is the entry with one more destination.
+func (b believedFDB) appended(dst netip.Addr) believedFDB {
+	return b.withOthers(append(slices.Clip(b.others()), dst))
 }
 
 // addr16 is an address as the route and nexthop tables hold it: 16 bytes
@@ -269,11 +307,10 @@ func (b *believedState) loadFDB(list []netlink.Neigh, link int) {
 		}
 		dst := addrFromIP(n.IP)
 		if believed, dup := b.fdb[mac]; dup {
-			believed.extra = append(believed.extra, dst)
-			b.fdb[mac] = believed
+			b.fdb[mac] = believed.appended(dst)
 			continue
 		}
-		b.fdb[mac] = believedFDB{dst: dst, state: uint16(n.State), flags: uint8(n.Flags), vni: uint32(n.VNI)}
+		b.fdb[mac] = newBelievedFDB(dst, uint16(n.State), uint8(n.Flags), uint32(n.VNI))
 	}
 }
 

@@ -53,11 +53,10 @@ func (b *believedState) addFDBMsg(data []byte, link int) error {
 		return nil
 	}
 	if believed, dup := b.fdb[mac]; dup {
-		believed.extra = append(believed.extra, n.Dst)
-		b.fdb[mac] = believed
+		b.fdb[mac] = believed.appended(n.Dst)
 		return nil
 	}
-	b.fdb[mac] = believedFDB{dst: n.Dst, state: n.State, flags: n.Flags, vni: n.VNI}
+	b.fdb[mac] = newBelievedFDB(n.Dst, n.State, n.Flags, n.VNI)
 	return nil
 }
 

@@ -102,12 +102,12 @@ func TestAddFDBMsg(t *testing.T) {
 		want map[[6]byte]believedFDB
 	}{
 		{"ours", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))},
-			map[[6]byte]believedFDB{[6]byte(macA): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self}}},
+			map[[6]byte]believedFDB{[6]byte(macA): newBelievedFDB(netip.MustParseAddr("192.0.2.2"), perm, self, 0)}},
 		{"two destinations and a vni", [][]byte{
 			ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macB), dst("192.0.2.2"), attrU32(unix.NDA_VNI, 7)),
 			ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, macB), dst("192.0.2.3")),
-		}, map[[6]byte]believedFDB{[6]byte(macB): {dst: netip.MustParseAddr("192.0.2.2"), state: perm, flags: self, vni: 7,
-			extra: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}}},
+		}, map[[6]byte]believedFDB{[6]byte(macB): newBelievedFDB(netip.MustParseAddr("192.0.2.2"), perm, self, 7).
+			withOthers([]netip.Addr{netip.MustParseAddr("192.0.2.3")})}},
 		{"learned", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, netlink.NUD_REACHABLE, self, attr(unix.NDA_LLADDR, macA), dst("192.0.2.2"))}, map[[6]byte]believedFDB{}},
 		{"all-zero default", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, make([]byte, 6)), dst("192.0.2.2"))}, map[[6]byte]believedFDB{}},
 		{"multicast", [][]byte{ndmsgMsg(unix.AF_BRIDGE, 5, perm, self, attr(unix.NDA_LLADDR, []byte{1, 0, 0x5e, 0, 0, 1}))}, map[[6]byte]believedFDB{}},

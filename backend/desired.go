@@ -210,12 +210,16 @@ type routeWant struct {
 // route returns the desired route for dst and the peer wanting it.
 func (d *desiredState) route(dst netip.Prefix) (routeWant, *peer) {
 	p, ok := d.peers[dst]
-	switch {
-	case !ok:
+	if !ok {
 		return routeWant{}, nil
-	case p.direct:
-		return routeWant{gw: p.dst, direct: true}, p
-	default:
-		return routeWant{gw: p.subnet.Addr(), nhid: p.nhid}, p
 	}
+	return p.routeWant(), p
+}
+
+// routeWant is the route p wants to its subnet.
+func (p *peer) routeWant() routeWant {
+	if p.direct {
+		return routeWant{gw: p.dst, direct: true}
+	}
+	return routeWant{gw: p.subnet.Addr(), nhid: p.nhid}
 }

@@ -20,6 +20,7 @@ package backend
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -266,10 +267,11 @@ func (b *believedState) fdbEvent(data []byte, link int, del bool) bool {
 		b.fdb[mac] = have
 		return true
 	case !present:
-		b.fdb[mac] = believedFDB{dst: n.Dst, state: n.State, flags: n.Flags, vni: n.VNI}
+		b.fdb[mac] = newBelievedFDB(n.Dst, n.State, n.Flags, n.VNI)
 		return true
-	case have.dst == n.Dst:
-		got := believedFDB{dst: n.Dst, state: n.State, flags: n.Flags, vni: n.VNI, extra: have.extra}
+	case have.first() == n.Dst:
+		got := newBelievedFDB(n.Dst, n.State, n.Flags, n.VNI)
+		got.extra = have.extra
 		if have.flags&netlink.NTF_SELF == got.flags&netlink.NTF_SELF && have.vni == got.vni &&
 			have.state&netlink.NUD_PERMANENT != 0 {
 			return false
@@ -277,33 +279,28 @@ func (b *believedState) fdbEvent(data []byte, link int, del bool) bool {
 		b.fdb[mac] = got
 		return true
 	}
-	for _, d := range have.extra {
-		if d == n.Dst {
-			return false
-		}
+	if slices.Contains(have.others(), n.Dst) {
+		return false
 	}
-	have.extra = append(have.extra, n.Dst)
-	b.fdb[mac] = have
+	b.fdb[mac] = have.appended(n.Dst)
 	return true
 }
 
 // dropFDBRemote removes one destination of a believed entry.
 func (b *believedState) dropFDBRemote(mac [6]byte, have believedFDB, dst netip.Addr) bool {
-	if have.dst == dst {
-		if len(have.extra) == 0 {
+	others := have.others()
+	if have.first() == dst {
+		if len(others) == 0 {
 			delete(b.fdb, mac)
 			return true
 		}
-		have.dst, have.extra = have.extra[0], have.extra[1:]
-		b.fdb[mac] = have
+		have.dst = addr16Of(others[0])
+		b.fdb[mac] = have.withOthers(others[1:])
 		return true
 	}
-	for i, d := range have.extra {
-		if d == dst {
-			have.extra = append(have.extra[:i:i], have.extra[i+1:]...)
-			b.fdb[mac] = have
-			return true
-		}
+	if i := slices.Index(others, dst); i >= 0 {
+		b.fdb[mac] = have.withOthers(slices.Delete(slices.Clone(others), i, i+1))
+		return true
 	}
 	return false
 }

@@ -78,9 +78,9 @@ func (v nexthopView) get(id uint32) (nexthopWant, *peer, bool) {
 	return nexthopWant{gw: p.subnet.Addr()}, p, true
 }
 
-func (v nexthopView) keys(yield func(uint32) bool) {
-	for id := range v.d.nexthop {
-		if !yield(id) {
+func (v nexthopView) entries(yield func(uint32, nexthopWant, *peer) bool) {
+	for id, p := range v.d.nexthop {
+		if !yield(id, nexthopWant{gw: p.subnet.Addr()}, p) {
 			return
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -83,13 +86,20 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	r.fdb.startFull()
 	r.nexthop.startFull()
 	r.route.startFull()
+	// The tables are compared at once, then written one after another.
 	// Adds may go out in batches; each table is sent in full before the
 	// next one is queued: a route's nexthop exists before the route.
+	var dn tableDiff[addr16]
+	var df tableDiff[[6]byte]
+	var dh tableDiff[uint32]
+	var dr tableDiff[routeKey]
+	inParallel(func() { dr = r.route.diff() }, func() { df = r.fdb.diff() },
+		func() { dn = r.neigh.diff() }, func() { dh = r.nexthop.diff() })
 	r.startBatching()
-	r.neigh.syncDesired(r, st)
-	r.fdb.syncDesired(r, st)
-	r.nexthop.syncDesired(r, st)
-	r.route.syncDesired(r, st)
+	r.neigh.syncDiff(r, dn, st)
+	r.fdb.syncDiff(r, df, st)
+	r.nexthop.syncDiff(r, dh, st)
+	r.route.syncDiff(r, dr, st)
 	if r.haveSnapshot {
 		// Before the first snapshot (early peers) nothing is deleted.
 		keep := r.keptEntries()
@@ -104,6 +114,24 @@ func (r *Reconciler) fullPass(ctx context.Context, st *passStats) error {
 	r.nexthop.endFull(peakDirty)
 	r.route.endFull(peakDirty)
 	return nil
+}
+
+// inParallel runs the jobs on as many goroutines as there are processors,
+// largest first, and returns when all are done.
+func inParallel(jobs ...func()) {
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	var next atomic.Int32
+	work := func() {
+		for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
+			jobs[i]()
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
 }
 
 // dumpKernel replaces the believed state with a dump of the kernel.

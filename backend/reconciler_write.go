@@ -47,6 +47,12 @@ func (r *Reconciler) wrote(st *passStats, kind entryKind, op writeOp, drift bool
 	return nil
 }
 
+// settled: a successful write of kind would change nothing of p's
+// (settle with no error is a no-op).
+func settled(kind entryKind, p *peer) bool {
+	return p.pending&maskOf(kind) == 0 && (p.pending != 0 || p.err == nil)
+}
+
 // settle records the outcome for the peer owning an entry.
 func (r *Reconciler) settle(kind entryKind, p *peer, err error) {
 	was, pending, perr := p.pending, p.pending, p.err

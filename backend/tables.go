@@ -44,9 +44,9 @@ func (v neighView) get(ip addr16) (neighWant, *peer, bool) {
 	return neighWant{mac: c.owner.mac}, c.owner, true
 }
 
-func (v neighView) keys(yield func(addr16) bool) {
-	for ip := range v.d.neigh {
-		if !yield(ip) {
+func (v neighView) entries(yield func(addr16, neighWant, *peer) bool) {
+	for ip, c := range v.d.neigh {
+		if !yield(ip, neighWant{mac: c.owner.mac}, c.owner) {
 			return
 		}
 	}
@@ -60,9 +60,9 @@ func (v fdbView) get(mac [6]byte) (fdbWant, *peer, bool) {
 	return fdbWant{dst: c.owner.dst}, c.owner, true
 }
 
-func (v fdbView) keys(yield func([6]byte) bool) {
-	for mac := range v.d.fdb {
-		if !yield(mac) {
+func (v fdbView) entries(yield func([6]byte, fdbWant, *peer) bool) {
+	for mac, c := range v.d.fdb {
+		if !yield(mac, fdbWant{dst: c.owner.dst}, c.owner) {
 			return
 		}
 	}
@@ -78,9 +78,9 @@ func (v routeView) get(k routeKey) (routeWant, *peer, bool) {
 	return w, owner, owner != nil
 }
 
-func (v routeView) keys(yield func(routeKey) bool) {
-	for dst := range v.d.peers {
-		if !yield(routeKeyOf(dst, 0)) {
+func (v routeView) entries(yield func(routeKey, routeWant, *peer) bool) {
+	for dst, p := range v.d.peers {
+		if !yield(routeKeyOf(dst, 0), p.routeWant(), p) {
 			return
 		}
 	}
@@ -136,25 +136,25 @@ func (o neighOps) delError(ip addr16, _ believedNeigh, err error) error {
 type fdbOps struct{ r *Reconciler }
 
 func (o fdbOps) matches(b believedFDB, w fdbWant) bool {
-	return b.dst == w.dst && b.state&netlink.NUD_PERMANENT != 0 &&
-		b.flags&netlink.NTF_SELF != 0 && b.vni == 0 && len(b.extra) == 0
+	return b.dst == addr16Of(w.dst) && b.state&netlink.NUD_PERMANENT != 0 &&
+		b.flags&netlink.NTF_SELF != 0 && b.vni == 0 && b.extra == nil
 }
 
 func (o fdbOps) written(w fdbWant) believedFDB {
-	return believedFDB{dst: w.dst, state: netlink.NUD_PERMANENT, flags: netlink.NTF_SELF}
+	return newBelievedFDB(w.dst, netlink.NUD_PERMANENT, netlink.NTF_SELF, 0)
 }
 
 func (o fdbOps) dirtyKey(mac [6]byte) [6]byte { return mac }
 
 // batchable: an entry with several destinations needs deletes first.
-func (o fdbOps) batchable(b believedFDB, present bool) bool { return !present || len(b.extra) == 0 }
+func (o fdbOps) batchable(b believedFDB, present bool) bool { return !present || b.extra == nil }
 
 func (o fdbOps) queue(b *nl.Batch, mac [6]byte, w fdbWant) { b.AddFDB(o.r.own.link, mac, w.dst) }
 
 // prepare: a replace rewrites only the first destination, or nothing
 // when ours is among the others: remove the wrong ones first.
 func (o fdbOps) prepare(st *passStats, mac [6]byte, w fdbWant, b believedFDB, present, drift bool) error {
-	if !present || len(b.extra) == 0 {
+	if !present || b.extra == nil {
 		return nil
 	}
 	return o.deleteRemotes(st, mac, b, w.dst, drift)
@@ -174,15 +174,15 @@ func (o fdbOps) remove(st *passStats, mac [6]byte, b believedFDB, drift bool) er
 
 // queueDel: an entry with several destinations takes one delete each.
 func (o fdbOps) queueDel(batch *nl.Batch, mac [6]byte, b believedFDB) bool {
-	if len(b.extra) > 0 {
+	if b.extra != nil {
 		return false
 	}
-	batch.DelFDB(o.r.own.link, mac, b.dst)
+	batch.DelFDB(o.r.own.link, mac, b.first())
 	return true
 }
 
 func (o fdbOps) delError(mac [6]byte, b believedFDB, err error) error {
-	return fmt.Errorf("delete fdb %s dst %s dev %s: %w", macString(mac), b.dst, o.r.opts.LinkName, err)
+	return fmt.Errorf("delete fdb %s dst %s dev %s: %w", macString(mac), b.first(), o.r.opts.LinkName, err)
 }
 
 // deleteRemotes deletes every destination of the entry except keep. The
@@ -199,10 +199,10 @@ func (o fdbOps) deleteRemotes(st *passStats, mac [6]byte, b believedFDB, keep ne
 		}
 		return nil
 	}
-	if err := del(b.dst); err != nil {
+	if err := del(b.first()); err != nil {
 		return err
 	}
-	for _, dst := range b.extra {
+	for _, dst := range b.others() {
 		if err := del(dst); err != nil {
 			return err
 		}
