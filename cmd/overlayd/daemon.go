@@ -101,6 +101,10 @@ type daemon struct {
 	rec6    *backend.Reconciler
 	peers6  *peerset.Set
 
+	// startMem holds the start's tighter GC target until every plane is
+	// in sync (startmemory.go).
+	startMem *startMemory
+
 	// Set by openHost, read by the later steps (all on run's goroutine).
 	h    *netlink.Handle
 	prev subnet.SubnetEnv
@@ -110,7 +114,7 @@ type daemon struct {
 // device, lease, iptables, subnet file, peer sync, READY=1, renewal. It
 // returns nil when ctx ends (SIGTERM) and tears nothing down.
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	d := &daemon{opts: o, log: log, reg: prometheus.NewRegistry()}
+	d := &daemon{opts: o, log: log, reg: prometheus.NewRegistry(), startMem: lowerGCFromEnv()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(d.reg)
 	d.offload = newTxOffload(o.txChecksumOffload, o.iptablesResync, d.reg)
@@ -403,6 +407,7 @@ func (d *daemon) runLoops(ctx context.Context, src leaseSource, cfg *subnet.Conf
 		defer closeKernel()
 		sinks = append(sinks, set)
 	}
+	g.go_("start-memory", d.runStartMemory) // startmemory.go
 	g.go_("subnet-file", d.subnetFile.run)
 	if feed != nil {
 		g.go_("vxlan-peer-filter", func(ctx context.Context) error {
@@ -478,9 +483,6 @@ func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, f
 	d.mu.Unlock()
 	d.startHealth(g) // health.go
 	g.go_("sync", rec.Run)
-	g.go_("release-start-memory", func(ctx context.Context) error {
-		return releaseStartMemory(ctx, rec.Synced(), freeOSMemory) // startmemory.go
-	})
 	g.go_("peers", set.Run)
 	g.go_("same-site", ss.run)
 	return set, func() { kernel.Close() }, nil
