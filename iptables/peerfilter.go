@@ -14,6 +14,7 @@ import (
 
 	"github.com/overlayd/overlayd/internal/resync"
 	"github.com/overlayd/overlayd/internal/rulemetrics"
+	"github.com/overlayd/overlayd/internal/vxlanport"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -23,7 +24,7 @@ import (
 const (
 	PeerSetName      = "overlayd-vxlan-peers" // IPv4; the IPv6 set adds "6"
 	PeerChain        = "OVERLAYD-VXLAN"
-	DefaultVXLANPort = 8472
+	DefaultVXLANPort = vxlanport.Default
 	peerComment      = "overlayd vxlan peer filter"
 	inputChain       = "INPUT"
 	minSetMaxElem    = 65536 // ipset's default maxelem
@@ -49,8 +50,7 @@ type PeerFilterOptions struct {
 type PeerFilter struct {
 	runner  Runner
 	ipset   IPSetRunner
-	port    int
-	extra   []int
+	ports   []uint16 // the VXLAN port, then the extra ones
 	set     string
 	tmpSet  string
 	family  string // ipset's "inet" / "inet6"
@@ -68,16 +68,9 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Runner == nil {
 		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Runner is nil")
 	}
-	if o.Port == 0 {
-		o.Port = DefaultVXLANPort
-	}
-	if o.Port < 1 || o.Port > 65535 {
-		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
-	}
-	for _, p := range o.ExtraPorts {
-		if p < 1 || p > 65535 {
-			return nil, fmt.Errorf("peer filter: PeerFilterOptions.ExtraPorts %d is not a UDP port", p)
-		}
+	ports, err := vxlanport.Filtered(o.Port, o.ExtraPorts)
+	if err != nil {
+		return nil, fmt.Errorf("peer filter: %w", err)
 	}
 	if o.IPSet == nil {
 		o.IPSet = NewIPSetRunner()
@@ -91,7 +84,7 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	}
 	set, family := peerSet(o.Runner.Proto())
 	return &PeerFilter{
-		runner: o.Runner, ipset: o.IPSet, port: o.Port, extra: o.ExtraPorts,
+		runner: o.Runner, ipset: o.IPSet, ports: ports,
 		set: set, tmpSet: set + "-tmp", family: family,
 		log: o.Logger, metrics: metrics, clock: o.Clock,
 	}, nil
@@ -143,7 +136,7 @@ func (f *PeerFilter) ensureAll() error {
 	if err := f.syncSet(); err != nil {
 		return err
 	}
-	writes, err := syncChain(f.runner, filterTable, PeerChain, peerFilterRules(f.port, f.set, f.extra...))
+	writes, err := syncChain(f.runner, filterTable, PeerChain, peerFilterRules(f.ports, f.set))
 	f.noteRepair(PeerChain, writes)
 	if err != nil {
 		return err
@@ -178,10 +171,10 @@ func ensureJumpFirst(r Runner, jump Rule) (int, error) {
 	return 1, nil
 }
 
-func peerFilterRules(port int, set string, extra ...int) []Rule {
+func peerFilterRules(ports []uint16, set string) []Rule {
 	var rules []Rule
-	for _, p := range append([]int{port}, extra...) {
-		toPort := []string{"-p", "udp", "-m", "udp", "--dport", strconv.Itoa(p)}
+	for _, p := range ports {
+		toPort := []string{"-p", "udp", "-m", "udp", "--dport", strconv.Itoa(int(p))}
 		fromPeer := slices.Concat(toPort, []string{"-m", "set", "--match-set", set, "src"})
 		rules = append(rules,
 			commented(filterTable, PeerChain, fromPeer, peerComment, []string{"-j", "ACCEPT"}),

@@ -13,11 +13,12 @@ import (
 
 	"github.com/overlayd/overlayd/internal/resync"
 	"github.com/overlayd/overlayd/internal/rulemetrics"
+	"github.com/overlayd/overlayd/internal/vxlanport"
 	"github.com/overlayd/overlayd/subnet"
 )
 
 // DefaultVXLANPort is the kernel's VXLAN port, flannel's default.
-const DefaultVXLANPort = 8472
+const DefaultVXLANPort = vxlanport.Default
 
 // PeerFilterOptions configures a PeerFilter.
 type PeerFilterOptions struct {
@@ -65,18 +66,13 @@ func NewPeerFilter(o PeerFilterOptions) (*PeerFilter, error) {
 	if o.Kernel == nil {
 		return nil, errors.New("peer filter: PeerFilterOptions.Kernel is nil")
 	}
-	if o.Port == 0 {
-		o.Port = DefaultVXLANPort
+	ports, err := vxlanport.Filtered(o.Port, o.ExtraPorts)
+	if err != nil {
+		return nil, fmt.Errorf("peer filter: %w", err)
 	}
-	if o.Port < 1 || o.Port > 65535 {
-		return nil, fmt.Errorf("peer filter: PeerFilterOptions.Port %d is not a UDP port", o.Port)
-	}
-	rules := PeerFilterRules(uint16(o.Port), o.IPv6)
-	for _, p := range o.ExtraPorts {
-		if p < 1 || p > 65535 {
-			return nil, fmt.Errorf("peer filter: PeerFilterOptions.ExtraPorts %d is not a UDP port", p)
-		}
-		rules = append(rules, PeerFilterRules(uint16(p), o.IPv6)...)
+	var rules []Rule
+	for _, p := range ports {
+		rules = append(rules, PeerFilterRules(p, o.IPv6)...)
 	}
 	o.Logger, o.Clock = resync.Defaults(o.Logger, o.Clock)
 	metrics, err := rulemetrics.NewPeerFilter(o.Registerer, prometheus.CounterOpts{

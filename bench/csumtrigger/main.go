@@ -24,12 +24,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/internal/cmdmain"
 	"github.com/overlayd/overlayd/internal/csumtrigger"
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
@@ -46,19 +45,7 @@ type config struct {
 	out        string
 }
 
-func main() {
-	c, err := parseFlags(os.Args[1:], os.Stderr)
-	if err != nil {
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, c, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "csumtrigger: %v\n", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { cmdmain.Run("csumtrigger", parseFlags, run) }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("csumtrigger", flag.ContinueOnError)

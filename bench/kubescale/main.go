@@ -24,16 +24,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 )
 
 // config are the command-line settings.
@@ -49,23 +48,10 @@ type config struct {
 	env        []string
 }
 
-func main() {
-	if err := mainErr(os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "kubescale: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { benchrun.Main("kubescale", parseFlags, measure) }
 
-func mainErr(args []string) error {
-	cfg, err := parseFlags(args)
-	if err != nil {
-		return err
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("run as root: the benchmark creates network namespaces")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// measure runs every N, prints the report and writes it to -out.
+func measure(ctx context.Context, cfg config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rep, err := run(ctx, cfg, log)
 	if werr := rep.write(cfg.out); werr != nil && err == nil {

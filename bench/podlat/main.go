@@ -23,40 +23,23 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/overlayd/overlayd/bench/podlat/report"
+	"github.com/overlayd/overlayd/internal/cmdmain"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
 func main() {
-	c, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		os.Exit(2)
-	}
-	// A closed stdout (podlat | head) must not kill us before the teardown.
-	signal.Ignore(syscall.SIGPIPE)
-	// Signals stay caught until run returns: a second Ctrl-C cannot cut
-	// the teardown short.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, c, os.Stdout, newLogger(os.Stderr, c.verbose)); err != nil {
-		fmt.Fprintf(os.Stderr, "podlat: %v\n", err)
-		stop()
-		os.Exit(1)
-	}
+	cmdmain.Run("podlat", parseFlags, func(ctx context.Context, c config, out io.Writer) error {
+		return run(ctx, c, out, newLogger(os.Stderr, c.verbose))
+	})
 }
 
 func newLogger(w io.Writer, verbose bool) *slog.Logger {

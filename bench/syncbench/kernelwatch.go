@@ -75,8 +75,8 @@ func startKernelWatch(namespace string, network netip.Prefix) (*kernelWatch, err
 		return nil, fmt.Errorf("kernel watch: subscribe to neighbours in %s: %w", namespace, err)
 	}
 	w.wg.Add(2)
-	go w.consumeRoutes(routeCh)
-	go w.consumeNeighs(neighCh)
+	go consume(w, routeCh, func(u *netlink.RouteUpdate) { w.onRoute(time.Now(), u) })
+	go consume(w, neighCh, w.onNeigh)
 	return w, nil
 }
 
@@ -106,7 +106,9 @@ func (w *kernelWatch) Err() error {
 	return w.err
 }
 
-func (w *kernelWatch) consumeRoutes(ch <-chan netlink.RouteUpdate) {
+// consume hands each update on ch to handle until the watch is closed or
+// ch is.
+func consume[U any](w *kernelWatch, ch <-chan U, handle func(*U)) {
 	defer w.wg.Done()
 	for {
 		select {
@@ -116,22 +118,7 @@ func (w *kernelWatch) consumeRoutes(ch <-chan netlink.RouteUpdate) {
 			if !ok {
 				return
 			}
-			w.onRoute(time.Now(), &u)
-		}
-	}
-}
-
-func (w *kernelWatch) consumeNeighs(ch <-chan netlink.NeighUpdate) {
-	defer w.wg.Done()
-	for {
-		select {
-		case <-w.done:
-			return
-		case u, ok := <-ch:
-			if !ok {
-				return
-			}
-			w.onNeigh(&u)
+			handle(&u)
 		}
 	}
 }

@@ -78,23 +78,31 @@ func (w *leaseWriter) putAll(ctx context.Context, peers []fakepeers.Peer) error 
 	if err != nil {
 		return err
 	}
+	return w.commitAll(ctx, "lease puts", len(peers), func(i int) (clientv3.Op, error) {
+		return putOp(peers[i], ids[i])
+	})
+}
+
+// commitAll commits op(0) to op(n-1) in transactions of at most maxTxnOps;
+// what names the operations in an error.
+func (w *leaseWriter) commitAll(ctx context.Context, what string, n int, op func(i int) (clientv3.Op, error)) error {
 	ops := make([]clientv3.Op, 0, maxTxnOps)
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
 		}
 		if _, err := w.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-			return fmt.Errorf("etcd txn of %d lease puts: %w", len(ops), err)
+			return fmt.Errorf("etcd txn of %d %s: %w", len(ops), what, err)
 		}
 		ops = ops[:0]
 		return nil
 	}
-	for i, p := range peers {
-		op, err := putOp(p, ids[i])
+	for i := range n {
+		o, err := op(i)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, op)
+		ops = append(ops, o)
 		if len(ops) == maxTxnOps {
 			if err := flush(); err != nil {
 				return err

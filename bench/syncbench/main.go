@@ -34,12 +34,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/routebench"
 	"github.com/overlayd/overlayd/internal/lab"
 )
@@ -65,23 +64,10 @@ type config struct {
 	ipv6 bool
 }
 
-func main() {
-	if err := mainErr(os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "syncbench: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { benchrun.Main("syncbench", parseFlags, measure) }
 
-func mainErr(args []string) error {
-	cfg, err := parseFlags(args)
-	if err != nil {
-		return err
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("run as root: the benchmark creates network namespaces")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// measure runs every N, then prints the report and writes it to -out.
+func measure(ctx context.Context, cfg config) error {
 	level := slog.LevelInfo
 	if cfg.verbose {
 		level = slog.LevelDebug

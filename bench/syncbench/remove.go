@@ -74,24 +74,7 @@ func (b *bench) measureRemoveAll(ctx context.Context) (removeResult, error) {
 
 // deleteAll deletes the peers' keys in transactions of maxTxnOps.
 func (w *leaseWriter) deleteAll(ctx context.Context, peers []fakepeers.Peer) error {
-	ops := make([]clientv3.Op, 0, maxTxnOps)
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		if _, err := w.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-			return fmt.Errorf("etcd txn of %d lease deletes: %w", len(ops), err)
-		}
-		ops = ops[:0]
-		return nil
-	}
-	for _, p := range peers {
-		ops = append(ops, clientv3.OpDelete(p.LeaseKey(subnet.DefaultPrefix)))
-		if len(ops) == maxTxnOps {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+	return w.commitAll(ctx, "lease deletes", len(peers), func(i int) (clientv3.Op, error) {
+		return clientv3.OpDelete(peers[i].LeaseKey(subnet.DefaultPrefix)), nil
+	})
 }

@@ -15,10 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/overlayd/overlayd/internal/cmdmain"
 	"github.com/overlayd/overlayd/internal/etcdtest"
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/netnsutil"
@@ -39,21 +38,7 @@ type demoFlags struct {
 	verbose  bool
 }
 
-func main() {
-	f, err := parseFlags(os.Args[1:], os.Stderr)
-	if err != nil {
-		os.Exit(2)
-	}
-	// A closed stdout (demo | head) must not kill us before the teardown.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, f, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "overlayd-demo: %v\n", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { cmdmain.Run("overlayd-demo", parseFlags, run) }
 
 func parseFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs := flag.NewFlagSet("overlayd-demo", flag.ContinueOnError)

@@ -1,19 +1,20 @@
 package lab
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/overlayd/overlayd/icmpwire"
 )
 
 // ICMPv4 message types the pinger uses.
 const (
-	icmpEchoReply       = 0
-	icmpDestUnreachable = 3
-	icmpEchoRequest     = 8
-	icmpTimeExceeded    = 11
+	icmpEchoReply       = icmpwire.TypeEchoReply
+	icmpDestUnreachable = icmpwire.TypeDestUnreachable
+	icmpEchoRequest     = icmpwire.TypeEchoRequest
+	icmpTimeExceeded    = icmpwire.TypeTimeExceeded
 )
 
-const icmpHeaderLen = 8
+const icmpHeaderLen = icmpwire.HeaderLen
 
 // echoVerdict classifies an ICMP message (IP header already stripped)
 // received while waiting for echo (id, seq): a matching reply, an error
@@ -24,7 +25,7 @@ func echoVerdict(msg []byte, id, seq uint16) (ok bool, err error) {
 	}
 	switch msg[0] {
 	case icmpEchoReply:
-		return binary.BigEndian.Uint16(msg[4:]) == id && binary.BigEndian.Uint16(msg[6:]) == seq, nil
+		return icmpwire.IsEcho(msg, icmpEchoReply, id, seq), nil
 	case icmpDestUnreachable, icmpTimeExceeded:
 		if quotesOurEcho(msg[icmpHeaderLen:], id, seq) {
 			return false, fmt.Errorf("ICMP %s (code %d)", icmpTypeName(msg[0]), msg[1])
@@ -43,8 +44,7 @@ func quotesOurEcho(quoted []byte, id, seq uint16) bool {
 	if ihl < 20 || len(quoted) < ihl+icmpHeaderLen || quoted[9] != 1 { // 1 = ICMP
 		return false
 	}
-	inner := quoted[ihl:]
-	return inner[0] == icmpEchoRequest && binary.BigEndian.Uint16(inner[4:]) == id && binary.BigEndian.Uint16(inner[6:]) == seq
+	return icmpwire.IsEcho(quoted[ihl:], icmpEchoRequest, id, seq)
 }
 
 func icmpTypeName(t byte) string {
@@ -56,24 +56,12 @@ func icmpTypeName(t byte) string {
 
 // ICMPv6 message types the pinger uses.
 const (
-	icmp6DestUnreachable = 1
-	icmp6PacketTooBig    = 2
-	icmp6TimeExceeded    = 3
-	icmp6EchoRequest     = 128
-	icmp6EchoReply       = 129
+	icmp6DestUnreachable = icmpwire.Type6DestUnreachable
+	icmp6PacketTooBig    = icmpwire.Type6PacketTooBig
+	icmp6TimeExceeded    = icmpwire.Type6TimeExceeded
+	icmp6EchoRequest     = icmpwire.Type6EchoRequest
+	icmp6EchoReply       = icmpwire.Type6EchoReply
 )
-
-// echoRequest6 is an ICMPv6 echo request with a zero checksum: the
-// kernel fills it in on a raw ICMPv6 socket (it covers the IPv6 pseudo
-// header, which only the kernel knows).
-func echoRequest6(id, seq uint16, payload []byte) []byte {
-	b := make([]byte, icmpHeaderLen+len(payload))
-	b[0] = icmp6EchoRequest
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], seq)
-	copy(b[icmpHeaderLen:], payload)
-	return b
-}
 
 // echoVerdict6 is echoVerdict for ICMPv6.
 func echoVerdict6(msg []byte, id, seq uint16) (ok bool, err error) {
@@ -82,7 +70,7 @@ func echoVerdict6(msg []byte, id, seq uint16) (ok bool, err error) {
 	}
 	switch msg[0] {
 	case icmp6EchoReply:
-		return binary.BigEndian.Uint16(msg[4:]) == id && binary.BigEndian.Uint16(msg[6:]) == seq, nil
+		return icmpwire.IsEcho(msg, icmp6EchoReply, id, seq), nil
 	case icmp6DestUnreachable, icmp6PacketTooBig, icmp6TimeExceeded:
 		if quotesOurEcho6(msg[icmpHeaderLen:], id, seq) {
 			return false, fmt.Errorf("ICMPv6 %s (code %d)", icmp6TypeName(msg[0]), msg[1])
@@ -98,8 +86,7 @@ func quotesOurEcho6(quoted []byte, id, seq uint16) bool {
 	if len(quoted) < ip6HeaderLen+icmpHeaderLen || quoted[6] != nextICMPv6 {
 		return false
 	}
-	inner := quoted[ip6HeaderLen:]
-	return inner[0] == icmp6EchoRequest && binary.BigEndian.Uint16(inner[4:]) == id && binary.BigEndian.Uint16(inner[6:]) == seq
+	return icmpwire.IsEcho(quoted[ip6HeaderLen:], icmp6EchoRequest, id, seq)
 }
 
 func icmp6TypeName(t byte) string {

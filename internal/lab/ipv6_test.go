@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/overlayd/overlayd/icmpwire"
 )
 
 func TestHostAddr6(t *testing.T) {
@@ -54,7 +56,7 @@ func TestParseSubnetEnvIPv6(t *testing.T) {
 }
 
 func TestEchoVerdict6(t *testing.T) {
-	req := echoRequest6(7, 1, []byte("x"))
+	req := icmpwire.EchoRequest6(7, 1, []byte("x"))
 	reply := append([]byte{icmp6EchoReply, 0, 0, 0}, req[4:]...)
 	quoted := make([]byte, 40)
 	quoted[6] = 58

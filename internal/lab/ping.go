@@ -69,7 +69,7 @@ func PingFrom(ctx context.Context, ns string, to netip.Addr) error {
 	id, seq := randomID(), uint16(1)
 	req := icmpwire.EchoRequest(id, seq, []byte("overlayd-lab"))
 	if to.Is6() {
-		req = echoRequest6(id, seq, []byte("overlayd-lab"))
+		req = icmpwire.EchoRequest6(id, seq, []byte("overlayd-lab"))
 	}
 	if _, err := conn.WriteTo(req, &net.IPAddr{IP: to.AsSlice()}); err != nil {
 		return fmt.Errorf("ping %s: send: %w", to, err)

@@ -60,20 +60,34 @@ func CraftedVXLAN(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *lab
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id [8]byte
-	rand.Read(id[:])
-	marker := []byte("overlayd-injected-" + hex.EncodeToString(id[:]))
+	id, marker := newMarker("overlayd-injected-")
 	src := peer.Subnet.Lease().Addr().As4()
 	src[3] = 200
-	icmp := icmpEcho(binary.BigEndian.Uint16(id[:2]), marker)
+	icmp := icmpwire.EchoRequest(id, 1, marker)
 	ip := ipv4Header(src, node.Pods[0].IP.As4(), len(icmp))
+	return CraftedFrame{Packet: vxlanFrame(dstMAC, 0x0800, ip, icmp), Marker: marker}
+}
+
+// newMarker is a random marker for an injected echo's payload, and an echo
+// id taken from the same random bytes.
+func newMarker(prefix string) (id uint16, marker []byte) {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint16(b[:2]), []byte(prefix + hex.EncodeToString(b[:]))
+}
+
+// vxlanFrame is a VXLAN packet (I flag, VNI 1) carrying an Ethernet frame
+// to dstMAC from a made-up MAC, of etherType, with the packet's parts.
+func vxlanFrame(dstMAC net.HardwareAddr, etherType uint16, packet ...[]byte) []byte {
 	var b bytes.Buffer
 	b.Write([]byte{0x08, 0, 0, 0, 0, 0, 1, 0}) // VXLAN: I flag, VNI 1
 	b.Write(dstMAC)
-	b.Write([]byte{0x02, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x08, 0x00}) // src MAC, IPv4
-	b.Write(ip)
-	b.Write(icmp)
-	return CraftedFrame{Packet: b.Bytes(), Marker: marker}
+	b.Write([]byte{0x02, 0xde, 0xad, 0xbe, 0xef, 0x01})
+	b.Write(binary.BigEndian.AppendUint16(nil, etherType))
+	for _, p := range packet {
+		b.Write(p)
+	}
+	return b.Bytes()
 }
 
 // InjectAndWatch sends the crafted VXLAN packet from the attacker to
@@ -160,16 +174,6 @@ func UDPSourceSeen(t testing.TB, fromNS, toNS string, dst netip.Addr) netip.Addr
 	}
 	t.Fatalf("no datagram from %s reached %s in %s", fromNS, dst, toNS)
 	return netip.Addr{}
-}
-
-func icmpEcho(id uint16, payload []byte) []byte {
-	m := make([]byte, 8+len(payload))
-	m[0] = 8 // echo request
-	binary.BigEndian.PutUint16(m[4:], id)
-	binary.BigEndian.PutUint16(m[6:], 1)
-	copy(m[8:], payload)
-	binary.BigEndian.PutUint16(m[2:], icmpwire.Checksum(m))
-	return m
 }
 
 func ipv4Header(src, dst [4]byte, payloadLen int) []byte {

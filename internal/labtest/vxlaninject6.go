@@ -1,11 +1,8 @@
 package labtest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"testing"
 
@@ -42,22 +39,13 @@ func CraftedVXLAN6(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *la
 	if err != nil {
 		t.Fatalf("%s: BackendV6Data: %v", node.Name, err)
 	}
-	var id [8]byte
-	rand.Read(id[:])
-	marker := []byte("overlayd-injected6-" + hex.EncodeToString(id[:]))
+	id, marker := newMarker("overlayd-injected6-")
 	src := peer.Subnet.Lease6().Addr().As16()
 	src[15] = 0xc8
 	dst := node.Pods[0].IP6.As16()
-	icmp := icmpwire.EchoRequest(binary.BigEndian.Uint16(id[:2]), 1, marker)
-	icmp[0], icmp[2], icmp[3] = 128, 0, 0 // ICMPv6 echo request; checksum over the pseudo-header below
+	icmp := icmpwire.EchoRequest6(id, 1, marker) // checksum over the pseudo-header below
 	binary.BigEndian.PutUint16(icmp[2:], icmpv6Checksum(src, dst, icmp))
-	var b bytes.Buffer
-	b.Write([]byte{0x08, 0, 0, 0, 0, 0, 1, 0}) // VXLAN: I flag, VNI 1
-	b.Write(data.VtepMAC)
-	b.Write([]byte{0x02, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x86, 0xdd}) // src MAC, IPv6
-	b.Write(ipv6Header(src, dst, len(icmp)))
-	b.Write(icmp)
-	return CraftedFrame{Packet: b.Bytes(), Marker: marker}
+	return CraftedFrame{Packet: vxlanFrame(data.VtepMAC, 0x86dd, ipv6Header(src, dst, len(icmp)), icmp), Marker: marker}
 }
 
 // InjectAndWatch6 sends the crafted frame from the attacker to node's

@@ -1,15 +1,43 @@
 // Package benchrun holds what every benchmark command needs around its
-// measurements: the machine's load when a figure was taken, and waits that
-// end with the run's context.
+// measurements: its main function, the machine's load when a figure was
+// taken, and waits that end with the run's context.
 package benchrun
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
+
+// Main is a benchmark command's main function: parse reads the
+// command-line arguments, then measure runs, as root, with a context that
+// ends at SIGINT or SIGTERM. An error of either is printed as
+// "name: error" and the command exits with status 1.
+func Main[C any](name string, parse func(args []string) (C, error), measure func(ctx context.Context, c C) error) {
+	if err := mainErr(os.Args[1:], parse, measure); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+func mainErr[C any](args []string, parse func([]string) (C, error), measure func(context.Context, C) error) error {
+	c, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: the benchmark creates network namespaces")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return measure(ctx, c)
+}
 
 // LoadAverage is the first field of /proc/loadavg (0 if unreadable): the
 // machine is shared, and a busy CPU stretches every figure.
