@@ -194,7 +194,9 @@ var nsPeers = []subnet.Lease{
 	lease("10.244.39.0/24", "198.51.100.9", "0e:00:00:00:00:39"),
 }
 
-const nsGolden = `$ ip neigh show dev flannel.1
+// nsGoldenNeighFDB is flannel.1's neighbours and FDB entries for nsPeers,
+// the same in every route mode.
+const nsGoldenNeighFDB = `$ ip neigh show dev flannel.1
 10.244.37.0 lladdr 56:b3:03:00:ef:bd PERMANENT
 10.244.38.0 lladdr 0e:00:00:00:00:38 PERMANENT
 10.244.39.0 lladdr 0e:00:00:00:00:39 PERMANENT
@@ -202,7 +204,9 @@ $ bridge fdb show dev flannel.1
 56:b3:03:00:ef:bd dst 192.0.2.2 self permanent
 0e:00:00:00:00:38 dst 192.0.2.3 self permanent
 0e:00:00:00:00:39 dst 198.51.100.9 self permanent
-$ ip route
+`
+
+const nsGolden = nsGoldenNeighFDB + `$ ip route
 10.244.37.0/24 via 10.244.37.0 dev flannel.1 onlink
 10.244.38.0/24 via 10.244.38.0 dev flannel.1 onlink
 10.244.39.0/24 via 10.244.39.0 dev flannel.1 onlink
