@@ -174,9 +174,16 @@ func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.
 
 func (n *nsNode) waitState(what, want string, log *logtest.Buffer) {
 	n.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	n.waitFor(what, want, 10*time.Second, n.kernelState, log)
+}
+
+// waitFor polls state until it holds want's lines (in any order), and
+// fails the test with the last state and log once within has passed.
+func (n *nsNode) waitFor(what, want string, within time.Duration, state func() string, log *logtest.Buffer) {
+	n.t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		got := n.kernelState()
+		got := state()
 		if sameLineSet(got, want) {
 			return
 		}
