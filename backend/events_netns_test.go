@@ -37,17 +37,7 @@ func (n *nsNode) fullState() string {
 
 func (n *nsNode) waitFullState(what, want string, within time.Duration, log *logtest.Buffer) {
 	n.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got := n.fullState()
-		if sameLineSet(got, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("%s: kernel state\n%s\nwant\n%s\nlog:\n%s", what, got, want, log)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	n.waitFor(what, want, within, n.fullState, log)
 }
 
 func dumpsByReason(r *Reconciler) map[string]float64 {

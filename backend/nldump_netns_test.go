@@ -178,15 +178,7 @@ func (k *countingLeanKernel) routeReplaceNH(dst netip.Prefix, priority int, id u
 // nsGoldenNexthop is nsGolden in nexthop route mode: the same neighbours
 // and FDB entries, each route through a nexthop object whose id is the
 // subnet's index under the reserved top byte (0xF1000000 = 4043309056).
-const nsGoldenNexthop = `$ ip neigh show dev flannel.1
-10.244.37.0 lladdr 56:b3:03:00:ef:bd PERMANENT
-10.244.38.0 lladdr 0e:00:00:00:00:38 PERMANENT
-10.244.39.0 lladdr 0e:00:00:00:00:39 PERMANENT
-$ bridge fdb show dev flannel.1
-56:b3:03:00:ef:bd dst 192.0.2.2 self permanent
-0e:00:00:00:00:38 dst 192.0.2.3 self permanent
-0e:00:00:00:00:39 dst 198.51.100.9 self permanent
-$ ip route
+const nsGoldenNexthop = nsGoldenNeighFDB + `$ ip route
 10.244.37.0/24 nhid 4043309093 via 10.244.37.0 dev flannel.1 onlink
 10.244.38.0/24 nhid 4043309094 via 10.244.38.0 dev flannel.1 onlink
 10.244.39.0/24 nhid 4043309095 via 10.244.39.0 dev flannel.1 onlink

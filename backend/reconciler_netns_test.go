@@ -174,9 +174,16 @@ func (n *nsNode) startReconciler(k Kernel, resync time.Duration, reg prometheus.
 
 func (n *nsNode) waitState(what, want string, log *logtest.Buffer) {
 	n.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	n.waitFor(what, want, 10*time.Second, n.kernelState, log)
+}
+
+// waitFor polls state until it holds want's lines (in any order), and
+// fails the test with the last state and log once within has passed.
+func (n *nsNode) waitFor(what, want string, within time.Duration, state func() string, log *logtest.Buffer) {
+	n.t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		got := n.kernelState()
+		got := state()
 		if sameLineSet(got, want) {
 			return
 		}
@@ -194,7 +201,9 @@ var nsPeers = []subnet.Lease{
 	lease("10.244.39.0/24", "198.51.100.9", "0e:00:00:00:00:39"),
 }
 
-const nsGolden = `$ ip neigh show dev flannel.1
+// nsGoldenNeighFDB is flannel.1's neighbours and FDB entries for nsPeers,
+// the same in every route mode.
+const nsGoldenNeighFDB = `$ ip neigh show dev flannel.1
 10.244.37.0 lladdr 56:b3:03:00:ef:bd PERMANENT
 10.244.38.0 lladdr 0e:00:00:00:00:38 PERMANENT
 10.244.39.0 lladdr 0e:00:00:00:00:39 PERMANENT
@@ -202,7 +211,9 @@ $ bridge fdb show dev flannel.1
 56:b3:03:00:ef:bd dst 192.0.2.2 self permanent
 0e:00:00:00:00:38 dst 192.0.2.3 self permanent
 0e:00:00:00:00:39 dst 198.51.100.9 self permanent
-$ ip route
+`
+
+const nsGolden = nsGoldenNeighFDB + `$ ip route
 10.244.37.0/24 via 10.244.37.0 dev flannel.1 onlink
 10.244.38.0/24 via 10.244.38.0 dev flannel.1 onlink
 10.244.39.0/24 via 10.244.39.0 dev flannel.1 onlink

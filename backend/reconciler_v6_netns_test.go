@@ -122,17 +122,7 @@ func isKernelFDB(line string) bool {
 
 func (v *v6Node) waitState6(what, want string, log *logtest.Buffer) {
 	v.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := v.state6()
-		if sameLineSet(got, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			v.t.Fatalf("%s: kernel state\n%s\nwant\n%s\nlog:\n%s", what, got, want, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	v.waitFor(what, want, 10*time.Second, v.state6, log)
 }
 
 const v6Golden = `$ ip -6 neigh show dev flannel-v6.1

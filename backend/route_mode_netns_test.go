@@ -110,43 +110,37 @@ func testRouteModeSwitchInPlace(t *testing.T, batched bool) {
 		o.OwnSubnet = netip.MustParsePrefix("10.250.0.0/24")
 	})
 	leases := manyLeases(500)
-	prefixes := func(ls []subnet.Lease) []netip.Prefix {
-		var out []netip.Prefix
-		for _, l := range ls {
-			out = append(out, l.Subnet)
-		}
-		return out
-	}
 	feed := newLeaseFeed(t, r)
 	feed.replace(leases[:300])
 	waitSynced(t, r)
 	n.waitRouteShapes(r, "onlink", 300, 0, log)
 
-	up := n.watchRoutes(prefixes(leases[:300]))
-	var added []subnet.Event
+	// switchOver sends events, waits for mode with routes and nexthops,
+	// and fails if a poll meanwhile found a route of stay missing.
+	switchOver := func(what string, stay []subnet.Lease, events []subnet.Event, mode string, routes, nexthops int) {
+		t.Helper()
+		var stayPrefixes []netip.Prefix
+		for _, l := range stay {
+			stayPrefixes = append(stayPrefixes, l.Subnet)
+		}
+		w := n.watchRoutes(stayPrefixes)
+		feed.update(events)
+		n.waitRouteShapes(r, mode, routes, nexthops, log)
+		polls, missing, example := w.finish()
+		t.Logf("%s: %d polls, %d with a route missing", what, polls, missing)
+		if missing > 0 {
+			t.Errorf("%s: %d of %d polls found a staying peer's route missing (%s)\n%s", what, missing, polls, example, log)
+		}
+	}
+	var adds, removes []subnet.Event
 	for _, l := range leases[300:] {
-		added = append(added, subnet.Event{Type: subnet.EventAdded, Lease: l})
+		adds = append(adds, added(l))
 	}
-	feed.update(added)
-	n.waitRouteShapes(r, "nexthop", 500, 500, log)
-	polls, missing, example := up.finish()
-	t.Logf("onlink → nexthop: %d polls, %d with a route missing", polls, missing)
-	if missing > 0 {
-		t.Errorf("onlink → nexthop: %d of %d polls found a staying peer's route missing (%s)\n%s", missing, polls, example, log)
-	}
-
-	down := n.watchRoutes(prefixes(leases[:150]))
-	var removed []subnet.Event
 	for _, l := range leases[150:] {
-		removed = append(removed, subnet.Event{Type: subnet.EventRemoved, Lease: l})
+		removes = append(removes, removed(l))
 	}
-	feed.update(removed)
-	n.waitRouteShapes(r, "onlink", 150, 0, log)
-	polls, missing, example = down.finish()
-	t.Logf("nexthop → onlink: %d polls, %d with a route missing", polls, missing)
-	if missing > 0 {
-		t.Errorf("nexthop → onlink: %d of %d polls found a staying peer's route missing (%s)\n%s", missing, polls, example, log)
-	}
+	switchOver("onlink → nexthop", leases[:300], adds, "nexthop", 500, 500)
+	switchOver("nexthop → onlink", leases[:150], removes, "onlink", 150, 0)
 }
 
 // waitRouteShapes waits until the reconciler is in sync in mode with

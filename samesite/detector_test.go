@@ -24,6 +24,16 @@ func labSites(t *testing.T) (clock *subnettest.Clock, a, b, c *host) {
 	return clock, a, b, c
 }
 
+// probedSites is labSites after one round of probes and answers: a and
+// b have verified each other, c is left on its public address.
+func probedSites(t *testing.T) (clock *subnettest.Clock, a, b, c *host) {
+	t.Helper()
+	clock, a, b, c = labSites(t)
+	probe(a, b, c)
+	pump(a, b, c)
+	return clock, a, b, c
+}
+
 func wantDst(t *testing.T, from, to *host, want netip.Addr) {
 	t.Helper()
 	if got := dst(from, to.lease); got != want {
@@ -72,9 +82,7 @@ func TestVerdictChangeIsReported(t *testing.T) {
 }
 
 func TestFallbackAfterMissedAnswers(t *testing.T) {
-	clock, a, b, c := labSites(t)
-	probe(a, b, c)
-	pump(a, b, c)
+	clock, a, b, _ := probedSites(t)
 	b.conn.setDeaf(true)
 
 	// a re-verifies b after Interval; each unanswered probe gets Timeout.
@@ -104,9 +112,7 @@ func TestFallbackAfterMissedAnswers(t *testing.T) {
 }
 
 func TestTwoMissesKeepTheVerdict(t *testing.T) {
-	clock, a, b, c := labSites(t)
-	probe(a, b, c)
-	pump(a, b, c)
+	clock, a, b, _ := probedSites(t)
 	clock.Advance(DefaultInterval)
 	b.conn.setDeaf(true)
 	probe(a) // probe 1, lost
@@ -126,9 +132,7 @@ func TestTwoMissesKeepTheVerdict(t *testing.T) {
 }
 
 func TestLeaseChangeClearsTheVerdictAtOnce(t *testing.T) {
-	_, a, b, c := labSites(t)
-	probe(a, b, c)
-	pump(a, b, c)
+	_, a, b, _ := probedSites(t)
 
 	changed := b.lease
 	changed.Attrs.BackendData = []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:99"}`)
@@ -149,9 +153,7 @@ func TestLeaseChangeClearsTheVerdictAtOnce(t *testing.T) {
 }
 
 func TestRenewalKeepsTheVerdict(t *testing.T) {
-	clock, a, b, c := labSites(t)
-	probe(a, b, c)
-	pump(a, b, c)
+	clock, a, b, _ := probedSites(t)
 	renewed := b.lease
 	renewed.Expiration = renewed.Expiration.Add(time.Hour)
 	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: renewed}})
@@ -171,9 +173,7 @@ func TestRenewalKeepsTheVerdict(t *testing.T) {
 }
 
 func TestRemovedPeerForgetsItsVerdict(t *testing.T) {
-	_, a, b, c := labSites(t)
-	probe(a, b, c)
-	pump(a, b, c)
+	_, a, b, _ := probedSites(t)
 	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventRemoved, Lease: b.lease}})
 	if len(a.det.Verified()) != 0 || len(a.det.peers) != 0 || len(a.det.byNonce) != 0 {
 		t.Errorf("after removal: verified %v, peers %d, nonces %d; want none", a.det.Verified(), len(a.det.peers), len(a.det.byNonce))
@@ -404,9 +404,7 @@ func TestOptionsValidation(t *testing.T) {
 // last good state of its subnet, here the candidate and its verdict, in
 // an event and in a snapshot alike.
 func TestUnreadableLeaseKeepsTheVerdict(t *testing.T) {
-	_, a, b, c := labSites(t)
-	probe(a, b, c)
-	pump(a, b, c)
+	_, a, b, c := probedSites(t)
 	unreadable := subnet.Lease{Subnet: b.lease.Subnet, Unreadable: true}
 	a.feed.UpdatePeers([]subnet.Event{{Type: subnet.EventAdded, Lease: unreadable}})
 	if got := a.det.Verified(); got[b.lease.Subnet] != b.lease.Attrs.PrivateIP {

@@ -27,6 +27,19 @@ func (x *expiryLog) get() []bool {
 	return slices.Clone(x.calls)
 }
 
+// fenced is a manager holding an hour's lease, renewed 10 minutes before
+// it expires, recording OnLeaseExpired calls, with RunFence running.
+func fenced(t *testing.T) (*testEnv, *subnet.Manager, subnet.Lease, *expiryLog) {
+	t.Helper()
+	e := newEnv(t, cfg16)
+	calls := &expiryLog{}
+	m, l := acquired(t, e, func(o *subnet.ManagerOptions) {
+		o.TTL, o.RenewMargin, o.OnLeaseExpired = time.Hour, 10*time.Minute, calls.record
+	})
+	run(t, m.RunFence)
+	return e, m, l, calls
+}
+
 const expiredLine = "our lease expired without a successful renewal"
 
 // TestFenceMarksExpiredLease steps a fake clock past our lease's expiry
@@ -34,12 +47,7 @@ const expiredLine = "our lease expired without a successful renewal"
 // one ERROR line however long it lasts); a later successful renewal (here
 // a re-creation, the store having expired the lease too) clears it.
 func TestFenceMarksExpiredLease(t *testing.T) {
-	e := newEnv(t, cfg16)
-	var calls expiryLog
-	m, l := acquired(t, e, func(o *subnet.ManagerOptions) {
-		o.TTL, o.RenewMargin, o.OnLeaseExpired = time.Hour, 10*time.Minute, calls.record
-	})
-	run(t, m.RunFence)
+	e, m, l, calls := fenced(t)
 	if due := nextTimer(t, e); !due.Equal(l.Expiration) {
 		t.Fatalf("fence timer at %v, want the expiry %v", due, l.Expiration)
 	}
@@ -72,12 +80,7 @@ func TestFenceMarksExpiredLease(t *testing.T) {
 // TestFenceQuietWhileRenewed: renewals that succeed keep the lease from
 // ever being marked expired.
 func TestFenceQuietWhileRenewed(t *testing.T) {
-	e := newEnv(t, cfg16)
-	var calls expiryLog
-	m, l := acquired(t, e, func(o *subnet.ManagerOptions) {
-		o.TTL, o.RenewMargin, o.OnLeaseExpired = time.Hour, 10*time.Minute, calls.record
-	})
-	run(t, m.RunFence)
+	e, m, l, calls := fenced(t)
 	run(t, m.RunRenewal)
 	for round := 1; round <= 3; round++ {
 		if !e.clock.WaitForTimers(2, wait) {

@@ -32,9 +32,7 @@ func sampleStatus(now time.Time) statusdoc.Doc {
 
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	var out bytes.Buffer
-	printStatus(&out, sampleStatus(now), 50, now)
-	for _, want := range []string{
+	checkPrinted(t, sampleStatus(now), now,
 		"overlayd:  ready",
 		"underlay:  ens4, bind 10.128.0.5, advertise 203.0.113.7 (on no interface here: expected behind 1:1 NAT)",
 		"lease:     10.244.3.0/24, expires 2026-11-23T11:00:00Z (in 23h0m0s)",
@@ -44,7 +42,16 @@ func TestPrintStatus(t *testing.T) {
 		"iptables:  rules in place, checked 1s ago, 0 repairs",
 		"10.244.37.0/24  203.0.113.9   56:b3:03:00:ef:bd  203.0.113.9   programmed",
 		"failing: route: no buffer space",
-	} {
+	)
+}
+
+// checkPrinted prints doc as at now (50 peers at the most) and fails for
+// each of wants the output lacks.
+func checkPrinted(t *testing.T, doc statusdoc.Doc, now time.Time, wants ...string) {
+	t.Helper()
+	var out bytes.Buffer
+	printStatus(&out, doc, 50, now)
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
@@ -111,17 +118,11 @@ func TestPrintStatusDualStack(t *testing.T) {
 	doc.SyncV6 = &statusdoc.Sync{Synced: true, InSync: true, LastFullPass: now.Add(-2 * time.Second), LastPassDuration: "1ms",
 		Counts: backend.StatusCounts{Peers: 1, PeersProgrammed: 1, Kernel: backend.EntryCounts{Neighbours: 1, FDB: 1, Routes: 1}},
 		Peers:  []statusdoc.Peer{{Subnet: "fd00:10:244:37::/64", PublicIP: "2001:db8:1::9", MAC: "56:b3:03:00:ef:b6", Dst: "2001:db8:1::9", Programmed: true}}}
-	var out bytes.Buffer
-	printStatus(&out, doc, 50, now)
-	for _, want := range []string{
+	checkPrinted(t, doc, now,
 		"underlay:     ens4, bind 10.128.0.5, advertise 203.0.113.7, bind 2001:db8:1::5, advertise 2001:db8:1::5",
 		"lease:        10.244.3.0/24 and fd00:10:244:3::/64, expires",
 		"device:       flannel-v6.1, mac 42:07:40:10:9d:dd, mtu 1390, local 2001:db8:1::5, vni 1",
 		"sync (IPv6):  in sync; 1/1 peers programmed; kernel 1 neighbours, 1 fdb, 1 routes",
 		"fd00:10:244:37::/64  2001:db8:1::9  56:b3:03:00:ef:b6  2001:db8:1::9  programmed",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("status output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 }

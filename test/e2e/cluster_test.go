@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -52,24 +53,31 @@ func startClusterAPI(t *testing.T, api string, nodes, pods int, extra ...string)
 	if api == "v2" {
 		c.store = v2Store{endpoint: opts.EtcdEndpoint}
 	}
-	ctx := labtest.Context(t, 30*time.Second)
-	if err := c.store.putConfig(ctx, testConfig); err != nil {
-		t.Fatal(err)
+	c.bringUp(labtest.Context(t, 30*time.Second), testConfig, pods > 0)
+	return c
+}
+
+// bringUp writes config to the cluster's store, starts overlayd on every
+// node, waits until each is up and, with addPods, adds each node's pods.
+func (c *cluster) bringUp(ctx context.Context, config string, addPods bool) {
+	c.t.Helper()
+	if err := c.store.putConfig(ctx, config); err != nil {
+		c.t.Fatal(err)
 	}
-	for _, n := range l.Nodes {
+	for _, n := range c.Nodes {
 		c.start(n)
 	}
-	for _, n := range l.Nodes {
+	for _, n := range c.Nodes {
 		c.waitUp(n)
 	}
-	if pods > 0 {
-		for _, n := range l.Nodes {
-			if err := l.AddPods(ctx, n); err != nil {
-				t.Fatalf("add pods on %s: %v", n.Name, err)
-			}
+	if !addPods {
+		return
+	}
+	for _, n := range c.Nodes {
+		if err := c.AddPods(ctx, n); err != nil {
+			c.t.Fatalf("add pods on %s: %v", n.Name, err)
 		}
 	}
-	return c
 }
 
 func (c *cluster) start(n *lab.Node, extra ...string) *lab.Agent {

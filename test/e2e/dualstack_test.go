@@ -35,21 +35,8 @@ func startFamilyCluster(t *testing.T, only6 bool, config string, nodes, pods int
 	netnsutil.RequireRoot(t)
 	l := lab.NewT(t, lab.Options{Nodes: nodes, PodsPerNode: pods, CNIPlugin: overlaydBin, Underlay6: true, NoUnderlay4: only6})
 	c := &cluster{Lab: l, t: t, extra: extra, store: v3Store{l}}
-	ctx := labtest.Context(t, 60*time.Second)
-	if err := c.store.putConfig(ctx, config); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		c.start(n)
-	}
-	for _, n := range l.Nodes {
-		c.waitUp(n)
-	}
-	for _, n := range l.Nodes {
-		if err := l.AddPods(ctx, n); err != nil {
-			t.Fatalf("add pods on %s: %v", n.Name, err)
-		}
-	}
+	// AddPods even with no pods: it reads each node's subnet file.
+	c.bringUp(labtest.Context(t, 60*time.Second), config, true)
 	return c
 }
 

@@ -157,18 +157,7 @@ func TestRouteModeSwitchLosesNoPings(t *testing.T) {
 	c := startCluster(t, 3, 1, "--route-mode=onlink")
 	c.mustPingAll()
 	n := c.Nodes[0]
-	streams := &swapStreams{}
-	for _, p := range c.Nodes[1:] {
-		for _, pair := range [][2]*lab.Pod{{n.Pods[0], p.Pods[0]}, {p.Pods[0], n.Pods[0]}} {
-			st, err := lab.StartPingStream(pair[0].NS, pair[1].IP, swapPingInterval)
-			if err != nil {
-				t.Fatal(err)
-			}
-			streams.names = append(streams.names, fmt.Sprintf("%s -> %s", pair[0], pair[1]))
-			streams.streams = append(streams.streams, st)
-		}
-	}
-	t.Cleanup(func() { streams.stop() })
+	streams := startSwapStreams(t, c.Lab, n)
 	time.Sleep(300 * time.Millisecond) // a baseline before the first switch
 	for _, mode := range []string{"nexthop", "onlink"} {
 		if err := c.Agent(n).Stop(syscall.SIGTERM); err != nil {
@@ -181,12 +170,7 @@ func TestRouteModeSwitchLosesNoPings(t *testing.T) {
 		})
 		time.Sleep(300 * time.Millisecond)
 	}
-	lost := 0
-	for i, st := range streams.stop() {
-		t.Logf("%s: %s", streams.names[i], st)
-		lost += st.LostCount()
-	}
-	if lost != 0 {
+	if lost := streams.stopAndCountLost(t, "switching route modes"); lost != 0 {
 		t.Fatalf("%d echoes lost while switching route modes", lost)
 	}
 }
@@ -201,7 +185,7 @@ func TestTakeoverFromFlanneldIntoNexthopModeAndBack(t *testing.T) {
 	c.mustPingAll()
 	n := c.Nodes[0]
 
-	streams := startSwapStreams(t, c, n)
+	streams := startSwapStreams(t, c.Lab, n)
 	time.Sleep(300 * time.Millisecond)
 	if err := c.Agent(n).Stop(syscall.SIGTERM); err != nil {
 		t.Errorf("flanneld did not exit 0 on SIGTERM: %v", err)
@@ -212,12 +196,7 @@ func TestTakeoverFromFlanneldIntoNexthopModeAndBack(t *testing.T) {
 		return checkRouteShapesOn(c.cluster, "nexthop", n)
 	})
 	time.Sleep(swapSettle)
-	lost := 0
-	for i, st := range streams.stop() {
-		t.Logf("flanneld -> overlayd (nexthop): %s: %s", streams.names[i], st)
-		lost += st.LostCount()
-	}
-	if lost != 0 {
+	if lost := streams.stopAndCountLost(t, "flanneld -> overlayd (nexthop)"); lost != 0 {
 		t.Errorf("swap to overlayd in nexthop mode lost %d echoes, want 0", lost)
 	}
 	c.mustPingAll()

@@ -105,11 +105,11 @@ type swapStreams struct {
 	streams []*lab.PingStream
 }
 
-func startSwapStreams(t *testing.T, c *mixedCluster, swapped *lab.Node) *swapStreams {
+func startSwapStreams(t *testing.T, l *lab.Lab, swapped *lab.Node) *swapStreams {
 	t.Helper()
 	s := &swapStreams{}
 	local := swapped.Pods[0]
-	for _, n := range c.Nodes {
+	for _, n := range l.Nodes {
 		if n == swapped {
 			continue
 		}
@@ -140,12 +140,24 @@ func (s *swapStreams) stop() []lab.PingStats {
 	return stats
 }
 
+// stopAndCountLost stops every stream, logs each one's stats under what
+// and returns the total number of echoes lost.
+func (s *swapStreams) stopAndCountLost(t *testing.T, what string) int {
+	t.Helper()
+	lost := 0
+	for i, st := range s.stop() {
+		t.Logf("%s: %s: %s", what, s.names[i], st)
+		lost += st.LostCount()
+	}
+	return lost
+}
+
 // swapDaemon stops the node's daemon with SIGTERM and starts the other
 // kind in its place while its pods ping across the overlay; it returns the
 // total number of echoes lost, having logged each stream's count.
 func swapDaemon(t *testing.T, c *mixedCluster, n *lab.Node, to agentKind) int {
 	t.Helper()
-	streams := startSwapStreams(t, c, n)
+	streams := startSwapStreams(t, c.Lab, n)
 	time.Sleep(300 * time.Millisecond) // a baseline before the swap
 	old := c.Agent(n)
 	if err := old.Stop(syscall.SIGTERM); err != nil {
@@ -159,12 +171,7 @@ func swapDaemon(t *testing.T, c *mixedCluster, n *lab.Node, to agentKind) int {
 	}
 	t.Logf("%s: %s ready %s after the old daemon exited", n.Name, to, time.Since(stopped).Round(time.Millisecond))
 	time.Sleep(swapSettle)
-	lost := 0
-	for i, st := range streams.stop() {
-		t.Logf("swap to %s on %s: %s: %s", to, n.Name, streams.names[i], st)
-		lost += st.LostCount()
-	}
-	return lost
+	return streams.stopAndCountLost(t, fmt.Sprintf("swap to %s on %s", to, n.Name))
 }
 
 // checkSameIdentity fails the test unless the node kept its subnet, VTEP

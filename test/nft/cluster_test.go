@@ -138,7 +138,33 @@ func testDrift(t *testing.T, l *lab.Lab, n *lab.Node) {
 // the same EnableNFTables config, compares its flannel-ipv4 table with
 // ref's (an overlayd node), then gives n back to overlayd.
 func testFlanneldSwap(t *testing.T, l *lab.Lab, flanneld string, ref, n *lab.Node, env, flags []string) {
-	ours := normalise(nftTable(t, ref, "ip", "flannel-ipv4"), ref.Subnet.Lease().String())
+	ours, _ := flannelTable(t, ref, false)
+	swapFlanneldAndBack(t, l, flanneld, n, ref.Name, false, ours, env, flags, func() { pingAll(t, l) })
+	if got := nftIn(t, n, "list", "tables"); strings.Count(got, "flannel-ipv4") != 1 {
+		t.Errorf("tables on %s after the swap back:\n%s", n.Name, got)
+	}
+	pingAll(t, l)
+}
+
+// flannelTable reads flanneld's masquerade table of one family on n,
+// flannel-ipv4 in ip or (ipv6) flannel-ipv6 in ip6: as normalise gives it
+// with n's subnet of that family taken out, and raw.
+func flannelTable(t *testing.T, n *lab.Node, ipv6 bool) (norm, raw string) {
+	if ipv6 {
+		raw = nftTable(t, n, "ip6", "flannel-ipv6")
+		return normalise(raw, n.Subnet.Lease6().String()), raw
+	}
+	raw = nftTable(t, n, "ip", "flannel-ipv4")
+	return normalise(raw, n.Subnet.Lease().String()), raw
+}
+
+// swapFlanneldAndBack stops overlayd on n and runs the real flanneld
+// there, waits until flanneld's flannelTable of the family (ipv6) reads as
+// ours (overlayd's, from the node named ref), pings with ping, then starts
+// overlayd (env, flags) on n again and waits until the table is overlayd's
+// again, with no rule of flanneld's left.
+func swapFlanneldAndBack(t *testing.T, l *lab.Lab, flanneld string, n *lab.Node, ref string, ipv6 bool, ours string, env, flags []string, ping func()) {
+	t.Helper()
 	if err := l.Agent(n).Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -146,29 +172,26 @@ func testFlanneldSwap(t *testing.T, l *lab.Lab, flanneld string, ref, n *lab.Nod
 		t.Fatal(err)
 	}
 	labtest.WaitUp(t, l, n, upTimeout)
+	name := map[bool]string{false: "flannel-ipv4", true: "flannel-ipv6"}[ipv6]
 	var theirs string
 	// flanneld matches the mark's exact value, overlayd its bit: that tells
 	// whose rules are in place.
-	labtest.WaitFor(t, repairTimeout, "flanneld's flannel-ipv4 table like overlayd's", func() (bool, string) {
-		raw := nftTable(t, n, "ip", "flannel-ipv4")
-		theirs = normalise(raw, n.Subnet.Lease().String())
-		return strings.Contains(raw, flanneldMark) && theirs == ours, fmt.Sprintf("flanneld (%s):\n%s\noverlayd (%s):\n%s", n.Name, raw, ref.Name, ours)
+	labtest.WaitFor(t, repairTimeout, "flanneld's "+name+" table like overlayd's", func() (bool, string) {
+		var raw string
+		theirs, raw = flannelTable(t, n, ipv6)
+		return strings.Contains(raw, flanneldMark) && theirs == ours, fmt.Sprintf("flanneld (%s):\n%s\noverlayd (%s):\n%s", n.Name, raw, ref, ours)
 	})
-	t.Logf("flanneld's and overlayd's flannel-ipv4, normalised:\n%s", theirs)
-	pingAll(t, l)
+	t.Logf("flanneld's and overlayd's %s, normalised:\n%s", name, theirs)
+	ping()
 	if err := l.Agent(n).Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	startOverlayd(t, l, n, env, flags...)
 	labtest.WaitUp(t, l, n, upTimeout)
-	labtest.WaitFor(t, repairTimeout, "overlayd's flannel-ipv4 back on "+n.Name, func() (bool, string) {
-		got := nftTable(t, n, "ip", "flannel-ipv4")
-		return normalise(got, n.Subnet.Lease().String()) == ours && !strings.Contains(got, flanneldMark), got
+	labtest.WaitFor(t, repairTimeout, "overlayd's "+name+" back on "+n.Name, func() (bool, string) {
+		norm, raw := flannelTable(t, n, ipv6)
+		return norm == ours && !strings.Contains(raw, flanneldMark), raw
 	})
-	if got := nftIn(t, n, "list", "tables"); strings.Count(got, "flannel-ipv4") != 1 {
-		t.Errorf("tables on %s after the swap back:\n%s", n.Name, got)
-	}
-	pingAll(t, l)
 }
 
 const flanneldMark = "meta mark 0x00004000 return"

@@ -2,9 +2,7 @@ package nft
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,34 +56,11 @@ func TestNFTablesDualStack(t *testing.T) {
 			t.Errorf("%s has ip6tables rules in nftables mode:\n%s", n.Name, save)
 		}
 	}
-	ours := normalise(nftTable(t, n0, "ip6", "flannel-ipv6"), n0.Subnet.Lease6().String())
+	ours, _ := flannelTable(t, n0, true)
 	if !strings.Contains(ours, "<SUBNET>") || !strings.Contains(ours, "masquerade") {
 		t.Fatalf("node0's ip6 flannel-ipv6 lacks the masquerade rules of its IPv6 subnet %s:\n%s", n0.Subnet.Lease6(), ours)
 	}
-
-	if err := l.Agent(n1).Stop(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.StartFlanneld(context.Background(), n1, flanneld, "--iptables-resync=1"); err != nil {
-		t.Fatal(err)
-	}
-	labtest.WaitUp(t, l, n1, upTimeout)
-	labtest.WaitFor(t, repairTimeout, "flanneld's flannel-ipv6 table like overlayd's", func() (bool, string) {
-		raw := nftTable(t, n1, "ip6", "flannel-ipv6")
-		theirs := normalise(raw, n1.Subnet.Lease6().String())
-		return strings.Contains(raw, flanneldMark) && theirs == ours, fmt.Sprintf("flanneld (%s):\n%s\noverlayd (%s):\n%s", n1.Name, raw, n0.Name, ours)
-	})
-	t.Logf("flanneld's and overlayd's ip6 flannel-ipv6, normalised:\n%s", ours)
-	pingBoth(t, ctx, l)
-	if err := l.Agent(n1).Stop(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	startOverlayd(t, l, n1, env, flags...)
-	labtest.WaitUp(t, l, n1, upTimeout)
-	labtest.WaitFor(t, repairTimeout, "overlayd's flannel-ipv6 back on "+n1.Name, func() (bool, string) {
-		got := nftTable(t, n1, "ip6", "flannel-ipv6")
-		return normalise(got, n1.Subnet.Lease6().String()) == ours && !strings.Contains(got, flanneldMark), got
-	})
+	swapFlanneldAndBack(t, l, flanneld, n1, n0.Name, true, ours, env, flags, func() { pingBoth(t, ctx, l) })
 	pingBoth(t, ctx, l)
 }
 

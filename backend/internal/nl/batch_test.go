@@ -86,21 +86,31 @@ func checkBatchRequest(t *testing.T, peer int, seqs []uint32, pid uint32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := buf[:n]
+	msgs, rest := splitMsgs(t, buf[:n], 3)
 	types := []uint16{unix.RTM_NEWNEIGH, unix.RTM_NEWNEIGH, unix.RTM_NEWROUTE}
-	for i := range 3 {
-		m, rest, err := nextMsg(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = rest
+	for i, m := range msgs {
 		if m.typ != types[i] || m.seq != seqs[i] || m.pid != pid || m.flags != ReplaceFlags {
 			t.Errorf("request %d: %+v", i, m)
 		}
 	}
-	if len(data) != 0 {
-		t.Errorf("%d bytes after the three requests", len(data))
+	if len(rest) != 0 {
+		t.Errorf("%d bytes after the three requests", len(rest))
 	}
+}
+
+// splitMsgs reads the first n netlink messages of data, failing the test
+// if one does not parse, and returns them and what follows.
+func splitMsgs(t *testing.T, data []byte, n int) ([]nlMsg, []byte) {
+	t.Helper()
+	msgs := make([]nlMsg, n)
+	for i := range msgs {
+		m, rest, err := nextMsg(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i], data = m, rest
+	}
+	return msgs, data
 }
 
 // TestBatchEncoding checks the request bodies against hand-built golden
@@ -115,15 +125,10 @@ func TestBatchEncoding(t *testing.T) {
 		rtmsgMsg(unix.AF_INET, 24, unix.RT_TABLE_MAIN, unix.RTPROT_BOOT, unix.RT_SCOPE_UNIVERSE, unix.RTNH_F_ONLINK,
 			attr(unix.RTA_DST, ip4("10.244.1.0")), attr(unix.RTA_GATEWAY, ip4("10.244.1.0")), attrU32(unix.RTA_OIF, 5)),
 	}
-	data := b.buf
-	for i, w := range want {
-		m, rest, err := nextMsg(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = rest
-		if string(m.data) != string(w) {
-			t.Errorf("request %d body\n got %x\nwant %x", i, m.data, w)
+	msgs, _ := splitMsgs(t, b.buf, len(want))
+	for i, m := range msgs {
+		if string(m.data) != string(want[i]) {
+			t.Errorf("request %d body\n got %x\nwant %x", i, m.data, want[i])
 		}
 	}
 }
@@ -143,15 +148,10 @@ func TestBatchRoundTrip(t *testing.T) {
 	b.DelFDB(5, [6]byte(macA), netip.MustParseAddr("192.0.2.2"))
 	types := []uint16{unix.RTM_NEWNEXTHOP, unix.RTM_DELNEXTHOP, unix.RTM_NEWROUTE, unix.RTM_DELROUTE, unix.RTM_DELROUTE, unix.RTM_DELNEIGH, unix.RTM_DELNEIGH}
 	var bodies [][]byte
-	data := b.buf
-	for i, typ := range types {
-		m, rest, err := nextMsg(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = rest
-		if m.typ != typ || m.flags&unix.NLM_F_ACK == 0 {
-			t.Errorf("request %d: type %d flags %#x, want type %d with NLM_F_ACK", i, m.typ, m.flags, typ)
+	msgs, _ := splitMsgs(t, b.buf, len(types))
+	for i, m := range msgs {
+		if m.typ != types[i] || m.flags&unix.NLM_F_ACK == 0 {
+			t.Errorf("request %d: type %d flags %#x, want type %d with NLM_F_ACK", i, m.typ, m.flags, types[i])
 		}
 		bodies = append(bodies, m.data)
 	}
