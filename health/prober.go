@@ -72,6 +72,9 @@ type Prober struct {
 	order []netip.Prefix // rotation order
 	next  int            // rotation position
 	dirty []netip.Prefix // new or changed, not probed since
+	// rounds counts the rounds; targets is the last round's list, reused.
+	rounds  uint32
+	targets []Target
 	// unreachable counts the peers whose path is known unreachable.
 	unreachable map[Path]int
 	pending     map[Nonce]chan time.Time
@@ -162,7 +165,8 @@ func (p *Prober) deliver(nonce Nonce) {
 
 // round picks this round's peers and probes them concurrently.
 func (p *Prober) round(ctx context.Context) {
-	picked := p.pick(p.o.Targets())
+	p.targets = p.o.Targets(p.targets[:0])
+	picked := p.pick(p.targets)
 	var wg sync.WaitGroup
 	for _, t := range picked {
 		for _, path := range []Path{Overlay, Underlay} {
@@ -192,23 +196,28 @@ func (p *Prober) round(ctx context.Context) {
 func (p *Prober) pick(targets []Target) []Target {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	seen := make(map[netip.Prefix]bool, len(targets))
+	p.rounds++
+	named := 0
 	for _, t := range targets {
-		seen[t.Subnet] = true
 		old, ok := p.peers[t.Subnet]
-		if ok && old.target(t.Subnet) == t {
+		switch {
+		case ok && old.round == p.rounds:
+			continue // named twice: the first one counts
+		case ok && old.target(t.Subnet) == t:
+			old.round = p.rounds
+			named++
 			continue
-		}
-		if !ok {
+		case !ok:
 			p.order = append(p.order, t.Subnet)
-		} else {
+		default:
 			p.forget(old)
 		}
-		p.peers[t.Subnet] = &peerEntry{overlay: t.Overlay, underlay: t.Underlay}
+		p.peers[t.Subnet] = &peerEntry{overlay: t.Overlay, underlay: t.Underlay, round: p.rounds}
 		p.dirty = append(p.dirty, t.Subnet)
+		named++
 	}
-	if len(seen) != len(p.peers) {
-		p.dropGone(seen)
+	if named != len(p.peers) {
+		p.dropGone()
 	}
 	for _, path := range []Path{Overlay, Underlay} {
 		p.met.unreachable.WithLabelValues(string(path)).Set(float64(p.unreachable[path]))
@@ -246,10 +255,10 @@ func (p *Prober) forget(ps *peerEntry) {
 	}
 }
 
-func (p *Prober) dropGone(seen map[netip.Prefix]bool) {
+func (p *Prober) dropGone() {
 	order := p.order[:0]
 	for _, s := range p.order {
-		if seen[s] {
+		if p.peers[s].round == p.rounds {
 			order = append(order, s)
 		} else {
 			p.forget(p.peers[s])
@@ -313,7 +322,7 @@ func (p *Prober) record(t Target, path Path, rtt time.Duration, ok bool) {
 	changed := !st.known || st.reachable != ok
 	wasKnown := st.known
 	if ok {
-		st.lastRTT = rtt
+		st.setRTT(rtt)
 	} else {
 		st.lost++
 	}

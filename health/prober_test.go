@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -95,7 +96,8 @@ func target(i int) Target {
 
 func newTestProber(t *testing.T, net *echoNet, targets func() []Target, sample int, reg prometheus.Registerer) *Prober {
 	t.Helper()
-	p, err := NewProber(ProberOptions{Targets: targets, Port: DefaultPort, Interval: time.Second, Sample: sample,
+	appendTargets := func(into []Target) []Target { return append(into, targets()...) }
+	p, err := NewProber(ProberOptions{Targets: appendTargets, Port: DefaultPort, Interval: time.Second, Sample: sample,
 		Timeout: 30 * time.Millisecond, Conn: net, ICMP: &icmpSide{e: net, in: make(chan []byte, 1024)}, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +247,7 @@ func TestPeerEntryFootprint(t *testing.T) {
 	}
 	since := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	e := peerEntry{overlay: netip.MustParseAddr("10.244.1.0"), underlay: netip.MustParseAddr("192.0.2.1")}
-	*e.path(Underlay) = pathState{since: since.UnixNano(), lastRTT: 3 * time.Millisecond, sent: 7, lost: 2, known: true, reachable: true}
+	*e.path(Underlay) = pathState{since: since.UnixNano(), lastRTTMicros: 3000, sent: 7, lost: 2, known: true, reachable: true}
 	got := e.path(Underlay).public()
 	want := PathState{Known: true, Reachable: true, Since: since, LastRTT: 3 * time.Millisecond, Sent: 7, Lost: 2}
 	if !got.Since.Equal(want.Since) || got.Known != want.Known || got.Reachable != want.Reachable ||
@@ -257,5 +259,49 @@ func TestPeerEntryFootprint(t *testing.T) {
 	}
 	if tg := e.target(netip.MustParsePrefix("10.244.1.0/24")); tg.Overlay != e.overlay || tg.Underlay != e.underlay || tg.Subnet.String() != "10.244.1.0/24" {
 		t.Errorf("target %+v", tg)
+	}
+}
+
+// TestSteadyRoundsReuseTheTargetList: with nothing changed, a round hands
+// the previous round's slice back to Targets and keeps no per-peer garbage
+// (it built a fresh list and a set of every peer's subnet each round: 16
+// MB per round at 100,000 peers).
+func TestSteadyRoundsReuseTheTargetList(t *testing.T) {
+	const n = 10000
+	all := make([]Target, n)
+	for i := range all {
+		all[i] = Target{Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24),
+			Overlay: netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), Underlay: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})}
+	}
+	var handed []int // the capacity of the slice each call was handed
+	targets := func(into []Target) []Target {
+		handed = append(handed, cap(into))
+		return append(into, all...)
+	}
+	en := newEchoNet()
+	p, err := NewProber(ProberOptions{Targets: targets, Port: DefaultPort, Interval: time.Hour, Sample: 4, Burst: n,
+		Timeout: time.Millisecond, Conn: en, ICMP: &icmpSide{e: en, in: make(chan []byte, 1024)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { en.Close() })
+	p.targets = p.o.Targets(p.targets[:0])
+	p.pick(p.targets) // every peer new
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const rounds = 5
+	for range rounds {
+		p.targets = p.o.Targets(p.targets[:0])
+		p.pick(p.targets)
+	}
+	runtime.ReadMemStats(&after)
+	if got := (after.TotalAlloc - before.TotalAlloc) / rounds; got > 64<<10 {
+		t.Errorf("a steady round at %d peers allocates %d bytes, want at most 64 KiB", n, got)
+	}
+	if handed[len(handed)-1] < n {
+		t.Errorf("Targets was handed a slice of capacity %d, want the previous round's (at least %d)", handed[len(handed)-1], n)
+	}
+	if len(p.peers) != n || len(p.order) != n {
+		t.Errorf("%d peers, %d in rotation; want %d", len(p.peers), len(p.order), n)
 	}
 }

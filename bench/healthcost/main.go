@@ -122,7 +122,8 @@ func measure(s sockets, tg func() []health.Target, duration, interval time.Durat
 		burst = 1000 // every peer probed once in the first rounds, not measured
 		warmupRounds = (n+burst-1)/burst + 1
 	}
-	p, err := health.NewProber(health.ProberOptions{Targets: tg, Port: health.DefaultPort, Interval: interval, Sample: sample, Burst: burst,
+	targets := func(into []health.Target) []health.Target { return append(into, tg()...) }
+	p, err := health.NewProber(health.ProberOptions{Targets: targets, Port: health.DefaultPort, Interval: interval, Sample: sample, Burst: burst,
 		Conn: s.udp, ICMP: s.icmp, Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err

@@ -37,8 +37,7 @@ type healthProbes struct {
 // The overlay address is the peer subnet's network address, its
 // flannel.<VNI> address; the underlay one is where its VXLAN goes.
 func healthTargets(rec *backend.Reconciler) health.Targets {
-	return func() []health.Target {
-		var out []health.Target
+	return func(out []health.Target) []health.Target {
 		rec.PeerDsts(func(sub netip.Prefix, dst netip.Addr) {
 			out = append(out, health.Target{Subnet: sub, Overlay: sub.Addr(), Underlay: dst})
 		})
