@@ -295,18 +295,26 @@ func addressOnHost(h *netlink.Handle, ip netip.Addr) (bool, error) {
 }
 
 // deviceSpec is the VXLAN device we want; mac is the one to keep (nil:
-// derive one from the VNI, the bind and the advertised address).
+// derive one from the VNI, the bind and the advertised address). Its MTU
+// leaves room for the 50 bytes of VXLAN over IPv4 encapsulation
+// (docs/compatibility.md).
 func (d *daemon) deviceSpec(cfg *subnet.Config, mac []byte) backend.DeviceSpec {
-	// The underlay MTU (the interface's, or Backend.MTU when set) minus
-	// the 50 bytes of VXLAN over IPv4 encapsulation (docs/compatibility.md).
+	return d.vxlanSpec(cfg, mac, d.choice.Addr, d.public, vxlanOverhead)
+}
+
+// vxlanSpec is a VXLAN device with cfg's Backend options over the underlay
+// interface, bound to local, its derived MAC seeded with public (our
+// advertised address); its MTU is the underlay's (the interface's, or
+// Backend.MTU when set) minus overhead, the encapsulation's.
+func (d *daemon) vxlanSpec(cfg *subnet.Config, mac []byte, local, public netip.Addr, overhead int) backend.DeviceSpec {
 	mtu := d.choice.Iface.MTU
 	if cfg.VXLAN.MTU > 0 {
 		mtu = cfg.VXLAN.MTU
 	}
 	return backend.DeviceSpec{
 		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
-		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu - vxlanOverhead,
-		MAC: mac, MACSeed: []string{d.public.String()},
+		ExtLinkIndex: d.choice.Iface.Index, LocalIP: local, MTU: mtu - overhead,
+		MAC: mac, MACSeed: []string{public.String()},
 	}
 }
 

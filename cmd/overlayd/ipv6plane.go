@@ -37,15 +37,7 @@ func (d *daemon) familyRegisterer(cfg *subnet.Config, family string) prometheus.
 // deviceSpec6 is flannel-v6.<VNI>: the IPv4 device's options over the
 // IPv6 bind address, MTU the underlay's (or Backend.MTU) minus 70.
 func (d *daemon) deviceSpec6(cfg *subnet.Config, mac []byte) backend.DeviceSpec {
-	mtu := d.choice.Iface.MTU
-	if cfg.VXLAN.MTU > 0 {
-		mtu = cfg.VXLAN.MTU
-	}
-	return backend.DeviceSpec{
-		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
-		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr6, MTU: mtu - backend.DeviceOverheadV6,
-		MAC: mac, MACSeed: []string{d.public6.String()},
-	}
+	return d.vxlanSpec(cfg, mac, d.choice.Addr6, d.public6, backend.DeviceOverheadV6)
 }
 
 // previousV6MAC asks src for the IPv6 device's previous MAC: the VtepMAC
