@@ -1,13 +1,13 @@
 package peerset
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/metricreg"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -30,10 +30,8 @@ func newRefusedMetric(reg prometheus.Registerer) (*prometheus.GaugeVec, error) {
 		Name: "overlayd_peer_leases_refused",
 		Help: "Peer leases currently refused or skipped, by reason (see /status refused_leases).",
 	}, []string{"reason"})
-	if reg != nil {
-		if err := reg.Register(g); err != nil {
-			return nil, fmt.Errorf("register overlayd_peer_leases_refused: %w", err)
-		}
+	if err := metricreg.All(reg, "peer set", g); err != nil {
+		return nil, err
 	}
 	return g, nil
 }

@@ -64,12 +64,7 @@ func Serve(ctx context.Context, subnet netip.Prefix, underlay netip.Addr, port u
 	if err != nil {
 		return err
 	}
-	var onPod *server
-	err = netnsutil.Do(pod.NS, func() error {
-		var err error
-		onPod, err = listen(pod.IP, port)
-		return err
-	})
+	onPod, err := netnsutil.In(pod.NS, func() (*server, error) { return listen(pod.IP, port) })
 	if err != nil {
 		return errors.Join(fmt.Errorf("bench server in the pod at %s: %w", pod.IP, err), pod.Close())
 	}

@@ -2,6 +2,7 @@ package subnet
 
 import (
 	"context"
+	"time"
 )
 
 // RunFence watches our lease's expiry on the local clock until ctx ends.
@@ -15,27 +16,21 @@ import (
 func (m *Manager) RunFence(ctx context.Context) error {
 	for {
 		l, changed := m.leaseAndChange()
-		if !l.ID().IsValid() || l.IsReservation() {
-			m.setExpired(false, l)
+		// No lease yet, or a reservation: no expiry to watch.
+		timed := l.ID().IsValid() && !l.IsReservation()
+		var left time.Duration
+		if timed {
+			left = l.Expiration.Sub(m.clock.Now())
+		}
+		m.setExpired(timed && left <= 0, l)
+		if left > 0 {
+			m.waitOrChange(ctx, left, changed)
+		} else {
 			select {
 			case <-changed:
-				continue
 			case <-ctx.Done():
-				return nil
 			}
 		}
-		left := l.Expiration.Sub(m.clock.Now())
-		if left <= 0 {
-			m.setExpired(true, l)
-			select {
-			case <-changed:
-				continue
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		m.setExpired(false, l)
-		m.waitOrChange(ctx, left, changed)
 		if ctx.Err() != nil {
 			return nil
 		}

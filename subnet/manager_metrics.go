@@ -1,8 +1,7 @@
 package subnet
 
 import (
-	"fmt"
-
+	"github.com/overlayd/overlayd/internal/metricreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -39,13 +38,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Peer leases currently known (own lease excluded).",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.leaseExpiration, m.leaseExpired, m.renewals, m.watchRestarts, m.peers} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("subnet manager: register metrics: %w", err)
-		}
+	if err := metricreg.All(reg, "subnet manager", m.leaseExpiration, m.leaseExpired, m.renewals, m.watchRestarts, m.peers); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

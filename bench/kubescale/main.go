@@ -24,11 +24,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,12 +76,12 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	for _, f := range strings.Split(*ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 60000 {
-			return cfg, fmt.Errorf("-n: %q is not a count in 1..60000", f)
-		}
-		cfg.ns = append(cfg.ns, n)
+	var err error
+	if cfg.ns, err = benchrun.Counts("-n", *ns, 60000); err != nil {
+		return cfg, err
+	}
+	if len(cfg.ns) == 0 {
+		return cfg, errors.New("-n: no Node count given")
 	}
 	if *env != "" {
 		cfg.env = strings.Split(*env, ",")

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -102,10 +101,10 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	var err error
-	if c.ns, err = parseCounts("-n", ns); err != nil {
+	if c.ns, err = benchrun.Counts("-n", ns, 200000); err != nil {
 		return c, err
 	}
-	if c.routes, err = parseCounts("-routes", routes); err != nil {
+	if c.routes, err = benchrun.Counts("-routes", routes, 200000); err != nil {
 		return c, err
 	}
 	for _, kv := range strings.Split(env, ",") {
@@ -140,21 +139,6 @@ func parseFlags(args []string) (config, error) {
 		}
 	}
 	return c, nil
-}
-
-func parseCounts(flagName, s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 200000 {
-			return nil, fmt.Errorf("%s: %q is not a count in 1..200000", flagName, f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger) (report, error) {

@@ -299,18 +299,26 @@ func addressOnHost(h *netlink.Handle, ip netip.Addr) (bool, error) {
 }
 
 // deviceSpec is the VXLAN device we want; mac is the one to keep (nil:
-// derive one from the VNI, the bind and the advertised address).
+// derive one from the VNI, the bind and the advertised address). Its MTU
+// leaves room for the 50 bytes of VXLAN over IPv4 encapsulation
+// (docs/compatibility.md).
 func (d *daemon) deviceSpec(cfg *subnet.Config, mac []byte) backend.DeviceSpec {
-	// The underlay MTU (the interface's, or Backend.MTU when set) minus
-	// the 50 bytes of VXLAN over IPv4 encapsulation (docs/compatibility.md).
+	return d.vxlanSpec(cfg, mac, d.choice.Addr, d.public, vxlanOverhead)
+}
+
+// vxlanSpec is a VXLAN device with cfg's Backend options over the underlay
+// interface, bound to local, its derived MAC seeded with public (our
+// advertised address); its MTU is the underlay's (the interface's, or
+// Backend.MTU when set) minus overhead, the encapsulation's.
+func (d *daemon) vxlanSpec(cfg *subnet.Config, mac []byte, local, public netip.Addr, overhead int) backend.DeviceSpec {
 	mtu := d.choice.Iface.MTU
 	if cfg.VXLAN.MTU > 0 {
 		mtu = cfg.VXLAN.MTU
 	}
 	return backend.DeviceSpec{
 		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
-		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr, MTU: mtu - vxlanOverhead,
-		MAC: mac, MACSeed: []string{d.public.String()},
+		ExtLinkIndex: d.choice.Iface.Index, LocalIP: local, MTU: mtu - overhead,
+		MAC: mac, MACSeed: []string{public.String()},
 	}
 }
 
@@ -459,7 +467,13 @@ func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, f
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.Network, OwnSubnet: lease.Subnet,
 		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
 		Logger: d.log, Registerer: reg,
-		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice(h, cfg, lease) },
+		OnDeviceMissing: func(ctx context.Context) (int, error) {
+			dev, err := d.recreateDevice(h, d.deviceSpec(cfg, d.device.MAC), lease.Subnet, cfg.Network, "vxlan device")
+			if err == nil {
+				d.offload.apply(dev.Name, d.log)
+			}
+			return dev.Index, err
+		},
 	})
 	if err != nil {
 		kernel.Close()
@@ -469,7 +483,7 @@ func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, f
 	d.rec = rec
 	d.mu.Unlock()
 	set, err := peerset.New(peerset.Options{
-		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(cfg, lease),
+		Network: cfg.Network, OwnSubnet: lease.Subnet, SubnetLen: d.peerSubnetLen(lease.Subnet, cfg.SubnetLen),
 		LocalAddrs: []netip.Addr{d.choice.Addr, d.public}, Peers: rec,
 		Candidates: ss.candidates(), Addrs: addrSink(feed), Logger: d.log, Registerer: reg,
 	})
@@ -488,29 +502,30 @@ func (d *daemon) startPlane4(g *group, cfg *subnet.Config, lease subnet.Lease, f
 	return set, func() { kernel.Close() }, nil
 }
 
-// peerSubnetLen is the length every peer subnet must have: the config's
-// SubnetLen, or in kube mode (where the controller-manager sizes podCIDRs
-// and SubnetLen is not used) our own podCIDR's.
-func (d *daemon) peerSubnetLen(cfg *subnet.Config, lease subnet.Lease) int {
+// peerSubnetLen is the length every peer subnet of a family must have:
+// subnetLen (the config's SubnetLen or IPv6SubnetLen), or in kube mode
+// (where the controller-manager sizes podCIDRs and SubnetLen is not used)
+// our own podCIDR's, own.
+func (d *daemon) peerSubnetLen(own netip.Prefix, subnetLen int) int {
 	if d.opts.kube.enabled {
-		return lease.Subnet.Bits()
+		return own.Bits()
 	}
-	return cfg.SubnetLen
+	return subnetLen
 }
 
-// recreateDevice is called by the reconciler when the device vanished: the
-// same spec, keeping the device's MAC.
-func (d *daemon) recreateDevice(h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) (int, error) {
-	dev, err := backend.EnsureDevice(h, d.deviceSpec(cfg, d.device.MAC), d.log)
+// recreateDevice is called by a reconciler when its device vanished: spec
+// is the device's (keeping its MAC), own its address in network; what
+// names it in the log.
+func (d *daemon) recreateDevice(h *netlink.Handle, spec backend.DeviceSpec, own, network netip.Prefix, what string) (backend.Device, error) {
+	dev, err := backend.EnsureDevice(h, spec, d.log)
 	if err != nil {
-		return 0, err
+		return backend.Device{}, err
 	}
-	if err := backend.EnsureDeviceAddress(h, dev, lease.Subnet, cfg.Network, d.log); err != nil {
-		return 0, err
+	if err := backend.EnsureDeviceAddress(h, dev, own, network, d.log); err != nil {
+		return backend.Device{}, err
 	}
-	d.offload.apply(dev.Name, d.log)
-	d.log.Warn("vxlan device was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC.String())
-	return dev.Index, nil
+	d.log.Warn(what+" was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC.String())
+	return dev, nil
 }
 
 func readPreviousSubnetFile(path string, log *slog.Logger) subnet.SubnetEnv {

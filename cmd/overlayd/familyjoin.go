@@ -21,13 +21,20 @@ type familyRules struct{ v4, v6 rulesKeeper }
 
 // joinRules returns v4 and v6 as one keeper; either may be nil.
 func joinRules(v4, v6 rulesKeeper) rulesKeeper {
+	return joinFamilies(v4, v6, func() rulesKeeper { return familyRules{v4: v4, v6: v6} })
+}
+
+// joinFamilies returns the only one of v4 and v6 that is not nil (nil if
+// neither is), else both(), which joins them.
+func joinFamilies[T comparable](v4, v6 T, both func() T) T {
+	var none T
 	switch {
-	case v6 == nil:
+	case v6 == none:
 		return v4
-	case v4 == nil:
+	case v4 == none:
 		return v6
 	}
-	return familyRules{v4: v4, v6: v6}
+	return both()
 }
 
 // Ensure checks both families; a failure of one does not stop the other.
@@ -61,13 +68,7 @@ type familyFilter struct{ v4, v6 vxlanFilter }
 
 // joinFilters returns v4 and v6 as one filter; either may be nil.
 func joinFilters(v4, v6 vxlanFilter) vxlanFilter {
-	switch {
-	case v6 == nil:
-		return v4
-	case v4 == nil:
-		return v6
-	}
-	return familyFilter{v4: v4, v6: v6}
+	return joinFamilies(v4, v6, func() vxlanFilter { return familyFilter{v4: v4, v6: v6} })
 }
 
 // SetPeers gives each family's filter the peers of its family.

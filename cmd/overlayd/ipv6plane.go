@@ -37,15 +37,7 @@ func (d *daemon) familyRegisterer(cfg *subnet.Config, family string) prometheus.
 // deviceSpec6 is flannel-v6.<VNI>: the IPv4 device's options over the
 // IPv6 bind address, MTU the underlay's (or Backend.MTU) minus 70.
 func (d *daemon) deviceSpec6(cfg *subnet.Config, mac []byte) backend.DeviceSpec {
-	mtu := d.choice.Iface.MTU
-	if cfg.VXLAN.MTU > 0 {
-		mtu = cfg.VXLAN.MTU
-	}
-	return backend.DeviceSpec{
-		VNI: cfg.VXLAN.VNI, Port: cfg.VXLAN.Port, GBP: cfg.VXLAN.GBP, Learning: cfg.VXLAN.Learning,
-		ExtLinkIndex: d.choice.Iface.Index, LocalIP: d.choice.Addr6, MTU: mtu - backend.DeviceOverheadV6,
-		MAC: mac, MACSeed: []string{d.public6.String()},
-	}
+	return d.vxlanSpec(cfg, mac, d.choice.Addr6, d.public6, backend.DeviceOverheadV6)
 }
 
 // previousV6MAC asks src for the IPv6 device's previous MAC: the VtepMAC
@@ -107,7 +99,10 @@ func (d *daemon) startPlane6(g *group, cfg *subnet.Config, lease subnet.Lease, f
 		ExtLinkIndex: d.choice.Iface.Index, Network: cfg.IPv6Network, OwnSubnet: lease.IPv6Subnet,
 		DirectRouting: cfg.VXLAN.DirectRouting, ResyncInterval: d.opts.resyncInterval, RouteMode: d.opts.routeMode,
 		Logger: log, Registerer: reg,
-		OnDeviceMissing: func(ctx context.Context) (int, error) { return d.recreateDevice6(h, cfg, lease) },
+		OnDeviceMissing: func(ctx context.Context) (int, error) {
+			dev, err := d.recreateDevice(h, d.deviceSpec6(cfg, d.device6.MAC), lease.IPv6Subnet, cfg.IPv6Network, "IPv6 vxlan device")
+			return dev.Index, err
+		},
 	})
 	if err != nil {
 		kernel.Close()
@@ -115,7 +110,7 @@ func (d *daemon) startPlane6(g *group, cfg *subnet.Config, lease subnet.Lease, f
 		return nil, err
 	}
 	set, err := peerset.New(peerset.Options{
-		Network: cfg.IPv6Network, OwnSubnet: lease.IPv6Subnet, SubnetLen: d.peerSubnetLen6(cfg, lease),
+		Network: cfg.IPv6Network, OwnSubnet: lease.IPv6Subnet, SubnetLen: d.peerSubnetLen(lease.IPv6Subnet, cfg.IPv6SubnetLen),
 		LocalAddrs: []netip.Addr{d.choice.Addr6, d.public6}, Peers: rec,
 		Addrs: addrSink6(feed), Logger: log, Registerer: reg, // peerfilter.go
 	})
@@ -134,28 +129,6 @@ func (d *daemon) startPlane6(g *group, cfg *subnet.Config, lease subnet.Lease, f
 	})
 	g.go_("peers-ipv6", set.Run)
 	return peerset.NewIPv6Feed(set), nil
-}
-
-// peerSubnetLen6 is the length every peer's IPv6 subnet must have:
-// IPv6SubnetLen, or in kube mode our own IPv6 podCIDR's.
-func (d *daemon) peerSubnetLen6(cfg *subnet.Config, lease subnet.Lease) int {
-	if d.opts.kube.enabled {
-		return lease.IPv6Subnet.Bits()
-	}
-	return cfg.IPv6SubnetLen
-}
-
-// recreateDevice6 is the IPv6 reconciler's OnDeviceMissing.
-func (d *daemon) recreateDevice6(h *netlink.Handle, cfg *subnet.Config, lease subnet.Lease) (int, error) {
-	dev, err := backend.EnsureDevice(h, d.deviceSpec6(cfg, d.device6.MAC), d.log)
-	if err != nil {
-		return 0, err
-	}
-	if err := backend.EnsureDeviceAddress(h, dev, lease.IPv6Subnet, cfg.IPv6Network, d.log); err != nil {
-		return 0, err
-	}
-	d.log.Warn("IPv6 vxlan device was missing and has been recreated", "dev", dev.Name, "mac", dev.MAC.String())
-	return dev.Index, nil
 }
 
 // podMTU is FLANNEL_MTU: the VXLAN device's MTU, the smaller of the two

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -103,25 +104,24 @@ func (d *daemon) openKubeSource(ctx context.Context, clock subnet.Clock) (leaseS
 		return nil, nil, err
 	}
 	log.Info("node found", "node", own.Name, "podCIDR", own.PodCIDR, "ipv6_podCIDR", own.IPv6PodCIDR)
-	if own.NodePublicIP.IsValid() {
-		// flanneld reads this one at start in place of --public-ip.
-		log.Info("using the node's node-public-ip annotation as --public-ip", "node", own.Name, "public_ip", own.NodePublicIP)
-		d.opts.publicIP = own.NodePublicIP
-	}
-	if own.PublicIPOverwrite.IsValid() {
-		log.Info("advertising the node's public-ip-overwrite annotation", "node", own.Name, "public_ip", own.PublicIPOverwrite)
-		d.opts.publicIP = own.PublicIPOverwrite
-	}
-	if own.NodePublicIPv6.IsValid() {
-		// flanneld reads this one at start in place of --public-ipv6.
-		log.Info("using the node's node-public-ipv6 annotation as --public-ipv6", "node", own.Name, "public_ipv6", own.NodePublicIPv6)
-		d.opts.publicIPv6 = own.NodePublicIPv6
-	}
-	if own.PublicIPv6Overwrite.IsValid() {
-		log.Info("advertising the node's public-ipv6-overwrite annotation", "node", own.Name, "public_ipv6", own.PublicIPv6Overwrite)
-		d.opts.publicIPv6 = own.PublicIPv6Overwrite
-	}
+	adoptPublicIP(log, own.Name, "public-ip", &d.opts.publicIP, own.NodePublicIP, own.PublicIPOverwrite)
+	adoptPublicIP(log, own.Name, "public-ipv6", &d.opts.publicIPv6, own.NodePublicIPv6, own.PublicIPv6Overwrite)
 	return &kubeSource{opts: kopts, own: own, log: log}, cfg, nil
+}
+
+// adoptPublicIP sets *flag (--public-ip or --public-ipv6, named by name)
+// from our Node's annotations: node-<name>, which flanneld reads at start
+// in place of the flag, then <name>-overwrite, which wins.
+func adoptPublicIP(log *slog.Logger, node, name string, flag *netip.Addr, nodePublic, overwrite netip.Addr) {
+	key := strings.ReplaceAll(name, "-", "_")
+	if nodePublic.IsValid() {
+		log.Info("using the node's node-"+name+" annotation as --"+name, "node", node, key, nodePublic)
+		*flag = nodePublic
+	}
+	if overwrite.IsValid() {
+		log.Info("advertising the node's "+name+"-overwrite annotation", "node", node, key, overwrite)
+		*flag = overwrite
+	}
 }
 
 // waitForNetConf reads and validates the network config file, retrying

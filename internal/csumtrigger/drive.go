@@ -132,12 +132,7 @@ func DriveTCP(ctx context.Context, ns string, vip netip.AddrPort, load Load) TCP
 func oneConn(ctx context.Context, ns string, vip netip.AddrPort, payload []byte, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	var c net.Conn
-	err := netnsutil.Do(ns, func() error {
-		var err error
-		c, err = (&net.Dialer{}).DialContext(ctx, "tcp", vip.String())
-		return err
-	})
+	c, err := netnsutil.In(ns, func() (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", vip.String()) })
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", vip, err)
 	}
@@ -164,12 +159,7 @@ func oneConn(ctx context.Context, ns string, vip netip.AddrPort, payload []byte,
 // DriveUDP sends load.Datagrams datagrams from ns to vip, paced, then
 // gives the stragglers a moment and reads the server's count.
 func DriveUDP(ctx context.Context, ns string, vip netip.AddrPort, load Load, srv *Server) (UDPResult, error) {
-	var c net.Conn
-	err := netnsutil.Do(ns, func() error {
-		var err error
-		c, err = net.Dial("udp", vip.String())
-		return err
-	})
+	c, err := netnsutil.In(ns, func() (net.Conn, error) { return net.Dial("udp", vip.String()) })
 	if err != nil {
 		return UDPResult{}, fmt.Errorf("dial udp %s: %w", vip, err)
 	}

@@ -403,12 +403,5 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 }
 
 func dialIn(ctx context.Context, ns, addr string) (net.Conn, error) {
-	var conn net.Conn
-	err := netnsutil.Do(ns, func() error {
-		var d net.Dialer
-		var err error
-		conn, err = d.DialContext(ctx, "tcp", addr)
-		return err
-	})
-	return conn, err
+	return netnsutil.In(ns, func() (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) })
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -246,17 +247,7 @@ current-context: test
 }
 
 // LogTail is the last lines of the server's log.
-func (s *Server) LogTail(lines int) string {
-	data, err := os.ReadFile(s.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", s.LogPath, err)
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func (s *Server) LogTail(lines int) string { return logtest.FileTail(s.LogPath, lines) }
 
 func randomToken() string {
 	b := make([]byte, 16)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/overlayd/overlayd/internal/logtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -139,17 +140,7 @@ func (a *Agent) Wait() error {
 
 // LogTail returns the last lines of the agent's log (the whole node log,
 // which earlier agents on the node appended to as well).
-func (a *Agent) LogTail(lines int) string {
-	data, err := os.ReadFile(a.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", a.LogPath, err)
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func (a *Agent) LogTail(lines int) string { return logtest.FileTail(a.LogPath, lines) }
 
 // Agent returns the latest agent started on n, or nil.
 func (l *Lab) Agent(n *Node) *Agent {

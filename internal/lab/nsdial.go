@@ -14,13 +14,7 @@ import (
 // DialIn connects from inside namespace ns; addr must be an IP literal
 // with port (no name resolution happens in the namespace).
 func DialIn(ctx context.Context, ns, network, addr string) (net.Conn, error) {
-	var conn net.Conn
-	err := netnsutil.Do(ns, func() error {
-		var d net.Dialer
-		var err error
-		conn, err = d.DialContext(ctx, network, addr)
-		return err
-	})
+	conn, err := netnsutil.In(ns, func() (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, addr) })
 	if err != nil {
 		return nil, fmt.Errorf("dial %s %s from netns %s: %w", network, addr, ns, err)
 	}

@@ -33,12 +33,7 @@ func listenICMP(ns string, to netip.Addr) (net.PacketConn, error) {
 	if to.Is6() {
 		network, wildcard = "ip6:ipv6-icmp", "::"
 	}
-	var conn net.PacketConn
-	err := netnsutil.Do(ns, func() error {
-		var err error
-		conn, err = net.ListenPacket(network, wildcard)
-		return err
-	})
+	conn, err := netnsutil.In(ns, func() (net.PacketConn, error) { return net.ListenPacket(network, wildcard) })
 	if err != nil {
 		return nil, fmt.Errorf("open ICMP socket in netns %s: %w", ns, err)
 	}

@@ -36,12 +36,7 @@ func (l *Lab) startProxy() error {
 		return err
 	}
 	listen := netip.AddrPortFrom(l.HubIP, etcdPort).String()
-	var ln net.Listener
-	err = netnsutil.Do(l.Hub, func() error {
-		var err error
-		ln, err = net.Listen("tcp", listen)
-		return err
-	})
+	ln, err := netnsutil.In(l.Hub, func() (net.Listener, error) { return net.Listen("tcp", listen) })
 	if err != nil {
 		return fmt.Errorf("etcd proxy: listen on %s in netns %s: %w", listen, l.Hub, err)
 	}

@@ -26,12 +26,7 @@ func (l *Lab) Proxy(listenPort uint16, target string) (*TCPProxy, error) {
 		return nil, fmt.Errorf("lab proxy to %q: want host:port: %w", target, err)
 	}
 	addr := netip.AddrPortFrom(l.HubIP, listenPort)
-	var ln net.Listener
-	err := netnsutil.Do(l.Hub, func() error {
-		var err error
-		ln, err = net.Listen("tcp", addr.String())
-		return err
-	})
+	ln, err := netnsutil.In(l.Hub, func() (net.Listener, error) { return net.Listen("tcp", addr.String()) })
 	if err != nil {
 		return nil, fmt.Errorf("lab proxy: listen on %s in netns %s: %w", addr, l.Hub, err)
 	}
@@ -62,12 +57,7 @@ func (t *TCPProxy) SetListening(listening bool) error {
 		t.p.stopListening()
 		return nil
 	}
-	var ln net.Listener
-	err := netnsutil.Do(t.hub, func() error {
-		var err error
-		ln, err = net.Listen("tcp", t.Addr.String())
-		return err
-	})
+	ln, err := netnsutil.In(t.hub, func() (net.Listener, error) { return net.Listen("tcp", t.Addr.String()) })
 	if err != nil {
 		return fmt.Errorf("lab proxy: listen again on %s in netns %s: %w", t.Addr, t.hub, err)
 	}

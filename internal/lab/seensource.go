@@ -19,12 +19,7 @@ func SeenSource(ctx context.Context, fromNS, toNS string, dst netip.Addr) (netip
 	if dst.Is6() {
 		network, wildcard = "tcp6", "[::]:0"
 	}
-	var ln net.Listener
-	err := netnsutil.Do(toNS, func() error {
-		var err error
-		ln, err = net.Listen(network, wildcard)
-		return err
-	})
+	ln, err := netnsutil.In(toNS, func() (net.Listener, error) { return net.Listen(network, wildcard) })
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("listen at %s in netns %s: %w", dst, toNS, err)
 	}

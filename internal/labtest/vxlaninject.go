@@ -109,19 +109,13 @@ type injectPath struct {
 // and reports whether pod received the inner echo (its marker).
 func injectAndWatch(t testing.TB, attacker string, pod *lab.Pod, frame CraftedFrame, p injectPath) bool {
 	t.Helper()
-	var icmp net.PacketConn
-	if err := netnsutil.Do(pod.NS, func() (err error) {
-		icmp, err = net.ListenPacket(p.icmp, p.any)
-		return err
-	}); err != nil {
+	icmp, err := netnsutil.In(pod.NS, func() (net.PacketConn, error) { return net.ListenPacket(p.icmp, p.any) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer icmp.Close()
-	var udp net.Conn
-	if err := netnsutil.Do(attacker, func() (err error) {
-		udp, err = net.Dial(p.udp, p.to.String())
-		return err
-	}); err != nil {
+	udp, err := netnsutil.In(attacker, func() (net.Conn, error) { return net.Dial(p.udp, p.to.String()) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer udp.Close()
@@ -150,11 +144,8 @@ func injectAndWatch(t testing.TB, attacker string, pod *lab.Pod, frame CraftedFr
 // and returns the source address the receiver saw.
 func UDPSourceSeen(t testing.TB, fromNS, toNS string, dst netip.Addr) netip.Addr {
 	t.Helper()
-	var conn net.PacketConn
-	if err := netnsutil.Do(toNS, func() (err error) {
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(dst, 0).String())
-		return err
-	}); err != nil {
+	conn, err := netnsutil.In(toNS, func() (net.PacketConn, error) { return net.ListenPacket("udp4", netip.AddrPortFrom(dst, 0).String()) })
+	if err != nil {
 		t.Fatalf("listen in %s: %v", toNS, err)
 	}
 	defer conn.Close()

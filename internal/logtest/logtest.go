@@ -1,10 +1,13 @@
 // Package logtest captures log/slog output in unit tests: a buffer that
-// several goroutines may write, and the queries tests make of it.
+// several goroutines may write, and the queries tests make of it; and
+// reads the tail of a log file a process under test writes.
 package logtest
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -59,4 +62,18 @@ func (b *Buffer) MustContain(t testing.TB, substrs ...string) {
 			t.Errorf("logs lack %q:\n%s", sub, s)
 		}
 	}
+}
+
+// FileTail is the last lines of the log file at path, or why it cannot be
+// read: for a test's failure message.
+func FileTail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
 }

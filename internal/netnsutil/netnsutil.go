@@ -118,6 +118,17 @@ func Do(name string, fn func() error) error {
 	return fnErr
 }
 
+// In runs fn like Do and returns what fn returns: a socket made inside
+// the namespace.
+func In[T any](name string, fn func() (T, error)) (T, error) {
+	var v T
+	err := Do(name, func() (err error) {
+		v, err = fn()
+		return err
+	})
+	return v, err
+}
+
 // RemoveStale deletes namespaces with our prefix whose creating process is
 // gone (a crashed test or demo) and returns their names.
 func RemoveStale() []string {

@@ -1,8 +1,7 @@
 package kube
 
 import (
-	"fmt"
-
+	"github.com/overlayd/overlayd/internal/metricreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,10 +31,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Failed Kubernetes API requests of the kube subnet manager, by operation.",
 		}, []string{"op"}),
 	}
-	for _, c := range []prometheus.Collector{m.peers, m.skipped, m.patches, m.apiErrors} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register kube subnet manager metrics: %w", err)
-		}
+	if err := metricreg.All(reg, "kube subnet manager", m.peers, m.skipped, m.patches, m.apiErrors); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -1,6 +1,7 @@
 // Package benchrun holds what every benchmark command needs around its
-// measurements: its main function, the machine's load when a figure was
-// taken, and waits that end with the run's context.
+// measurements: its main function and the counts on its command line,
+// the machine's load when a figure was taken, and waits that end with the
+// run's context.
 package benchrun
 
 import (
@@ -37,6 +38,23 @@ func mainErr[C any](args []string, parse func([]string) (C, error), measure func
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return measure(ctx, c)
+}
+
+// Counts parses s, the comma-separated counts given to the flag name, each
+// in 1..most; blank fields are skipped.
+func Counts(name, s string, most int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > most {
+			return nil, fmt.Errorf("%s: %q is not a count in 1..%d", name, f, most)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // LoadAverage is the first field of /proc/loadavg (0 if unreadable): the

@@ -28,12 +28,7 @@ func (e Endpoint) String() string { return fmt.Sprintf("%s(%s)", e.Name, e.IP) }
 // Listen opens a TCP listener on e.IP with a kernel-chosen port inside
 // e's namespace.
 func Listen(e Endpoint) (net.Listener, error) {
-	var ln net.Listener
-	err := netnsutil.Do(e.NS, func() error {
-		var err error
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(e.IP, 0).String())
-		return err
-	})
+	ln, err := netnsutil.In(e.NS, func() (net.Listener, error) { return net.Listen("tcp", netip.AddrPortFrom(e.IP, 0).String()) })
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp on %s: %w", e, err)
 	}
@@ -43,12 +38,7 @@ func Listen(e Endpoint) (net.Listener, error) {
 // ListenPacket opens a UDP socket on e.IP with a kernel-chosen port
 // inside e's namespace.
 func ListenPacket(e Endpoint) (net.PacketConn, error) {
-	var pc net.PacketConn
-	err := netnsutil.Do(e.NS, func() error {
-		var err error
-		pc, err = net.ListenPacket("udp", netip.AddrPortFrom(e.IP, 0).String())
-		return err
-	})
+	pc, err := netnsutil.In(e.NS, func() (net.PacketConn, error) { return net.ListenPacket("udp", netip.AddrPortFrom(e.IP, 0).String()) })
 	if err != nil {
 		return nil, fmt.Errorf("listen udp on %s: %w", e, err)
 	}
