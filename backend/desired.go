@@ -134,20 +134,15 @@ func (d *desiredState) claim(p *peer) {
 		return
 	}
 	ip := addr16Of(p.subnet.Addr())
-	n := d.neigh[ip]
-	if n.claims > 0 && n.owner != p {
+	if other := claimKey(d.neigh, ip, p); other != nil {
 		d.log.Warn("two peer leases share a neighbour address; the newer one wins",
-			"address", p.subnet.Addr(), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(n.owner.subnet))
+			"address", p.subnet.Addr(), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(other.subnet))
 	}
-	d.neigh[ip] = claimed{owner: p, claims: n.claims + 1}
 	d.dirty.neigh.add(ip)
-
-	f := d.fdb[p.mac]
-	if f.claims > 0 && f.owner != p {
+	if other := claimKey(d.fdb, p.mac, p); other != nil {
 		d.log.Warn("two peer leases share a VTEP MAC; the FDB entry follows the newer one",
-			"mac", macString(p.mac), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(f.owner.subnet))
+			"mac", macString(p.mac), "lease", subnet.KeyName(p.subnet), "other_lease", subnet.KeyName(other.subnet))
 	}
-	d.fdb[p.mac] = claimed{owner: p, claims: f.claims + 1}
 	d.dirty.fdb.add(p.mac)
 }
 
@@ -158,34 +153,44 @@ func (d *desiredState) unclaim(p *peer) {
 		return
 	}
 	ip := addr16Of(p.subnet.Addr())
-	if n, ok := d.neigh[ip]; ok {
+	if unclaimKey(d, d.neigh, ip, p, func(q *peer) bool { return q.subnet.Addr() == p.subnet.Addr() }) {
 		d.dirty.neigh.add(ip)
-		n.claims--
-		if n.claims <= 0 {
-			delete(d.neigh, ip)
-		} else {
-			if n.owner == p {
-				if q := d.otherClaimant(p, func(q *peer) bool { return q.subnet.Addr() == p.subnet.Addr() }); q != nil {
-					n.owner = q
-				}
-			}
-			d.neigh[ip] = n
-		}
 	}
-	if f, ok := d.fdb[p.mac]; ok {
+	if unclaimKey(d, d.fdb, p.mac, p, func(q *peer) bool { return q.mac == p.mac }) {
 		d.dirty.fdb.add(p.mac)
-		f.claims--
-		if f.claims <= 0 {
-			delete(d.fdb, p.mac)
-		} else {
-			if f.owner == p {
-				if q := d.otherClaimant(p, func(q *peer) bool { return q.mac == p.mac }); q != nil {
-					f.owner = q
-				}
-			}
-			d.fdb[p.mac] = f
+	}
+}
+
+// claimKey makes p the owner of k, one more claim on it, and returns the
+// previous owner when another peer held it.
+func claimKey[K comparable](m map[K]claimed, k K, p *peer) (other *peer) {
+	c := m[k]
+	if c.claims > 0 && c.owner != p {
+		other = c.owner
+	}
+	m[k] = claimed{owner: p, claims: c.claims + 1}
+	return other
+}
+
+// unclaimKey takes p's claim on k away, handing the key to another peer
+// that matches when p owned it and claims remain; it reports whether k
+// was claimed.
+func unclaimKey[K comparable](d *desiredState, m map[K]claimed, k K, p *peer, match func(*peer) bool) bool {
+	c, ok := m[k]
+	if !ok {
+		return false
+	}
+	if c.claims--; c.claims <= 0 {
+		delete(m, k)
+		return true
+	}
+	if c.owner == p {
+		if q := d.otherClaimant(p, match); q != nil {
+			c.owner = q
 		}
 	}
+	m[k] = c
+	return true
 }
 
 // otherClaimant finds another non-direct peer matching; O(N), but only
