@@ -272,15 +272,7 @@ func (r *Reconciler) ReplacePeers(peers []peerset.Peer) {
 
 // UpdatePeers delivers changes since the previous call (peerset.Sink).
 // It never blocks; changes queue and coalesce into one pass.
-func (r *Reconciler) UpdatePeers(events []peerset.Change) {
-	if len(events) == 0 {
-		return
-	}
-	r.inMu.Lock()
-	r.pending.events = append(r.pending.events, events...)
-	r.inMu.Unlock()
-	r.wake()
-}
+func (r *Reconciler) UpdatePeers(events []peerset.Change) { r.enqueue(&r.pending.events, events) }
 
 var _ peerset.EarlySink = (*Reconciler)(nil)
 
@@ -290,11 +282,16 @@ var _ peerset.EarlySink = (*Reconciler)(nil)
 // deleted until the snapshot, which supersedes them. After it they are
 // ignored.
 func (r *Reconciler) UpdateEarlyPeers(changes []peerset.Change) {
+	r.enqueue(&r.pending.early, changes)
+}
+
+// enqueue appends changes to one of the input queues and wakes the loop.
+func (r *Reconciler) enqueue(queue *[]peerset.Change, changes []peerset.Change) {
 	if len(changes) == 0 {
 		return
 	}
 	r.inMu.Lock()
-	r.pending.early = append(r.pending.early, changes...)
+	*queue = append(*queue, changes...)
 	r.inMu.Unlock()
 	r.wake()
 }
