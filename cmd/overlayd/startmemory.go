@@ -107,7 +107,8 @@ func (s *startMemory) run(ctx context.Context, synced []<-chan struct{}, tick <-
 }
 
 // runStartMemory runs the start's memory policy until every plane's
-// reconciler is in sync.
+// reconciler is in sync, then keeps the heap's headroom (heapheadroom.go)
+// unless the operator set GOMEMLIMIT.
 func (d *daemon) runStartMemory(ctx context.Context) error {
 	var synced []<-chan struct{}
 	for _, rec := range []*backend.Reconciler{d.rec, d.rec6} {
@@ -117,5 +118,13 @@ func (d *daemon) runStartMemory(ctx context.Context) error {
 	}
 	tick := time.NewTicker(startGCPoll)
 	defer tick.Stop()
-	return d.startMem.run(ctx, synced, tick.C)
+	if err := d.startMem.run(ctx, synced, tick.C); err != nil || ctx.Err() != nil {
+		return err
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	h := &heapHeadroom{liveHeap: liveHeapBytes, setMemoryLimit: debug.SetMemoryLimit}
+	tick.Reset(heapHeadroomPoll)
+	return h.run(ctx, tick.C)
 }

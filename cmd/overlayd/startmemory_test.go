@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -63,6 +65,50 @@ func TestStartMemory(t *testing.T) {
 			}
 			if rt.percent != tt.percentAfter || rt.freed != tt.freed {
 				t.Errorf("after: GOGC %d, freed %d times; want %d, %d", rt.percent, rt.freed, tt.percentAfter, tt.freed)
+			}
+		})
+	}
+}
+
+func TestHeapHeadroom(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name string
+		// live is the live heap each update reads.
+		live []uint64
+		// want is every limit set, in order.
+		want []int64
+	}{
+		{"a small heap", []uint64{4 * mib}, []int64{21 * mib}},
+		{"100,000 peers", []uint64{120 * mib}, []int64{166 * mib}},
+		{"within the slack: kept", []uint64{120 * mib, 122 * mib, 118 * mib}, []int64{166 * mib}},
+		{"the peer state grows, then shrinks", []uint64{120 * mib, 160 * mib, 40 * mib},
+			[]int64{166 * mib, 216 * mib, 66 * mib}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i := 0
+			var set []int64
+			h := &heapHeadroom{
+				liveHeap:       func() uint64 { v := tt.live[min(i, len(tt.live)-1)]; i++; return v },
+				setMemoryLimit: func(l int64) int64 { set = append(set, l); return 0 },
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			tick := make(chan time.Time)
+			done := make(chan error, 1)
+			go func() { done <- h.run(ctx, tick) }()
+			for range len(tt.live) - 1 {
+				tick <- time.Time{}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if last := set[len(set)-1]; last != math.MaxInt64 {
+				t.Errorf("the limit left at %d when stopped, want none", last)
+			}
+			if got := set[:len(set)-1]; !slices.Equal(got, tt.want) {
+				t.Errorf("limits set %v, want %v", got, tt.want)
 			}
 		})
 	}
