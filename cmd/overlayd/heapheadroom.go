@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"math"
+	"runtime/metrics"
 	"time"
 )
 
@@ -13,9 +15,12 @@ import (
 // 100,000 peers, 120 MB live meant an RSS swinging between 150 and 270
 // MiB. So the daemon keeps a soft memory limit a fixed share above the
 // live heap, re-read every heapHeadroomPoll: the collector runs before
-// the heap passes live × (1 + heapHeadroomShare) + heapHeadroomFloor.
-// Below about 21 MiB live the default pacing is the tighter bound and the
-// limit changes nothing. An operator's GOMEMLIMIT is left alone.
+// the heap passes live × (1 + heapHeadroomShare) + heapHeadroomFloor. The
+// limit counts all of the runtime's memory, so what is not heap (stacks,
+// the collector's metadata) is added to it as measured: a limit under
+// that would make the collector run without pause. Below about 21 MiB
+// live the default pacing is the tighter bound and the limit changes
+// nothing. An operator's GOMEMLIMIT is left alone.
 const (
 	heapHeadroomShare = 0.25
 	heapHeadroomFloor = 16 << 20
@@ -28,25 +33,31 @@ const (
 // heapHeadroom keeps the soft memory limit at the live heap plus the
 // headroom.
 type heapHeadroom struct {
-	liveHeap       func() uint64
+	memory         func() runtimeBytes
 	setMemoryLimit func(int64) int64
+	log            *slog.Logger
 	limit          int64
 }
 
-// headroomLimit is the soft memory limit for a live heap.
-func headroomLimit(live uint64) int64 {
-	return int64(float64(live)*(1+heapHeadroomShare)) + heapHeadroomFloor
+// runtimeBytes is what the limit is made from: the live heap and the
+// runtime's memory that is not heap.
+type runtimeBytes struct{ live, other uint64 }
+
+// headroomLimit is the soft memory limit for m.
+func headroomLimit(m runtimeBytes) int64 {
+	return int64(float64(m.live)*(1+heapHeadroomShare)) + heapHeadroomFloor + int64(m.other)
 }
 
-// update sets the limit for the live heap now, unless it is within the
+// update sets the limit for the memory now, unless it is within the
 // slack of the one set.
 func (h *heapHeadroom) update() {
-	want := headroomLimit(h.liveHeap())
+	want := headroomLimit(h.memory())
 	if h.limit != 0 && math.Abs(float64(want-h.limit)) <= heapHeadroomSlack*float64(h.limit) {
 		return
 	}
 	h.setMemoryLimit(want)
 	h.limit = want
+	h.log.Debug("soft memory limit set above the live heap", "limit_mib", want>>20)
 }
 
 // run updates the limit now and on every tick until ctx ends, and takes
@@ -62,4 +73,31 @@ func (h *heapHeadroom) run(ctx context.Context, tick <-chan time.Time) error {
 			h.update()
 		}
 	}
+}
+
+// readRuntimeBytes reads the live heap and the runtime's memory outside
+// the heap's spans (total mapped, less what the heap's spans hold or
+// released).
+func readRuntimeBytes() runtimeBytes {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(s)
+	v := make([]uint64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = s[i].Value.Uint64()
+		}
+	}
+	heap := v[2] + v[3] + v[4] + v[5]
+	var other uint64
+	if v[1] > heap {
+		other = v[1] - heap
+	}
+	return runtimeBytes{live: v[0], other: other}
 }

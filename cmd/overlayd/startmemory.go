@@ -124,7 +124,7 @@ func (d *daemon) runStartMemory(ctx context.Context) error {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	h := &heapHeadroom{liveHeap: liveHeapBytes, setMemoryLimit: debug.SetMemoryLimit}
+	h := &heapHeadroom{memory: readRuntimeBytes, setMemoryLimit: debug.SetMemoryLimit, log: d.log}
 	tick.Reset(heapHeadroomPoll)
 	return h.run(ctx, tick.C)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"slices"
 	"testing"
@@ -74,24 +75,29 @@ func TestHeapHeadroom(t *testing.T) {
 	const mib = 1 << 20
 	tests := []struct {
 		name string
-		// live is the live heap each update reads.
+		// live is the live heap each update reads (with 8 MiB not heap).
 		live []uint64
 		// want is every limit set, in order.
 		want []int64
 	}{
-		{"a small heap", []uint64{4 * mib}, []int64{21 * mib}},
-		{"100,000 peers", []uint64{120 * mib}, []int64{166 * mib}},
-		{"within the slack: kept", []uint64{120 * mib, 122 * mib, 118 * mib}, []int64{166 * mib}},
+		{"a small heap", []uint64{4 * mib}, []int64{29 * mib}},
+		{"100,000 peers", []uint64{120 * mib}, []int64{174 * mib}},
+		{"within the slack: kept", []uint64{120 * mib, 122 * mib, 118 * mib}, []int64{174 * mib}},
 		{"the peer state grows, then shrinks", []uint64{120 * mib, 160 * mib, 40 * mib},
-			[]int64{166 * mib, 216 * mib, 66 * mib}},
+			[]int64{174 * mib, 224 * mib, 74 * mib}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			i := 0
 			var set []int64
 			h := &heapHeadroom{
-				liveHeap:       func() uint64 { v := tt.live[min(i, len(tt.live)-1)]; i++; return v },
+				memory: func() runtimeBytes {
+					v := tt.live[min(i, len(tt.live)-1)]
+					i++
+					return runtimeBytes{live: v, other: 8 * mib}
+				},
 				setMemoryLimit: func(l int64) int64 { set = append(set, l); return 0 },
+				log:            slog.New(slog.DiscardHandler),
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			tick := make(chan time.Time)
