@@ -23,8 +23,9 @@ const (
 	startGCPercent = 25
 	// startGCHeapCap: past this live heap (a cluster of tens of thousands
 	// of peers) the default pacing comes back at once, because there a
-	// collection every 25% of growth costs seconds of start-up, and the
-	// memory target is the steady state, not the start's peak.
+	// collection every 25% of growth costs seconds of start-up; the heap
+	// headroom's soft limit (heapheadroom.go), re-read on every tick,
+	// bounds the rest of the start instead.
 	startGCHeapCap = 64 << 20
 	// startGCPoll is how often the live heap is read during the start.
 	startGCPoll = 50 * time.Millisecond
@@ -59,6 +60,9 @@ type startMemory struct {
 	rt      runtimeMemory
 	restore int
 	lowered bool
+	// large is called on every tick once the GC target is the default
+	// again before the sync (a large start): the heap headroom.
+	large func()
 }
 
 // lowerGC tightens the GC target, unless the operator set GOGC (gogcEnv,
@@ -98,6 +102,9 @@ func (s *startMemory) run(ctx context.Context, synced []<-chan struct{}, tick <-
 				if s.lowered && s.rt.liveHeap() > startGCHeapCap {
 					s.restoreGC()
 				}
+				if !s.lowered && s.large != nil {
+					s.large()
+				}
 			}
 		}
 	}
@@ -116,15 +123,16 @@ func (d *daemon) runStartMemory(ctx context.Context) error {
 			synced = append(synced, rec.Synced())
 		}
 	}
+	var h *heapHeadroom
+	if os.Getenv("GOMEMLIMIT") == "" {
+		h = &heapHeadroom{memory: readRuntimeBytes, setMemoryLimit: debug.SetMemoryLimit, log: d.log}
+		d.startMem.large = h.update
+	}
 	tick := time.NewTicker(startGCPoll)
 	defer tick.Stop()
-	if err := d.startMem.run(ctx, synced, tick.C); err != nil || ctx.Err() != nil {
+	if err := d.startMem.run(ctx, synced, tick.C); err != nil || ctx.Err() != nil || h == nil {
 		return err
 	}
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return nil
-	}
-	h := &heapHeadroom{memory: readRuntimeBytes, setMemoryLimit: debug.SetMemoryLimit, log: d.log}
 	tick.Reset(heapHeadroomPoll)
 	return h.run(ctx, tick.C)
 }

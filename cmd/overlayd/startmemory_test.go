@@ -33,16 +33,20 @@ func TestStartMemory(t *testing.T) {
 		synced bool
 		// percentDuring is GOGC after the first tick (before the sync).
 		percentDuring, percentAfter, freed int
+		// large: the heap headroom ran before the sync.
+		large bool
 	}{
-		{"tight until the sync, then freed", "", 1 << 20, true, startGCPercent, 100, 1},
-		{"a large live heap ends it early", "", startGCHeapCap + 1, true, 100, 100, 1},
-		{"the operator's GOGC is left alone", "200", 1 << 20, true, 100, 100, 1},
-		{"stopped before the sync: restored, not freed", "", 1 << 20, false, startGCPercent, 100, 0},
+		{"tight until the sync, then freed", "", 1 << 20, true, startGCPercent, 100, 1, false},
+		{"a large live heap ends it early", "", startGCHeapCap + 1, true, 100, 100, 1, true},
+		{"the operator's GOGC is left alone", "200", 1 << 20, true, 100, 100, 1, true},
+		{"stopped before the sync: restored, not freed", "", 1 << 20, false, startGCPercent, 100, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := &fakeRuntime{percent: 100, live: tt.live}
 			s := lowerGC(rt.memory(), tt.gogc)
+			large := false
+			s.large = func() { large = true }
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			plane4, plane6 := make(chan struct{}), make(chan struct{})
@@ -63,6 +67,9 @@ func TestStartMemory(t *testing.T) {
 			}
 			if err := <-done; err != nil {
 				t.Fatal(err)
+			}
+			if large != tt.large {
+				t.Errorf("heap headroom before the sync: %v, want %v", large, tt.large)
 			}
 			if rt.percent != tt.percentAfter || rt.freed != tt.freed {
 				t.Errorf("after: GOGC %d, freed %d times; want %d, %d", rt.percent, rt.freed, tt.percentAfter, tt.freed)
