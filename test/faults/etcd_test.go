@@ -110,12 +110,7 @@ func TestExpiredLeaseTakenByAnotherNode(t *testing.T) {
 	c.SetEtcdReachable(true)
 
 	a := c.Agent(n1)
-	select {
-	case <-a.Done():
-	case <-time.After(reconnectTimeout):
-		t.Fatalf("node1 still runs on a subnet another host holds:\n%s", a.LogTail(20))
-	}
-	if err := a.Wait(); err == nil {
+	if err := labtest.WaitExit(t, a, reconnectTimeout, "node1 on a subnet another host holds"); err == nil {
 		t.Fatalf("node1 exited with status 0 after losing its subnet; want an error")
 	}
 	if !strings.Contains(a.LogTail(10), "lease lost to another node") {

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestTwentyNodesStartAtOnce: 20 agents start at the same instant on one
@@ -87,12 +87,7 @@ func TestOutOfSubnets(t *testing.T) {
 	n3 := c.Nodes[3]
 
 	a := c.start(n3)
-	select {
-	case <-a.Done():
-	case <-time.After(convergeTimeout):
-		t.Fatalf("node3 still runs without a subnet after %s:\n%s", convergeTimeout, a.LogTail(20))
-	}
-	if err := a.Wait(); err == nil {
+	if err := labtest.WaitExit(t, a, convergeTimeout, "node3 without a subnet"); err == nil {
 		t.Fatal("node3 exited 0 without a subnet")
 	}
 	lines := logSince(t, n3, 0)

@@ -38,12 +38,7 @@ func TestSecondNodeWithSamePublicIP(t *testing.T) {
 	}
 
 	imp := c.start(node2, "--public-ip="+node0.PublicIP.String())
-	select {
-	case <-imp.Done():
-	case <-time.After(upTimeout):
-		t.Fatalf("node2 with node0's PublicIP still running after %s:\n%s", upTimeout, imp.LogTail(20))
-	}
-	if err := imp.Wait(); err == nil {
+	if err := labtest.WaitExit(t, imp, upTimeout, "node2 with node0's PublicIP"); err == nil {
 		t.Errorf("node2 exited with status 0, want non-zero")
 	}
 	t.Logf("node2: %v\n%s", imp.Wait(), imp.LogTail(3))

@@ -176,14 +176,7 @@ func TestStrangerAnsweringSameSiteProbes(t *testing.T) {
 	c.startAll()
 	c.mustPingAll("at start")
 	ctx := labtest.Context(t, 20*time.Second)
-	attrs2, err := c.NodeLease(ctx, n2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac2, err := lab.VtepMAC(attrs2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mac2 := labtest.VtepMAC(t, ctx, c.Lab, n2)
 	hw2, _ := net.ParseMAC(mac2)
 	victim := ssIdentity{subnet: n2.Subnet.Lease(), mac: hw2}
 	// A genuine answer of node2, to an earlier probe of node1's.

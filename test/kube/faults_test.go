@@ -60,11 +60,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	c.deleteNode(t, n1.Name)
 	const movedCIDR = "10.244.30.0/24"
 	c.createNode(n1.Name, movedCIDR, nil)
-	select {
-	case <-c.Agent(n1).Done():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s kept running on its old podCIDR", n1.Name)
-	}
+	labtest.WaitExit(t, c.Agent(n1), 30*time.Second, n1.Name+" on its old podCIDR")
 	if err := labtest.LogContains(c.Agent(n1), "podCIDR is now "+movedCIDR, "restart to use the new subnet"); err != nil {
 		t.Error(err)
 	}
