@@ -85,11 +85,7 @@ func leaseKey(n *lab.Node) string {
 // leaseAttrs reads n's lease value.
 func leaseAttrs(t *testing.T, c *cluster, n *lab.Node) subnet.LeaseAttrs {
 	t.Helper()
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, c.Lab)
 	resp, err := cli.Get(labtest.Context(t, 5*time.Second), leaseKey(n))
 	if err != nil || len(resp.Kvs) == 0 {
 		t.Fatalf("lease %s of %s: %v (%d keys)", leaseKey(n), n.Name, err, len(resp.Kvs))
@@ -276,11 +272,7 @@ func TestDualStackCluster(t *testing.T) {
 		if err := c.Agent(n2).Stop(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		cli, err := c.EtcdClient()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		cli := labtest.EtcdClient(t, c.Lab)
 		if _, err := cli.Delete(labtest.Context(t, 5*time.Second), leaseKey(n2)); err != nil {
 			t.Fatal(err)
 		}
@@ -302,11 +294,7 @@ func putLeaseMAC6(t *testing.T, c *cluster, n *lab.Node, mac string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, c.Lab)
 	if _, err := cli.Put(labtest.Context(t, 5*time.Second), leaseKey(n), string(value), clientv3.WithIgnoreLease()); err != nil {
 		t.Fatal(err)
 	}

@@ -69,11 +69,7 @@ func fdbDsts(t *testing.T, ctx context.Context, n *lab.Node) map[string]string {
 // rawLease is n's lease value exactly as stored in etcd.
 func rawLease(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) []byte {
 	t.Helper()
-	c, err := l.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := labtest.EtcdClient(t, l)
 	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
 	resp, err := c.Get(ctx, key)
 	if err != nil || len(resp.Kvs) != 1 {
