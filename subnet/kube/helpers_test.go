@@ -64,7 +64,13 @@ func testOptions(t *testing.T, cs *fake.Clientset) Options {
 // newTestManager is NewManager(testOptions(t, cs)), failing the test on error.
 func newTestManager(t *testing.T, cs *fake.Clientset) *Manager {
 	t.Helper()
-	m, err := NewManager(testOptions(t, cs))
+	return mustNewManager(t, testOptions(t, cs))
+}
+
+// mustNewManager is NewManager(o), failing the test on error.
+func mustNewManager(t *testing.T, o Options) *Manager {
+	t.Helper()
+	m, err := NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,10 +132,7 @@ func v6Options(t *testing.T, cs *fake.Clientset, ipv4 bool) Options {
 func TestAcquireDualStack(t *testing.T) {
 	ann := map[string]string{testAnn.PublicIPv6Overwrite: "2001:db8:eeee::10"}
 	cs := fake.NewClientset(dualNode("node0", []string{"10.244.3.0/24", "2001:db8:0:3::/64"}, ann))
-	m, err := NewManager(v6Options(t, cs, true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, v6Options(t, cs, true))
 	lease := mustAcquire(t, m)
 	if lease.ID() != (subnet.LeaseID{Subnet: netip.MustParsePrefix("10.244.3.0/24"), IPv6Subnet: netip.MustParsePrefix("2001:db8:0:3::/64")}) {
 		t.Errorf("lease %s", lease.ID())
@@ -168,10 +165,7 @@ func TestAcquireDualStack(t *testing.T) {
 // is written.
 func TestAcquireIPv6Only(t *testing.T) {
 	cs := fake.NewClientset(dualNode("node0", []string{"2001:db8:0:3::/64"}, nil))
-	m, err := NewManager(v6Options(t, cs, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, v6Options(t, cs, false))
 	lease := mustAcquire(t, m)
 	if lease.Subnet.IsValid() || lease.IPv6Subnet != netip.MustParsePrefix("2001:db8:0:3::/64") {
 		t.Errorf("lease %s", lease.ID())

@@ -193,10 +193,7 @@ func TestRunRenewalSetsConditionAndRepairsAnnotations(t *testing.T) {
 }
 
 func TestRunRenewalNeedsALease(t *testing.T) {
-	m, err := NewManager(testOptions(t, fake.NewClientset()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, testOptions(t, fake.NewClientset()))
 	if err := m.RunRenewal(testContext(t, time.Second)); err == nil {
 		t.Error("RunRenewal before Acquire returned nil")
 	}
@@ -217,10 +214,7 @@ func TestRunRenewalLeavesConditionWhenAsked(t *testing.T) {
 	cs := fake.NewClientset(node("node0", "10.244.3.0/24", nil))
 	o := testOptions(t, cs)
 	o.LeaveNetworkUnavailable = true
-	m, err := NewManager(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, o)
 	ctx := testContext(t, 10*time.Second)
 	if _, err := m.Acquire(ctx); err != nil {
 		t.Fatal(err)
