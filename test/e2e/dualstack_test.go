@@ -111,20 +111,8 @@ func v6MAC(t *testing.T, c *cluster, n *lab.Node) string {
 // expectEntries6 checks the IPv6 peer's route, neighbour and FDB entry on
 // flannel-v6.1.
 func expectEntries6(st lab.DeviceState, peerSubnet netip.Prefix, mac string, dst netip.Addr) error {
-	for _, w := range []struct {
-		kind  string
-		lines []string
-		line  string
-	}{
-		{"route", st.Routes, fmt.Sprintf("%s via %s dev flannel-v6.1 metric 1024 onlink pref medium", peerSubnet, peerSubnet.Addr())},
-		{"neighbour", st.Neigh, fmt.Sprintf("%s lladdr %s PERMANENT", peerSubnet.Addr(), mac)},
-		{"fdb", st.FDB, fmt.Sprintf("%s dst %s self permanent", mac, dst)},
-	} {
-		if !containsLine(strings.Join(w.lines, "\n"), w.line) {
-			return fmt.Errorf("%s %q missing; have %q", w.kind, w.line, w.lines)
-		}
-	}
-	return nil
+	route := fmt.Sprintf("%s via %s dev flannel-v6.1 metric 1024 onlink pref medium", peerSubnet, peerSubnet.Addr())
+	return expectPeerEntries(st, route, peerSubnet, mac, dst)
 }
 
 func (c *cluster) eventuallyState6(n *lab.Node, what string, check func(lab.DeviceState) error) {
