@@ -38,22 +38,13 @@ func TestAcquirePublishesAnnotationsThroughStatus(t *testing.T) {
 	if m.Lease().Subnet != lease.Subnet {
 		t.Errorf("Lease() %v after Acquire, want %v", m.Lease().Subnet, lease.Subnet)
 	}
-	got := getNode(t, cs, "node0").Annotations
-	want := map[string]string{
+	wantAnnotations(t, getNode(t, cs, "node0").Annotations, map[string]string{
 		"other": "kept",
 		"flannel.alpha.coreos.com/kube-subnet-manager": "true",
 		"flannel.alpha.coreos.com/backend-type":        "vxlan",
 		"flannel.alpha.coreos.com/backend-data":        `{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:01"}`,
 		"flannel.alpha.coreos.com/public-ip":           "192.0.2.10",
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("annotations %v, want exactly %v", got, want)
-	}
+	})
 	patches := statusPatches(cs)
 	if len(patches) != 1 {
 		t.Fatalf("patches %q, want one of nodes/status", patches)
