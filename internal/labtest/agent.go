@@ -34,3 +34,22 @@ func VtepMAC(t testing.TB, ctx context.Context, l *lab.Lab, n *lab.Node) string 
 	}
 	return mac
 }
+
+// RequireAlive fails the test, with the agent's last log lines, if the
+// agent of any of nodes (every node of l when none are named) is not
+// running.
+func RequireAlive(t testing.TB, l *lab.Lab, nodes ...*lab.Node) {
+	t.Helper()
+	if len(nodes) == 0 {
+		nodes = l.Nodes
+	}
+	for _, n := range nodes {
+		if a := l.Agent(n); a == nil || a.Exited() {
+			var tail string
+			if a != nil {
+				tail = a.LogTail(30)
+			}
+			t.Fatalf("overlayd on %s is not running:\n%s", n.Name, tail)
+		}
+	}
+}

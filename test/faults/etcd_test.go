@@ -34,7 +34,7 @@ func TestEtcdRestartedWhileRunning(t *testing.T) {
 	c.deleteLeases(ghost[0].Subnet)
 	c.waitConverged(convergeTimeout)
 	requireKernels(t, c, before, "after a peer came and went")
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	if got := c.mustLeases(); !mapsEqual(got, leases) {
 		t.Fatalf("leases changed across the etcd restart:\nbefore %v\nafter  %v", leases, got)
 	}
@@ -81,7 +81,7 @@ func TestEtcdUnreachableLongerThanResync(t *testing.T) {
 		return nil
 	})
 	c.waitConverged(reconnectTimeout)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	if env, err := lab.ReadSubnetEnv(n1.SubnetFile); err != nil || env != subnetBefore {
 		t.Fatalf("node1 subnet file %+v (%v), want %+v unchanged", env, err, subnetBefore)
 	}

@@ -63,7 +63,7 @@ func TestTwentyNodesStartAtOnce(t *testing.T) {
 	}
 	t.Logf("%d nodes got %d distinct subnets of %s; %d creation races lost and retried", nodes, len(leases), network, races)
 	c.waitConverged(convergeTimeout)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // TestOutOfSubnets: a network with room for three subnets and a fourth
@@ -108,7 +108,7 @@ func TestOutOfSubnets(t *testing.T) {
 			t.Errorf("%s entries changed:%s", n.Name, d)
 		}
 	}
-	c.requireAlive(c.Nodes[:3]...)
+	labtest.RequireAlive(c.t, c.Lab, c.Nodes[:3]...)
 
 	// Decommission node2 (stop it, delete its lease): node3 now fits.
 	n2 := c.Nodes[2]

@@ -56,6 +56,6 @@ func TestSecondNodeWithSamePublicIP(t *testing.T) {
 	if stored := labtest.StoredLeases(t, c.Lab); len(stored) != 2 {
 		t.Errorf("%d leases, want node0's and node1's only", len(stored))
 	}
-	c.requireAlive(node0, node1)
+	labtest.RequireAlive(c.t, c.Lab, node0, node1)
 	c.mustPingAll("after the impostor was refused")
 }

@@ -214,7 +214,7 @@ func TestStrangerAnsweringSameSiteProbes(t *testing.T) {
 	if v := labtest.Metric(t, n1, "overlayd_samesite_verified_peers"); v != 0 {
 		t.Errorf("node1 verified %v same-site peers, want 0 (node0's responder is gone, node2 is remote)", v)
 	}
-	c.requireAlive(n1, n2)
+	labtest.RequireAlive(c.t, c.Lab, n1, n2)
 	c.mustPingAll("with the stranger answering")
 	t.Logf("stranger: %d probes, %d answers", s.probes.Load(), s.answers.Load())
 }
