@@ -237,12 +237,7 @@ func TestDualStackCluster(t *testing.T) {
 		if n2.Subnet.Lease6() != sub || v6MAC(t, c, n2) != mac {
 			t.Fatalf("IPv6 subnet %s -> %s, MAC %s -> %s", sub, n2.Subnet.Lease6(), mac, v6MAC(t, c, n2))
 		}
-		labtest.Eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
-			if labtest.Metric(t, n2, `overlayd_sync_in_sync{family="ipv6"}`) != 1 {
-				return fmt.Errorf("IPv6 plane not in sync yet")
-			}
-			return nil
-		})
+		waitInSync(t, n2, `overlayd_sync_in_sync{family="ipv6"}`)
 		if w := ipv6Writes(t, n2); w != 0 {
 			t.Fatalf("warm restart made %v IPv6 kernel writes, want 0", w)
 		}
