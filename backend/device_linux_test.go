@@ -19,6 +19,18 @@ type deviceTestNS struct {
 	ext    int // ul0's index
 }
 
+// checkAddrs fails the test unless `ip <family> addr show dev dev` holds
+// each string of want that maps to true and none that maps to false.
+func (n deviceTestNS) checkAddrs(t *testing.T, family, dev string, want map[string]bool) {
+	t.Helper()
+	addrs := netnsutil.MustExec(t, n.name, "ip", family, "addr", "show", "dev", dev)
+	for s, present := range want {
+		if strings.Contains(addrs, s) != present {
+			t.Errorf("%q present = %t, want %t:\n%s", s, !present, present, addrs)
+		}
+	}
+}
+
 func newDeviceTestNS(t *testing.T) deviceTestNS {
 	t.Helper()
 	ns := netnsutil.NewT(t, "dev")
@@ -128,16 +140,11 @@ func TestDeviceAddressAndOffloadInNamespace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addrs := netnsutil.MustExec(t, n.name, "ip", "-4", "addr", "show", "dev", "flannel.1")
-	for want, present := range map[string]bool{
+	n.checkAddrs(t, "-4", "flannel.1", map[string]bool{
 		"inet 10.244.99.0/32 scope global flannel.1": true,
 		"inet 198.51.100.7/32":                       true,
 		"10.244.5.0":                                 false,
-	} {
-		if strings.Contains(addrs, want) != present {
-			t.Errorf("%q present = %t, want %t:\n%s", want, !present, present, addrs)
-		}
-	}
+	})
 
 	err := netnsutil.Do(n.name, func() error {
 		if err := DisableTxChecksumOffload(dev.Name); err != nil {

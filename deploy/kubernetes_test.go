@@ -453,32 +453,38 @@ func servedBySecret(pod podSpec, c container, secretName, file string) bool {
 	return false
 }
 
+// conflistInstaller is the init container of p whose command writes
+// conflistPath, that command line, and the key of ConfigMap cm the command
+// copies from where cm is mounted in it ("" when none).
+func (p podSpec) conflistInstaller(t *testing.T, cm k8sObject) (installer container, script, key string) {
+	t.Helper()
+	for _, c := range p.InitContainers {
+		if s := strings.Join(append(c.Command, c.Args...), " "); strings.Contains(s, conflistPath) {
+			script, installer = s, c
+		}
+	}
+	if script == "" {
+		t.Fatalf("no init container writes %s", conflistPath)
+	}
+	for _, mnt := range installer.VolumeMounts {
+		v, ok := p.volume(mnt.Name)
+		if !ok || v.ConfigMap == nil || v.ConfigMap.Name != cm.Metadata.Name {
+			continue
+		}
+		for k := range cm.Data {
+			if strings.Contains(script, path.Join(mnt.MountPath, k)+" ") {
+				key = k
+			}
+		}
+	}
+	return installer, script, key
+}
+
 func TestManifestInstallsSpecConflist(t *testing.T) {
 	m := loadManifest(t)
 	cm := m.only(t, "ConfigMap")
 	pod := m.pod(t)
-	var installer *container
-	for i, c := range pod.InitContainers {
-		if strings.Contains(strings.Join(append(c.Command, c.Args...), " "), conflistPath) {
-			installer = &pod.InitContainers[i]
-		}
-	}
-	if installer == nil {
-		t.Fatalf("no init container writes %s", conflistPath)
-	}
-	script := strings.Join(append(installer.Command, installer.Args...), " ")
-	var sourceKey string
-	for _, mnt := range installer.VolumeMounts {
-		v, ok := pod.volume(mnt.Name)
-		if !ok || v.ConfigMap == nil || v.ConfigMap.Name != cm.Metadata.Name {
-			continue
-		}
-		for key := range cm.Data {
-			if strings.Contains(script, path.Join(mnt.MountPath, key)) {
-				sourceKey = key
-			}
-		}
-	}
+	installer, script, sourceKey := pod.conflistInstaller(t, cm)
 	if sourceKey == "" {
 		t.Fatalf("init container %s copies no key of ConfigMap %s (script: %s)", installer.Name, cm.Metadata.Name, script)
 	}

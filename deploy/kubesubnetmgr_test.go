@@ -277,28 +277,7 @@ func TestKSMManifestHostMountsAndConflist(t *testing.T) {
 		}
 	}
 	cm := m.only(t, "ConfigMap")
-	var script string
-	var installer container
-	for _, c := range pod.InitContainers {
-		if s := strings.Join(append(c.Command, c.Args...), " "); strings.Contains(s, conflistPath) {
-			script, installer = s, c
-		}
-	}
-	if script == "" {
-		t.Fatalf("no init container writes %s", conflistPath)
-	}
-	var copied string
-	for _, mnt := range installer.VolumeMounts {
-		v, ok := pod.volume(mnt.Name)
-		if !ok || v.ConfigMap == nil || v.ConfigMap.Name != cm.Metadata.Name {
-			continue
-		}
-		for key := range cm.Data {
-			if strings.Contains(script, path.Join(mnt.MountPath, key)+" ") {
-				copied = key
-			}
-		}
-	}
+	installer, _, copied := pod.conflistInstaller(t, cm.k8sObject)
 	if got := strings.TrimSpace(cm.Data[copied]); copied == "" || got != specConflist {
 		t.Errorf("init container %s copies key %q = %s, want the conflist of docs/compatibility.md %s", installer.Name, copied, got, specConflist)
 	}

@@ -1,7 +1,7 @@
-// Package labtest holds the helpers every integration suite (test/e2e,
-// test/faults, test/publiccloud, test/kube) shares on top of internal/lab:
-// bounded contexts, polling, waiting for a node to come up, and reading a
-// node's metrics, /status and log.
+// Package labtest holds the helpers the integration suites under test/
+// share on top of internal/lab: bounded contexts, polling, waiting for a
+// node to come up or its agent to exit, the lab's etcd client, and reading
+// a node's metrics, /status, lease and log.
 package labtest
 
 import (

@@ -48,15 +48,7 @@ type CraftedFrame struct {
 // kernel's reverse path check passes) to node's first pod.
 func CraftedVXLAN(t testing.TB, ctx context.Context, l *lab.Lab, node, peer *lab.Node) CraftedFrame {
 	t.Helper()
-	attrs, err := l.NodeLease(ctx, node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac, err := lab.VtepMAC(attrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dstMAC, err := net.ParseMAC(mac)
+	dstMAC, err := net.ParseMAC(VtepMAC(t, ctx, l, node))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,10 +69,7 @@ func TestFirstListPagesGoEarly(t *testing.T) {
 	}
 	o := testOptions(t, fake.NewClientset(objs...))
 	o.Client = pagedAPI{o.Client.(fakeAPI)}
-	m, err := NewManager(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, o)
 	ctx := testContext(t, 20*time.Second)
 	if _, err := m.Acquire(ctx); err != nil {
 		t.Fatal(err)

@@ -64,7 +64,26 @@ func testOptions(t *testing.T, cs *fake.Clientset) Options {
 // newTestManager is NewManager(testOptions(t, cs)), failing the test on error.
 func newTestManager(t *testing.T, cs *fake.Clientset) *Manager {
 	t.Helper()
-	m, err := NewManager(testOptions(t, cs))
+	return mustNewManager(t, testOptions(t, cs))
+}
+
+// wantAnnotations fails the test unless got is exactly want.
+func wantAnnotations(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("annotations %v, want exactly %v", got, want)
+	}
+}
+
+// mustNewManager is NewManager(o), failing the test on error.
+func mustNewManager(t *testing.T, o Options) *Manager {
+	t.Helper()
+	m, err := NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,16 +132,12 @@ func v6Options(t *testing.T, cs *fake.Clientset, ipv4 bool) Options {
 func TestAcquireDualStack(t *testing.T) {
 	ann := map[string]string{testAnn.PublicIPv6Overwrite: "2001:db8:eeee::10"}
 	cs := fake.NewClientset(dualNode("node0", []string{"10.244.3.0/24", "2001:db8:0:3::/64"}, ann))
-	m, err := NewManager(v6Options(t, cs, true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, v6Options(t, cs, true))
 	lease := mustAcquire(t, m)
 	if lease.ID() != (subnet.LeaseID{Subnet: netip.MustParsePrefix("10.244.3.0/24"), IPv6Subnet: netip.MustParsePrefix("2001:db8:0:3::/64")}) {
 		t.Errorf("lease %s", lease.ID())
 	}
-	got := getNode(t, cs, "node0").Annotations
-	want := map[string]string{
+	wantAnnotations(t, getNode(t, cs, "node0").Annotations, map[string]string{
 		"flannel.alpha.coreos.com/public-ipv6-overwrite": "2001:db8:eeee::10",
 		"flannel.alpha.coreos.com/kube-subnet-manager":   "true",
 		"flannel.alpha.coreos.com/backend-type":          "vxlan",
@@ -149,15 +145,7 @@ func TestAcquireDualStack(t *testing.T) {
 		"flannel.alpha.coreos.com/public-ip":             "192.0.2.10",
 		"flannel.alpha.coreos.com/backend-v6-data":       `{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:61"}`,
 		"flannel.alpha.coreos.com/public-ipv6":           "2001:db8:eeee::10",
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("annotations %v, want exactly %v", got, want)
-	}
+	})
 	if lease.Attrs.PublicIPv6 != netip.MustParseAddr("2001:db8:eeee::10") {
 		t.Errorf("lease PublicIPv6 %s, want the overwrite", lease.Attrs.PublicIPv6)
 	}
@@ -168,10 +156,7 @@ func TestAcquireDualStack(t *testing.T) {
 // is written.
 func TestAcquireIPv6Only(t *testing.T) {
 	cs := fake.NewClientset(dualNode("node0", []string{"2001:db8:0:3::/64"}, nil))
-	m, err := NewManager(v6Options(t, cs, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, v6Options(t, cs, false))
 	lease := mustAcquire(t, m)
 	if lease.Subnet.IsValid() || lease.IPv6Subnet != netip.MustParsePrefix("2001:db8:0:3::/64") {
 		t.Errorf("lease %s", lease.ID())

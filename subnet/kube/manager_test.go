@@ -38,22 +38,13 @@ func TestAcquirePublishesAnnotationsThroughStatus(t *testing.T) {
 	if m.Lease().Subnet != lease.Subnet {
 		t.Errorf("Lease() %v after Acquire, want %v", m.Lease().Subnet, lease.Subnet)
 	}
-	got := getNode(t, cs, "node0").Annotations
-	want := map[string]string{
+	wantAnnotations(t, getNode(t, cs, "node0").Annotations, map[string]string{
 		"other": "kept",
 		"flannel.alpha.coreos.com/kube-subnet-manager": "true",
 		"flannel.alpha.coreos.com/backend-type":        "vxlan",
 		"flannel.alpha.coreos.com/backend-data":        `{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:01"}`,
 		"flannel.alpha.coreos.com/public-ip":           "192.0.2.10",
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("annotations %v, want exactly %v", got, want)
-	}
+	})
 	patches := statusPatches(cs)
 	if len(patches) != 1 {
 		t.Fatalf("patches %q, want one of nodes/status", patches)
@@ -193,10 +184,7 @@ func TestRunRenewalSetsConditionAndRepairsAnnotations(t *testing.T) {
 }
 
 func TestRunRenewalNeedsALease(t *testing.T) {
-	m, err := NewManager(testOptions(t, fake.NewClientset()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, testOptions(t, fake.NewClientset()))
 	if err := m.RunRenewal(testContext(t, time.Second)); err == nil {
 		t.Error("RunRenewal before Acquire returned nil")
 	}
@@ -217,10 +205,7 @@ func TestRunRenewalLeavesConditionWhenAsked(t *testing.T) {
 	cs := fake.NewClientset(node("node0", "10.244.3.0/24", nil))
 	o := testOptions(t, cs)
 	o.LeaveNetworkUnavailable = true
-	m, err := NewManager(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, o)
 	ctx := testContext(t, 10*time.Second)
 	if _, err := m.Acquire(ctx); err != nil {
 		t.Fatal(err)

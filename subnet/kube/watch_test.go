@@ -223,10 +223,7 @@ func TestRunWatchInitialListOfManyNodes(t *testing.T) {
 // events that turn the old set into the new one, not as a second
 // snapshot; an unusable node keeps its last good lease.
 func TestPeerSetRelistSendsTheDifference(t *testing.T) {
-	m, err := NewManager(testOptions(t, fake.NewClientset()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mustNewManager(t, testOptions(t, fake.NewClientset()))
 	sink := subnettest.NewSink()
 	p := newPeerSet(m, sink)
 	n1 := node("node1", "10.244.1.0/24", peerAnnotations("192.0.2.11", "02:00:00:00:00:01"))

@@ -83,11 +83,7 @@ func subnetFileDeleted(t *testing.T, c *cluster, n *lab.Node) {
 
 func duplicatePublicIP(t *testing.T, c *cluster, n *lab.Node) {
 	ctx := labtest.Context(t, 20*time.Second)
-	ec, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ec.Close()
+	ec := labtest.EtcdClient(t, c.Lab)
 	other := netip.MustParsePrefix("10.244.251.0/24")
 	value, err := subnet.MarshalLeaseAttrs(subnet.LeaseAttrs{PublicIP: n.PublicIP, BackendType: "vxlan",
 		BackendData: []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:fb"}`)}, subnet.FormV028)

@@ -44,11 +44,7 @@ func TestMalformedConfigIsRetried(t *testing.T) {
 func TestMalformedPeerLeaseIsSkipped(t *testing.T) {
 	c := startCluster(t, 2, 1)
 	c.mustPingAll()
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, c.Lab)
 	dir := subnet.SubnetsDir(subnet.DefaultPrefix)
 	bad := map[string]string{
 		dir + "10.244.200.0-24": `{"PublicIP":"192.0.2.77","BackendType":"vxlan","BackendData":{"VtepMAC":"not-a-mac"}}`,

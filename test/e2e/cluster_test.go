@@ -97,6 +97,18 @@ func (c *cluster) mustPingAll() {
 	labtest.PingAll(c.t, c.Lab, "ping all", 30*time.Second, 20, 250*time.Millisecond)
 }
 
+// waitInSync waits up to 10s for the restarted daemon on n to report
+// series (overlayd_sync_in_sync, of one family or all) as 1.
+func waitInSync(t *testing.T, n *lab.Node, series string) {
+	t.Helper()
+	labtest.Eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
+		if labtest.Metric(t, n, series) != 1 {
+			return fmt.Errorf("%s not 1 yet", series)
+		}
+		return nil
+	})
+}
+
 // kernelWrites sums overlayd_sync_writes_total over entries and ops.
 func kernelWrites(t *testing.T, n *lab.Node) float64 {
 	var total float64

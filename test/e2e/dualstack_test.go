@@ -85,11 +85,7 @@ func leaseKey(n *lab.Node) string {
 // leaseAttrs reads n's lease value.
 func leaseAttrs(t *testing.T, c *cluster, n *lab.Node) subnet.LeaseAttrs {
 	t.Helper()
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, c.Lab)
 	resp, err := cli.Get(labtest.Context(t, 5*time.Second), leaseKey(n))
 	if err != nil || len(resp.Kvs) == 0 {
 		t.Fatalf("lease %s of %s: %v (%d keys)", leaseKey(n), n.Name, err, len(resp.Kvs))
@@ -115,20 +111,8 @@ func v6MAC(t *testing.T, c *cluster, n *lab.Node) string {
 // expectEntries6 checks the IPv6 peer's route, neighbour and FDB entry on
 // flannel-v6.1.
 func expectEntries6(st lab.DeviceState, peerSubnet netip.Prefix, mac string, dst netip.Addr) error {
-	for _, w := range []struct {
-		kind  string
-		lines []string
-		line  string
-	}{
-		{"route", st.Routes, fmt.Sprintf("%s via %s dev flannel-v6.1 metric 1024 onlink pref medium", peerSubnet, peerSubnet.Addr())},
-		{"neighbour", st.Neigh, fmt.Sprintf("%s lladdr %s PERMANENT", peerSubnet.Addr(), mac)},
-		{"fdb", st.FDB, fmt.Sprintf("%s dst %s self permanent", mac, dst)},
-	} {
-		if !containsLine(strings.Join(w.lines, "\n"), w.line) {
-			return fmt.Errorf("%s %q missing; have %q", w.kind, w.line, w.lines)
-		}
-	}
-	return nil
+	route := fmt.Sprintf("%s via %s dev flannel-v6.1 metric 1024 onlink pref medium", peerSubnet, peerSubnet.Addr())
+	return expectPeerEntries(st, route, peerSubnet, mac, dst)
 }
 
 func (c *cluster) eventuallyState6(n *lab.Node, what string, check func(lab.DeviceState) error) {
@@ -253,12 +237,7 @@ func TestDualStackCluster(t *testing.T) {
 		if n2.Subnet.Lease6() != sub || v6MAC(t, c, n2) != mac {
 			t.Fatalf("IPv6 subnet %s -> %s, MAC %s -> %s", sub, n2.Subnet.Lease6(), mac, v6MAC(t, c, n2))
 		}
-		labtest.Eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
-			if labtest.Metric(t, n2, `overlayd_sync_in_sync{family="ipv6"}`) != 1 {
-				return fmt.Errorf("IPv6 plane not in sync yet")
-			}
-			return nil
-		})
+		waitInSync(t, n2, `overlayd_sync_in_sync{family="ipv6"}`)
 		if w := ipv6Writes(t, n2); w != 0 {
 			t.Fatalf("warm restart made %v IPv6 kernel writes, want 0", w)
 		}
@@ -276,11 +255,7 @@ func TestDualStackCluster(t *testing.T) {
 		if err := c.Agent(n2).Stop(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		cli, err := c.EtcdClient()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		cli := labtest.EtcdClient(t, c.Lab)
 		if _, err := cli.Delete(labtest.Context(t, 5*time.Second), leaseKey(n2)); err != nil {
 			t.Fatal(err)
 		}
@@ -302,11 +277,7 @@ func putLeaseMAC6(t *testing.T, c *cluster, n *lab.Node, mac string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := c.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, c.Lab)
 	if _, err := cli.Put(labtest.Context(t, 5*time.Second), leaseKey(n), string(value), clientv3.WithIgnoreLease()); err != nil {
 		t.Fatal(err)
 	}

@@ -86,12 +86,19 @@ func TestStateMatchesFlanneld(t *testing.T) {
 
 // expectEntries checks one peer's three entries in `ip`/`bridge` form.
 func expectEntries(st lab.DeviceState, peerSubnet netip.Prefix, mac string, dst netip.Addr) error {
+	route := fmt.Sprintf("%s via %s dev flannel.1 onlink", peerSubnet, peerSubnet.Addr())
+	return expectPeerEntries(st, route, peerSubnet, mac, dst)
+}
+
+// expectPeerEntries checks one peer's route (the line route), neighbour
+// and FDB entry.
+func expectPeerEntries(st lab.DeviceState, route string, peerSubnet netip.Prefix, mac string, dst netip.Addr) error {
 	want := []struct {
 		kind  string
 		lines []string
 		line  string
 	}{
-		{"route", st.Routes, fmt.Sprintf("%s via %s dev flannel.1 onlink", peerSubnet, peerSubnet.Addr())},
+		{"route", st.Routes, route},
 		{"neighbour", st.Neigh, fmt.Sprintf("%s lladdr %s PERMANENT", peerSubnet.Addr(), mac)},
 		{"fdb", st.FDB, fmt.Sprintf("%s dst %s self permanent", mac, dst)},
 	}

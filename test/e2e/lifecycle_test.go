@@ -51,12 +51,7 @@ func testRestartKeepsSubnetMACAndKernelState(t *testing.T, api string) {
 	if macAfter, _ := leaseOf(t, c, n); macAfter != mac {
 		t.Fatalf("VTEP MAC changed across restart: %s -> %s", mac, macAfter)
 	}
-	labtest.Eventually(t, 10*time.Second, "restarted daemon in sync", func() error {
-		if labtest.Metric(t, n, "overlayd_sync_in_sync") != 1 {
-			return fmt.Errorf("not in sync yet")
-		}
-		return nil
-	})
+	waitInSync(t, n, "overlayd_sync_in_sync")
 	if w := kernelWrites(t, n); w != 0 {
 		t.Fatalf("warm restart made %v kernel writes, want 0", w)
 	}

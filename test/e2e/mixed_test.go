@@ -83,11 +83,7 @@ func TestMixedClusterWithFlanneldNode(t *testing.T) {
 
 func putFlanneldLease(t *testing.T, l *lab.Lab, sn netip.Prefix, value string) {
 	t.Helper()
-	cli, err := l.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, l)
 	ctx := labtest.Context(t, 5*time.Second)
 	grant, err := cli.Grant(ctx, 24*3600)
 	if err != nil {

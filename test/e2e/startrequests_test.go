@@ -67,11 +67,7 @@ func TestEtcdStartRequests(t *testing.T) {
 // writePeerLeases puts n peer leases (no TTL) in batches.
 func writePeerLeases(ctx context.Context, t *testing.T, l *lab.Lab, n int) {
 	t.Helper()
-	cli, err := l.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, l)
 	var ops []clientv3.Op
 	for i := 1; i <= n; i++ {
 		s := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)

@@ -49,7 +49,7 @@ func TestRenewalDueDuringEtcdOutage(t *testing.T) {
 	time.Sleep(16 * time.Second)
 	requireKernels(t, c, before, "after the renewal fell due during an etcd outage")
 	c.mustPingAllNow("with etcd unreachable past the renewal")
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	for _, n := range c.Nodes {
 		if ok := metrics(t, n)[renewedOK]; ok != 0 {
 			t.Fatalf("%s renewed with etcd unreachable?", n.Name)
@@ -59,7 +59,7 @@ func TestRenewalDueDuringEtcdOutage(t *testing.T) {
 	for _, n := range c.Nodes {
 		requireRenewed(t, c, n, expiry[n.Name], reconnectTimeout)
 	}
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	c.waitConverged(convergeTimeout)
 	c.mustPingAll()
 }

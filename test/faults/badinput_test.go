@@ -55,7 +55,7 @@ func TestMalformedLeaseEntries(t *testing.T) {
 	c.SetEtcdReachable(true)
 	time.Sleep(resyncInterval + time.Second)
 
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	requireKernels(t, c, before, "after malformed entries")
 	c.mustPingAllNow("after malformed entries")
 	if got := sum(metrics(t, n0), "overlayd_sync_writes_total"); got != writes {
@@ -99,7 +99,7 @@ func TestMalformedConfigWhileRunning(t *testing.T) {
 	for _, bad := range []string{`{"Network":"10.244.0.0/16","SubnetLen":`, `{"Network":"10.244.0.0/16","SubnetLen":33,"Backend":{"Type":"vxlan"}}`} {
 		c.writeConfig(bad)
 		time.Sleep(resyncInterval)
-		c.requireAlive()
+		labtest.RequireAlive(c.t, c.Lab)
 		requireKernels(t, c, before, "after a malformed config "+bad)
 	}
 

@@ -186,23 +186,6 @@ func (c *cluster) mustPingAllNow(when string) {
 	labtest.PingAll(c.t, c.Lab, when, 10*time.Second, 2, 100*time.Millisecond)
 }
 
-// requireAlive fails if any agent has exited.
-func (c *cluster) requireAlive(nodes ...*lab.Node) {
-	c.t.Helper()
-	if len(nodes) == 0 {
-		nodes = c.Nodes
-	}
-	for _, n := range nodes {
-		if a := c.Agent(n); a == nil || a.Exited() {
-			var tail string
-			if a != nil {
-				tail = a.LogTail(30)
-			}
-			c.t.Fatalf("overlayd on %s is not running:\n%s", n.Name, tail)
-		}
-	}
-}
-
 // during runs check every 200ms for d and fails at the first error.
 func during(t *testing.T, d time.Duration, what string, check func() error) {
 	t.Helper()

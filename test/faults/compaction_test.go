@@ -82,7 +82,7 @@ func TestWatchRecoversFromCompaction(t *testing.T) {
 			t.Errorf("%s logged %d lines for a compaction and 4 peer changes:\n%s", n.Name, len(lines), tail(lines, 40))
 		}
 	}
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	requireQuietLogs(t, c, 2*resyncInterval)
 }
 

@@ -57,7 +57,7 @@ func TestSubnetFileUnwritable(t *testing.T) {
 				return c.converged(n)
 			})
 			time.Sleep(3 * time.Second) // a few retries
-			c.requireAlive()
+			labtest.RequireAlive(c.t, c.Lab)
 			if code := readyz(t, n); code != http.StatusServiceUnavailable {
 				t.Fatalf("/readyz answered %d with the subnet file unwritten, want 503", code)
 			}
@@ -74,7 +74,7 @@ func TestSubnetFileUnwritable(t *testing.T) {
 				t.Errorf("subnet file after the retry still has FLANNEL_IPMASQ=true")
 			}
 			c.waitConverged(convergeTimeout)
-			c.requireAlive()
+			labtest.RequireAlive(c.t, c.Lab)
 		})
 	}
 }
@@ -103,7 +103,7 @@ func TestTruncatedSubnetFileAtStart(t *testing.T) {
 	if got := countContaining(logSince(t, n, mark), "ignoring unreadable previous subnet file", n.SubnetFile); got != 1 {
 		t.Errorf("%d lines saying the truncated file is ignored, want 1", got)
 	}
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // mountTmpfs mounts a tmpfs of size on a fresh directory of the test's

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -74,7 +75,7 @@ func TestKernelDrift(t *testing.T) {
 		if want := n0.Subnet.Lease().Addr().String() + "/32"; !strings.Contains(addr, want) {
 			t.Errorf("recreated %s lacks its address %s: %q", dev, want, addr)
 		}
-		c.requireAlive()
+		labtest.RequireAlive(c.t, c.Lab)
 		c.mustPingAll()
 	})
 
@@ -96,7 +97,7 @@ func TestKernelDrift(t *testing.T) {
 			netnsutil.MustExec(t, n0.NS, append([]string{"ip", "route", "add"}, strings.Fields(defaultRoute)...)...)
 		}
 		c.waitConverged(reconnectTimeout, n0)
-		c.requireAlive()
+		labtest.RequireAlive(c.t, c.Lab)
 		c.mustPingAll()
 	})
 }

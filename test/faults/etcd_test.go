@@ -34,7 +34,7 @@ func TestEtcdRestartedWhileRunning(t *testing.T) {
 	c.deleteLeases(ghost[0].Subnet)
 	c.waitConverged(convergeTimeout)
 	requireKernels(t, c, before, "after a peer came and went")
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	if got := c.mustLeases(); !mapsEqual(got, leases) {
 		t.Fatalf("leases changed across the etcd restart:\nbefore %v\nafter  %v", leases, got)
 	}
@@ -81,7 +81,7 @@ func TestEtcdUnreachableLongerThanResync(t *testing.T) {
 		return nil
 	})
 	c.waitConverged(reconnectTimeout)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	if env, err := lab.ReadSubnetEnv(n1.SubnetFile); err != nil || env != subnetBefore {
 		t.Fatalf("node1 subnet file %+v (%v), want %+v unchanged", env, err, subnetBefore)
 	}
@@ -110,12 +110,7 @@ func TestExpiredLeaseTakenByAnotherNode(t *testing.T) {
 	c.SetEtcdReachable(true)
 
 	a := c.Agent(n1)
-	select {
-	case <-a.Done():
-	case <-time.After(reconnectTimeout):
-		t.Fatalf("node1 still runs on a subnet another host holds:\n%s", a.LogTail(20))
-	}
-	if err := a.Wait(); err == nil {
+	if err := labtest.WaitExit(t, a, reconnectTimeout, "node1 on a subnet another host holds"); err == nil {
 		t.Fatalf("node1 exited with status 0 after losing its subnet; want an error")
 	}
 	if !strings.Contains(a.LogTail(10), "lease lost to another node") {

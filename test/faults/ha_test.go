@@ -81,7 +81,7 @@ func TestHAPartitionedMemberIsLeft(t *testing.T) {
 	c.cli = all
 	c.putPeers(c.newFakePeers(netip.MustParsePrefix("10.244.200.0/24"), 1))
 	c.waitConverged(convergeTimeout)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // TestHAKillLeader: the leader member is killed a few seconds before the
@@ -129,7 +129,7 @@ func TestHAKillLeader(t *testing.T) {
 	t.Logf("new leader %s", c.etcd.Members[c.leader()].Name)
 	c.requireOwnLeases(subnets)
 	c.mustPingAll()
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // TestHARollingRestartWhileLeasesChurn: 100 leases are created, changed
@@ -169,7 +169,7 @@ func TestHARollingRestartWhileLeasesChurn(t *testing.T) {
 	c.waitConverged(reconnectTimeout)
 	c.requireOwnLeases(subnets)
 	c.mustPingAll()
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // churn puts, changes (a new MAC) and deletes random peers' leases until
@@ -241,7 +241,7 @@ func TestHAAllMembersDownPastRenewal(t *testing.T) {
 	time.Sleep(time.Until(start.Add(earliestRenewal + 10*time.Second)))
 	requireKernels(t, c.cluster, before, "with every etcd member down past the renewal")
 	c.mustPingAllNow("with every etcd member down")
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 
 	ctx := labtest.Context(t, reconnectTimeout)
 	for _, m := range c.etcd.Members {
@@ -256,7 +256,7 @@ func TestHAAllMembersDownPastRenewal(t *testing.T) {
 	c.requireOwnLeases(subnets)
 	c.waitConverged(convergeTimeout)
 	c.mustPingAll()
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // txn commits ops in one transaction.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 	"github.com/overlayd/overlayd/internal/netnsutil"
 )
 
@@ -76,7 +77,7 @@ func TestSoak(t *testing.T) {
 		began := time.Now()
 		f.inject(c, rng, n)
 		c.waitConverged(reconnectTimeout)
-		c.requireAlive()
+		labtest.RequireAlive(c.t, c.Lab)
 		c.mustPingAll()
 		counts[f.name]++
 		t.Logf("%-40s on %s: recovered in %s", f.name, n.Name, time.Since(began).Round(time.Millisecond))

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // TestTwentyNodesStartAtOnce: 20 agents start at the same instant on one
@@ -63,7 +63,7 @@ func TestTwentyNodesStartAtOnce(t *testing.T) {
 	}
 	t.Logf("%d nodes got %d distinct subnets of %s; %d creation races lost and retried", nodes, len(leases), network, races)
 	c.waitConverged(convergeTimeout)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }
 
 // TestOutOfSubnets: a network with room for three subnets and a fourth
@@ -87,12 +87,7 @@ func TestOutOfSubnets(t *testing.T) {
 	n3 := c.Nodes[3]
 
 	a := c.start(n3)
-	select {
-	case <-a.Done():
-	case <-time.After(convergeTimeout):
-		t.Fatalf("node3 still runs without a subnet after %s:\n%s", convergeTimeout, a.LogTail(20))
-	}
-	if err := a.Wait(); err == nil {
+	if err := labtest.WaitExit(t, a, convergeTimeout, "node3 without a subnet"); err == nil {
 		t.Fatal("node3 exited 0 without a subnet")
 	}
 	lines := logSince(t, n3, 0)
@@ -113,7 +108,7 @@ func TestOutOfSubnets(t *testing.T) {
 			t.Errorf("%s entries changed:%s", n.Name, d)
 		}
 	}
-	c.requireAlive(c.Nodes[:3]...)
+	labtest.RequireAlive(c.t, c.Lab, c.Nodes[:3]...)
 
 	// Decommission node2 (stop it, delete its lease): node3 now fits.
 	n2 := c.Nodes[2]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
+	"github.com/overlayd/overlayd/internal/labtest"
 )
 
 // stormPeers is the size of the lease storm.
@@ -45,7 +46,7 @@ func TestLeaseStormWhileRestarting(t *testing.T) {
 	t.Logf("%d leases created in %s and deleted in %s", stormPeers, created.Round(time.Millisecond), (time.Since(start) - created).Round(time.Millisecond))
 	c.waitUp(n0)
 	c.waitConverged(reconnectTimeout)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	for _, n := range c.Nodes {
 		hwm, err := peakRSS(c.Agent(n))
 		must(t, err)

@@ -76,20 +76,6 @@ func (c *cluster) mustPingAll(when string) {
 	labtest.MustPingAll(c.t, c.Lab)
 }
 
-// requireAlive fails if an agent has exited.
-func (c *cluster) requireAlive(nodes ...*lab.Node) {
-	c.t.Helper()
-	for _, n := range nodes {
-		if a := c.Agent(n); a == nil || a.Exited() {
-			tail := ""
-			if a != nil {
-				tail = a.LogTail(30)
-			}
-			c.t.Fatalf("%s: agent exited\n%s", n.Name, tail)
-		}
-	}
-}
-
 // readyz is n's /readyz status code and body.
 func (c *cluster) readyz(n *lab.Node) (int, string, error) {
 	return lab.GetIn(labtest.Context(c.t, 10*time.Second), n.NS, n.HealthzURL()+"/readyz")

@@ -44,7 +44,7 @@ func TestFencingExpiredLeaseDuringEtcdOutage(t *testing.T) {
 	}
 	t.Logf("fenced %s after etcd stopped (lease TTL %s)", time.Since(outage).Round(time.Second), leaseTTL)
 	c.mustPingAll("with the leases expired")
-	c.requireAlive(c.Nodes...)
+	labtest.RequireAlive(c.t, c.Lab, c.Nodes...)
 	for _, n := range c.Nodes {
 		if v := labtest.Metric(t, n, expiredGauge); v != 1 {
 			t.Errorf("%s: %s = %v, want 1", n.Name, expiredGauge, v)
@@ -78,6 +78,6 @@ func TestFencingExpiredLeaseDuringEtcdOutage(t *testing.T) {
 			t.Errorf("%s: %s = %v after renewal, want 0", n.Name, expiredGauge, v)
 		}
 	}
-	c.requireAlive(c.Nodes...)
+	labtest.RequireAlive(c.t, c.Lab, c.Nodes...)
 	c.mustPingAll("after etcd came back")
 }

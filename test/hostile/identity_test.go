@@ -38,12 +38,7 @@ func TestSecondNodeWithSamePublicIP(t *testing.T) {
 	}
 
 	imp := c.start(node2, "--public-ip="+node0.PublicIP.String())
-	select {
-	case <-imp.Done():
-	case <-time.After(upTimeout):
-		t.Fatalf("node2 with node0's PublicIP still running after %s:\n%s", upTimeout, imp.LogTail(20))
-	}
-	if err := imp.Wait(); err == nil {
+	if err := labtest.WaitExit(t, imp, upTimeout, "node2 with node0's PublicIP"); err == nil {
 		t.Errorf("node2 exited with status 0, want non-zero")
 	}
 	t.Logf("node2: %v\n%s", imp.Wait(), imp.LogTail(3))
@@ -61,6 +56,6 @@ func TestSecondNodeWithSamePublicIP(t *testing.T) {
 	if stored := labtest.StoredLeases(t, c.Lab); len(stored) != 2 {
 		t.Errorf("%d leases, want node0's and node1's only", len(stored))
 	}
-	c.requireAlive(node0, node1)
+	labtest.RequireAlive(c.t, c.Lab, node0, node1)
 	c.mustPingAll("after the impostor was refused")
 }

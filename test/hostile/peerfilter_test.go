@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
@@ -79,12 +78,7 @@ func testPeerFilterFailsClosed(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-a.Done():
-	case <-time.After(upTimeout):
-		t.Fatalf("overlayd without ipset still running after %s:\n%s", upTimeout, a.LogTail(20))
-	}
-	if err := a.Wait(); err == nil {
+	if err := labtest.WaitExit(t, a, upTimeout, "overlayd without ipset"); err == nil {
 		t.Errorf("exit status 0, want non-zero")
 	}
 	// The start-up check of the rules mode (rules.go) or the installation

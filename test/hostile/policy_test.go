@@ -136,11 +136,7 @@ func freeSubnets(l *lab.Lab, n int) []netip.Prefix {
 // a script or a broken node with write access to etcd would.
 func putLeases(t *testing.T, l *lab.Lab, attacks []hostileLease) {
 	t.Helper()
-	cli, err := l.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := labtest.EtcdClient(t, l)
 	ctx := labtest.Context(t, 20*time.Second)
 	for i, a := range attacks {
 		data, err := vxlandata.Marshal(vxlandata.Data{VNI: 1, VtepMAC: net.HardwareAddr{0x0e, 0xba, 0xd0, 0, 0, byte(i + 1)}}, true)

@@ -176,14 +176,7 @@ func TestStrangerAnsweringSameSiteProbes(t *testing.T) {
 	c.startAll()
 	c.mustPingAll("at start")
 	ctx := labtest.Context(t, 20*time.Second)
-	attrs2, err := c.NodeLease(ctx, n2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac2, err := lab.VtepMAC(attrs2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mac2 := labtest.VtepMAC(t, ctx, c.Lab, n2)
 	hw2, _ := net.ParseMAC(mac2)
 	victim := ssIdentity{subnet: n2.Subnet.Lease(), mac: hw2}
 	// A genuine answer of node2, to an earlier probe of node1's.
@@ -221,7 +214,7 @@ func TestStrangerAnsweringSameSiteProbes(t *testing.T) {
 	if v := labtest.Metric(t, n1, "overlayd_samesite_verified_peers"); v != 0 {
 		t.Errorf("node1 verified %v same-site peers, want 0 (node0's responder is gone, node2 is remote)", v)
 	}
-	c.requireAlive(n1, n2)
+	labtest.RequireAlive(c.t, c.Lab, n1, n2)
 	c.mustPingAll("with the stranger answering")
 	t.Logf("stranger: %d probes, %d answers", s.probes.Load(), s.answers.Load())
 }

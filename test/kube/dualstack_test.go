@@ -92,14 +92,7 @@ func TestKubeDualStackLeases(t *testing.T) {
 		BackendData:   []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}`),
 		BackendV6Data: []byte(`{"VNI":1,"VtepMAC":"02:00:00:00:06:01"}`),
 	}
-	m, err := kubesubnet.NewManager(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := m.Acquire(labtest.Context(t, 20*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, lease := acquireLease(t, opts)
 	if lease.ID() != (subnet.LeaseID{Subnet: netip.MustParsePrefix("10.244.1.0/24"), IPv6Subnet: netip.MustParsePrefix("2001:db8:0:1::/64")}) {
 		t.Errorf("our lease %s", lease.ID())
 	}
@@ -153,4 +146,19 @@ func getNodeRV(t *testing.T, admin kubernetes.Interface, name string) string {
 		t.Fatal(err)
 	}
 	return n.ResourceVersion
+}
+
+// acquireLease builds a kube lease manager with opts and acquires its
+// lease (within 20s), failing the test on either error.
+func acquireLease(t *testing.T, opts kubesubnet.Options) (*kubesubnet.Manager, subnet.Lease) {
+	t.Helper()
+	m, err := kubesubnet.NewManager(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := m.Acquire(labtest.Context(t, 20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, lease
 }

@@ -21,7 +21,7 @@ func TestKubeAPIServerRestart(t *testing.T) {
 	c.api.Stop()
 	time.Sleep(5 * time.Second)
 	labtest.PingAll(t, c.Lab, "with kube-apiserver down", 10*time.Second, 2, 100*time.Millisecond)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	c.api.restart(t)
 
 	added := peer{name: "flannel-node", cidr: "10.244.8.0/24", mac: "0e:00:00:00:00:98", ip: "192.0.2.98"}
@@ -29,7 +29,7 @@ func TestKubeAPIServerRestart(t *testing.T) {
 	c.waitPeer(t, c.Nodes, added, true, 60*time.Second)
 	c.deleteNode(t, added.name)
 	c.waitPeer(t, c.Nodes, added, false, 30*time.Second)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	c.mustPingAll()
 }
 
@@ -51,7 +51,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	c.createNode(renewed.name, renewed.cidr, flannelNode(renewed.mac, renewed.ip))
 	c.waitPeer(t, c.Nodes, renewed, true, 30*time.Second)
 	c.waitPeer(t, c.Nodes, old, false, 30*time.Second)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 
 	// Its own Node recreated under a running agent: the agent's kernel
 	// state and subnet file are for the old podCIDR, so it exits saying
@@ -60,11 +60,7 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	c.deleteNode(t, n1.Name)
 	const movedCIDR = "10.244.30.0/24"
 	c.createNode(n1.Name, movedCIDR, nil)
-	select {
-	case <-c.Agent(n1).Done():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s kept running on its old podCIDR", n1.Name)
-	}
+	labtest.WaitExit(t, c.Agent(n1), 30*time.Second, n1.Name+" on its old podCIDR")
 	if err := labtest.LogContains(c.Agent(n1), "podCIDR is now "+movedCIDR, "restart to use the new subnet"); err != nil {
 		t.Error(err)
 	}
@@ -79,5 +75,5 @@ func TestKubeNodeRecreatedWithNewPodCIDR(t *testing.T) {
 	}
 	moved := peer{name: n1.Name, cidr: movedCIDR, mac: deviceMAC(t, n1), ip: n1.UnderlayIP.String()}
 	c.waitPeer(t, []*lab.Node{n0}, moved, true, 30*time.Second)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 }

@@ -119,14 +119,7 @@ func checkTakeoverWritesNothing(t *testing.T, c *kubeCluster, ann kubesubnet.Ann
 		opts.Network = cfg.Network
 	}
 	opts.IPv6Network = cfg.IPv6Network
-	m, err := kubesubnet.NewManager(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := m.Acquire(labtest.Context(t, 20*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, got := acquireLease(t, opts)
 	after := c.node(n.Name)
 	if after.ResourceVersion != before.ResourceVersion {
 		var diff []string

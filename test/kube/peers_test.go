@@ -79,13 +79,3 @@ func (c *kubeCluster) deleteNode(t testing.TB, name string) {
 		t.Fatalf("delete node %s: %v", name, err)
 	}
 }
-
-// requireAlive fails if any agent has exited.
-func (c *kubeCluster) requireAlive() {
-	c.t.Helper()
-	for _, n := range c.Nodes {
-		if a := c.Agent(n); a == nil || a.Exited() {
-			c.t.Fatalf("overlayd on %s is not running", n.Name)
-		}
-	}
-}

@@ -56,7 +56,7 @@ func TestKubeWatchExpiredRelists(t *testing.T) {
 	c.waitPeer(t, c.Nodes, gone, false, 30*time.Second)
 	c.deleteNode(t, added.name)
 	c.waitPeer(t, c.Nodes, added, false, 30*time.Second)
-	c.requireAlive()
+	labtest.RequireAlive(c.t, c.Lab)
 	// overlayd counts no relist (overlayd_kube_api_errors_total does not
 	// see a 410 that ends a watch); client-go's debug log shows the path:
 	// the watch retried, expired, then a new list.

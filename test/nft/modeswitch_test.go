@@ -86,11 +86,7 @@ func TestNoIPTablesClearError(t *testing.T) {
 	n := l.Nodes[0]
 	env := []string{noIPTablesPath(t)}
 	a := startOverlayd(t, l, n, env)
-	select {
-	case <-a.Done():
-	case <-time.After(upTimeout):
-		t.Fatalf("overlayd kept running without iptables:\n%s", a.LogTail(20))
-	}
+	labtest.WaitExit(t, a, upTimeout, "overlayd without iptables")
 	if err := labtest.LogContains(a, "iptables binary is not in PATH", "EnableNFTables"); err != nil {
 		t.Errorf("%v\n%s", err, a.LogTail(20))
 	}

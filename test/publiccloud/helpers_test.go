@@ -66,28 +66,10 @@ func fdbDsts(t *testing.T, ctx context.Context, n *lab.Node) map[string]string {
 	return dsts
 }
 
-// vtepMAC is the VTEP MAC in n's lease.
-func vtepMAC(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) string {
-	t.Helper()
-	attrs, err := l.NodeLease(ctx, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac, err := lab.VtepMAC(attrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mac
-}
-
 // rawLease is n's lease value exactly as stored in etcd.
 func rawLease(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) []byte {
 	t.Helper()
-	c, err := l.EtcdClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := labtest.EtcdClient(t, l)
 	key := subnet.LeaseKey(subnet.DefaultPrefix, n.Subnet.Lease())
 	resp, err := c.Get(ctx, key)
 	if err != nil || len(resp.Kvs) != 1 {

@@ -39,7 +39,7 @@ func TestNATEveryPairCarriesTraffic(t *testing.T) {
 			if !strings.Contains(string(value), `"OverlaydPrivateIP":"198.51.100.2"`) {
 				t.Errorf("lease %s lacks the private address", value)
 			}
-			flannelReads(t, value, n.PublicIP.String(), vtepMAC(t, ctx, l, n))
+			flannelReads(t, value, n.PublicIP.String(), labtest.VtepMAC(t, ctx, l, n))
 			checkTxChecksumOffloadAsDecided(t, n)
 		})
 	}
@@ -84,7 +84,7 @@ func checkFDBGoesToPublicAddresses(t *testing.T, l *lab.Lab, n *lab.Node) {
 		if peer == n {
 			continue
 		}
-		if mac := vtepMAC(t, ctx, l, peer); dsts[mac] != peer.PublicIP.String() {
+		if mac := labtest.VtepMAC(t, ctx, l, peer); dsts[mac] != peer.PublicIP.String() {
 			t.Errorf("FDB entry of %s (%s) goes to %q, want its public %s; FDB %v", peer.Name, mac, dsts[mac], peer.PublicIP, dsts)
 		}
 	}

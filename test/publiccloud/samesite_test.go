@@ -35,7 +35,7 @@ func TestSameSitePeersUsePrivateAddresses(t *testing.T) {
 	}
 	macs := map[*lab.Node]string{}
 	for _, n := range l.Nodes {
-		macs[n] = vtepMAC(t, ctx, l, n)
+		macs[n] = labtest.VtepMAC(t, ctx, l, n)
 	}
 	labtest.WaitFor(t, convergeTimeout, "same-site verified and the impostor rejected", func() (bool, string) {
 		rejected, err := labtest.MetricValue(ctx, n1, `overlayd_samesite_answers_received_total{result="wrong_identity"}`)
