@@ -120,33 +120,39 @@ func (p *Prober) Run(ctx context.Context) error {
 
 // readUDP hands the underlay answers to the probes waiting for them.
 func (p *Prober) readUDP() {
-	buf := make([]byte, MaxRequest)
-	for {
+	p.readReplies(MaxRequest, func(buf []byte) (int, error) {
 		n, _, err := p.o.Conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		if nonce, _, err := ParseReply(buf[:n]); err == nil {
-			p.deliver(nonce)
-		}
-	}
+		return n, err
+	}, func(msg []byte) (Nonce, bool) {
+		nonce, _, err := ParseReply(msg)
+		return nonce, err == nil
+	})
 }
 
 // readICMP hands the overlay echo replies to the probes waiting for them.
 func (p *Prober) readICMP() {
-	buf := make([]byte, 1500)
-	for {
+	p.readReplies(1500, func(buf []byte) (int, error) {
 		n, _, err := p.o.ICMP.ReadFrom(buf)
+		return n, err
+	}, func(msg []byte) (Nonce, bool) {
+		return parseEchoReply(msg, p.id)
+	})
+}
+
+// readReplies reads messages with read until the socket is closed,
+// skipping read errors, and delivers the nonce of every message parse
+// accepts.
+func (p *Prober) readReplies(size int, read func([]byte) (int, error), parse func([]byte) (Nonce, bool)) {
+	buf := make([]byte, size)
+	for {
+		n, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		if nonce, ok := parseEchoReply(buf[:n], p.id); ok {
+		if nonce, ok := parse(buf[:n]); ok {
 			p.deliver(nonce)
 		}
 	}
