@@ -1,6 +1,10 @@
 package backendtest
 
-import "github.com/vishvananda/netlink"
+import (
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
 
 // Op names one kind of FakeKernel call, for fault injection and counters.
 type Op string
@@ -60,6 +64,15 @@ func (k *FakeKernel) ClearFaults() {
 // faulty reports whether any fault is injected, so that callers build
 // key strings only when they are needed. Callers hold k.mu.
 func (k *FakeKernel) faulty() bool { return len(k.faults) > 0 }
+
+// fault is check keyed by key's text, which is only formatted when a
+// fault is set. Callers hold k.mu.
+func (k *FakeKernel) fault(op Op, key fmt.Stringer) error {
+	if !k.faulty() {
+		return nil
+	}
+	return k.check(op, key.String())
+}
 
 // check returns the error of the first live fault matching op and key.
 // Callers hold k.mu.

@@ -84,10 +84,8 @@ func (k *FakeKernel) NeighSet(neigh *netlink.Neigh) error {
 		return k.fdbSet(neigh)
 	}
 	k.counts[OpNeighSet]++
-	if k.faulty() {
-		if err := k.check(OpNeighSet, neigh.IP.String()); err != nil {
-			return err
-		}
+	if err := k.fault(OpNeighSet, neigh.IP); err != nil {
+		return err
 	}
 	if !k.hasLink(neigh.LinkIndex) {
 		return unix.ENODEV
@@ -119,10 +117,8 @@ func (k *FakeKernel) NeighDel(neigh *netlink.Neigh) error {
 		return k.fdbDel(neigh)
 	}
 	k.counts[OpNeighDel]++
-	if k.faulty() {
-		if err := k.check(OpNeighDel, neigh.IP.String()); err != nil {
-			return err
-		}
+	if err := k.fault(OpNeighDel, neigh.IP); err != nil {
+		return err
 	}
 	key := neighKey{link: neigh.LinkIndex, ip: addrOf(neigh.IP)}
 	stored, ok := k.neighs[key]
@@ -136,10 +132,8 @@ func (k *FakeKernel) NeighDel(neigh *netlink.Neigh) error {
 
 func (k *FakeKernel) fdbSet(neigh *netlink.Neigh) error {
 	k.counts[OpFDBSet]++
-	if k.faulty() {
-		if err := k.check(OpFDBSet, neigh.HardwareAddr.String()); err != nil {
-			return err
-		}
+	if err := k.fault(OpFDBSet, neigh.HardwareAddr); err != nil {
+		return err
 	}
 	if !k.hasLink(neigh.LinkIndex) {
 		return unix.ENODEV
@@ -171,10 +165,8 @@ func (k *FakeKernel) fdbSet(neigh *netlink.Neigh) error {
 
 func (k *FakeKernel) fdbDel(neigh *netlink.Neigh) error {
 	k.counts[OpFDBDel]++
-	if k.faulty() {
-		if err := k.check(OpFDBDel, neigh.HardwareAddr.String()); err != nil {
-			return err
-		}
+	if err := k.fault(OpFDBDel, neigh.HardwareAddr); err != nil {
+		return err
 	}
 	dst := addrOf(neigh.IP)
 	if !dst.IsValid() {

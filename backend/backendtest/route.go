@@ -55,10 +55,8 @@ func (k *FakeKernel) RouteReplace(route *netlink.Route) error {
 	if err != nil {
 		return err
 	}
-	if k.faulty() {
-		if err := k.check(OpRouteReplace, key.dst.String()); err != nil {
-			return err
-		}
+	if err := k.fault(OpRouteReplace, key.dst); err != nil {
+		return err
 	}
 	if !k.hasLink(route.LinkIndex) {
 		return unix.ENODEV
@@ -90,10 +88,8 @@ func (k *FakeKernel) RouteDel(route *netlink.Route) error {
 	if err != nil {
 		return err
 	}
-	if k.faulty() {
-		if err := k.check(OpRouteDel, key.dst.String()); err != nil {
-			return err
-		}
+	if err := k.fault(OpRouteDel, key.dst); err != nil {
+		return err
 	}
 	stored, ok := k.routes[key]
 	switch {
