@@ -23,9 +23,7 @@ func IPv6Cases() []Case {
 // RunIPv6 runs IPv6Cases like Run runs Cases.
 func RunIPv6(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Helper()
-	for _, c := range IPv6Cases() {
-		t.Run(c.Name, func(t *testing.T) { c.Run(t, newEnv(t)) })
-	}
+	runCases(t, IPv6Cases(), newEnv)
 }
 
 // ipv6Subnet returns 2001:db8:0:n::/64.

@@ -57,7 +57,13 @@ func Cases() []Case {
 // Cases run one after another: LoseHistory may affect a whole server.
 func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Helper()
-	for _, c := range Cases() {
+	runCases(t, Cases(), newEnv)
+}
+
+// runCases runs each case as a subtest on its own fresh Env.
+func runCases(t *testing.T, cases []Case, newEnv func(t *testing.T) Env) {
+	t.Helper()
+	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { c.Run(t, newEnv(t)) })
 	}
 }
