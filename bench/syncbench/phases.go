@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/overlayd/overlayd/bench/internal/benchns"
-	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/kernellimit"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -263,16 +262,7 @@ func (b *bench) measureIdle(ctx context.Context) (idleResult, error) {
 	if err != nil {
 		return res, b.d.explain(err)
 	}
-	prev := first.sync()
-	for len(res.PassesMs) < b.s.idlePasses {
-		if err := benchrun.Sleep(pctx, idlePoll); err != nil {
-			return res, b.d.explain(fmt.Errorf("idle passes: %d of %d seen: %w", len(res.PassesMs), b.s.idlePasses, err))
-		}
-		m, err := scrapeMetrics(pctx, b.node.NS)
-		if err != nil {
-			continue
-		}
-		cur := m.sync()
+	err = b.watchSync(pctx, idlePoll, first.sync(), func() bool { return len(res.PassesMs) >= b.s.idlePasses }, func(first, prev, cur syncView) {
 		if cur.fullPasses == prev.fullPasses+1 && cur.incrPasses == prev.incrPasses && cur.passesTimed == prev.passesTimed+1 {
 			ms := (cur.passSeconds - prev.passSeconds) * 1000
 			if cur.dumps == prev.dumps {
@@ -281,10 +271,14 @@ func (b *bench) measureIdle(ctx context.Context) (idleResult, error) {
 				res.DumpPassesMs = append(res.DumpPassesMs, ms)
 			}
 		}
-		res.Writes = cur.writes - first.sync().writes
-		res.DumpsDuring = cur.dumps - first.sync().dumps
-		res.EventChangesDuring = cur.eventChanges - first.sync().eventChanges
-		prev = cur
+		res.Writes = cur.writes - first.writes
+		res.DumpsDuring = cur.dumps - first.dumps
+		res.EventChangesDuring = cur.eventChanges - first.eventChanges
+	}, func(syncView) string {
+		return fmt.Sprintf("idle passes: %d of %d seen", len(res.PassesMs), b.s.idlePasses)
+	})
+	if err != nil {
+		return res, err
 	}
 	res.MedianMs, res.MaxMs = medianMax(res.PassesMs)
 	if res.Memory, err = b.d.readMemory(); err != nil {

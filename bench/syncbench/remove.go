@@ -7,7 +7,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/overlayd/overlayd/bench/internal/benchrun"
 	"github.com/overlayd/overlayd/bench/internal/fakepeers"
 	"github.com/overlayd/overlayd/subnet"
 )
@@ -41,26 +40,20 @@ func (b *bench) measureRemoveAll(ctx context.Context) (removeResult, error) {
 	if err := b.leases.deleteAll(pctx, b.peers); err != nil {
 		return res, err
 	}
-	prev := first.sync()
-	for {
-		if err := benchrun.Sleep(pctx, syncPoll); err != nil {
-			return res, b.d.explain(fmt.Errorf("remove all: last seen %+v: %w", prev, err))
-		}
-		m, err := scrapeMetrics(pctx, b.node.NS)
-		if err != nil {
-			continue
-		}
-		cur := m.sync()
+	inSyncEmpty := false
+	err = b.watchSync(pctx, syncPoll, first.sync(), func() bool { return inSyncEmpty }, func(first, prev, cur syncView) {
 		if n := cur.passesTimed - prev.passesTimed; n == 1 {
 			res.LongestPassSeconds = max(res.LongestPassSeconds, cur.passSeconds-prev.passSeconds)
 		}
-		prev = cur
 		if cur.inSync && cur.peers == 0 && cur.neighbours == 0 && cur.fdb == 0 && cur.routes == 0 && cur.nexthops == 0 {
 			res.Seconds = time.Since(start).Seconds()
-			res.Writes = cur.writes - first.sync().writes
-			res.Passes = cur.passesTimed - first.sync().passesTimed
-			break
+			res.Writes = cur.writes - first.writes
+			res.Passes = cur.passesTimed - first.passesTimed
+			inSyncEmpty = true
 		}
+	}, func(last syncView) string { return fmt.Sprintf("remove all: last seen %+v", last) })
+	if err != nil {
+		return res, err
 	}
 	k, err := b.finalDump()
 	if err != nil {
