@@ -115,10 +115,7 @@ func (f *PeerFilter) Ensure() error {
 
 // Run calls Ensure now and every interval until ctx ends, then returns nil.
 func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
-	if every <= 0 {
-		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
-	}
-	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.PeerFilterLogging(f.log, every))
+	return resync.PeerFilterLoop(ctx, f.clock, f.log, every, f.Ensure)
 }
 
 // ensureLocked runs ensureAll and counts its failures.

@@ -156,10 +156,7 @@ func (f *PeerFilter) ensureLocked() error {
 
 // Run calls Ensure now and every interval until ctx ends, then returns nil.
 func (f *PeerFilter) Run(ctx context.Context, every time.Duration) error {
-	if every <= 0 {
-		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
-	}
-	return resync.Loop(ctx, f.clock, every, f.Ensure, resync.PeerFilterLogging(f.log, every))
+	return resync.PeerFilterLoop(ctx, f.clock, f.log, every, f.Ensure)
 }
 
 func (f *PeerFilter) normalize(addrs []netip.Addr) []netip.Addr {

@@ -109,6 +109,16 @@ func PeerFilterLogging(log *slog.Logger, every time.Duration) Logging {
 	}
 }
 
+// PeerFilterLoop is Loop for a VXLAN peer filter (either mode): ensure
+// now and every interval until ctx ends, logged with PeerFilterLogging. A
+// non-positive interval is an error.
+func PeerFilterLoop(ctx context.Context, clock subnet.Clock, log *slog.Logger, every time.Duration, ensure func() error) error {
+	if every <= 0 {
+		return fmt.Errorf("peer filter: resync interval %s is not positive", every)
+	}
+	return Loop(ctx, clock, every, ensure, PeerFilterLogging(log, every))
+}
+
 // Defaults fills in what a checker was not given: a logger that discards
 // and the real clock.
 func Defaults(log *slog.Logger, clock subnet.Clock) (*slog.Logger, subnet.Clock) {
