@@ -17,6 +17,9 @@ import (
 var (
 	peerA = lease("10.244.1.0/24", "192.0.2.11", "0e:00:00:00:00:01")
 	peerB = lease("10.244.2.0/24", "192.0.2.12", "0e:00:00:00:00:02")
+	// stalePeer is an entry of a previous run: ours to delete, but only
+	// once the complete peer set is known.
+	stalePeer = lease("10.244.77.0/24", "192.0.2.77", "0e:00:00:00:00:77")
 )
 
 func mustMAC(s string) net.HardwareAddr {

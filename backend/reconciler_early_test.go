@@ -19,18 +19,13 @@ func (f *fixture) early(leases []subnet.Lease) {
 // snapshot (a stale entry of a previous run stays), and the snapshot then
 // removes both the stale entry and an early peer it no longer holds.
 func TestEarlyPeersProgrammedBeforeSnapshot(t *testing.T) {
-	f := newFixture(t)
-	stale := lease("10.244.77.0/24", "192.0.2.77", "0e:00:00:00:00:77")
-	f.replace([]subnet.Lease{stale})
-	f.step()
-
-	g := newFixtureOn(t, f.k)
+	g := restartedOverStale(t)
 	second := lease("10.244.38.0/24", "192.0.2.3", "0e:00:00:00:00:38")
 	g.early([]subnet.Lease{observedPeer})
 	g.step()
 	g.early([]subnet.Lease{second})
 	g.step()
-	routes := func() []string { return slices.Sorted(slices.Values(f.k.RouteLines())) }
+	routes := func() []string { return slices.Sorted(slices.Values(g.k.RouteLines())) }
 	want := []string{
 		"10.244.37.0/24 via 10.244.37.0 dev flannel.1 onlink",
 		"10.244.38.0/24 via 10.244.38.0 dev flannel.1 onlink",
@@ -54,7 +49,7 @@ func TestEarlyPeersProgrammedBeforeSnapshot(t *testing.T) {
 	if got := routes(); !slices.Equal(got, want) {
 		t.Fatalf("routes after the snapshot: %q, want %q", got, want)
 	}
-	if n := len(f.k.NeighLines(f.dev)); n != 1 {
+	if n := len(g.k.NeighLines(g.dev)); n != 1 {
 		t.Errorf("%d neighbours after the snapshot, want 1", n)
 	}
 	select {

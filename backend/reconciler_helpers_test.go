@@ -44,6 +44,17 @@ func newFixture(t testing.TB, modify ...func(*ReconcilerOptions)) *fixture {
 	return newFixtureOn(t, nil, modify...)
 }
 
+// restartedOverStale programs stalePeer, then returns a fixture of a
+// reconciler restarted on the same kernel (the stale entry is a previous
+// run's).
+func restartedOverStale(t testing.TB) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	f.replace([]subnet.Lease{stalePeer})
+	f.step()
+	return newFixtureOn(t, f.k)
+}
+
 // newFixtureOn builds a fixture over an existing fake kernel (a restart),
 // or a new one with ul0 and flannel.1 when k is nil.
 func newFixtureOn(t testing.TB, k *backendtest.FakeKernel, modify ...func(*ReconcilerOptions)) *fixture {

@@ -41,11 +41,10 @@ func TestDumpAlwaysInterruptedWritesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.replace([]subnet.Lease{peerA, peerB})
 	f.step()
-	stale := lease("10.244.77.0/24", "192.0.2.77", "0e:00:00:00:00:77")
 	g := newFixtureOn(t, f.k)
 	g.k.Fail(backendtest.OpNeighList, "", -1, netlink.ErrDumpInterrupted)
 	g.k.ResetCounts()
-	g.replace([]subnet.Lease{peerA, stale})
+	g.replace([]subnet.Lease{peerA, stalePeer})
 	g.step()
 	if n := g.k.Writes(); n != 0 {
 		t.Fatalf("%d writes without a complete dump", n)

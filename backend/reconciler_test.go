@@ -191,20 +191,16 @@ func TestOrderOfWrites(t *testing.T) {
 }
 
 func TestNothingBeforeFirstSnapshot(t *testing.T) {
-	f := newFixture(t)
 	// A stale entry from a previous run: ours to delete, but only once we
 	// know the complete peer set.
-	stale := lease("10.244.77.0/24", "192.0.2.77", "0e:00:00:00:00:77")
-	f.replace([]subnet.Lease{stale})
-	f.step()
-	g := newFixtureOn(t, f.k)
-	f.k.ResetCounts()
+	g := restartedOverStale(t)
+	g.k.ResetCounts()
 
 	g.update([]subnet.Event{added(observedPeer)})
 	g.step()
 	g.step()
 	for _, op := range append(backendtest.WriteOps(), backendtest.OpNeighList, backendtest.OpRouteList) {
-		if n := f.k.Count(op); n != 0 {
+		if n := g.k.Count(op); n != 0 {
 			t.Fatalf("%d %s calls before the first snapshot", n, op)
 		}
 	}
@@ -216,7 +212,7 @@ func TestNothingBeforeFirstSnapshot(t *testing.T) {
 	g.replace([]subnet.Lease{observedPeer})
 	g.step()
 	want := "10.244.37.0/24 via 10.244.37.0 dev flannel.1 onlink"
-	if got := f.k.RouteLines(); len(got) != 1 || got[0] != want {
+	if got := g.k.RouteLines(); len(got) != 1 || got[0] != want {
 		t.Fatalf("routes after snapshot: %q, want only %q", got, want)
 	}
 }

@@ -154,6 +154,16 @@ func MustStatus(t testing.TB, n *lab.Node) statusdoc.Doc {
 	return doc
 }
 
+// MustDeviceState is l.DeviceState that fails the test on an error.
+func MustDeviceState(t testing.TB, ctx context.Context, l *lab.Lab, n *lab.Node, dev string) lab.DeviceState {
+	t.Helper()
+	st, err := l.DeviceState(ctx, n, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // LogContains returns nil when a line of the agent's log (the whole file:
 // every agent started on the node appends to it) has all of words.
 func LogContains(a *lab.Agent, words ...string) error {

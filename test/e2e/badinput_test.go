@@ -73,10 +73,7 @@ func TestMalformedPeerLeaseIsSkipped(t *testing.T) {
 	}
 	peer := c.Nodes[1]
 	mac, _ := leaseOf(t, c, peer)
-	st, err := c.DeviceState(ctx, n, lab.FlannelDevice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := labtest.MustDeviceState(t, ctx, c.Lab, n, lab.FlannelDevice)
 	if err := expectEntries(st, peer.Subnet.Lease(), mac, peer.PublicIP); err != nil {
 		t.Fatalf("a malformed lease disturbed a good peer: %v", err)
 	}

@@ -224,10 +224,7 @@ func TestDualStackCluster(t *testing.T) {
 	t.Run("restart keeps the IPv6 subnet and MAC and writes nothing", func(t *testing.T) {
 		mac, sub := v6MAC(t, c, n2), n2.Subnet.Lease6()
 		ctx := labtest.Context(t, 30*time.Second)
-		before, err := c.DeviceState(ctx, n2, lab.FlannelDeviceV6)
-		if err != nil {
-			t.Fatal(err)
-		}
+		before := labtest.MustDeviceState(t, ctx, c.Lab, n2, lab.FlannelDeviceV6)
 		if err := c.Agent(n2).Stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("SIGTERM: %v", err)
 		}
@@ -241,10 +238,7 @@ func TestDualStackCluster(t *testing.T) {
 		if w := ipv6Writes(t, n2); w != 0 {
 			t.Fatalf("warm restart made %v IPv6 kernel writes, want 0", w)
 		}
-		after, err := c.DeviceState(ctx, n2, lab.FlannelDeviceV6)
-		if err != nil {
-			t.Fatal(err)
-		}
+		after := labtest.MustDeviceState(t, ctx, c.Lab, n2, lab.FlannelDeviceV6)
 		if fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("restart changed flannel-v6.1's entries:\nbefore %v\nafter  %v", before, after)
 		}

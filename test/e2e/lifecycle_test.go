@@ -26,18 +26,12 @@ func testRestartKeepsSubnetMACAndKernelState(t *testing.T, api string) {
 	mac, _ := leaseOf(t, c, n)
 	before := n.Subnet.Lease()
 	ctx := labtest.Context(t, 30*time.Second)
-	stBefore, err := c.DeviceState(ctx, n, lab.FlannelDevice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stBefore := labtest.MustDeviceState(t, ctx, c.Lab, n, lab.FlannelDevice)
 
 	if err := c.Agent(n).Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("overlayd did not exit 0 on SIGTERM: %v", err)
 	}
-	stStopped, err := c.DeviceState(ctx, n, lab.FlannelDevice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stStopped := labtest.MustDeviceState(t, ctx, c.Lab, n, lab.FlannelDevice)
 	if fmt.Sprint(stStopped) != fmt.Sprint(stBefore) {
 		t.Fatalf("SIGTERM changed the kernel state:\nbefore %v\nafter  %v", stBefore, stStopped)
 	}

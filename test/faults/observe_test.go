@@ -14,7 +14,6 @@ import (
 
 	"github.com/overlayd/overlayd/internal/lab"
 	"github.com/overlayd/overlayd/internal/labtest"
-	"github.com/overlayd/overlayd/internal/netnsutil"
 	"github.com/overlayd/overlayd/statusdoc"
 )
 
@@ -33,27 +32,21 @@ type kernelState struct {
 
 func (s kernelState) entries() int { return len(s.Routes) + len(s.Neigh) + len(s.FDB) }
 
-// kernel reads n's entries; an error if flannel.1 does not exist.
+// kernel reads n's entries; an error if flannel.1 does not exist. The
+// routes come from lab.DeviceState with their " dev flannel.1" dropped, the
+// form `ip route show dev flannel.1` prints.
 func (c *cluster) kernel(ctx context.Context, n *lab.Node) (kernelState, error) {
-	routes, err := netnsutil.Exec(ctx, n.NS, "ip", "route", "show", "dev", lab.FlannelDevice)
+	st, err := c.DeviceState(ctx, n, lab.FlannelDevice)
 	if err != nil {
-		return kernelState{}, err
+		return kernelState{}, fmt.Errorf("kernel state of %s: %w", n.Name, err)
 	}
-	neigh, err := netnsutil.Exec(ctx, n.NS, "ip", "neigh", "show", "dev", lab.FlannelDevice)
-	if err != nil {
-		return kernelState{}, err
-	}
-	fdb, err := netnsutil.Exec(ctx, n.NS, "bridge", "fdb", "show", "dev", lab.FlannelDevice)
-	if err != nil {
-		return kernelState{}, err
-	}
-	var s kernelState
-	for _, r := range nonEmptyLines(routes) {
+	s := kernelState{Neigh: st.Neigh, FDB: st.FDB}
+	for _, r := range st.Routes {
+		r = strings.Replace(r, " dev "+lab.FlannelDevice, "", 1)
 		if dst, err := netip.ParsePrefix(strings.Fields(r)[0]); err == nil && c.Network.Overlaps(dst) {
 			s.Routes = append(s.Routes, r)
 		}
 	}
-	s.Neigh, s.FDB = nonEmptyLines(neigh), nonEmptyLines(fdb)
 	s.sort()
 	return s, nil
 }
@@ -172,16 +165,6 @@ func (c *cluster) mustKernel(n *lab.Node) kernelState {
 		c.t.Fatalf("kernel state of %s: %v", n.Name, err)
 	}
 	return s
-}
-
-func nonEmptyLines(out string) []string {
-	var ls []string
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			ls = append(ls, l)
-		}
-	}
-	return ls
 }
 
 // metrics scrapes n's /metrics: series as exposed ("name{labels}") to

@@ -184,10 +184,7 @@ func wantCounts(n *lab.Node, attacks []hostileLease) map[string]float64 {
 // peer keeps its route.
 func checkNoEntries(t *testing.T, l *lab.Lab, n *lab.Node, attacks []hostileLease) {
 	t.Helper()
-	st, err := l.DeviceState(labtest.Context(t, 10*time.Second), n, lab.FlannelDevice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := labtest.MustDeviceState(t, labtest.Context(t, 10*time.Second), l, n, lab.FlannelDevice)
 	for _, a := range attacks {
 		if a.reasonOn(n) == "" {
 			continue
