@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/overlayd/overlayd/internal/metrictest"
 )
 
 // echoNet answers requests to the addresses marked up, as a responder
@@ -144,7 +146,7 @@ func TestProberTellsBlockedVXLANFromDown(t *testing.T) {
 	if !s.Overlay.Reachable || !s.Overlay.Since.After(since) {
 		t.Errorf("b unblocked: %+v", s)
 	}
-	if n := seriesCount(t, reg, "overlayd_peer_rtt_seconds"); n != 2 {
+	if n := metrictest.Series(t, reg, "overlayd_peer_rtt_seconds"); n != 2 {
 		t.Errorf("overlayd_peer_rtt_seconds has %d series, want 2 (one per path, no per-peer label)", n)
 	}
 	// b blocked again, then gone from the peer set: no longer counted.
@@ -203,40 +205,10 @@ func states(p *Prober) map[netip.Prefix]PeerState {
 	return out
 }
 
+// gauge reads name{path=path}, failing the test when there is no such series.
 func gauge(t *testing.T, reg *prometheus.Registry, name, path string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "path" && l.GetValue() == path {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{path=%q}", name, path)
-	return 0
-}
-
-func seriesCount(t *testing.T, reg *prometheus.Registry, name string) int {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return len(mf.GetMetric())
-		}
-	}
-	return 0
+	return metrictest.Value(t, reg, name, prometheus.Labels{"path": path})
 }
 
 // TestPeerEntryFootprint: the prober keeps 112 bytes per peer (a PeerState

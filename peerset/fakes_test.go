@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/metrictest"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
@@ -95,26 +96,11 @@ func newFixture(t *testing.T, edit ...func(*Options)) *fixture {
 	return &fixture{s: s, rec: rec, log: buf, reg: reg}
 }
 
-// refusedMetric reads overlayd_peer_leases_refused{reason}.
+// refusedMetric reads overlayd_peer_leases_refused{reason}, 0 when absent.
 func (f *fixture) refusedMetric(t *testing.T, reason string) float64 {
 	t.Helper()
-	families, err := f.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range families {
-		if mf.GetName() != "overlayd_peer_leases_refused" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := metrictest.Lookup(t, f.reg, "overlayd_peer_leases_refused", prometheus.Labels{"reason": reason})
+	return v
 }
 
 // current is the reconciler's peer set as the recorded calls leave it.

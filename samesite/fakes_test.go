@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/metrictest"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/vxlandata"
 )
@@ -303,36 +304,13 @@ func feedPeers(hosts ...*host) {
 // gauge of h, restricted to the result label when given.
 func (h *host) metric(t *testing.T, name, result string) float64 {
 	t.Helper()
-	families, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	labels := prometheus.Labels{}
+	if result != "" {
+		labels["result"] = result
 	}
-	for _, f := range families {
-		if f.GetName() != "overlayd_samesite_"+name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if result != "" && !hasLabel(m.GetLabel(), "result", result) {
-				continue
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
+	v, ok := metrictest.Lookup(t, h.reg, "overlayd_samesite_"+name, labels)
+	if !ok {
+		t.Fatalf("%s: metric overlayd_samesite_%s{result=%q} not found", h.name, name, result)
 	}
-	t.Fatalf("%s: metric overlayd_samesite_%s{result=%q} not found", h.name, name, result)
-	return 0
-}
-
-func hasLabel[L interface {
-	GetName() string
-	GetValue() string
-}](labels []L, name, value string) bool {
-	for _, l := range labels {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return v
 }

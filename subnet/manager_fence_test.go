@@ -52,13 +52,13 @@ func TestFenceMarksExpiredLease(t *testing.T) {
 		t.Fatalf("fence timer at %v, want the expiry %v", due, l.Expiration)
 	}
 	e.clock.Advance(time.Hour - time.Second)
-	if m.LeaseExpired() || metricValue(t, e, "overlayd_subnet_lease_expired", "") != 0 {
+	if m.LeaseExpired() || metricValue(t, e, "overlayd_subnet_lease_expired", nil) != 0 {
 		t.Fatal("expired a second early")
 	}
 	e.clock.Advance(time.Second)
 	eventually(t, "expired mark", m.LeaseExpired)
 	e.clock.Advance(time.Hour)
-	if v := metricValue(t, e, "overlayd_subnet_lease_expired", ""); v != 1 {
+	if v := metricValue(t, e, "overlayd_subnet_lease_expired", nil); v != 1 {
 		t.Errorf("gauge %v, want 1", v)
 	}
 	if n := e.logs.Count(expiredLine); n != 1 {
@@ -68,7 +68,7 @@ func TestFenceMarksExpiredLease(t *testing.T) {
 
 	run(t, m.RunRenewal) // overdue: renews (re-creates) at once
 	eventually(t, "valid again", func() bool { return !m.LeaseExpired() })
-	if v := metricValue(t, e, "overlayd_subnet_lease_expired", ""); v != 0 {
+	if v := metricValue(t, e, "overlayd_subnet_lease_expired", nil); v != 0 {
 		t.Errorf("gauge %v after renewal, want 0", v)
 	}
 	if got := calls.get(); !slices.Equal(got, []bool{true, false}) {

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overlayd/overlayd/internal/metrictest"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
@@ -52,10 +53,10 @@ func TestRenewalTiming(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Errorf("RunRenewal returned %v", err)
 	}
-	if v := metricValue(t, e, "overlayd_subnet_lease_renewals_total", "ok"); v != 3 {
+	if v := metricValue(t, e, "overlayd_subnet_lease_renewals_total", prometheus.Labels{"result": "ok"}); v != 3 {
 		t.Errorf("renewals ok = %v, want 3", v)
 	}
-	if v := metricValue(t, e, "overlayd_subnet_lease_expiration_timestamp_seconds", ""); v != float64(l.Expiration.Unix()) {
+	if v := metricValue(t, e, "overlayd_subnet_lease_expiration_timestamp_seconds", nil); v != float64(l.Expiration.Unix()) {
 		t.Errorf("expiration gauge = %v, want %v", v, l.Expiration.Unix())
 	}
 	e.logs.MustContain(t, "renewed our lease")
@@ -89,7 +90,7 @@ func TestRenewalCustomMarginAndRetry(t *testing.T) {
 	if n := e.logs.Count("lease renewal failed; will retry"); n != 2 {
 		t.Errorf("%d failure logs, want 2", n)
 	}
-	if v := metricValue(t, e, "overlayd_subnet_lease_renewals_total", "error"); v != 2 {
+	if v := metricValue(t, e, "overlayd_subnet_lease_renewals_total", prometheus.Labels{"result": "error"}); v != 2 {
 		t.Errorf("renewal errors = %v, want 2", v)
 	}
 }
@@ -114,7 +115,7 @@ func TestRenewalReservationNeverRenewed(t *testing.T) {
 		t.Errorf("%d updates during renewal of a reservation", n-updates)
 	}
 	wantStored(t, e, l.Subnet, attrs(ourIP, ourMAC), time.Time{})
-	if v := metricValue(t, e, "overlayd_subnet_lease_expiration_timestamp_seconds", ""); v != 0 {
+	if v := metricValue(t, e, "overlayd_subnet_lease_expiration_timestamp_seconds", nil); v != 0 {
 		t.Errorf("expiration gauge = %v for a reservation", v)
 	}
 }
@@ -160,36 +161,10 @@ func TestRenewalNeedsLease(t *testing.T) {
 	}
 }
 
-// metricValue reads a counter or gauge (with the given label value, or
-// none) from the test's Prometheus registry.
-func metricValue(t *testing.T, e *testEnv, name, label string) float64 {
+// metricValue reads a counter or gauge (the series with the given labels,
+// or the first) from the test's Prometheus registry, 0 when absent.
+func metricValue(t *testing.T, e *testEnv, name string, labels prometheus.Labels) float64 {
 	t.Helper()
-	families, err := e.prom.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if label != "" && !hasLabelValue(m, label) {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
-
-func hasLabelValue(m *dto.Metric, v string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetValue() == v {
-			return true
-		}
-	}
-	return false
+	v, _ := metrictest.Lookup(t, e.prom, name, labels)
+	return v
 }

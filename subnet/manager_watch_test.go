@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/subnettest"
 )
@@ -109,7 +111,7 @@ func TestWatchSnapshotAndEvents(t *testing.T) {
 		t.Errorf("peers left: %s", got)
 	}
 	e.logs.MustContain(t, `msg="peer added" key=10.5.4.0-24 public_ip=192.0.2.4`, `msg="peer removed" key=10.5.3.0-24 public_ip=192.0.2.3`)
-	if v := metricValue(t, e, "overlayd_subnet_peers", ""); v != 0 {
+	if v := metricValue(t, e, "overlayd_subnet_peers", nil); v != 0 {
 		t.Errorf("peers gauge %v", v)
 	}
 }
@@ -170,7 +172,7 @@ func TestWatchHistoryLostDiffs(t *testing.T) {
 		t.Errorf("lost history should re-list at once, not back off")
 	}
 	e.logs.MustContain(t, "lease watch history lost; re-listing")
-	if v := metricValue(t, e, "overlayd_subnet_watch_restarts_total", "history_lost"); v != 1 {
+	if v := metricValue(t, e, "overlayd_subnet_watch_restarts_total", prometheus.Labels{"reason": "history_lost"}); v != 1 {
 		t.Errorf("history_lost restarts %v", v)
 	}
 	// Unchanged peers of a re-list are not logged again.
@@ -202,7 +204,7 @@ func TestWatchReconnectsWithBackoff(t *testing.T) {
 	}
 	e.put(t, "10.5.4.0/24", "192.0.2.4", "02:00:00:00:00:04", time.Time{})
 	waitEvents(t, sink, "added 10.5.4.0/24=192.0.2.4/02:00:00:00:00:04")
-	if v := metricValue(t, e, "overlayd_subnet_watch_restarts_total", "error"); v != 4 {
+	if v := metricValue(t, e, "overlayd_subnet_watch_restarts_total", prometheus.Labels{"reason": "error"}); v != 4 {
 		t.Errorf("error restarts %v, want 4", v)
 	}
 	e.logs.MustContain(t, "lease watch failed; reconnecting", "etcd unreachable")

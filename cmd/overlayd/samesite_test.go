@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/overlayd/overlayd/backend"
+	"github.com/overlayd/overlayd/internal/metrictest"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/underlay"
 )
@@ -88,9 +89,8 @@ func TestSetupSameSite(t *testing.T) {
 	if s == nil || s.candidates() == nil {
 		t.Fatal("behind NAT with a free port, detection is not set up")
 	}
-	families, err := d.reg.Gather()
-	if err != nil || !hasMetric(families, "overlayd_samesite_verified_peers") {
-		t.Errorf("samesite metrics not registered (%v)", err)
+	if !metrictest.Has(t, d.reg, "overlayd_samesite_verified_peers") {
+		t.Error("samesite metrics not registered")
 	}
 	if taken := sameSiteDaemon(port, "203.0.113.5").setupSameSite(lease); taken != nil {
 		t.Error("a second detector bound the same port")
@@ -110,13 +110,4 @@ func freeUDPPort(t *testing.T) uint16 {
 	}
 	defer c.Close()
 	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
-}
-
-func hasMetric[F interface{ GetName() string }](families []F, name string) bool {
-	for _, f := range families {
-		if f.GetName() == name {
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/overlayd/overlayd/internal/errtest"
 )
 
 func TestResolveNodeName(t *testing.T) {
@@ -43,10 +45,7 @@ func TestResolveNodeName(t *testing.T) {
 			}
 			o := Options{Client: fakeAPI{cs}, RetryInterval: 10 * time.Millisecond}
 			got, err := ResolveNodeName(testContext(t, 100*time.Millisecond), o, func(k string) string { return tc.env[k] })
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			if !errtest.Check(t, err, tc.wantErr) {
 				return
 			}
 			if err != nil || got != tc.want {

@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/overlayd/overlayd/internal/errtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -28,10 +29,7 @@ func TestNewAnnotations(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.prefix, func(t *testing.T) {
 			a, err := NewAnnotations(tc.prefix)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %s", err, tc.wantErr)
-				}
+			if !errtest.Check(t, err, tc.wantErr) {
 				return
 			}
 			if err != nil {
@@ -137,10 +135,7 @@ func TestCheckOwnNode(t *testing.T) {
 			n := node("node0", "", map[string]string{testAnn.PublicIPOverwrite: "203.0.113.1"})
 			n.Spec.PodCIDRs = tc.podCIDRs
 			own, err := o.checkOwnNode(n)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			if !errtest.Check(t, err, tc.wantErr) {
 				return
 			}
 			if err != nil {
