@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/overlayd/overlayd/internal/errtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -122,15 +123,7 @@ func TestParseSubnetEnvMissing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseSubnetEnv("subnet.env", []byte(tt.data))
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-			}
+			errtest.Check(t, err, tt.wantErr)
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overlayd/overlayd/internal/errtest"
 	"github.com/overlayd/overlayd/subnet"
 	"github.com/overlayd/overlayd/subnet/kube"
 )
@@ -56,14 +57,8 @@ func TestParseOptionsKube(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parseOptions(tc.args, env(tc.env), io.Discard)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want containing %q", err, tc.wantErr)
-				}
+			if !errtest.Check(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			tc.check(t, o.kube)
 		})

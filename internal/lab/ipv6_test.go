@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/overlayd/overlayd/icmpwire"
+	"github.com/overlayd/overlayd/internal/errtest"
 )
 
 func TestHostAddr6(t *testing.T) {
@@ -35,14 +36,8 @@ func TestParseSubnetEnvIPv6(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, err := ParseSubnetEnv([]byte(tt.file))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
+			if !errtest.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := fmt.Sprint(env.Subnet, " ", env.IPv6Subnet, " ", env.Lease6()); got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/overlayd/overlayd/internal/errtest"
 )
 
 func TestPlanSites(t *testing.T) {
@@ -121,15 +123,7 @@ func TestOptionsValidate(t *testing.T) {
 			o := ok
 			tt.mutate(&o)
 			err := o.withDefaults().validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
-			}
+			errtest.Check(t, err, tt.wantErr)
 		})
 	}
 }

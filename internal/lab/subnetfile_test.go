@@ -3,9 +3,9 @@ package lab
 import (
 	"encoding/json"
 	"net/netip"
-	"strings"
 	"testing"
 
+	"github.com/overlayd/overlayd/internal/errtest"
 	"github.com/overlayd/overlayd/subnet"
 )
 
@@ -36,13 +36,10 @@ func TestParseSubnetEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseSubnetEnv([]byte(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
+			if !errtest.Check(t, err, tt.wantErr) {
 				return
 			}
-			if err != nil || got != tt.want {
+			if got != tt.want {
 				t.Fatalf("ParseSubnetEnv = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

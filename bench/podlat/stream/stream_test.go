@@ -3,11 +3,11 @@ package stream
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/overlayd/overlayd/bench/podlat/nsnet"
+	"github.com/overlayd/overlayd/internal/errtest"
 )
 
 func TestParseIperf3(t *testing.T) {
@@ -30,13 +30,10 @@ func TestParseIperf3(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseIperf3([]byte(tt.out))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parseIperf3 error = %v, want %q", err, tt.wantErr)
-				}
+			if !errtest.Check(t, err, tt.wantErr) {
 				return
 			}
-			if err != nil || got != tt.want {
+			if got != tt.want {
 				t.Fatalf("parseIperf3 = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
