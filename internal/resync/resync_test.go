@@ -76,3 +76,16 @@ func TestBoardAddsRepairs(t *testing.T) {
 		t.Errorf("Status = %+v, want in place, 3 repairs", got)
 	}
 }
+
+// TestPeerFilterLoopRefusesANonPositiveInterval: the interval is checked
+// before anything runs, and the error names the value.
+func TestPeerFilterLoopRefusesANonPositiveInterval(t *testing.T) {
+	for _, every := range []time.Duration{0, -time.Second} {
+		ran := false
+		err := resync.PeerFilterLoop(t.Context(), subnettest.NewClock(time.Unix(0, 0)), slog.New(slog.DiscardHandler), every,
+			func() error { ran = true; return nil })
+		if err == nil || !strings.Contains(err.Error(), every.String()) || ran {
+			t.Fatalf("interval %s: err %v, ensure ran %t; want an error naming the interval and no run", every, err, ran)
+		}
+	}
+}
